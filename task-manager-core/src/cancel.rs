@@ -1,0 +1,200 @@
+//! What a cancel request answers, and how to wait for the cleanup it caused.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::id::TaskId;
+use crate::shared::TaskShared;
+
+/// What a cancel request found, decided at the moment of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CancelStatus {
+    /// This request took effect: the task will end cancelled with this request's reason, and
+    /// the cleanup of the step in progress (if one was in progress) runs.
+    Requested,
+    /// An earlier request already took effect; its reason stands and its cleanup runs once.
+    AlreadyRequested,
+    /// The task had already decided its own ending (it completed, failed or panicked) and is
+    /// on its way out; nothing will be cleaned up.
+    AlreadyFinished,
+    /// No running task has this id: it never existed, or it has finished and been forgotten.
+    NotFound,
+}
+
+impl CancelStatus {
+    /// Whether the task is (now or already) being cancelled.
+    pub fn is_cancelling(self) -> bool {
+        matches!(
+            self,
+            CancelStatus::Requested | CancelStatus::AlreadyRequested
+        )
+    }
+}
+
+/// What happened on the cleanup side when a task was cancelled (or a step panicked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleanup {
+    /// The step in progress was stopped and its cleanup ran to the end.
+    Completed {
+        /// The interrupted step.
+        step: &'static str,
+        /// How long the cleanup took.
+        duration: Duration,
+    },
+    /// The step in progress was stopped; it declares no cleanup (`#[step]` without `cancel`).
+    NotDeclared {
+        /// The interrupted step.
+        step: &'static str,
+    },
+    /// No step was in progress: the cancel landed before the first step, between two steps,
+    /// or after the last; nothing needed cleaning up.
+    NoStepInProgress,
+    /// The cleanup panicked. The task still ended; the panic did not spread.
+    Panicked {
+        /// The interrupted step.
+        step: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl Cleanup {
+    /// `Err` if the cleanup panicked, so that a canceller can `?` it.
+    pub fn into_result(self, id: TaskId) -> Result<Cleanup, CleanupError> {
+        match self {
+            Cleanup::Panicked { step, message } => {
+                Err(CleanupError::Panicked { id, step, message })
+            }
+            done => Ok(done),
+        }
+    }
+}
+
+/// A cleanup that did not finish properly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CleanupError {
+    /// The cleanup panicked.
+    #[error("the cleanup of step `{step}` of task {id} panicked: {message}")]
+    Panicked {
+        /// The task.
+        id: TaskId,
+        /// The step whose cleanup panicked.
+        step: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// The answer to [`TaskManager::cancel`](crate::TaskManager::cancel). The cancel has already
+/// happened when you hold this; await it (or call [`finished`](Self::finished)) to wait until
+/// the task has ended and its cleanup has run.
+///
+/// ```
+/// # use task_manager_core::{TaskManager, TaskId, CancelStatus};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let tasks = TaskManager::new();
+/// let cancellation = tasks.cancel(TaskId::new(), "user left");
+/// assert_eq!(cancellation.status(), CancelStatus::NotFound);
+/// assert_eq!(cancellation.await, None);   // nothing ran
+/// # }
+/// ```
+#[must_use = "the cancel has happened; await this to wait for the cleanup, or drop it"]
+pub struct Cancellation {
+    id: TaskId,
+    status: CancelStatus,
+    task: Option<Arc<TaskShared>>,
+}
+
+impl Cancellation {
+    pub(crate) fn new(id: TaskId, status: CancelStatus, task: Option<Arc<TaskShared>>) -> Self {
+        Cancellation { id, status, task }
+    }
+
+    /// The task this request was for.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// What the request found.
+    pub fn status(&self) -> CancelStatus {
+        self.status
+    }
+
+    /// Waits until the task has ended. `Some(cleanup)` if the task ended cancelled (by this
+    /// request or an earlier one), `None` if there was nothing to cancel (unknown id, or the
+    /// task ended by itself).
+    pub fn finished(self) -> CancelFinished {
+        CancelFinished { task: self.task }
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+impl IntoFuture for Cancellation {
+    type Output = Option<Cleanup>;
+    type IntoFuture = CancelFinished;
+    fn into_future(self) -> CancelFinished {
+        self.finished()
+    }
+}
+
+/// Waits for a cancelled task to end; see [`Cancellation::finished`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct CancelFinished {
+    task: Option<Arc<TaskShared>>,
+}
+
+impl Future for CancelFinished {
+    type Output = Option<Cleanup>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &self.task {
+            None => Poll::Ready(None),
+            Some(task) => task.poll_ended(cx),
+        }
+    }
+}
+
+/// The answer to [`TaskManager::cancel_all`](crate::TaskManager::cancel_all): one
+/// [`Cancellation`] per task that was running.
+#[must_use = "the cancels have happened; await this to wait for every cleanup, or drop it"]
+#[derive(Debug)]
+pub struct CancelAll {
+    pub(crate) cancellations: Vec<Cancellation>,
+}
+
+impl CancelAll {
+    /// How many tasks this request cancelled (status [`CancelStatus::Requested`]).
+    pub fn requested(&self) -> usize {
+        self.cancellations
+            .iter()
+            .filter(|c| c.status == CancelStatus::Requested)
+            .count()
+    }
+
+    /// Every task found, with what the request found for each.
+    pub fn cancellations(&self) -> &[Cancellation] {
+        &self.cancellations
+    }
+
+    /// Waits until every task found has ended; returns each id with its cleanup.
+    pub async fn finished(self) -> Vec<(TaskId, Option<Cleanup>)> {
+        let mut ended = Vec::with_capacity(self.cancellations.len());
+        for cancellation in self.cancellations {
+            let id = cancellation.id;
+            ended.push((id, cancellation.finished().await));
+        }
+        ended
+    }
+}

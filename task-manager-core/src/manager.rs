@@ -1,0 +1,186 @@
+//! The registry of running tasks and the ways to reach them by id.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::cancel::{CancelAll, CancelStatus, Cancellation};
+use crate::id::TaskId;
+use crate::reason::CancelReason;
+use crate::registry::Registry;
+use crate::shared::TaskShared;
+
+/// Holds every running task of the flows of one manager struct, by id.
+///
+/// Put one in your struct, derive [`HasTaskManager`](macro@crate::HasTaskManager), and every
+/// `#[flow]` on that struct registers its tasks here. Cloning is cheap and shares the
+/// registry, so a clone can be handed to whoever needs to cancel.
+///
+/// ```
+/// use task_manager_core::{TaskManager, TaskId, CancelStatus};
+///
+/// let tasks = TaskManager::new();
+/// assert!(tasks.is_empty());
+/// assert_eq!(tasks.status(TaskId::new()), None);
+/// assert_eq!(tasks.cancel(TaskId::new(), "no such task").status(), CancelStatus::NotFound);
+/// ```
+#[derive(Clone)]
+pub struct TaskManager {
+    pub(crate) registry: Arc<Registry>,
+}
+
+/// Where a running task is, as seen by [`TaskManager::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// The flow the task runs.
+    pub flow: &'static str,
+    /// The step in progress: `None` before the first step has begun.
+    pub step: Option<&'static str>,
+    /// The index of that step in the flow (0-based).
+    pub step_index: Option<usize>,
+    /// What the task is doing.
+    pub state: TaskState,
+}
+
+/// The state of a running task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Running its steps.
+    Running,
+    /// A cancel took effect; the task is stopping (its cleanup may be running).
+    Cancelling,
+}
+
+impl TaskManager {
+    /// An empty manager.
+    pub fn new() -> Self {
+        TaskManager {
+            registry: Arc::new(Registry::new()),
+        }
+    }
+
+    /// Cancels the running task `id`: the step in progress stops at once, its cleanup runs
+    /// with `reason`, and no later step starts. Returns at once with what the request found;
+    /// await the answer to wait for the cleanup.
+    ///
+    /// ```
+    /// # use task_manager_core::*;
+    /// # async fn demo(tasks: &TaskManager, id: TaskId) {
+    /// match tasks.cancel(id, "user left").await {
+    ///     Some(cleanup) => println!("task {id} stopped: {cleanup:?}"),
+    ///     None => println!("task {id} was not running"),
+    /// }
+    /// # }
+    /// ```
+    pub fn cancel(&self, id: TaskId, reason: impl Into<CancelReason>) -> Cancellation {
+        match self.registry.get(id) {
+            Some(task) => {
+                let status = task.request_cancel(reason.into());
+                Cancellation::new(id, status, Some(task))
+            }
+            None => Cancellation::new(id, CancelStatus::NotFound, None),
+        }
+    }
+
+    /// Cancels every running task with `reason`.
+    pub fn cancel_all(&self, reason: impl Into<CancelReason>) -> CancelAll {
+        let reason = reason.into();
+        let mut found: Vec<(TaskId, Arc<TaskShared>)> = Vec::new();
+        // Collect first, cancel after: waking tasks while holding a shard lock would make them
+        // contend for it on the way out.
+        self.registry
+            .for_each(|id, task| found.push((id, Arc::clone(task))));
+        let cancellations = found
+            .into_iter()
+            .map(|(id, task)| {
+                let status = task.request_cancel(reason.clone());
+                Cancellation::new(id, status, Some(task))
+            })
+            .collect();
+        CancelAll { cancellations }
+    }
+
+    /// Where the running task `id` is; `None` if no running task has that id.
+    pub fn status(&self, id: TaskId) -> Option<TaskStatus> {
+        self.registry.get(id).map(|task| status_of(&task))
+    }
+
+    /// The ids of all running tasks (a snapshot).
+    pub fn running_ids(&self) -> Vec<TaskId> {
+        let mut ids = Vec::new();
+        self.registry.for_each(|id, _| ids.push(id));
+        ids
+    }
+
+    /// Whether a task with this id is running.
+    pub fn contains(&self, id: TaskId) -> bool {
+        self.registry.get(id).is_some()
+    }
+
+    /// How many tasks are running.
+    pub fn len(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Whether no task is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn status_of(task: &TaskShared) -> TaskStatus {
+    let flow = task.flow();
+    let step_index = task.step();
+    TaskStatus {
+        flow: flow.name(),
+        step: step_index.map(|index| flow.step_name(index)),
+        step_index,
+        state: if task.is_cancelling() {
+            TaskState::Cancelling
+        } else {
+            TaskState::Running
+        },
+    }
+}
+
+impl Default for TaskManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for TaskManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskManager")
+            .field("running", &self.len())
+            .finish()
+    }
+}
+
+/// Implemented by a struct that holds a [`TaskManager`]: it tells the struct's `#[flow]`s
+/// where to register their tasks. Derive it rather than writing it:
+///
+/// ```
+/// use task_manager_core::{HasTaskManager, TaskManager};
+///
+/// #[derive(HasTaskManager)]
+/// struct Queries {
+///     tasks: TaskManager,   // found by its type; mark it `#[task_manager]` if there are several
+///     endpoint: String,
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not say where its `TaskManager` is",
+    label = "a `#[flow]` on `{Self}` needs a `TaskManager` to register its tasks in",
+    note = "add a `TaskManager` field to `{Self}` and `#[derive(HasTaskManager)]` on it"
+)]
+pub trait HasTaskManager {
+    /// The manager that registers this struct's tasks.
+    fn task_manager(&self) -> &TaskManager;
+}
+
+impl HasTaskManager for TaskManager {
+    fn task_manager(&self) -> &TaskManager {
+        self
+    }
+}

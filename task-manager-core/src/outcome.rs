@@ -1,0 +1,214 @@
+//! How a task ended, as its handle delivers it.
+
+use std::fmt;
+
+use crate::id::TaskId;
+use crate::reason::CancelReason;
+use crate::report::Report;
+
+/// Everything a finished task hands back: how it ended, and the report.
+///
+/// `T` is the last step's output, `E` the steps' error type, `R` the runtime info.
+/// [`into_result`](Self::into_result) turns it into a plain `Result` for `?`.
+#[derive(Debug)]
+pub struct Outcome<T, E, R> {
+    id: TaskId,
+    flow: &'static str,
+    ending: Ending<T, E>,
+    report: Report<R>,
+}
+
+/// How a task ended. Exactly one of these per task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending<T, E> {
+    /// Every step ran; the value is the last step's output.
+    Completed(T),
+    /// A step returned `Err`; no later step ran, and no cleanup ran (the step was in
+    /// control when it failed).
+    Failed {
+        /// The step that failed.
+        step: &'static str,
+        /// Its error, as it returned it.
+        error: E,
+    },
+    /// The task was cancelled (by a request, a timeout, its dropped handle or shutdown).
+    Cancelled {
+        /// Why; the first reason given wins.
+        reason: CancelReason,
+        /// The step that was interrupted, whose cleanup ran. `None` if no step was in
+        /// progress: the cancel landed before the first step, between two steps, or after the
+        /// last step returned but before the task sealed its result.
+        step: Option<&'static str>,
+        /// How many steps had completed.
+        steps_completed: usize,
+    },
+    /// A step panicked. The panic was caught, the step's cleanup ran (a panic leaves the
+    /// step's resources held, so the cleanup gets [`CancelReason::StepPanicked`]) and the
+    /// manager went on.
+    Panicked {
+        /// The step that panicked.
+        step: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+/// A task that did not complete, as an error: [`Outcome::into_result`] gives it.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError<E> {
+    /// A step returned `Err`.
+    #[error("task {id} of flow `{flow}` failed at step `{step}`")]
+    Failed {
+        /// The task.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step that failed.
+        step: &'static str,
+        /// The step's own error.
+        #[source]
+        error: E,
+    },
+    /// The task was cancelled.
+    #[error("task {id} of flow `{flow}` was {}: {reason}", match step { Some(step) => format!("stopped at step `{step}`"), None => format!("stopped after {steps_completed} step(s)") })]
+    Cancelled {
+        /// The task.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// Why.
+        reason: CancelReason,
+        /// The interrupted step, if one was in progress.
+        step: Option<&'static str>,
+        /// How many steps had completed.
+        steps_completed: usize,
+    },
+    /// A step panicked.
+    #[error("task {id} of flow `{flow}` panicked at step `{step}`: {message}")]
+    Panicked {
+        /// The task.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step that panicked.
+        step: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl<E> TaskError<E> {
+    /// Whether the task was cancelled (for any reason).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled { .. })
+    }
+
+    /// Whether the task was cancelled by its deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, TaskError::Cancelled { reason, .. } if reason.is_timeout())
+    }
+}
+
+impl<T, E, R> Outcome<T, E, R> {
+    pub(crate) fn new(
+        id: TaskId,
+        flow: &'static str,
+        ending: Ending<T, E>,
+        report: Report<R>,
+    ) -> Self {
+        Outcome {
+            id,
+            flow,
+            ending,
+            report,
+        }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The flow's name.
+    pub fn flow(&self) -> &'static str {
+        self.flow
+    }
+
+    /// How the task ended.
+    pub fn ending(&self) -> &Ending<T, E> {
+        &self.ending
+    }
+
+    /// What happened, step by step, and the final runtime info.
+    pub fn report(&self) -> &Report<R> {
+        &self.report
+    }
+
+    /// Whether every step ran.
+    pub fn is_completed(&self) -> bool {
+        matches!(self.ending, Ending::Completed(_))
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.ending, Ending::Cancelled { .. })
+    }
+
+    /// The ending and the report, by value.
+    pub fn into_parts(self) -> (Ending<T, E>, Report<R>) {
+        (self.ending, self.report)
+    }
+
+    /// The last step's output, or why there is none.
+    pub fn into_result(self) -> Result<T, TaskError<E>> {
+        let (id, flow) = (self.id, self.flow);
+        match self.ending {
+            Ending::Completed(value) => Ok(value),
+            Ending::Failed { step, error } => Err(TaskError::Failed {
+                id,
+                flow,
+                step,
+                error,
+            }),
+            Ending::Cancelled {
+                reason,
+                step,
+                steps_completed,
+            } => Err(TaskError::Cancelled {
+                id,
+                flow,
+                reason,
+                step,
+                steps_completed,
+            }),
+            Ending::Panicked { step, message } => Err(TaskError::Panicked {
+                id,
+                flow,
+                step,
+                message,
+            }),
+        }
+    }
+}
+
+impl<T, E> fmt::Display for Ending<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Completed(_) => f.write_str("completed"),
+            Ending::Failed { step, .. } => write!(f, "failed at step `{step}`"),
+            Ending::Cancelled {
+                reason,
+                step: Some(step),
+                ..
+            } => write!(f, "{reason} at step `{step}`"),
+            Ending::Cancelled {
+                reason,
+                step: None,
+                steps_completed,
+            } => {
+                write!(f, "{reason} after {steps_completed} step(s)")
+            }
+            Ending::Panicked { step, message } => write!(f, "panicked at step `{step}`: {message}"),
+        }
+    }
+}

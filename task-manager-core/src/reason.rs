@@ -1,0 +1,74 @@
+//! Why a task was stopped.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why a task is being cancelled. The first reason given wins: later cancels of the same task
+/// do not replace it.
+///
+/// A step's cleanup receives the reason, and a cancelled task's
+/// [`Ending::Cancelled`](crate::Ending::Cancelled) carries it.
+///
+/// ```
+/// use task_manager_core::CancelReason;
+///
+/// let reason = CancelReason::from("user left");
+/// assert_eq!(reason, CancelReason::Requested("user left".into()));
+/// assert_eq!(reason.to_string(), "cancelled: user left");
+/// assert!(CancelReason::Timeout.is_timeout());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// Someone called [`TaskManager::cancel`](crate::TaskManager::cancel) (or
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel)) with this message.
+    Requested(Cow<'static, str>),
+    /// The task's deadline passed (the flow's `timeout`, or the passport's).
+    Timeout,
+    /// The [`TaskHandle`](crate::TaskHandle) was dropped before the task finished, and the
+    /// task was not detached.
+    HandleDropped,
+    /// The manager is shutting down.
+    Shutdown,
+    /// Not a cancel: the step panicked, and its cleanup runs to free what the step held.
+    /// Only a cleanup ever sees this reason; the task's outcome is
+    /// [`Ending::Panicked`](crate::Ending::Panicked).
+    StepPanicked,
+}
+
+impl CancelReason {
+    /// Whether the task's deadline caused this.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, CancelReason::Timeout)
+    }
+}
+
+impl From<&'static str> for CancelReason {
+    fn from(message: &'static str) -> Self {
+        CancelReason::Requested(Cow::Borrowed(message))
+    }
+}
+
+impl From<String> for CancelReason {
+    fn from(message: String) -> Self {
+        CancelReason::Requested(Cow::Owned(message))
+    }
+}
+
+impl From<Cow<'static, str>> for CancelReason {
+    fn from(message: Cow<'static, str>) -> Self {
+        CancelReason::Requested(message)
+    }
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::Requested(message) => write!(f, "cancelled: {message}"),
+            CancelReason::Timeout => f.write_str("timed out"),
+            CancelReason::HandleDropped => f.write_str("its handle was dropped"),
+            CancelReason::Shutdown => f.write_str("the task manager is shutting down"),
+            CancelReason::StepPanicked => f.write_str("the step panicked"),
+        }
+    }
+}

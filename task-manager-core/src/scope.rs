@@ -1,0 +1,310 @@
+//! The runner behind every generated flow: races each step against the task's cancel
+//! signal and deadline, runs the cleanup, records the report and seals the outcome.
+//!
+//! The `#[flow]` macro writes one `async` block per flow that calls [`Scope::step`] for each
+//! step in turn and [`Scope::cleanup`] when one is stopped. rustc turns that block into the
+//! task's state machine: one state per step, the steps' futures laid over one another in
+//! the same bytes, no allocation and no boxed future per step. Everything that decides
+//! anything lives here, where it is tested without the macro.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::Poll;
+
+use tokio::time::{Instant, Sleep};
+
+use crate::cancel::Cleanup;
+use crate::id::TaskId;
+use crate::outcome::{Ending, Outcome};
+use crate::reason::CancelReason;
+use crate::registry::Registry;
+use crate::report::{Report, StepEnd, StepRecord};
+use crate::shared::TaskShared;
+use crate::task::Task;
+
+/// One task's runner state. Owned by the task's future; see the module docs.
+pub struct Scope {
+    id: TaskId,
+    shared: Arc<TaskShared>,
+    registry: Arc<Registry>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    submitted_at: Instant,
+    steps: Vec<StepRecord>,
+    steps_completed: usize,
+    cleanup: Option<Cleanup>,
+}
+
+/// How one step's run ended, as [`Scope::step`] reports it to the generated code.
+pub enum StepRun<T, E> {
+    /// The step returned `Ok`: feed the value to the next step.
+    Completed(T),
+    /// The step returned `Err`: end the task with [`Scope::failed`].
+    Failed(E),
+    /// The step was stopped (cancel, timeout, panic): run its cleanup if
+    /// [`Stop::cleanup_reason`] says so, then end the task with [`Scope::stopped`].
+    Stopped(Stop),
+}
+
+/// Why a step was stopped; see [`StepRun::Stopped`].
+pub struct Stop {
+    step: &'static str,
+    started: bool,
+    kind: StopKind,
+}
+
+enum StopKind {
+    Cancelled(CancelReason),
+    Panicked(String),
+}
+
+impl Stop {
+    /// The reason to hand the step's cleanup, or `None` if the step never began (then it has
+    /// nothing to clean up, and its cleanup must not run).
+    pub fn cleanup_reason(&self) -> Option<CancelReason> {
+        if !self.started {
+            return None;
+        }
+        Some(match &self.kind {
+            StopKind::Cancelled(reason) => reason.clone(),
+            StopKind::Panicked(_) => CancelReason::StepPanicked,
+        })
+    }
+}
+
+impl Scope {
+    pub(crate) fn new(
+        id: TaskId,
+        shared: Arc<TaskShared>,
+        registry: Arc<Registry>,
+        timeout: Option<std::time::Duration>,
+    ) -> Self {
+        let submitted_at = Instant::now();
+        let step_count = shared.flow().steps().len();
+        Scope {
+            id,
+            deadline: timeout
+                .map(|timeout| Box::pin(tokio::time::sleep_until(submitted_at + timeout))),
+            shared,
+            registry,
+            submitted_at,
+            steps: Vec::with_capacity(step_count),
+            steps_completed: 0,
+            cleanup: None,
+        }
+    }
+
+    /// Runs step `index` to its end, unless the task's cancel or deadline comes first.
+    ///
+    /// The cancel flag is checked before every poll of the step, so a cancel that lands
+    /// between two steps is seen before the next step's first poll: that step never begins.
+    pub async fn step<T, E>(
+        &mut self,
+        index: usize,
+        run: impl Future<Output = Result<T, E>>,
+    ) -> StepRun<T, E> {
+        let step = self.shared.flow().step_name(index);
+        self.shared.set_step(index);
+        let started_at = Instant::now();
+        let mut run = pin!(run);
+        let mut started = false;
+        let shared = &*self.shared;
+        let deadline = &mut self.deadline;
+        let raced = poll_fn(|cx| {
+            if shared.is_cancel_requested() {
+                return Poll::Ready(Raced::Cancelled);
+            }
+            if let Some(sleep) = deadline {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    // A concurrent cancel may win this; its reason then stands.
+                    let _ = shared.request_cancel(CancelReason::Timeout);
+                    return Poll::Ready(Raced::Cancelled);
+                }
+            }
+            started = true;
+            match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
+                Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
+                Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
+                Ok(Poll::Pending) => {
+                    shared.register_waker(cx.waker());
+                    // A cancel between the check above and the registration would find no
+                    // waker to wake: look once more now that the waker is in place.
+                    if shared.is_cancel_requested() {
+                        Poll::Ready(Raced::Cancelled)
+                    } else {
+                        Poll::Pending
+                    }
+                }
+            }
+        })
+        .await;
+        let (run, end) = match raced {
+            Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
+            Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
+            Raced::Cancelled => {
+                let kind = StopKind::Cancelled(self.shared.reason());
+                (
+                    StepRun::Stopped(Stop {
+                        step,
+                        started,
+                        kind,
+                    }),
+                    StepEnd::Cancelled,
+                )
+            }
+            Raced::Panicked(message) => {
+                // The panic and a concurrent cancel race for the ending like any other end.
+                let kind = if self.shared.seal() {
+                    StopKind::Panicked(message)
+                } else {
+                    StopKind::Cancelled(self.shared.reason())
+                };
+                (
+                    StepRun::Stopped(Stop {
+                        step,
+                        started,
+                        kind,
+                    }),
+                    StepEnd::Panicked,
+                )
+            }
+        };
+        if started {
+            let duration = Instant::now().saturating_duration_since(started_at);
+            self.steps.push(StepRecord {
+                name: step,
+                started_at,
+                duration,
+                end,
+            });
+        }
+        if matches!(run, StepRun::Completed(_)) {
+            self.steps_completed += 1;
+        }
+        run
+    }
+
+    /// Runs a stopped step's cleanup to its end. It is not raced against anything: a second
+    /// cancel does not interrupt it, and a panic in it is caught and reported.
+    pub async fn cleanup(&mut self, stop: &Stop, cleanup: impl Future<Output = ()>) {
+        let started_at = Instant::now();
+        let mut cleanup = pin!(cleanup);
+        let panicked =
+            poll_fn(
+                |cx| match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
+                    Ok(Poll::Ready(())) => Poll::Ready(None),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(payload) => Poll::Ready(Some(panic_message(payload))),
+                },
+            )
+            .await;
+        self.cleanup = Some(match panicked {
+            None => Cleanup::Completed {
+                step: stop.step,
+                duration: started_at.elapsed(),
+            },
+            Some(message) => Cleanup::Panicked {
+                step: stop.step,
+                message,
+            },
+        });
+    }
+
+    /// Ends the task after a stopped step (and its cleanup, if it ran).
+    pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
+        if self.cleanup.is_none() {
+            self.cleanup = Some(if stop.started {
+                Cleanup::NotDeclared { step: stop.step }
+            } else {
+                Cleanup::NoStepInProgress
+            });
+        }
+        let ending = match stop.kind {
+            StopKind::Cancelled(reason) => Ending::Cancelled {
+                reason,
+                step: stop.started.then_some(stop.step),
+                steps_completed: self.steps_completed,
+            },
+            StopKind::Panicked(message) => Ending::Panicked {
+                step: stop.step,
+                message,
+            },
+        };
+        self.finish(task, ending)
+    }
+
+    /// Ends the task after step `index` returned `Err`.
+    pub fn failed<P, R, T, E>(
+        &mut self,
+        task: Task<P, R>,
+        index: usize,
+        error: E,
+    ) -> Outcome<T, E, R> {
+        let ending = match self.seal_or_cancelled() {
+            None => Ending::Failed {
+                step: self.shared.flow().step_name(index),
+                error,
+            },
+            Some(cancelled) => cancelled,
+        };
+        self.finish(task, ending)
+    }
+
+    /// Ends the task after its last step returned `value`.
+    pub fn completed<P, R, T, E>(&mut self, task: Task<P, R>, value: T) -> Outcome<T, E, R> {
+        let ending = self.seal_or_cancelled().unwrap_or(Ending::Completed(value));
+        self.finish(task, ending)
+    }
+
+    /// Claims the task's ending; if a cancel won the race, the cancelled ending instead
+    /// (no step is in progress, so there is nothing to clean up).
+    fn seal_or_cancelled<T, E>(&mut self) -> Option<Ending<T, E>> {
+        if self.shared.seal() {
+            return None;
+        }
+        self.cleanup = Some(Cleanup::NoStepInProgress);
+        Some(Ending::Cancelled {
+            reason: self.shared.reason(),
+            step: None,
+            steps_completed: self.steps_completed,
+        })
+    }
+
+    fn finish<P, R, T, E>(&mut self, task: Task<P, R>, ending: Ending<T, E>) -> Outcome<T, E, R> {
+        let report = Report {
+            submitted_at: self.submitted_at,
+            finished_at: Instant::now(),
+            steps: std::mem::take(&mut self.steps),
+            cleanup: self.cleanup.clone(),
+            info: task.into_info(),
+        };
+        Outcome::new(self.id, self.shared.flow().name(), ending, report)
+    }
+}
+
+impl Drop for Scope {
+    /// Runs on every way out of the task: its end, a panic that escaped, or the runtime
+    /// dropping it. The id leaves the registry before the outcome reaches the handle (the
+    /// task's future drops its scope before tokio hands its output over).
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+        self.shared.end(self.cleanup.take());
+    }
+}
+
+enum Raced<T> {
+    Returned(T),
+    Cancelled,
+    Panicked(String),
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_string(),
+            Err(_) => "<a panic whose payload is not a string>".to_string(),
+        },
+    }
+}

@@ -1,0 +1,183 @@
+//! The state one task shares with those who may cancel it.
+//!
+//! # Who touches what
+//! * `phase` decides, once and for all, whether the task ends by itself or by a cancel. It
+//!   moves `RUNNING -> CANCELLED` (a canceller wins) or `RUNNING -> FINISHED` (the task sealed
+//!   its own ending first); never anything else. Whoever makes that compare-and-swap decides,
+//!   so "did the step finish or was it cancelled first" has exactly one answer.
+//! * `slot` (a mutex, taken only on the cold paths: cancel, waiting, the end of a cancelled
+//!   task) holds the reason, the cleanup's result and the wakers of those waiting for either.
+//!   The canceller holds it across its compare-and-swap, so a task that sees `CANCELLED` and
+//!   then locks `slot` always finds the reason written.
+//! * `waker` is the task's own waker, registered while a step is pending, so that a cancel
+//!   wakes the task and the step stops at once.
+//! * `step` is the index of the step in progress, written by the task alone, read by
+//!   [`status`](crate::TaskManager::status). It is advisory, so `Relaxed` suffices.
+//!
+//! Lock order: a registry shard, then `slot`; never the reverse.
+
+use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use futures_util::task::AtomicWaker;
+
+use crate::cancel::{CancelStatus, Cleanup};
+use crate::flow::FlowInfo;
+use crate::reason::CancelReason;
+
+const RUNNING: u8 = 0;
+const CANCELLED: u8 = 1;
+const FINISHED: u8 = 2;
+
+/// `step` before the first step begins (while queued, or between submit and first poll).
+pub(crate) const NOT_STARTED: u16 = u16::MAX;
+
+pub(crate) struct TaskShared {
+    flow: &'static FlowInfo,
+    phase: AtomicU8,
+    step: AtomicU16,
+    waker: AtomicWaker,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    reason: Option<CancelReason>,
+    /// `Some` once the task has ended: `Some(None)` if it was never cancelled.
+    ended: Option<Option<Cleanup>>,
+    /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
+    waiters: Vec<Waker>,
+}
+
+impl TaskShared {
+    pub(crate) fn new(flow: &'static FlowInfo) -> Self {
+        TaskShared {
+            flow,
+            phase: AtomicU8::new(RUNNING),
+            step: AtomicU16::new(NOT_STARTED),
+            waker: AtomicWaker::new(),
+            slot: Mutex::new(Slot::default()),
+        }
+    }
+
+    pub(crate) fn flow(&self) -> &'static FlowInfo {
+        self.flow
+    }
+
+    /// Asks the task to stop. Only the first call while the task runs takes effect.
+    pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
+        let mut slot = self.lock();
+        match self
+            .phase
+            .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                slot.reason = Some(reason);
+                let waiters = std::mem::take(&mut slot.waiters);
+                drop(slot);
+                self.waker.wake();
+                waiters.into_iter().for_each(Waker::wake);
+                CancelStatus::Requested
+            }
+            Err(CANCELLED) => CancelStatus::AlreadyRequested,
+            Err(_) => CancelStatus::AlreadyFinished,
+        }
+    }
+
+    /// The hot-path check, made before every poll of a step.
+    #[inline]
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// The task claims its own ending. `false`: a cancel won, and the task must end cancelled.
+    #[inline]
+    pub(crate) fn seal(&self) -> bool {
+        self.phase
+            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The winning reason. Call only after `is_cancel_requested` returned `true` or `seal`
+    /// returned `false`.
+    pub(crate) fn reason(&self) -> CancelReason {
+        self.lock()
+            .reason
+            .clone()
+            .unwrap_or(CancelReason::Requested("<reason lost>".into()))
+    }
+
+    #[inline]
+    pub(crate) fn register_waker(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
+    #[inline]
+    pub(crate) fn set_step(&self, index: usize) {
+        self.step.store(index as u16, Ordering::Relaxed);
+    }
+
+    pub(crate) fn step(&self) -> Option<usize> {
+        match self.step.load(Ordering::Relaxed) {
+            NOT_STARTED => None,
+            index => Some(usize::from(index)),
+        }
+    }
+
+    pub(crate) fn is_cancelling(&self) -> bool {
+        self.is_cancel_requested()
+    }
+
+    /// Marks the task ended and wakes everyone waiting on it. Called once, by the task's
+    /// scope on every path out (including a panic or the runtime dropping the task).
+    pub(crate) fn end(&self, cleanup: Option<Cleanup>) {
+        // A task dropped mid-step (runtime shutdown) never sealed: make later cancels say
+        // "finished" rather than "requested".
+        let _ = self
+            .phase
+            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+        let mut slot = self.lock();
+        slot.ended = Some(cleanup);
+        let waiters = std::mem::take(&mut slot.waiters);
+        drop(slot);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Ready once the task has ended, with the cleanup that ran (if the task was cancelled).
+    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Option<Cleanup>> {
+        let mut slot = self.lock();
+        match &slot.ended {
+            Some(cleanup) => Poll::Ready(cleanup.clone()),
+            None => {
+                push_waker(&mut slot.waiters, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Ready once a cancel has been requested (for cooperative cancellation).
+    pub(crate) fn poll_cancel_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_cancel_requested() {
+            return Poll::Ready(());
+        }
+        let mut slot = self.lock();
+        // Re-check under the lock: a canceller takes the waiters under this same lock.
+        if self.is_cancel_requested() {
+            return Poll::Ready(());
+        }
+        push_waker(&mut slot.waiters, cx.waker());
+        Poll::Pending
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // Nothing panics while holding the slot, but a poisoned lock must not wedge a cancel.
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn push_waker(waiters: &mut Vec<Waker>, waker: &Waker) {
+    if !waiters.iter().any(|known| known.will_wake(waker)) {
+        waiters.push(waker.clone());
+    }
+}

@@ -1,0 +1,58 @@
+//! Starting a task: register it, then spawn its future.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::error::SubmitError;
+use crate::flow::FlowInfo;
+use crate::handle::TaskHandle;
+use crate::manager::TaskManager;
+use crate::outcome::Outcome;
+use crate::passport::Passport;
+use crate::scope::Scope;
+use crate::shared::TaskShared;
+use crate::task::Task;
+
+/// Registers a task of `flow` under the passport's id and spawns `body` on the current tokio
+/// runtime. The id is registered before this returns, so a `cancel` made right after
+/// submission finds the task (and stops it before its first step).
+///
+/// `body` gets the task context and the runner scope; `#[flow]` writes it.
+pub fn submit<P, R, T, E, Fut>(
+    manager: &TaskManager,
+    flow: &'static FlowInfo,
+    passport: Passport<P>,
+    body: impl FnOnce(Task<P, R>, Scope) -> Fut,
+) -> Result<TaskHandle<T, E, R>, SubmitError>
+where
+    R: Default,
+    Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Send + 'static,
+{
+    let id = passport.id();
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Err(SubmitError::NoRuntime {
+            id,
+            flow: flow.name(),
+        });
+    };
+    let shared = Arc::new(TaskShared::new(flow));
+    if !manager.registry.insert(id, &shared) {
+        return Err(SubmitError::DuplicateId {
+            id,
+            flow: flow.name(),
+        });
+    }
+    let timeout = passport.timeout().or(flow.timeout());
+    let scope = Scope::new(
+        id,
+        Arc::clone(&shared),
+        Arc::clone(&manager.registry),
+        timeout,
+    );
+    let task = Task::new(passport, R::default(), Arc::clone(&shared));
+    let join = runtime.spawn(body(task, scope));
+    Ok(TaskHandle::new(id, join, shared))
+}

@@ -1,0 +1,76 @@
+//! Duration literals in attributes: `"30s"`, `"250ms"`, `"1m 30s"`, `"2h"`.
+
+use std::time::Duration;
+
+/// Parses a duration literal: one or more `<integer><unit>` parts, optionally separated by
+/// spaces, with units `ns`, `us`, `ms`, `s`, `m`, `h`. Zero is refused (a zero deadline
+/// would cancel every task before its first step).
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err("it is empty".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("expected a number at `{rest}`"));
+        }
+        let value: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{}` is too large", &rest[..digits]))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = rest[unit_len..].trim_start();
+        let part = match unit {
+            "ns" => Duration::from_nanos(value),
+            "us" => Duration::from_micros(value),
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.saturating_mul(60)),
+            "h" => Duration::from_secs(value.saturating_mul(3600)),
+            "" => return Err(format!("`{value}` has no unit")),
+            other => return Err(format!("`{other}` is not a unit")),
+        };
+        total = total.checked_add(part).ok_or("it is too long")?;
+    }
+    if total.is_zero() {
+        return Err("a zero timeout would cancel every task before it starts".into());
+    }
+    if u64::try_from(total.as_nanos()).is_err() {
+        return Err("it is too long (at most about 584 years)".into());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use std::time::Duration;
+
+    #[test]
+    fn accepts_units_and_sums() {
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse("5us"), Ok(Duration::from_micros(5)));
+    }
+
+    #[test]
+    fn refuses_nonsense() {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "3 parsecs",
+            "0s",
+            "1.5s",
+            "-1s",
+            "99999999999999999999s",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -29,10 +29,25 @@
 //! ```
 
 use std::fmt::Display;
+use std::future::IntoFuture;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
+
+/// How long [`soon`] waits before it calls a wait a hang. On tokio's paused test clock, which
+/// jumps ahead whenever every task is waiting, a hang is reported at once and costs no real
+/// time; a broken behaviour makes its test fail instead of blocking the test run.
+pub const PATIENCE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Awaits `event`, panicking with "`what` did not happen" if it takes longer than [`PATIENCE`].
+pub async fn soon<F: IntoFuture>(what: &str, event: F) -> F::Output {
+    match tokio::time::timeout(PATIENCE, event).await {
+        Ok(output) => output,
+        Err(_) => panic!("{what} did not happen (waited a day of tokio time)"),
+    }
+}
 
 /// An ordered, shared log of what the steps and cleanups of a test did. Cloning shares it.
 #[derive(Clone, Default, Debug)]
@@ -62,6 +77,14 @@ impl Journal {
     /// Waits until some entry is exactly `entry` (at once if one already is). For work that
     /// nobody awaits: a detached task, a cleanup running after its handle was dropped.
     pub async fn wait_for(&self, entry: &str) {
+        soon(
+            &format!("journal entry {entry:?}"),
+            self.wait_for_ever(entry),
+        )
+        .await;
+    }
+
+    async fn wait_for_ever(&self, entry: &str) {
         loop {
             let mut changed = pin!(self.inner.changed.notified());
             // Register before looking, so that an entry recorded in between still wakes us.
@@ -177,9 +200,7 @@ impl Gate {
     /// For the test: wait until one more step has arrived (at [`announce`](Self::announce),
     /// [`pass`](Self::pass) or [`park`](Self::park)).
     pub async fn arrived(&self) {
-        self.inner
-            .arrivals
-            .acquire()
+        soon("an arrival at the gate", self.inner.arrivals.acquire())
             .await
             .expect("a gate's semaphores are never closed")
             .forget();

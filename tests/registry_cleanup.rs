@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use task_manager_core::{
-    flow, CancelReason, Ending, HasTaskManager, Outcome, Passport, Task, TaskId, TaskManager,
-    TaskState,
+    flow, CancelReason, Ending, HasTaskManager, Outcome, Passport, SubmitError, Task, TaskId,
+    TaskManager, TaskState,
 };
 use task_manager_support::{Gate, Journal};
 
@@ -170,6 +170,39 @@ async fn gone_after_cancel_all() {
     assert!(a.is_cancelled() && b.is_cancelled());
     assert_unregistered(&jobs.tasks, first);
     assert_unregistered(&jobs.tasks, second);
+}
+
+#[test]
+fn a_submission_refused_for_want_of_a_runtime_registers_nothing() {
+    let jobs = jobs();
+    let passport = Passport::new(Path::Completes);
+    let id = passport.id();
+    let refused = jobs.execute_job(passport).expect_err("no runtime here");
+    assert_eq!(refused, SubmitError::NoRuntime { id, flow: "job" });
+    assert_unregistered(&jobs.tasks, id);
+}
+
+#[test]
+fn a_submission_that_fails_halfway_registers_nothing() {
+    // A runtime without timers cannot arm a task's deadline. However the submission reports
+    // that (tokio's timers panic), it must not leave the id registered with no task behind it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let jobs = jobs();
+    let passport = Passport::new(Path::Completes).with_timeout(Duration::from_secs(1));
+    let id = passport.id();
+    let submitted = runtime.block_on(async {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| jobs.execute_job(passport)))
+    });
+    match submitted {
+        Ok(Ok(handle)) => {
+            let outcome = runtime.block_on(handle);
+            assert!(outcome.is_completed());
+        }
+        Ok(Err(_)) | Err(_) => {}
+    }
+    assert_unregistered(&jobs.tasks, id);
 }
 
 /// On a multi-threaded runtime the task ends on a worker thread and the outcome is read on

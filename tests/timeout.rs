@@ -270,3 +270,18 @@ async fn a_flow_without_a_timeout_has_no_deadline_unless_the_passport_gives_one(
         .expect_err("the passport's deadline")
         .is_timeout());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_too_far_for_the_clock_is_no_deadline() {
+    // `Duration::MAX` is a natural way to say "no deadline"; the clock cannot represent the
+    // instant it names, so it must never come, rather than fail the submission.
+    let flows = Arc::new(NoDeadline {
+        tasks: TaskManager::new(),
+    });
+    let outcome = flows
+        .execute_unbounded(Passport::new(()).with_timeout(Duration::MAX))
+        .expect("submitted")
+        .await;
+    assert!(outcome.is_completed(), "{}", outcome.ending());
+    assert!(flows.tasks.is_empty());
+}

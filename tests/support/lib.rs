@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests and the examples.
+//! Helpers shared by the integration tests in `tests/`.
 //!
 //! Two tools, so that a test knows exactly where a task is instead of guessing with sleeps:
 //!
@@ -6,6 +6,10 @@
 //!   cancelled: user left"), which the test reads back and compares as a whole.
 //! * [`Gate`]: a point inside a step where the step announces that it has arrived and then
 //!   waits until the test lets it through (or forever, if the test never does).
+//!
+//! Every wait on them is bounded by [`soon`], so that a broken behaviour fails its test
+//! rather than hanging it. (Doctests are off for this crate; the unit test at the bottom
+//! runs the scenario below.)
 //!
 //! ```
 //! use task_manager_support::{Gate, Journal};
@@ -209,5 +213,37 @@ impl Gate {
     /// For the test: let one step through, now or when it arrives.
     pub fn open(&self) {
         self.inner.openings.add_permits(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gate_holds_a_step_until_opened_and_the_journal_keeps_the_order() {
+        let (journal, gate) = (Journal::new(), Gate::new());
+        let step = tokio::spawn({
+            let (journal, gate) = (journal.clone(), gate.clone());
+            async move {
+                journal.record("a began");
+                let _dropped = journal.on_drop("a dropped");
+                gate.pass().await;
+                journal.record("a returned");
+            }
+        });
+        gate.arrived().await;
+        assert_eq!(journal.entries(), ["a began"]);
+        gate.open();
+        journal.wait_for("a dropped").await;
+        step.await.expect("the step did not panic");
+        assert_eq!(journal.entries(), ["a began", "a returned", "a dropped"]);
+        assert_eq!(journal.count("a began"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "an arrival at the gate did not happen")]
+    async fn waiting_for_what_never_happens_fails_instead_of_hanging() {
+        Gate::new().arrived().await;
     }
 }

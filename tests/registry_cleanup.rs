@@ -205,6 +205,43 @@ fn a_submission_that_fails_halfway_registers_nothing() {
     assert_unregistered(&jobs.tasks, id);
 }
 
+/// Runtime info whose `Default` panics: user code that runs while the task is submitted.
+#[derive(Debug)]
+struct Fussy;
+
+impl Default for Fussy {
+    fn default() -> Self {
+        panic!("Fussy has no default");
+    }
+}
+
+#[derive(HasTaskManager)]
+struct FussyJobs {
+    tasks: TaskManager,
+}
+
+#[flow(name = fussy)]
+impl FussyJobs {
+    #[step]
+    async fn work(&self, _task: &mut Task<(), Fussy>) -> Result<(), WorkFailed> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_info_s_default_registers_nothing() {
+    let jobs = Arc::new(FussyJobs {
+        tasks: TaskManager::new(),
+    });
+    let passport = Passport::new(());
+    let id = passport.id();
+    let submitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        jobs.execute_fussy(passport)
+    }));
+    assert!(submitted.is_err(), "the user's Default panicked");
+    assert_unregistered(&jobs.tasks, id);
+}
+
 /// On a multi-threaded runtime the task ends on a worker thread and the outcome is read on
 /// another: the id must still be gone by the time the outcome arrives, every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

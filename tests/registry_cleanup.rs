@@ -195,12 +195,9 @@ fn a_submission_that_fails_halfway_registers_nothing() {
     let submitted = runtime.block_on(async {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| jobs.execute_job(passport)))
     });
-    match submitted {
-        Ok(Ok(handle)) => {
-            let outcome = runtime.block_on(handle);
-            assert!(outcome.is_completed());
-        }
-        Ok(Err(_)) | Err(_) => {}
+    if let Ok(Ok(handle)) = submitted {
+        // Accepted after all (a later tokio, say): then it must run and leave.
+        assert!(runtime.block_on(handle).is_completed());
     }
     assert_unregistered(&jobs.tasks, id);
 }

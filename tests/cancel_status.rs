@@ -125,7 +125,7 @@ async fn already_requested_also_waits_for_the_one_cleanup() {
         Some(Cleanup::Completed { step: "work", .. })
     ));
     assert_eq!(first.await, cleanup);
-    drop(handle);
+    assert!(handle.await.is_cancelled());
 }
 
 #[tokio::test(start_paused = true)]

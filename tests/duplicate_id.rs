@@ -159,5 +159,6 @@ async fn the_refused_task_does_not_unregister_the_running_one() {
         jobs.tasks.status(id).map(|status| status.step),
         Some(Some("work"))
     );
-    drop(first);
+    jobs.working.open();
+    assert_eq!(first.await.into_result().expect("completed"), "first");
 }

@@ -3,13 +3,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
-use crate::scope::Scope;
+use crate::scope::{arm_deadline, Scope};
 use crate::shared::TaskShared;
 use crate::task::Task;
 
@@ -38,6 +40,8 @@ where
             flow: flow.name(),
         });
     };
+    let submitted_at = Instant::now();
+    let deadline = arm_deadline(submitted_at, passport.timeout().or(flow.timeout()));
     let shared = Arc::new(TaskShared::new(flow));
     if !manager.registry.insert(id, &shared) {
         return Err(SubmitError::DuplicateId {
@@ -45,12 +49,12 @@ where
             flow: flow.name(),
         });
     }
-    let timeout = passport.timeout().or(flow.timeout());
     let scope = Scope::new(
         id,
         Arc::clone(&shared),
         Arc::clone(&manager.registry),
-        timeout,
+        submitted_at,
+        deadline,
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     let join = runtime.spawn(body(task, scope));

@@ -89,7 +89,8 @@ async fn tasks_of_both_flows_are_in_the_one_registry() {
             flow: "upload",
             step: Some("put"),
             step_index: Some(1),
-            state: TaskState::Running
+            state: TaskState::Running,
+            progress: None,
         })
     );
     assert_eq!(
@@ -98,7 +99,8 @@ async fn tasks_of_both_flows_are_in_the_one_registry() {
             flow: "download",
             step: Some("get"),
             step_index: Some(0),
-            state: TaskState::Running
+            state: TaskState::Running,
+            progress: None,
         })
     );
 

@@ -43,6 +43,7 @@ fn status(flow_step: Option<(&'static str, usize)>, state: TaskState) -> Option<
         step: flow_step.map(|(name, _)| name),
         step_index: flow_step.map(|(_, index)| index),
         state,
+        progress: None,
     })
 }
 

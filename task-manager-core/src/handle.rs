@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::cancel::Cancellation;
 use crate::id::TaskId;
 use crate::outcome::Outcome;
-use crate::reason::CancelReason;
+use crate::reason::{CancelReason, CancelSource};
 use crate::shared::TaskShared;
 
 /// A running task, as its submitter holds it. Await it for the [`Outcome`].
@@ -56,7 +56,7 @@ impl<T, E, R> TaskHandle<T, E, R> {
         match &self.cancel_on_drop {
             Some(task) => Cancellation::new(
                 self.id,
-                task.request_cancel(reason.into()),
+                task.request_cancel_by(reason.into(), CancelSource::Request),
                 Some(Arc::clone(task)),
             ),
             None => Cancellation::new(self.id, crate::CancelStatus::AlreadyFinished, None),

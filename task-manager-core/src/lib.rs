@@ -59,12 +59,14 @@
 #![doc(html_no_source)]
 #![deny(missing_docs)]
 
+mod builder;
 mod cancel;
 mod error;
 mod flow;
 mod handle;
 mod id;
 mod manager;
+mod observe;
 mod outcome;
 mod passport;
 mod reason;
@@ -78,15 +80,19 @@ mod task;
 #[doc(hidden)]
 pub mod __private;
 
+pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError};
 pub use error::SubmitError;
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
 pub use manager::{HasTaskManager, TaskManager, TaskState, TaskStatus};
+pub use observe::{
+    Addon, EventKind, FlowStep, Progress, StepRef, TaskEnd, TaskEvent, TaskSnapshot,
+};
 pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
-pub use reason::CancelReason;
+pub use reason::{CancelReason, CancelSource};
 pub use report::{Report, StepEnd, StepRecord};
 pub use task::{CancelSignal, Cancelled, Task};
 

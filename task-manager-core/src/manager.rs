@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::cancel::{CancelAll, CancelStatus, Cancellation};
 use crate::id::TaskId;
-use crate::reason::CancelReason;
+use crate::observe::{AddonSet, FlowStep, Progress};
+use crate::reason::{CancelReason, CancelSource};
 use crate::registry::Registry;
 use crate::shared::TaskShared;
 
@@ -26,6 +27,8 @@ use crate::shared::TaskShared;
 #[derive(Clone)]
 pub struct TaskManager {
     pub(crate) registry: Arc<Registry>,
+    /// The add-ons every task of this manager tells its events to; `None` if there are none.
+    pub(crate) addons: Option<Arc<AddonSet>>,
 }
 
 /// Where a running task is, as seen by [`TaskManager::status`].
@@ -39,6 +42,34 @@ pub struct TaskStatus {
     pub step_index: Option<usize>,
     /// What the task is doing.
     pub state: TaskState,
+    /// The last progress a step reported ([`Task::set_progress`](crate::Task::set_progress)).
+    pub progress: Option<Progress>,
+}
+
+impl TaskStatus {
+    /// The step in progress as flow `S`'s generated step enum; `None` before the first step
+    /// or if the task is of another flow.
+    ///
+    /// ```
+    /// # use task_manager_core::*;
+    /// # #[derive(HasTaskManager)] struct Queries { tasks: TaskManager }
+    /// # #[flow(name = query)]
+    /// # impl Queries {
+    /// #     #[step] async fn prepare(&self, _t: &mut Task) -> Result<(), std::io::Error> { Ok(()) }
+    /// #     #[step] async fn send(&self, _t: &mut Task) -> Result<(), std::io::Error> { Ok(()) }
+    /// # }
+    /// # fn demo(queries: &Queries, id: TaskId) {
+    /// if let Some(QueryStep::Send) = queries.tasks.status(id).and_then(|s| s.step_as::<QueryStep>()) {
+    ///     println!("{id} is waiting for the server");
+    /// }
+    /// # }
+    /// ```
+    pub fn step_as<S: FlowStep>(&self) -> Option<S> {
+        if self.flow != S::FLOW {
+            return None;
+        }
+        S::from_index(self.step_index?)
+    }
 }
 
 /// The state of a running task.
@@ -56,6 +87,7 @@ impl TaskManager {
     pub fn new() -> Self {
         TaskManager {
             registry: Arc::new(Registry::new()),
+            addons: None,
         }
     }
 
@@ -75,7 +107,7 @@ impl TaskManager {
     pub fn cancel(&self, id: TaskId, reason: impl Into<CancelReason>) -> Cancellation {
         match self.registry.get(id) {
             Some(task) => {
-                let status = task.request_cancel(reason.into());
+                let status = task.request_cancel_by(reason.into(), CancelSource::Request);
                 Cancellation::new(id, status, Some(task))
             }
             None => Cancellation::new(id, CancelStatus::NotFound, None),
@@ -93,7 +125,7 @@ impl TaskManager {
         let cancellations = found
             .into_iter()
             .map(|(id, task)| {
-                let status = task.request_cancel(reason.clone());
+                let status = task.request_cancel_by(reason.clone(), CancelSource::CancelAll);
                 Cancellation::new(id, status, Some(task))
             })
             .collect();
@@ -128,7 +160,7 @@ impl TaskManager {
     }
 }
 
-fn status_of(task: &TaskShared) -> TaskStatus {
+pub(crate) fn status_of(task: &TaskShared) -> TaskStatus {
     let flow = task.flow();
     let step_index = task.step();
     TaskStatus {
@@ -140,6 +172,7 @@ fn status_of(task: &TaskShared) -> TaskStatus {
         } else {
             TaskState::Running
         },
+        progress: task.live().progress(),
     }
 }
 

@@ -72,3 +72,57 @@ impl fmt::Display for CancelReason {
         }
     }
 }
+
+/// Who or what asked for a task's cancel: the first request that took effect, as the
+/// [`CancelRequested`](crate::EventKind::CancelRequested) event reports it.
+///
+/// The [`CancelReason`] says why; this says by what means, which the reason alone cannot:
+/// `cancel(id, "..")` and `cancel_all("..")` both give a [`CancelReason::Requested`].
+///
+/// ```
+/// use task_manager_core::{CancelReason, CancelSource};
+///
+/// assert_eq!(CancelSource::implied_by(&CancelReason::Timeout), CancelSource::Timeout);
+/// assert_eq!(CancelSource::implied_by(&"user left".into()), CancelSource::Request);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelSource {
+    /// A request for this one task: [`TaskManager::cancel`](crate::TaskManager::cancel) or
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel).
+    Request,
+    /// [`TaskManager::cancel_all`](crate::TaskManager::cancel_all).
+    CancelAll,
+    /// The task's [`TaskHandle`](crate::TaskHandle) was dropped.
+    HandleDropped,
+    /// The task's deadline passed.
+    Timeout,
+    /// The manager is shutting down.
+    Shutdown,
+}
+
+impl CancelSource {
+    /// The source a reason implies when the caller says no more: a timeout comes from the
+    /// deadline, a dropped handle from the handle, shutdown from the manager, anything else
+    /// from a request.
+    pub fn implied_by(reason: &CancelReason) -> Self {
+        match reason {
+            CancelReason::Timeout => CancelSource::Timeout,
+            CancelReason::HandleDropped => CancelSource::HandleDropped,
+            CancelReason::Shutdown => CancelSource::Shutdown,
+            CancelReason::Requested(_) | CancelReason::StepPanicked => CancelSource::Request,
+        }
+    }
+}
+
+impl fmt::Display for CancelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CancelSource::Request => "a cancel request",
+            CancelSource::CancelAll => "cancel_all",
+            CancelSource::HandleDropped => "its handle being dropped",
+            CancelSource::Timeout => "its deadline",
+            CancelSource::Shutdown => "the manager's shutdown",
+        })
+    }
+}

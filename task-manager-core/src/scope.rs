@@ -17,6 +17,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::cancel::Cleanup;
 use crate::id::TaskId;
+use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
 use crate::reason::CancelReason;
 use crate::registry::Registry;
@@ -34,6 +35,8 @@ pub struct Scope {
     steps: Vec<StepRecord>,
     steps_completed: usize,
     cleanup: Option<Cleanup>,
+    /// Tells add-ons and `tracing` what happens (see `observe/emit.rs`).
+    pub(crate) events: TaskEvents,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -71,6 +74,26 @@ impl Stop {
             StopKind::Panicked(_) => CancelReason::StepPanicked,
         })
     }
+
+    /// A cancel that landed before `step` began (while the task waited in a queue): the step's
+    /// cleanup does not run.
+    #[allow(dead_code)] // for the queue add-on, built on another branch
+    pub(crate) fn before(step: &'static str, reason: CancelReason) -> Self {
+        Stop {
+            step,
+            started: false,
+            kind: StopKind::Cancelled(reason),
+        }
+    }
+
+    /// The reason the cleanup gets, borrowed (for the events).
+    fn reason(&self) -> &CancelReason {
+        static STEP_PANICKED: CancelReason = CancelReason::StepPanicked;
+        match &self.kind {
+            StopKind::Cancelled(reason) => reason,
+            StopKind::Panicked(_) => &STEP_PANICKED,
+        }
+    }
 }
 
 /// The timer of a task's deadline, `timeout` after `submitted_at`, if it has one.
@@ -96,6 +119,7 @@ impl Scope {
     ) -> Self {
         let step_count = shared.flow().steps().len();
         Scope {
+            events: TaskEvents::new(&shared),
             id,
             deadline,
             shared,
@@ -117,12 +141,16 @@ impl Scope {
         run: impl Future<Output = Result<T, E>>,
     ) -> StepRun<T, E> {
         let step = self.shared.flow().step_name(index);
+        if index == 0 {
+            self.events.started(&self.shared);
+        }
         self.shared.set_step(index);
         let started_at = Instant::now();
         let mut run = pin!(run);
         let mut started = false;
         let shared = &*self.shared;
         let deadline = &mut self.deadline;
+        let events = &mut self.events;
         let raced = poll_fn(|cx| {
             if shared.is_cancel_requested() {
                 return Poll::Ready(Raced::Cancelled);
@@ -134,7 +162,11 @@ impl Scope {
                     return Poll::Ready(Raced::Cancelled);
                 }
             }
-            started = true;
+            if !started {
+                started = true;
+                events.step_started(shared, index);
+            }
+            let _entered = events.enter_step();
             match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
                 Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
                 Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
@@ -155,6 +187,7 @@ impl Scope {
             Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
             Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
             Raced::Cancelled => {
+                self.events.cancel_requested(&self.shared);
                 let kind = StopKind::Cancelled(self.shared.reason());
                 (
                     StepRun::Stopped(Stop {
@@ -170,6 +203,7 @@ impl Scope {
                 let kind = if self.shared.seal() {
                     StopKind::Panicked(message)
                 } else {
+                    self.events.cancel_requested(&self.shared);
                     StopKind::Cancelled(self.shared.reason())
                 };
                 (
@@ -184,6 +218,8 @@ impl Scope {
         };
         if started {
             let duration = Instant::now().saturating_duration_since(started_at);
+            self.events
+                .step_finished(&self.shared, index, end, duration);
             self.steps.push(StepRecord {
                 name: step,
                 started_at,
@@ -200,17 +236,19 @@ impl Scope {
     /// Runs a stopped step's cleanup to its end. It is not raced against anything: a second
     /// cancel does not interrupt it, and a panic in it is caught and reported.
     pub async fn cleanup(&mut self, stop: &Stop, cleanup: impl Future<Output = ()>) {
+        self.events.cleanup_started(&self.shared, stop.reason());
         let started_at = Instant::now();
         let mut cleanup = pin!(cleanup);
-        let panicked =
-            poll_fn(
-                |cx| match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(())) => Poll::Ready(None),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(payload) => Poll::Ready(Some(panic_message(payload))),
-                },
-            )
-            .await;
+        let events = &self.events;
+        let panicked = poll_fn(|cx| {
+            let _entered = events.enter_step();
+            match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
+                Ok(Poll::Ready(())) => Poll::Ready(None),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Some(panic_message(payload))),
+            }
+        })
+        .await;
         self.cleanup = Some(match panicked {
             None => Cleanup::Completed {
                 step: stop.step,
@@ -221,10 +259,16 @@ impl Scope {
                 message,
             },
         });
+        self.events
+            .cleanup_finished(&self.shared, self.cleanup.as_ref());
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
     pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
+        if let StopKind::Cancelled(_) = stop.kind {
+            // Already told if a step met the cancel; not if the task left a queue.
+            self.events.cancel_requested(&self.shared);
+        }
         if self.cleanup.is_none() {
             self.cleanup = Some(if stop.started {
                 Cleanup::NotDeclared { step: stop.step }
@@ -275,6 +319,7 @@ impl Scope {
         if self.shared.seal() {
             return None;
         }
+        self.events.cancel_requested(&self.shared);
         self.cleanup = Some(Cleanup::NoStepInProgress);
         Some(Ending::Cancelled {
             reason: self.shared.reason(),
@@ -284,9 +329,12 @@ impl Scope {
     }
 
     fn finish<P, R, T, E>(&mut self, task: Task<P, R>, ending: Ending<T, E>) -> Outcome<T, E, R> {
+        let finished_at = Instant::now();
+        let duration = finished_at.saturating_duration_since(self.submitted_at);
+        self.events.finished(&self.shared, &ending, duration);
         let report = Report {
             submitted_at: self.submitted_at,
-            finished_at: Instant::now(),
+            finished_at,
             steps: std::mem::take(&mut self.steps),
             cleanup: self.cleanup.clone(),
             info: task.into_info(),
@@ -300,6 +348,7 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
+        self.events.dropped(&self.shared);
         self.registry.remove(self.id);
         self.shared.end(self.cleanup.take());
     }

@@ -13,6 +13,8 @@
 //!   wakes the task and the step stops at once.
 //! * `step` is the index of the step in progress, written by the task alone, read by
 //!   [`status`](crate::TaskManager::status). It is advisory, so `Relaxed` suffices.
+//! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
+//!   holds it.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
 
@@ -24,7 +26,8 @@ use futures_util::task::AtomicWaker;
 
 use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
-use crate::reason::CancelReason;
+use crate::observe::TaskLive;
+use crate::reason::{CancelReason, CancelSource};
 
 const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -39,11 +42,14 @@ pub(crate) struct TaskShared {
     step: AtomicU16,
     waker: AtomicWaker,
     slot: Mutex<Slot>,
+    live: TaskLive,
 }
 
 #[derive(Default)]
 struct Slot {
     reason: Option<CancelReason>,
+    /// Who asked, written with `reason`.
+    source: Option<CancelSource>,
     /// `Some` once the task has ended: `Some(None)` if it was never cancelled.
     ended: Option<Option<Cleanup>>,
     /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
@@ -51,22 +57,39 @@ struct Slot {
 }
 
 impl TaskShared {
-    pub(crate) fn new(flow: &'static FlowInfo) -> Self {
+    pub(crate) fn new(flow: &'static FlowInfo, live: TaskLive) -> Self {
         TaskShared {
             flow,
             phase: AtomicU8::new(RUNNING),
             step: AtomicU16::new(NOT_STARTED),
             waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::default()),
+            live,
         }
+    }
+
+    pub(crate) fn live(&self) -> &TaskLive {
+        &self.live
     }
 
     pub(crate) fn flow(&self) -> &'static FlowInfo {
         self.flow
     }
 
-    /// Asks the task to stop. Only the first call while the task runs takes effect.
+    /// Asks the task to stop, by the means the reason implies. Only the first call while the
+    /// task runs takes effect.
     pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
+        let source = CancelSource::implied_by(&reason);
+        self.request_cancel_by(reason, source)
+    }
+
+    /// Asks the task to stop, saying who asks. Only the first call while the task runs
+    /// takes effect.
+    pub(crate) fn request_cancel_by(
+        &self,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> CancelStatus {
         let mut slot = self.lock();
         match self
             .phase
@@ -74,6 +97,7 @@ impl TaskShared {
         {
             Ok(_) => {
                 slot.reason = Some(reason);
+                slot.source = Some(source);
                 let waiters = std::mem::take(&mut slot.waiters);
                 drop(slot);
                 self.waker.wake();
@@ -106,6 +130,11 @@ impl TaskShared {
             .reason
             .clone()
             .unwrap_or(CancelReason::Requested("<reason lost>".into()))
+    }
+
+    /// Who asked for the winning cancel. Call only when [`reason`](Self::reason) may be.
+    pub(crate) fn cancel_source(&self) -> CancelSource {
+        self.lock().source.unwrap_or(CancelSource::Request)
     }
 
     #[inline]

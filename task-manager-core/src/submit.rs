@@ -9,6 +9,7 @@ use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
+use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
 use crate::scope::{arm_deadline, Scope};
@@ -42,7 +43,13 @@ where
     };
     let submitted_at = Instant::now();
     let deadline = arm_deadline(submitted_at, passport.timeout().or(flow.timeout()));
-    let shared = Arc::new(TaskShared::new(flow));
+    let live = TaskLive::new(
+        id,
+        submitted_at,
+        std::any::type_name::<P>(),
+        manager.addons.as_ref(),
+    );
+    let shared = Arc::new(TaskShared::new(flow, live));
     if !manager.registry.insert(id, &shared) {
         return Err(SubmitError::DuplicateId {
             id,
@@ -57,6 +64,8 @@ where
         deadline,
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
+    // Told before the spawn, so that it comes before anything the task tells.
+    scope.events.submitted(&shared);
     let join = runtime.spawn(body(task, scope));
     Ok(TaskHandle::new(id, join, shared))
 }

@@ -96,6 +96,10 @@ impl<P, R> Task<P, R> {
         }
     }
 
+    pub(crate) fn shared(&self) -> &TaskShared {
+        &self.shared
+    }
+
     pub(crate) fn into_info(self) -> R {
         self.info
     }

@@ -1,0 +1,304 @@
+//! What an add-on is told: one [`TaskEvent`] per thing that happens to a task.
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+use crate::cancel::Cleanup;
+use crate::id::TaskId;
+use crate::observe::steps::FlowStep;
+use crate::reason::{CancelReason, CancelSource};
+use crate::report::StepEnd;
+
+/// One thing that happened to one task, as [`Addon::on_event`](crate::Addon::on_event)
+/// receives it. It borrows from the task: copy out what you keep.
+///
+/// ```
+/// use task_manager_core::{EventKind, TaskEvent};
+///
+/// fn describe(event: &TaskEvent<'_>) -> String {
+///     match event.kind {
+///         EventKind::StepFinished { step, end, duration } => {
+///             format!("{} {}: step `{}` {end:?} in {duration:?}", event.flow, event.id, step.name)
+///         }
+///         EventKind::Finished { ref ending, .. } => format!("{} {}: {ending}", event.flow, event.id),
+///         _ => format!("{} {}: {:?}", event.flow, event.id, event.kind),
+///     }
+/// }
+/// # let _ = describe;
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TaskEvent<'a> {
+    /// The task.
+    pub id: TaskId,
+    /// Its flow's name.
+    pub flow: &'static str,
+    /// What happened.
+    pub kind: EventKind<'a>,
+}
+
+/// What happened; see [`TaskEvent`]. For one task, the events come in this order:
+///
+/// ```text
+/// Submitted  [Queued]  Started
+///   ( StepStarted  [Progress | Custom]*  [CancelRequested]  StepFinished )*
+///   [CancelRequested]  [CleanupStarted  CleanupFinished]
+/// Finished
+/// ```
+///
+/// `CancelRequested` comes at most once, when the task meets the cancel: before the
+/// interrupted step's `StepFinished`, or on its own when the cancel landed between steps,
+/// before the first one, or while the task was queued (then `Started` never comes). Every
+/// task that was `Submitted` gets exactly one `Finished`.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum EventKind<'a> {
+    /// The task was registered and is about to be spawned (delivered on the submitter's
+    /// thread, inside `execute_*`).
+    Submitted,
+    /// The task must wait in its flow's queue before it starts (queue add-on).
+    Queued,
+    /// The task's future began to run (after its queue, if it had one): its first step is
+    /// next, unless a cancel already came.
+    Started,
+    /// A step began: it has been polled once.
+    StepStarted {
+        /// The step.
+        step: StepRef,
+    },
+    /// A step that began has ended, one way or another.
+    StepFinished {
+        /// The step.
+        step: StepRef,
+        /// How its run ended.
+        end: StepEnd,
+        /// From the step's start to its end (its cleanup not included).
+        duration: Duration,
+    },
+    /// The task met a cancel and is stopping: the first request that took effect.
+    CancelRequested {
+        /// Why.
+        reason: &'a CancelReason,
+        /// Who asked.
+        by: CancelSource,
+    },
+    /// The cleanup of an interrupted (or panicked) step is starting.
+    CleanupStarted {
+        /// The step it cleans up after.
+        step: StepRef,
+        /// The reason the cleanup receives.
+        reason: &'a CancelReason,
+    },
+    /// That cleanup has ended.
+    CleanupFinished {
+        /// The step it cleaned up after.
+        step: StepRef,
+        /// How it went (as the outcome's report and the canceller get it).
+        cleanup: &'a Cleanup,
+    },
+    /// A step reported progress with [`Task::set_progress`](crate::Task::set_progress).
+    Progress {
+        /// The step in progress.
+        step: Option<StepRef>,
+        /// What it reported.
+        progress: Progress,
+    },
+    /// A step's own event, sent with [`Task::emit`](crate::Task::emit). Read it with
+    /// [`TaskEvent::custom`].
+    Custom {
+        /// The step that sent it (the one in progress).
+        step: Option<StepRef>,
+        /// The event's type name, for add-ons that only log.
+        type_name: &'static str,
+        /// The event.
+        event: &'a dyn Any,
+    },
+    /// The task has ended. Delivered before the handle gets the outcome (the task may still
+    /// show in [`status`](crate::TaskManager::status) while add-ons hear this).
+    Finished {
+        /// How it ended.
+        ending: TaskEnd<'a>,
+        /// From submission to the end.
+        duration: Duration,
+    },
+}
+
+/// How a task ended, as [`EventKind::Finished`] reports it: the
+/// [`Ending`](crate::Ending) without its typed value and error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskEnd<'a> {
+    /// Every step ran.
+    Completed,
+    /// A step returned `Err`.
+    Failed {
+        /// The step.
+        step: StepRef,
+    },
+    /// The task was cancelled.
+    Cancelled {
+        /// Why.
+        reason: &'a CancelReason,
+        /// The interrupted step, if one was in progress.
+        step: Option<StepRef>,
+        /// How many steps had completed.
+        steps_completed: usize,
+    },
+    /// A step panicked.
+    Panicked {
+        /// The step.
+        step: StepRef,
+        /// The panic's message.
+        message: &'a str,
+    },
+    /// The tokio runtime dropped the task before it finished (it was shutting down): the
+    /// task has no outcome.
+    Dropped,
+}
+
+impl fmt::Display for TaskEnd<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskEnd::Completed => f.write_str("completed"),
+            TaskEnd::Failed { step } => write!(f, "failed at step `{}`", step.name),
+            TaskEnd::Cancelled {
+                reason,
+                step: Some(step),
+                ..
+            } => write!(f, "{reason} at step `{}`", step.name),
+            TaskEnd::Cancelled {
+                reason,
+                step: None,
+                steps_completed,
+            } => write!(f, "{reason} after {steps_completed} step(s)"),
+            TaskEnd::Panicked { step, message } => {
+                write!(f, "panicked at step `{}`: {message}", step.name)
+            }
+            TaskEnd::Dropped => f.write_str("dropped by its runtime"),
+        }
+    }
+}
+
+/// One step of a flow, by position and name. The flow's generated step enum turns it back
+/// into a type: `QueryStep::from_index(step.index)`, or [`TaskEvent::step_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StepRef {
+    /// The step's position in the flow (0-based).
+    pub index: usize,
+    /// The step's name (its method's name).
+    pub name: &'static str,
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// How far a task has got, as a step reports it with
+/// [`Task::set_progress`](crate::Task::set_progress) ("37 of 120 files").
+///
+/// ```
+/// use task_manager_core::Progress;
+///
+/// let progress = Progress { done: 30, total: 120 };
+/// assert_eq!(progress.fraction(), Some(0.25));
+/// assert_eq!(progress.to_string(), "30/120");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Progress {
+    /// Units done.
+    pub done: u64,
+    /// Units in all; 0 if unknown.
+    pub total: u64,
+}
+
+impl Progress {
+    /// `done / total`, or `None` if the total is unknown (0).
+    pub fn fraction(self) -> Option<f64> {
+        (self.total != 0).then(|| self.done as f64 / self.total as f64)
+    }
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.total == 0 {
+            write!(f, "{}", self.done)
+        } else {
+            write!(f, "{}/{}", self.done, self.total)
+        }
+    }
+}
+
+impl<'a> TaskEvent<'a> {
+    /// The step this event is about, if it is about one.
+    pub fn step(&self) -> Option<StepRef> {
+        match self.kind {
+            EventKind::StepStarted { step }
+            | EventKind::StepFinished { step, .. }
+            | EventKind::CleanupStarted { step, .. }
+            | EventKind::CleanupFinished { step, .. } => Some(step),
+            EventKind::Progress { step, .. } | EventKind::Custom { step, .. } => step,
+            EventKind::Finished { ending, .. } => match ending {
+                TaskEnd::Failed { step } | TaskEnd::Panicked { step, .. } => Some(step),
+                TaskEnd::Cancelled { step, .. } => step,
+                TaskEnd::Completed | TaskEnd::Dropped => None,
+            },
+            EventKind::Submitted
+            | EventKind::Queued
+            | EventKind::Started
+            | EventKind::CancelRequested { .. } => None,
+        }
+    }
+
+    /// The step this event is about, as flow `S`'s generated step enum; `None` if the event
+    /// is about no step or about another flow.
+    ///
+    /// ```
+    /// # use task_manager_core::*;
+    /// # #[derive(HasTaskManager)] struct Queries { tasks: TaskManager }
+    /// # #[flow(name = query)]
+    /// # impl Queries {
+    /// #     #[step] async fn prepare(&self, _t: &mut Task) -> Result<(), std::io::Error> { Ok(()) }
+    /// #     #[step] async fn send(&self, _t: &mut Task) -> Result<(), std::io::Error> { Ok(()) }
+    /// # }
+    /// fn on_event(event: &TaskEvent<'_>) {
+    ///     if let (Some(QueryStep::Send), EventKind::StepFinished { duration, .. }) =
+    ///         (event.step_as::<QueryStep>(), event.kind)
+    ///     {
+    ///         println!("a query was sent in {duration:?}");
+    ///     }
+    /// }
+    /// # let _ = on_event;
+    /// ```
+    pub fn step_as<S: FlowStep>(&self) -> Option<S> {
+        if self.flow != S::FLOW {
+            return None;
+        }
+        S::from_index(self.step()?.index)
+    }
+
+    /// The step's own event, if this is a [`EventKind::Custom`] event of type `E`.
+    ///
+    /// ```
+    /// use task_manager_core::{Addon, TaskEvent};
+    ///
+    /// /// What the step sends: `task.emit(RowsFetched { rows: 120 })`.
+    /// struct RowsFetched { rows: usize }
+    ///
+    /// struct RowCounter;
+    /// impl Addon for RowCounter {
+    ///     fn on_event(&self, event: &TaskEvent<'_>) {
+    ///         if let Some(fetched) = event.custom::<RowsFetched>() {
+    ///             println!("{} fetched {} rows", event.id, fetched.rows);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn custom<E: Any>(&self) -> Option<&'a E> {
+        match self.kind {
+            EventKind::Custom { event, .. } => event.downcast_ref(),
+            _ => None,
+        }
+    }
+}

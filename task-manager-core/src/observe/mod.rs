@@ -1,0 +1,37 @@
+//! Observability: add-ons that hear every task's lifecycle, a step's own typed events and
+//! progress, `tracing` spans, the generated step enums, and the live status of all tasks.
+//!
+//! # How the pieces fit
+//! - `live.rs`: the per-task state observers read (progress, age, the manager's add-ons),
+//!   held inside the task's shared state.
+//! - `emit.rs`: the runner's side. `scope.rs` calls one method per point of the task's life
+//!   (`self.events.step_started(..)`), which tells the add-ons and `tracing`.
+//! - `addon.rs`, `event.rs`: the [`Addon`] trait and the [`TaskEvent`]s it hears.
+//! - `trace.rs`: the spans (feature `tracing`).
+//! - `task_ext.rs`: `Task::set_progress` and `Task::emit`.
+//! - `snapshot.rs`, `steps.rs`: `TaskManager::snapshot` and the [`FlowStep`] trait.
+//!
+//! # What it costs when nobody listens
+//! A manager without add-ons holds `None`; each event point checks it and builds no event.
+//! A task whose span no subscriber wanted holds `None` for its spans, and each span point
+//! checks that. Per step, with no add-on and no subscriber: two such checks when it begins,
+//! one per poll (entering the step's span), two when it ends. No allocation, no atomic
+//! operation, no formatting.
+
+mod addon;
+mod emit;
+mod event;
+mod live;
+mod snapshot;
+mod steps;
+mod task_ext;
+mod trace;
+
+pub use addon::Addon;
+pub use event::{EventKind, Progress, StepRef, TaskEnd, TaskEvent};
+pub use snapshot::TaskSnapshot;
+pub use steps::FlowStep;
+
+pub(crate) use addon::AddonSet;
+pub(crate) use emit::TaskEvents;
+pub(crate) use live::TaskLive;

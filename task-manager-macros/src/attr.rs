@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
-use syn::{Ident, LitStr, Path};
+use syn::{Ident, LitBool, LitStr, Path};
 
 use crate::ctxt::Errors;
 use crate::duration;
 
-const FLOW_KEYS: &str = "`name`, `timeout`, `crate`";
+const FLOW_KEYS: &str = "`name`, `timeout`, `steps`, `crate`";
 const STEP_KEYS: &str = "`cancel`";
 
 /// `#[flow(name = query, timeout = "30s", crate = "my_reexport::task_manager_core")]`
@@ -19,6 +19,16 @@ pub(crate) struct FlowArgs {
     pub(crate) name: Option<Ident>,
     pub(crate) timeout: Option<(Duration, LitStr)>,
     pub(crate) krate: Option<Path>,
+    /// `steps = QueryPhase` or `steps = false`; by default the enum is `<Name>Step`.
+    pub(crate) steps: Option<StepsEnum>,
+}
+
+/// What `steps = ..` asks of the generated step enum.
+pub(crate) enum StepsEnum {
+    /// Name it so (`steps = QueryPhase`).
+    Named(Ident),
+    /// Generate none (`steps = false`), or the default one (`steps = true`).
+    Generate(LitBool),
 }
 
 /// `#[step(cancel = cleanup_method)]`
@@ -51,6 +61,7 @@ pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArg
     let mut name = Setting::new("name");
     let mut timeout = Setting::new("timeout");
     let mut krate = Setting::new("crate");
+    let mut steps = Setting::new("steps");
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             let value: Ident = meta.value()?.parse().map_err(|error| {
@@ -77,6 +88,16 @@ pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArg
                 syn::Error::new(literal.span(), "`crate` takes the path of the runtime crate as a string: `crate = \"my_crate::task_manager_core\"`")
             })?;
             krate.set(&meta, path)
+        } else if meta.path.is_ident("steps") {
+            let value = meta.value()?;
+            let setting = if value.peek(LitBool) {
+                StepsEnum::Generate(value.parse()?)
+            } else {
+                StepsEnum::Named(value.parse().map_err(|error| {
+                    syn::Error::new(error.span(), "`steps` takes the name of the generated step enum (`steps = QueryPhase`), or `false` for none")
+                })?)
+            };
+            steps.set(&meta, setting)
         } else {
             Err(meta.error(format_args!(
                 "unknown key in `#[flow]`; the keys are {FLOW_KEYS}"
@@ -90,6 +111,7 @@ pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArg
         name: name.value,
         timeout: timeout.value,
         krate: krate.value,
+        steps: steps.value,
     }
 }
 

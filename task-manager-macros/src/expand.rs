@@ -44,7 +44,8 @@ pub(crate) fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
     match (errors.into_result(), name) {
         (Ok(()), Some(name)) => {
             let generated = execute_method(&flow, &flow_args, &name);
-            quote! { #user_block #generated }
+            let steps_enum = crate::steps_enum::expand(&flow, &flow_args, &name);
+            quote! { #user_block #generated #steps_enum }
         }
         (result, _) => {
             let error = result.err().map(syn::Error::into_compile_error);

@@ -11,6 +11,7 @@ mod ctxt;
 mod derive;
 mod duration;
 mod expand;
+mod steps_enum;
 mod valid;
 
 use proc_macro::TokenStream;

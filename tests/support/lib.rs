@@ -40,6 +40,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
+mod events;
+pub use events::{describe, EventLog};
+
 /// How long [`soon`] waits before it calls a wait a hang. On tokio's paused test clock, which
 /// jumps ahead whenever every task is waiting, a hang is reported at once and costs no real
 /// time; a broken behaviour makes its test fail instead of blocking the test run.

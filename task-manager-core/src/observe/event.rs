@@ -49,7 +49,8 @@ pub struct TaskEvent<'a> {
 /// `CancelRequested` comes at most once, when the task meets the cancel: before the
 /// interrupted step's `StepFinished`, or on its own when the cancel landed between steps,
 /// before the first one, or while the task was queued (then `Started` never comes). Every
-/// task that was `Submitted` gets exactly one `Finished`.
+/// task that was `Submitted` gets exactly one `Finished`; only one that its runtime dropped
+/// ([`TaskEnd::Dropped`]) may get it right after a `StepStarted` or a `CleanupStarted`.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum EventKind<'a> {

@@ -35,3 +35,6 @@ pub use steps::FlowStep;
 pub(crate) use addon::AddonSet;
 pub(crate) use emit::TaskEvents;
 pub(crate) use live::TaskLive;
+
+#[cfg(test)]
+mod tests;

@@ -97,6 +97,10 @@ impl TaskEvents {
             return;
         }
         self.cancel_told = true;
+        // Reading the reason locks and clones it: only for someone who listens.
+        if !shared.live().has_addons() && !self.spans.wants_cancel() {
+            return;
+        }
         let reason = shared.reason();
         let by = shared.cancel_source();
         self.spans.cancel_requested(&reason, by);

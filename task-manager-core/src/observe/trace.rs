@@ -108,6 +108,11 @@ mod enabled {
             }
         }
 
+        /// Whether [`cancel_requested`](Self::cancel_requested) would record or say anything.
+        pub(crate) fn wants_cancel(&self) -> bool {
+            self.0.is_some() || tracing::enabled!(target: TARGET, tracing::Level::INFO)
+        }
+
         pub(crate) fn cancel_requested(&self, reason: &CancelReason, by: CancelSource) {
             if let Some(spans) = &self.0 {
                 spans.task.record("cancel_reason", display(reason));
@@ -213,6 +218,10 @@ mod disabled {
         pub(crate) fn enter_step(&self) {}
         #[inline(always)]
         pub(crate) fn step_finished(&mut self, _: StepRef, _: StepEnd, _: Duration) {}
+        #[inline(always)]
+        pub(crate) fn wants_cancel(&self) -> bool {
+            false
+        }
         #[inline(always)]
         pub(crate) fn cancel_requested(&self, _: &CancelReason, _: CancelSource) {}
         #[inline(always)]

@@ -224,6 +224,47 @@ async fn a_cfg_ed_out_step_has_no_variant_and_indices_match_the_events() {
     assert!(log.journal().contains("step last#1 completed"));
 }
 
+/// Step names whose CamelCase would not be an identifier get a `Step` prefix.
+#[derive(HasTaskManager)]
+struct Odd {
+    tasks: TaskManager,
+}
+
+#[flow(name = odd)]
+impl Odd {
+    #[step]
+    async fn _2nd_pass(&self, _task: &mut Task) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    #[step]
+    async fn self_(&self, _task: &mut Task) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    #[step]
+    async fn r#type(&self, _task: &mut Task) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn step_names_that_camel_case_badly_still_make_variants() {
+    assert_eq!(
+        OddStep::ALL,
+        [OddStep::Step2ndPass, OddStep::StepSelf, OddStep::Type]
+    );
+    // As the flow's step names (and so status and events) spell it.
+    assert_eq!(OddStep::Type.name(), "r#type");
+
+    let log = EventLog::new();
+    let odd = Arc::new(Odd {
+        tasks: TaskManager::builder().addon(log.clone()).build(),
+    });
+    let _ = odd.execute_odd(Passport::new(())).expect("submitted").await;
+    assert!(log.journal().contains("step r#type#2 completed"));
+}
+
 /// `steps = false`: no enum, so a type of that name of the user's own does not clash.
 #[allow(dead_code)]
 struct QuietStep;

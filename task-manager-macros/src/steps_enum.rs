@@ -21,7 +21,9 @@ pub(crate) fn expand(flow: &Flow, args: &FlowArgs, flow_name: &Ident) -> TokenSt
         _ => format_ident!("{}Step", camel_case(flow_name), span = flow_name.span()),
     };
     let krate = attr::runtime_path(args.krate.as_ref());
-    let flow_text = unraw(flow_name);
+    // The same strings as the flow's `FlowInfo` (see `expand`), which status and events
+    // carry: `step_as` compares them.
+    let flow_text = flow_name.to_string();
     let variants: Vec<Ident> = flow
         .steps
         .iter()
@@ -34,7 +36,11 @@ pub(crate) fn expand(flow: &Flow, args: &FlowArgs, flow_name: &Ident) -> TokenSt
         })
         .collect();
     let cfgs: Vec<_> = flow.steps.iter().map(|step| &step.cfgs).collect();
-    let names: Vec<String> = flow.steps.iter().map(|step| unraw(step.name())).collect();
+    let names: Vec<String> = flow
+        .steps
+        .iter()
+        .map(|step| step.name().to_string())
+        .collect();
     let variant_docs = names
         .iter()
         .map(|name| format!("The step `{name}` of flow `{flow_text}`."));
@@ -103,9 +109,10 @@ pub(crate) fn expand(flow: &Flow, args: &FlowArgs, flow_name: &Ident) -> TokenSt
     }
 }
 
-/// `fetch_rows` -> `FetchRows`, `r#type` -> `Type`, `step_1` -> `Step1`.
+/// `fetch_rows` -> `FetchRows`, `r#type` -> `Type`, `step_1` -> `Step1`; a result that would
+/// not be an identifier (`_2nd` -> `2nd`, `self_` -> `Self`) gets a `Step` prefix.
 fn camel_case(ident: &Ident) -> String {
-    unraw(ident)
+    let camel: String = unraw(ident)
         .split('_')
         .filter(|part| !part.is_empty())
         .map(|part| {
@@ -114,7 +121,13 @@ fn camel_case(ident: &Ident) -> String {
                 first.to_uppercase().chain(chars).collect()
             })
         })
-        .collect()
+        .collect();
+    let starts_well = camel.starts_with(|first: char| first.is_alphabetic());
+    if starts_well && camel != "Self" {
+        camel
+    } else {
+        format!("Step{camel}")
+    }
 }
 
 fn unraw(ident: &Ident) -> String {

@@ -14,7 +14,8 @@
 //! Spans: `task{id, flow, payload}` (records `ending`, `cancel_reason`, `cancelled_by`) and
 //! under it `step{step, index}` (records `outcome`, `cancel_reason`), target `task_manager`.
 //! The step's span is entered while the step and its cleanup are polled, so the step's own
-//! logs nest under it.
+//! logs nest under it. The task's span is made inside `execute_*`, so it is a child of the
+//! span current there (a request's span, say).
 
 #[cfg(feature = "tracing")]
 pub(crate) use enabled::*;

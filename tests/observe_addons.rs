@@ -1,12 +1,14 @@
 //! Add-ons: several per manager, called in the order given; a panicking add-on loses the
 //! event and nothing else; a step's own typed events and progress reach them.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use task_manager_core::{
-    flow, Addon, EventKind, HasTaskManager, Passport, Progress, Task, TaskEvent, TaskManager,
+    flow, Addon, CancelStatus, EventKind, HasTaskManager, Passport, Progress, Task, TaskEvent,
+    TaskId, TaskManager,
 };
 use task_manager_support::{EventLog, Journal};
 
@@ -204,5 +206,59 @@ async fn a_step_knows_whether_anyone_hears_its_events() {
             *probe.seen.lock().expect("not poisoned"),
             [(observed, Some(Progress { done: 1, total: 4 }))]
         );
+    }
+}
+
+/// Keeps each task's event kinds, in the order they came.
+#[derive(Default)]
+struct PerTask {
+    seen: Mutex<HashMap<TaskId, Vec<&'static str>>>,
+}
+
+impl Addon for PerTask {
+    fn on_event(&self, event: &TaskEvent<'_>) {
+        let kind = match event.kind {
+            EventKind::Submitted => "submitted",
+            EventKind::Started => "started",
+            EventKind::CancelRequested { .. } => "cancel",
+            EventKind::Finished { .. } => "finished",
+            _ => "other",
+        };
+        self.seen
+            .lock()
+            .expect("not poisoned")
+            .entry(event.id)
+            .or_default()
+            .push(kind);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_many_threads_each_task_s_events_still_come_in_order() {
+    let per_task = Arc::new(PerTask::default());
+    let export = export(TaskManager::builder().addon(Arc::clone(&per_task)).build());
+    let mut handles = Vec::new();
+    let mut cancelled = Vec::new();
+    for n in 0..200 {
+        let handle = export.execute_export(Passport::new(())).expect("submitted");
+        // A worker may have finished the task already: only a cancel that took effect counts.
+        if n % 2 == 0 && handle.cancel("half of them").status() == CancelStatus::Requested {
+            cancelled.push(handle.id());
+        }
+        handles.push(handle);
+    }
+    for handle in handles {
+        let _ = handle.await;
+    }
+    let seen = per_task.seen.lock().expect("not poisoned");
+    assert_eq!(seen.len(), 200);
+    for kinds in seen.values() {
+        assert_eq!(kinds.first(), Some(&"submitted"), "{kinds:?}");
+        assert_eq!(kinds.last(), Some(&"finished"), "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|kind| **kind == "finished").count(), 1);
+        assert!(kinds.iter().filter(|kind| **kind == "cancel").count() <= 1);
+    }
+    for id in cancelled {
+        assert!(seen[&id].contains(&"cancel"), "{id}: {:?}", seen[&id]);
     }
 }

@@ -60,6 +60,7 @@
 #![deny(missing_docs)]
 
 mod cancel;
+mod checks;
 mod error;
 mod flow;
 mod handle;

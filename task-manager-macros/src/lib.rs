@@ -11,6 +11,8 @@ mod ctxt;
 mod derive;
 mod duration;
 mod expand;
+mod step;
+mod types;
 mod valid;
 
 use proc_macro::TokenStream;

@@ -17,9 +17,19 @@ use crate::ast::{self, Flow, Step};
 use crate::expand::{local, Locals};
 use crate::types;
 
-/// The alias of the runtime's `__private` module in the generated body, located at `span`.
+/// The alias of the runtime's `__private` module in the generated body, located at `span`
+/// for a check on the user's token. Mixed-site, as the local the check takes: rustc
+/// reports a check whose path and argument come from different contexts on the
+/// `#[flow]` attribute instead.
 pub(crate) fn private(span: Span) -> Ident {
     local("__flow_private", span)
+}
+
+/// The same alias for the checks on the task's span (`step_is_send`): call-site, as the
+/// task's own `Send` check, so that rustc prints the two as one error (see `code`).
+/// (A `use` alias is an item: items are not hidden by mixed-site hygiene, so both resolve.)
+fn private_at_call_site() -> Ident {
+    Ident::new("__flow_private", Span::call_site())
 }
 
 /// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };`
@@ -48,18 +58,17 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     // `step_is_send` on the task's span (the attribute), like the `.await`s around it: the
     // task's own `Send` check repeats a step's `Send` error, and with one span rustc
     // prints the two as one, whose label names the step ("future returned by `send` is
-    // not `Send`"). The path too: through the mixed-site `__flow_private` alias, the two
-    // would differ in their expansion notes and both be printed.
+    // not `Send`"). The path too (see `private_at_call_site`).
     let call = {
-        let Locals { this, .. } = Locals::new();
-        quote! { #krate::__private::step_is_send(#this.#method(#task_arg, #input_arg)) }
+        let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
+        quote! { #private::step_is_send(#this.#method(#task_arg, #input_arg)) }
     };
     let error = flow_error(flow, position, step, krate);
     let cleanup = step
         .args
         .cancel
         .as_ref()
-        .map(|cancel| cleanup(cleanup_method(flow, cancel), cancel, krate));
+        .map(|cancel| cleanup(cleanup_method(flow, cancel), cancel));
     quote! {
         #no_input
         #(#cfgs)*
@@ -121,7 +130,7 @@ fn cleanup_method<'a>(flow: &'a Flow, cancel: &Ident) -> Option<&'a ImplItemFn> 
 
 /// Runs the cleanup if the stopped step had begun. The checks sit on the cleanup's own
 /// signature: its task type, its reason type.
-fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident, krate: &Path) -> TokenStream {
+fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     let Locals { scope, .. } = Locals::new();
     let task_arg = task_arg(method.and_then(ast::task_type));
     let reason_span = method
@@ -129,9 +138,9 @@ fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident, krate: &Path) -> TokenSt
         .map_or_else(Span::call_site, Spanned::span);
     let reason_arg = Ident::new("reason", reason_span);
     // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
-    let Locals { this, .. } = Locals::new();
+    let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
     let call = quote! {
-        #krate::__private::cleanup_is_send(#this.#cancel(#task_arg, #reason_arg))
+        #private::cleanup_is_send(#this.#cancel(#task_arg, #reason_arg))
     };
     quote! {
         if let ::core::option::Option::Some(reason) = stop.cleanup_reason() {

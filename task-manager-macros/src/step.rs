@@ -61,7 +61,8 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     // not `Send`"). The path too (see `private_at_call_site`).
     let call = {
         let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
-        quote! { #private::step_is_send(#this.#method(#task_arg, #input_arg)) }
+        let args = std::iter::once(task_arg).chain(input_arg);
+        quote! { #private::step_is_send(#this.#method(#(#args),*)) }
     };
     let error = flow_error(flow, position, step, krate);
     let cleanup = step

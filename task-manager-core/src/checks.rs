@@ -89,7 +89,10 @@ impl<T> SameTask<T> for T {
 /// rustc names the step in the error ("future returned by `send` is not `Send`") and
 /// points at the `.await` that holds the culprit. The task's own `Send` check proves the
 /// same bound again; the macro gives this call the task's span, so rustc prints one error.
-pub fn step_is_send<F: Future + Send>(step: F) -> impl Future<Output = F::Output> + Send {
+pub fn step_is_send<F>(step: F) -> impl Future<Output = F::Output> + Send
+where
+    F: Future + Send, // a task moves between the runtime's threads, and its steps with it
+{
     step
 }
 
@@ -97,7 +100,6 @@ pub fn step_is_send<F: Future + Send>(step: F) -> impl Future<Output = F::Output
 /// own: the macro spans that argument on the user's info type, so that info which is not
 /// `Default` (or not `Send`) is reported there, as rustc blames the one argument whose
 /// type holds the unsatisfied parameter.
-#[allow(clippy::missing_errors_doc)]
 pub fn submit_flow<P, R, T, E, Fut>(
     manager: &TaskManager,
     flow: &'static FlowInfo,
@@ -106,18 +108,19 @@ pub fn submit_flow<P, R, T, E, Fut>(
     body: impl FnOnce(Task<P, R>, Scope) -> Fut,
 ) -> Result<TaskHandle<T, E, R>, SubmitError>
 where
-    R: Default,
+    R: Default, // a task's runtime info starts as `Default::default()`
     Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
-    R: Send + 'static,
+    R: Send + 'static, // the runtime info moves with the task between threads
 {
     submit(manager, flow, passport, body)
 }
 
 /// Checks that a cleanup's future is `Send`, as [`step_is_send`] does for a step.
-pub fn cleanup_is_send<F: Future<Output = ()> + Send>(
-    cleanup: F,
-) -> impl Future<Output = ()> + Send {
+pub fn cleanup_is_send<F>(cleanup: F) -> impl Future<Output = ()> + Send
+where
+    F: Future<Output = ()> + Send, // a task moves between the runtime's threads, its cleanups too
+{
     cleanup
 }

@@ -20,6 +20,11 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{}` is too large", &rest[..digits]))?;
         rest = &rest[digits..];
+        if rest.starts_with('.') {
+            return Err(format!(
+                "`{text}` has a fraction; use a smaller unit instead (\"1500ms\", not \"1.5s\")"
+            ));
+        }
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         rest = rest[unit_len..].trim_start();

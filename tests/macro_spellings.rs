@@ -85,3 +85,55 @@ fn a_tuple_struct_derives_its_manager() {
     assert!(pair.task_manager().is_empty());
     assert_eq!(pair.1, 0);
 }
+
+/// A flow and its manager written by a `macro_rules!` macro, the flow's name passed in by
+/// the caller: the generated method's `self` and `passport` must resolve in the body even
+/// though the tokens come from two hygiene contexts.
+macro_rules! counting_flow {
+    ($manager:ident, $flow:ident, $execute:ident) => {
+        #[derive(HasTaskManager)]
+        struct $manager {
+            tasks: TaskManager,
+        }
+
+        #[task_manager_core::flow(name = $flow)]
+        impl $manager {
+            #[task_manager_core::step]
+            async fn first(&self, _task: &mut Task) -> Result<u32, std::convert::Infallible> {
+                Ok(1)
+            }
+
+            #[task_manager_core::step]
+            async fn second(
+                &self,
+                _task: &mut Task,
+                n: u32,
+            ) -> Result<u32, std::convert::Infallible> {
+                Ok(n + 1)
+            }
+        }
+
+        impl $manager {
+            fn start(
+                self: &Arc<Self>,
+            ) -> Result<
+                task_manager_core::TaskHandle<u32, std::convert::Infallible, ()>,
+                task_manager_core::SubmitError,
+            > {
+                self.$execute(Passport::new(()))
+            }
+        }
+    };
+}
+
+counting_flow!(Counter, count, execute_count);
+
+#[tokio::test(start_paused = true)]
+async fn a_flow_written_by_macro_rules_works() {
+    let counter = Arc::new(Counter {
+        tasks: TaskManager::new(),
+    });
+    let outcome = counter.start().expect("submitted").await;
+    assert_eq!(outcome.into_result().expect("completed"), 2);
+    assert!(counter.tasks.is_empty());
+}

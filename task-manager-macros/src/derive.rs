@@ -21,8 +21,14 @@ pub(crate) fn has_task_manager(input: TokenStream) -> TokenStream {
         (Ok(()), Some((member, ty))) => {
             // Spanned on the field's type: a marked field that is no `TaskManager` is
             // reported there.
-            let body =
-                quote_spanned! {ty.span()=> #krate::HasTaskManager::task_manager(&self.#member) };
+            // The field goes through a local located on its type, so that the trait-bound
+            // error underlines that type alone, while `self` keeps call-site hygiene.
+            let field = proc_macro2::Ident::new(
+                "__flow_field",
+                proc_macro2::Span::mixed_site().located_at(ty.span()),
+            );
+            let call = quote_spanned! {ty.span()=> #krate::HasTaskManager::task_manager(#field) };
+            let body = quote! { let #field = &self.#member; #call };
             implementation(&input, &krate, &body)
         }
         (result, _) => {

@@ -186,13 +186,16 @@ impl Header {
         let (impl_generics, _, where_clause) = flow.item.generics.split_for_impl();
         let self_ty = &flow.item.self_ty;
         // The method (but for what its body holds) on the flow's `name = ..`: two flows of
-        // one name on a type are reported ("duplicate definitions") there.
+        // one name on a type are reported ("duplicate definitions") there. `self` and
+        // `passport` keep call-site hygiene, so that they are the ones the body uses even
+        // when the flow is written by a `macro_rules!` and the name comes from its caller.
+        let (self_, passport) = (self_token(), Ident::new("passport", Span::call_site()));
         let method = quote_spanned! {method.span()=>
             #[doc = #doc]
             #[allow(clippy::too_many_lines, clippy::type_complexity, clippy::used_underscore_binding)]
             pub fn #method(
-                self: &::std::sync::Arc<Self>,
-                passport: #krate::Passport<#payload_ty>,
+                #self_: &::std::sync::Arc<Self>,
+                #passport: #krate::Passport<#payload_ty>,
             ) -> ::core::result::Result<#krate::TaskHandle<#output_ty, #error_ty, #info_ty>, #krate::SubmitError> {
                 #body
             }
@@ -248,12 +251,20 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let private = step::private(Span::call_site());
     // Spanned on the user's types: a `Self` without a `TaskManager`, or runtime info that
     // is not `Default` (nor `Send`), is reported on the type at fault.
-    let manager = quote_spanned! {self_ty.span()=> #krate::HasTaskManager::task_manager(&**self) };
+    // The receiver goes through a local located on the user's type, so that the trait-bound
+    // error underlines that type alone, while `self` itself keeps call-site hygiene.
+    let receiver = Ident::new(
+        "__flow_receiver",
+        Span::mixed_site().located_at(self_ty.span()),
+    );
+    let manager =
+        quote_spanned! {self_ty.span()=> #krate::HasTaskManager::task_manager(#receiver) };
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
     let body = quote! {
         use #krate::__private as #private;
         static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout;
         let #this = ::std::sync::Arc::clone(self);
+        let #receiver: &Self = self;
         #private::submit_flow(
             #manager,
             &FLOW,
@@ -317,4 +328,11 @@ impl Locals {
 /// A generated local, reported (if ever) at `location`.
 pub(crate) fn local(name: &str, location: Span) -> Ident {
     Ident::new(name, Span::mixed_site().located_at(location))
+}
+
+/// `self` with call-site hygiene, to interpolate into tokens spanned elsewhere: `self` is
+/// hygienic, and one spanned on a user's token from another macro context would not name
+/// the method's receiver.
+pub(crate) fn self_token() -> syn::Token![self] {
+    <syn::Token![self]>::default()
 }

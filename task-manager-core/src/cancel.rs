@@ -60,16 +60,37 @@ pub enum Cleanup {
         /// The panic's message.
         message: String,
     },
+    /// The cleanup did not finish within its deadline (`#[flow(cleanup_timeout = "..")]` or
+    /// [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout)): it
+    /// was dropped where it stood, and the task ended.
+    TimedOut {
+        /// The interrupted step.
+        step: &'static str,
+        /// The deadline it overran.
+        after: Duration,
+    },
 }
 
 impl Cleanup {
-    /// `Err` if the cleanup panicked, so that a canceller can `?` it.
+    /// `Err` if the cleanup panicked or overran its deadline, so that a canceller can `?` it.
     pub fn into_result(self, id: TaskId) -> Result<Cleanup, CleanupError> {
         match self {
             Cleanup::Panicked { step, message } => {
                 Err(CleanupError::Panicked { id, step, message })
             }
+            Cleanup::TimedOut { step, after } => Err(CleanupError::TimedOut { id, step, after }),
             done => Ok(done),
+        }
+    }
+
+    /// The step whose cleanup this is about; `None` for [`Cleanup::NoStepInProgress`].
+    pub fn step(&self) -> Option<&'static str> {
+        match self {
+            Cleanup::Completed { step, .. }
+            | Cleanup::NotDeclared { step }
+            | Cleanup::Panicked { step, .. }
+            | Cleanup::TimedOut { step, .. } => Some(step),
+            Cleanup::NoStepInProgress => None,
         }
     }
 }
@@ -87,6 +108,18 @@ pub enum CleanupError {
         step: &'static str,
         /// The panic's message.
         message: String,
+    },
+    /// The cleanup overran its deadline and was dropped.
+    #[error(
+        "the cleanup of step `{step}` of task {id} did not finish within {after:?} and was dropped"
+    )]
+    TimedOut {
+        /// The task.
+        id: TaskId,
+        /// The step whose cleanup overran.
+        step: &'static str,
+        /// The deadline.
+        after: Duration,
     },
 }
 
@@ -154,6 +187,12 @@ impl IntoFuture for Cancellation {
 #[must_use = "futures do nothing unless awaited"]
 pub struct CancelFinished {
     task: Option<Arc<TaskShared>>,
+}
+
+impl CancelFinished {
+    pub(crate) fn task(&self) -> Option<&Arc<TaskShared>> {
+        self.task.as_ref()
+    }
 }
 
 impl Future for CancelFinished {

@@ -1,4 +1,6 @@
-//! Why a task could not be submitted.
+//! Why a task could not be submitted, and why a setting was refused.
+
+use std::time::Duration;
 
 use crate::id::TaskId;
 
@@ -22,5 +24,56 @@ pub enum SubmitError {
         id: TaskId,
         /// Its flow.
         flow: &'static str,
+    },
+    /// The manager is shutting down (see [`TaskManager::shutdown`](crate::TaskManager::shutdown))
+    /// and takes no new task.
+    #[error("task {id} of flow `{flow}` was refused: the task manager is shutting down")]
+    ShuttingDown {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+    },
+    /// The task's deadline (its passport's, or else its flow's) is zero: the task would be
+    /// cancelled before its first step. Cancel it explicitly if that is what you mean.
+    #[error("task {id} of flow `{flow}` was refused: its timeout is zero, so it would be cancelled before its first step (give a positive timeout, or none)")]
+    ZeroTimeout {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+    },
+    /// The task's deadline is longer than [`Passport::MAX_TIMEOUT`](crate::Passport::MAX_TIMEOUT)
+    /// (about 584 years): almost certainly a unit mix-up or an overflow.
+    #[error("task {id} of flow `{flow}` was refused: its timeout of {timeout:?} is longer than the maximum of {max:?} (about 584 years); for no deadline, set none", max = crate::Passport::<()>::MAX_TIMEOUT)]
+    TimeoutTooLong {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The deadline asked for.
+        timeout: Duration,
+    },
+}
+
+/// A configuration value that was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration setting was zero where zero makes no sense.
+    #[error("`{setting}` must be longer than zero: {why}")]
+    Zero {
+        /// The setting, as the method that takes it names it.
+        setting: &'static str,
+        /// What a zero would do.
+        why: &'static str,
+    },
+    /// A duration setting was longer than the maximum (about 584 years).
+    #[error("`{setting}` of {value:?} is longer than the maximum of {max:?} (about 584 years)", max = crate::Passport::<()>::MAX_TIMEOUT)]
+    TooLong {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: Duration,
     },
 }

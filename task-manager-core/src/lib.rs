@@ -60,26 +60,34 @@
 #![deny(missing_docs)]
 
 mod cancel;
+mod cleanup_deadline;
 mod error;
 mod flow;
 mod handle;
 mod id;
+mod limits;
 mod manager;
 mod outcome;
 mod passport;
+mod probe;
 mod reason;
 mod registry;
 mod report;
 mod scope;
 mod shared;
+mod shutdown;
 mod submit;
+mod sync;
 mod task;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private;
 
 pub use cancel::{CancelAll, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError};
-pub use error::SubmitError;
+pub use error::{ConfigError, SubmitError};
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
@@ -88,6 +96,7 @@ pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
 pub use reason::CancelReason;
 pub use report::{Report, StepEnd, StepRecord};
+pub use shutdown::{ShutdownReport, UnfinishedTask};
 pub use task::{CancelSignal, Cancelled, Task};
 
 pub use task_manager_macros::{flow, step, HasTaskManager};

@@ -16,15 +16,12 @@
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
 
-use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-
-use futures_util::task::AtomicWaker;
 
 use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
 use crate::reason::CancelReason;
+use crate::sync::{AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
 
 const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;

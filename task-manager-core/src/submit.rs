@@ -38,14 +38,13 @@ where
             flow: flow.name(),
         });
     };
-    let shared = Arc::new(TaskShared::new(flow));
-    if !manager.registry.insert(id, &shared) {
-        return Err(SubmitError::DuplicateId {
-            id,
-            flow: flow.name(),
-        });
-    }
     let timeout = passport.timeout().or(flow.timeout());
+    crate::limits::check_task_timeout(id, flow, timeout)?;
+    let shared = Arc::new(TaskShared::new(flow));
+    manager
+        .registry
+        .insert(id, &shared)
+        .map_err(|refused| refused.into_submit_error(id, flow))?;
     let scope = Scope::new(
         id,
         Arc::clone(&shared),

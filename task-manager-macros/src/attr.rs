@@ -11,13 +11,14 @@ use syn::{Ident, LitStr, Path};
 use crate::ctxt::Errors;
 use crate::duration;
 
-const FLOW_KEYS: &str = "`name`, `timeout`, `crate`";
+const FLOW_KEYS: &str = "`name`, `timeout`, `cleanup_timeout`, `crate`";
 const STEP_KEYS: &str = "`cancel`";
 
 /// `#[flow(name = query, timeout = "30s", crate = "my_reexport::task_manager_core")]`
 pub(crate) struct FlowArgs {
     pub(crate) name: Option<Ident>,
     pub(crate) timeout: Option<(Duration, LitStr)>,
+    pub(crate) cleanup_timeout: Option<(Duration, LitStr)>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -50,6 +51,7 @@ impl<T> Setting<T> {
 pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArgs {
     let mut name = Setting::new("name");
     let mut timeout = Setting::new("timeout");
+    let mut cleanup_timeout = Setting::new("cleanup_timeout");
     let mut krate = Setting::new("crate");
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
@@ -71,6 +73,17 @@ pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArg
                 )
             })?;
             timeout.set(&meta, (parsed, literal))
+        } else if meta.path.is_ident("cleanup_timeout") {
+            let literal: LitStr = meta.value()?.parse().map_err(|error| {
+                syn::Error::new(error.span(), "`cleanup_timeout` takes a string such as `cleanup_timeout = \"5s\"` (units: ns, us, ms, s, m, h)")
+            })?;
+            let parsed = duration::parse_cleanup(&literal.value()).map_err(|problem| {
+                syn::Error::new(
+                    literal.span(),
+                    format!("invalid cleanup_timeout: {problem}; write it like \"5s\" or \"500ms\" (units: ns, us, ms, s, m, h)"),
+                )
+            })?;
+            cleanup_timeout.set(&meta, (parsed, literal))
         } else if meta.path.is_ident("crate") {
             let literal: LitStr = meta.value()?.parse()?;
             let path: Path = literal.parse().map_err(|_| {
@@ -89,6 +102,7 @@ pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArg
     FlowArgs {
         name: name.value,
         timeout: timeout.value,
+        cleanup_timeout: cleanup_timeout.value,
         krate: krate.value,
     }
 }

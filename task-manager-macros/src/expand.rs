@@ -91,6 +91,10 @@ fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         quote_spanned! {literal.span()=> .with_timeout(::core::time::Duration::from_nanos(#nanos)) }
     });
+    let with_cleanup_timeout = args.cleanup_timeout.as_ref().map(|(duration, literal)| {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        quote_spanned! {literal.span()=> .with_cleanup_timeout(::core::time::Duration::from_nanos(#nanos)) }
+    });
     let locals = Locals::new();
     let Locals {
         this,
@@ -119,7 +123,7 @@ fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
                 self: &::std::sync::Arc<Self>,
                 passport: #krate::Passport<#payload_ty>,
             ) -> ::core::result::Result<#krate::TaskHandle<#output_ty, #error_ty, #info_ty>, #krate::SubmitError> {
-                static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout;
+                static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_cleanup_timeout;
                 let #this = ::std::sync::Arc::clone(self);
                 #krate::__private::submit(
                     #krate::HasTaskManager::task_manager(&**self),

@@ -287,7 +287,7 @@ type Check<'a, T, E, R> = Box<dyn Fn(&Case<'_, T, E, R>) -> Result<(), String> +
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let queries = Arc::new(Queries { tasks: TaskManager::new() });
-/// let report = CancelExplorer::new(&queries.tasks, 21, |passport| queries.execute_query(passport))
+/// let report = CancelExplorer::new(&queries.tasks, || 21, |passport| queries.execute_query(passport))
 ///     .check(|case| {
 ///         let info = &case.outcome.report().info;
 ///         match case.point.step_in_progress() {
@@ -304,7 +304,7 @@ type Check<'a, T, E, R> = Box<dyn Fn(&Case<'_, T, E, R>) -> Result<(), String> +
 #[must_use = "the explorer does nothing until `run` is awaited"]
 pub struct CancelExplorer<'a, P, T, E, R> {
     manager: &'a TaskManager,
-    input: P,
+    input: Box<dyn Fn() -> P + 'a>,
     submit: Submit<'a, P, T, E, R>,
     check: Option<Check<'a, T, E, R>>,
     reason: CancelReason,
@@ -326,17 +326,18 @@ struct Run<T, E, R> {
     registry_len: usize,
 }
 
-impl<'a, P: Clone, T, E, R> CancelExplorer<'a, P, T, E, R> {
+impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
     /// An explorer of the flow that `submit` starts (typically `|passport|
-    /// manager.execute_<flow>(passport)`), each run with a passport carrying `input`.
+    /// manager.execute_<flow>(passport)`), each run with a fresh passport carrying a payload
+    /// made by `input`.
     pub fn new(
         manager: &'a TaskManager,
-        input: P,
+        input: impl Fn() -> P + 'a,
         submit: impl Fn(Passport<P>) -> Result<TaskHandle<T, E, R>, SubmitError> + 'a,
     ) -> Self {
         CancelExplorer {
             manager,
-            input,
+            input: Box::new(input),
             submit: Box::new(submit),
             check: None,
             reason: CancelReason::from("cancelled by the explorer"),
@@ -412,7 +413,7 @@ impl<'a, P: Clone, T, E, R> CancelExplorer<'a, P, T, E, R> {
     }
 
     async fn run_once(&self, cancel_at: Option<usize>) -> Result<Run<T, E, R>, ExploreError> {
-        let passport = Passport::new(self.input.clone());
+        let passport = Passport::new((self.input)());
         let id = passport.id();
         let recorder = Recorder::new(cancel_at, self.reason.clone());
         probe::arm(id, Arc::clone(&recorder));

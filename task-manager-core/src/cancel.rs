@@ -124,6 +124,18 @@ pub enum CleanupError {
     },
 }
 
+/// A cancel that found nothing to cancel, as an error: see [`Cancellation::found`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// No running task has this id.
+    #[error("no running task has id {id}: it never existed, or it has already ended")]
+    NotFound {
+        /// The id asked for.
+        id: TaskId,
+    },
+}
+
 /// The answer to [`TaskManager::cancel`](crate::TaskManager::cancel). The cancel has already
 /// happened when you hold this; await it (or call [`finished`](Self::finished)) to wait until
 /// the task has ended and its cleanup has run.
@@ -157,6 +169,26 @@ impl Cancellation {
     /// What the request found.
     pub fn status(&self) -> CancelStatus {
         self.status
+    }
+
+    /// `Err` if no running task had this id, for callers to whom an unknown id is an error
+    /// (say, an API that cancels a request by the id its client gave).
+    ///
+    /// ```
+    /// # use task_manager_core::{TaskManager, TaskId, CancelError};
+    /// let tasks = TaskManager::new();
+    /// let id = TaskId::new();
+    /// let error = tasks.cancel(id, "client asked").found().unwrap_err();
+    /// assert_eq!(error, CancelError::NotFound { id });
+    /// ```
+    ///
+    /// # Errors
+    /// [`CancelError::NotFound`] if the status is [`CancelStatus::NotFound`].
+    pub fn found(self) -> Result<Self, CancelError> {
+        match self.status {
+            CancelStatus::NotFound => Err(CancelError::NotFound { id: self.id }),
+            _ => Ok(self),
+        }
     }
 
     /// Waits until the task has ended. `Some(cleanup)` if a cleanup was due: the task ended

@@ -86,7 +86,9 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
-pub use cancel::{CancelAll, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError};
+pub use cancel::{
+    CancelAll, CancelError, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError,
+};
 pub use error::{ConfigError, SubmitError};
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;

@@ -148,7 +148,10 @@ fn a_canceller_waiting_for_the_end_is_always_woken_with_the_cleanup() {
             loom::thread::spawn(move || loom::future::block_on(poll_fn(|cx| task.poll_ended(cx))))
         };
         task.end(Some(Cleanup::NoStepInProgress));
-        assert_eq!(waiter.join().expect("waiter"), Some(Cleanup::NoStepInProgress));
+        assert_eq!(
+            waiter.join().expect("waiter"),
+            Some(Cleanup::NoStepInProgress)
+        );
     });
 }
 

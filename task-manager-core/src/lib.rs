@@ -55,6 +55,10 @@
 //! ```
 //!
 //! The contract, and what each piece guarantees, is in the crate's README.
+//!
+//! With the `testing` feature (for your tests), the `testing` module has the cancellation
+//! explorer: it cancels one of your flows at each of its await points in turn and checks the
+//! contract at each.
 
 #![doc(html_no_source)]
 #![deny(missing_docs)]

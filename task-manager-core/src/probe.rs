@@ -1,7 +1,8 @@
 //! The cancellation explorer's hook into the runner.
 //!
-//! [`Scope`](crate::scope::Scope) reports each await point of its task to a `Probe`: before
-//! each step, each poll of a step that returns `Pending`, the moment before the task claims
+//! [`Scope`](crate::scope::Scope) reports each await point of its task to a `Probe`: each
+//! poll of the wait for admission that returns `Pending` (`admission_pending`, for the queue
+//! add-on to call), before each step, each poll of a step that returns `Pending`, the moment before the task claims
 //! its own ending, and the cleanup's start and end. With the `testing` feature, the probe of
 //! a task that the explorer armed records these and cancels the task at the point it was told
 //! to (see `testing/probe.rs`). Without the feature, `Probe` is the empty struct below: its
@@ -29,6 +30,10 @@ mod off {
         pub(crate) fn attach(_id: TaskId, _shared: &Arc<TaskShared>) -> Self {
             Probe
         }
+
+        #[inline(always)]
+        #[allow(dead_code)] // called once the queue's admission wait is merged in
+        pub(crate) fn admission_pending(&self) {}
 
         #[inline(always)]
         pub(crate) fn before_step(&self, _index: usize) {}

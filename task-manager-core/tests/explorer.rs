@@ -190,6 +190,25 @@ async fn explores_a_failing_flow_up_to_its_failure() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn explores_a_flow_that_its_own_deadline_stops() {
+    let jobs = jobs();
+    let report = CancelExplorer::new(
+        &jobs.tasks,
+        || Ends::Completes,
+        |passport| jobs.execute_job(passport.with_timeout(Duration::from_millis(15))),
+    )
+    .run()
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(report.uncancelled, "timed out at step `fetch`");
+    // Before fetch, and its two sleeps; the deadline passes during the second.
+    assert_eq!(report.explored(), 3);
+    assert!(report.points.iter().all(|point| point
+        .ending
+        .starts_with("cancelled: cancelled by the explorer")));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_cancel_that_beats_a_panic_still_runs_the_cleanup_once() {
     let jobs = jobs();
     let report = CancelExplorer::new(

@@ -25,6 +25,12 @@ use super::probe::{self, Recorder};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AwaitPoint {
+    /// The task waited for admission (a concurrency limit) and its `poll`-th wait returned
+    /// `Pending`. A cancel here means no step ever begins.
+    Admission {
+        /// Which poll (1 is the first).
+        poll: usize,
+    },
     /// Before the step's first poll: before the first step, or between two steps. A cancel
     /// here means the step never begins and no cleanup runs.
     BeforeStep {
@@ -66,13 +72,16 @@ impl AwaitPoint {
             AwaitPoint::StepPending { step, .. } | AwaitPoint::StepPanicked { step, .. } => {
                 Some(step)
             }
-            AwaitPoint::BeforeStep { .. } | AwaitPoint::BeforeEnding { .. } => None,
+            AwaitPoint::Admission { .. }
+            | AwaitPoint::BeforeStep { .. }
+            | AwaitPoint::BeforeEnding { .. } => None,
         }
     }
 
     /// How many steps had returned `Ok` when the task reached this point.
     pub fn steps_completed(&self) -> usize {
         match *self {
+            AwaitPoint::Admission { .. } => 0,
             AwaitPoint::BeforeStep { index, .. }
             | AwaitPoint::StepPending { index, .. }
             | AwaitPoint::StepPanicked { index, .. } => index,
@@ -84,6 +93,9 @@ impl AwaitPoint {
 impl fmt::Display for AwaitPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            AwaitPoint::Admission { poll } => {
+                write!(f, "waiting for admission (poll {poll} returned Pending)")
+            }
             AwaitPoint::BeforeStep { step, .. } => write!(f, "before step `{step}` began"),
             AwaitPoint::StepPending { step, poll, .. } => {
                 write!(f, "step `{step}` suspended (poll {poll} returned Pending)")
@@ -232,8 +244,8 @@ type Check<'a, T, E, R> = Box<dyn Fn(&Case<'_, T, E, R>) -> Result<(), String> +
 
 /// Cancels a flow at each of its await points in turn and checks the contract every time.
 ///
-/// It runs the flow once without a cancel, recording every [`AwaitPoint`]: before each
-/// step, each poll of a step that returns `Pending`, and the moment before the task claims
+/// It runs the flow once without a cancel, recording every [`AwaitPoint`]: each wait for
+/// admission that returns `Pending`, before each step, each poll of a step that returns `Pending`, and the moment before the task claims
 /// its ending. Then, for each point, it runs the flow again from the same input and cancels
 /// it exactly there (from inside the runtime's hook, so the timing is exact), and checks:
 /// - the task ended exactly once, cancelled, with the explorer's reason, at the step in
@@ -460,28 +472,24 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         Ok(run)
     }
 
+    /// The run without a cancel: one ending, an empty registry, and a cleanup only where one
+    /// was due (a step panicked, or the flow's own deadline stopped one), matching the report.
     fn check_uncancelled(&self, run: &Run<T, E, R>) -> Result<(), String> {
         check_left(run)?;
+        let ending = run.outcome.ending();
+        let due = match ending {
+            Ending::Panicked { step, .. } => Some(*step),
+            Ending::Cancelled { step, .. } => *step,
+            Ending::Completed(_) | Ending::Failed { .. } => None,
+        };
         let cleanup = &run.outcome.report().cleanup;
-        match (run.outcome.ending(), run.cleanups.as_slice()) {
-            (Ending::Panicked { step, .. }, [(cleaned, ended)]) if cleaned == step => {
-                if ended.as_ref() != cleanup.as_ref() {
-                    return Err(format!(
-                        "the cleanup of `{step}` ended {ended:?} but the report says {cleanup:?}"
-                    ));
-                }
-            }
-            (Ending::Panicked { .. }, []) => {}
-            (Ending::Cancelled { .. }, _) => {}
-            (_, []) => {}
-            (ending, cleanups) => {
-                return Err(format!(
-                    "the task ended {ending} yet cleanups ran: {:?}",
-                    cleanups.iter().map(|(step, _)| step).collect::<Vec<_>>()
-                ))
-            }
+        match (due, run.cleanups.as_slice()) {
+            (_, []) => Ok(()),
+            (Some(step), [(cleaned, ended)]) if *cleaned == step && ended == cleanup => Ok(()),
+            (_, cleanups) => Err(format!(
+                "the task ended `{ending}`, yet the cleanups that ran were {cleanups:?} (the report says {cleanup:?})"
+            )),
         }
-        Ok(())
     }
 
     fn check_cancelled(
@@ -525,6 +533,7 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
             }
         }
         let expected_begun: &[&'static str] = match point {
+            AwaitPoint::Admission { .. } => &[],
             AwaitPoint::BeforeStep { index, .. } => {
                 &uncancelled.begun[..(*index).min(uncancelled.begun.len())]
             }

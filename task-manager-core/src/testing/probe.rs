@@ -138,6 +138,16 @@ impl Probe {
         }
     }
 
+    /// For the wait for admission (the queue add-on): each of its polls that returns `Pending`.
+    #[allow(dead_code)] // called once the queue's admission wait is merged in
+    pub(crate) fn admission_pending(&self) {
+        self.with(|record| {
+            record.polls += 1;
+            let poll = record.polls;
+            record.reach(AwaitPoint::Admission { poll });
+        });
+    }
+
     pub(crate) fn before_step(&self, index: usize) {
         self.with(|record| {
             record.polls = 0;

@@ -324,6 +324,24 @@ async fn refuses_a_submit_closure_that_ignores_its_passport() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn refuses_a_manager_the_flow_does_not_register_in() {
+    let jobs = jobs();
+    let elsewhere = TaskManager::new();
+    let error = CancelExplorer::new(
+        &elsewhere,
+        || Ends::Completes,
+        |passport| jobs.execute_job(passport),
+    )
+    .run()
+    .await
+    .expect_err("wrong manager");
+    assert!(
+        matches!(error, ExploreError::WrongManager { .. }),
+        "{error}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn refuses_a_multi_thread_runtime() {
     let jobs = jobs();

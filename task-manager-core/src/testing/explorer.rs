@@ -200,6 +200,12 @@ pub enum ExploreError {
         /// The id of the task returned.
         returned: TaskId,
     },
+    /// The task was not registered in the manager given to the explorer.
+    #[error("task {id} is not registered in the manager given to the explorer: give it the manager the flow registers its tasks in")]
+    WrongManager {
+        /// The task.
+        id: TaskId,
+    },
     /// A run did not retrace the uncancelled run up to the point where it was to be cancelled.
     #[error("flow `{flow}`: the run to be cancelled at await point {index} of {total} ({expected}) did not retrace the uncancelled run: {found}. The flow must take the same path on every run: run it under a paused clock, without real time, I/O or randomness")]
     NotDeterministic {
@@ -437,6 +443,10 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
                 given: id,
                 returned: handle.id(),
             });
+        }
+        if !self.manager.contains(id) {
+            // Checked before the task can end: a registered task stays so until its end.
+            return Err(ExploreError::WrongManager { id });
         }
         let outcome = handle.await;
         let (cancellation, mut run) = {

@@ -64,6 +64,12 @@ impl TaskManager {
     ///
     /// Calling it again cancels and waits for whatever is still registered.
     ///
+    /// # Dropping the manager instead
+    /// Dropping a `TaskManager` (every clone of it) does **not** stop its tasks: each running
+    /// task holds the registry (and the flow struct, through the `Arc` the generated code
+    /// keeps), so it runs to its end, stays cancellable through its handle, and removes itself;
+    /// the registry is freed with the last task. To stop everything, shut down first.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use task_manager_core::TaskManager;

@@ -20,7 +20,7 @@ pub enum CancelStatus {
     AlreadyRequested,
     /// The task had already decided its own ending (it completed, failed or panicked) and is
     /// on its way out; this request changes nothing. (A panicked step's cleanup still runs,
-    /// as it would have anyway.)
+    /// as it would have anyway; the outcome reports it, and awaiting this gives `None`.)
     AlreadyFinished,
     /// No running task has this id: it never existed, or it has finished and been forgotten.
     NotFound,
@@ -191,10 +191,9 @@ impl Cancellation {
         }
     }
 
-    /// Waits until the task has ended. `Some(cleanup)` if a cleanup was due: the task ended
-    /// cancelled (by this request or an earlier one), or a step panicked (its cleanup runs
-    /// then too). `None` if there was nothing to cancel: an unknown id, or a task that
-    /// completed or failed by itself.
+    /// Waits until the task has ended. `Some(cleanup)` if the task ended cancelled (by this
+    /// request or an earlier one), `None` if there was nothing to cancel (unknown id, or the
+    /// task ended by itself).
     pub fn finished(self) -> CancelFinished {
         CancelFinished { task: self.task }
     }

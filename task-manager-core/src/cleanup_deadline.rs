@@ -16,8 +16,10 @@ impl TaskManager {
     /// Without a deadline (the default) a cleanup runs as long as it takes: a cleanup that
     /// never finishes keeps its task registered, but wedges nothing else.
     ///
+    /// A deadline too far for the clock (`Duration::MAX`) never comes.
+    ///
     /// # Errors
-    /// [`ConfigError::Zero`] for a zero `timeout`, [`ConfigError::TooLong`] past about 584 years.
+    /// [`ConfigError::Zero`] for a zero `timeout`.
     ///
     /// ```
     /// use std::time::Duration;

@@ -1,7 +1,5 @@
 //! Why a task could not be submitted, and why a setting was refused.
 
-use std::time::Duration;
-
 use crate::id::TaskId;
 
 /// A task that was refused at submission. Nothing of it ran; nothing was registered.
@@ -43,17 +41,6 @@ pub enum SubmitError {
         /// Its flow.
         flow: &'static str,
     },
-    /// The task's deadline is longer than [`Passport::MAX_TIMEOUT`](crate::Passport::MAX_TIMEOUT)
-    /// (about 584 years): almost certainly a unit mix-up or an overflow.
-    #[error("task {id} of flow `{flow}` was refused: its timeout of {timeout:?} is longer than the maximum of {max:?} (about 584 years); for no deadline, set none", max = crate::Passport::<()>::MAX_TIMEOUT)]
-    TimeoutTooLong {
-        /// The refused task's id.
-        id: TaskId,
-        /// Its flow.
-        flow: &'static str,
-        /// The deadline asked for.
-        timeout: Duration,
-    },
 }
 
 /// A configuration value that was refused.
@@ -67,13 +54,5 @@ pub enum ConfigError {
         setting: &'static str,
         /// What a zero would do.
         why: &'static str,
-    },
-    /// A duration setting was longer than the maximum (about 584 years).
-    #[error("`{setting}` of {value:?} is longer than the maximum of {max:?} (about 584 years)", max = crate::Passport::<()>::MAX_TIMEOUT)]
-    TooLong {
-        /// The setting.
-        setting: &'static str,
-        /// The value given.
-        value: Duration,
     },
 }

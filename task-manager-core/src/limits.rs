@@ -1,19 +1,16 @@
 //! The bounds on configured durations, checked where they enter: a task's deadline at
 //! submission, a manager's cleanup deadline when it is set.
 //!
-//! Zero is refused because it has no useful meaning (a zero task deadline cancels the task
-//! before its first step; a zero cleanup deadline drops every cleanup unpolled). Past
-//! `u64::MAX` nanoseconds (about 584 years) a deadline is a unit mix-up or an overflow, and
-//! adding it to a clock reading could overflow too.
+//! Zero is refused because it has no useful meaning: a zero task deadline cancels the task
+//! before its first step, a zero cleanup deadline drops every cleanup unpolled. A deadline too
+//! far for the clock to represent (`Duration::MAX` is the natural way to write "never") is
+//! accepted and never comes, as with `tokio::time::sleep`.
 
 use std::time::Duration;
 
 use crate::error::{ConfigError, SubmitError};
 use crate::flow::FlowInfo;
 use crate::id::TaskId;
-use crate::passport::Passport;
-
-const MAX: Duration = Passport::<()>::MAX_TIMEOUT;
 
 /// Checks the deadline a task will run with (its passport's, or else its flow's).
 pub(crate) fn check_task_timeout(
@@ -25,11 +22,6 @@ pub(crate) fn check_task_timeout(
         Some(timeout) if timeout.is_zero() => Err(SubmitError::ZeroTimeout {
             id,
             flow: flow.name(),
-        }),
-        Some(timeout) if timeout > MAX => Err(SubmitError::TimeoutTooLong {
-            id,
-            flow: flow.name(),
-            timeout,
         }),
         _ => Ok(()),
     }
@@ -44,12 +36,6 @@ pub(crate) fn check_cleanup_timeout(
         return Err(ConfigError::Zero {
             setting,
             why: "every cleanup would be dropped before it could run",
-        });
-    }
-    if timeout > MAX {
-        return Err(ConfigError::TooLong {
-            setting,
-            value: timeout,
         });
     }
     Ok(())

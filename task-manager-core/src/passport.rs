@@ -27,12 +27,6 @@ pub struct Passport<P = ()> {
 }
 
 impl<P> Passport<P> {
-    /// The longest deadline a task may have: `u64::MAX` nanoseconds, about 584 years.
-    /// A longer one is refused at submission with
-    /// [`SubmitError::TimeoutTooLong`](crate::SubmitError::TimeoutTooLong), and a zero one
-    /// with [`SubmitError::ZeroTimeout`](crate::SubmitError::ZeroTimeout).
-    pub const MAX_TIMEOUT: Duration = Duration::from_nanos(u64::MAX);
-
     /// A passport with a fresh id (see [`TaskId::new`]).
     pub fn new(payload: P) -> Self {
         Passport {
@@ -51,7 +45,8 @@ impl<P> Passport<P> {
 
     /// A deadline for this task, counted from submission; it replaces the flow's `timeout`.
     /// When it passes, the task is cancelled with [`CancelReason::Timeout`](crate::CancelReason::Timeout).
-    /// Zero, or more than [`MAX_TIMEOUT`](Self::MAX_TIMEOUT), is refused at submission.
+    /// Zero is refused at submission ([`SubmitError::ZeroTimeout`](crate::SubmitError::ZeroTimeout));
+    /// a deadline too far for the clock to represent (`Duration::MAX`) never comes.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

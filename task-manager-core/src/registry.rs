@@ -93,7 +93,8 @@ impl Registry {
         }
     }
 
-    /// `timeout` has been checked to be non-zero and to fit in `u64` nanoseconds.
+    /// `timeout` has been checked to be non-zero. One past `u64::MAX` nanoseconds (584 years)
+    /// is kept as that: it never comes either way.
     pub(crate) fn set_cleanup_timeout(&self, timeout: Duration) {
         let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
         self.cleanup_timeout_nanos.store(nanos, Ordering::Relaxed);

@@ -76,20 +76,32 @@ impl Stop {
     }
 }
 
+/// The timer of a task's deadline, `timeout` after `submitted_at`, if it has one.
+///
+/// Armed before the task is registered: tokio's timers panic on a runtime without them, and
+/// that must not leave an id registered with no task behind it. A deadline too far for the
+/// clock to represent never comes (as with `tokio::time::sleep`).
+pub(crate) fn arm_deadline(
+    submitted_at: Instant,
+    timeout: Option<std::time::Duration>,
+) -> Option<Pin<Box<Sleep>>> {
+    let deadline = submitted_at.checked_add(timeout?)?;
+    Some(Box::pin(tokio::time::sleep_until(deadline)))
+}
+
 impl Scope {
     pub(crate) fn new(
         id: TaskId,
         shared: Arc<TaskShared>,
         registry: Arc<Registry>,
-        timeout: Option<std::time::Duration>,
+        submitted_at: Instant,
+        deadline: Option<Pin<Box<Sleep>>>,
     ) -> Self {
-        let submitted_at = Instant::now();
         let step_count = shared.flow().steps().len();
         Scope {
             id,
             probe: Probe::attach(id, &shared),
-            deadline: timeout
-                .map(|timeout| Box::pin(tokio::time::sleep_until(submitted_at + timeout))),
+            deadline,
             shared,
             registry,
             submitted_at,

@@ -140,11 +140,19 @@ impl TaskShared {
     pub(crate) fn end(&self, cleanup: Option<Cleanup>) {
         // A task dropped mid-step (runtime shutdown) never sealed: make later cancels say
         // "finished" rather than "requested".
-        let _ = self
-            .phase
-            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+        let cancelled = match self.phase.compare_exchange(
+            RUNNING,
+            FINISHED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => false,
+            Err(phase) => phase == CANCELLED,
+        };
         let mut slot = self.lock();
-        slot.ended = Some(cleanup);
+        // Cancellers learn of the cleanup a cancel caused. A task that ended by itself caused
+        // none for them, even if a panicked step's cleanup ran (the outcome reports that one).
+        slot.ended = Some(if cancelled { cleanup } else { None });
         let waiters = std::mem::take(&mut slot.waiters);
         drop(slot);
         waiters.into_iter().for_each(Waker::wake);

@@ -3,13 +3,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
-use crate::scope::Scope;
+use crate::scope::{arm_deadline, Scope};
 use crate::shared::TaskShared;
 use crate::task::Task;
 
@@ -40,6 +42,8 @@ where
     };
     let timeout = passport.timeout().or(flow.timeout());
     crate::limits::check_task_timeout(id, flow, timeout)?;
+    let submitted_at = Instant::now();
+    let deadline = arm_deadline(submitted_at, timeout);
     let shared = Arc::new(TaskShared::new(flow));
     manager
         .registry
@@ -49,7 +53,8 @@ where
         id,
         Arc::clone(&shared),
         Arc::clone(&manager.registry),
-        timeout,
+        submitted_at,
+        deadline,
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     let join = runtime.spawn(body(task, scope));

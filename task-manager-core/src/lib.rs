@@ -55,32 +55,46 @@
 //! ```
 //!
 //! The contract, and what each piece guarantees, is in the crate's README.
+//!
+//! With the `testing` feature (for your tests), the `testing` module has the cancellation
+//! explorer: it cancels one of your flows at each of its await points in turn and checks the
+//! contract at each.
 
 #![doc(html_no_source)]
 #![deny(missing_docs)]
 
 mod cancel;
 mod checks;
+mod cleanup_deadline;
 mod error;
 mod flow;
 mod handle;
 mod id;
+mod limits;
 mod manager;
 mod outcome;
 mod passport;
+mod probe;
 mod reason;
 mod registry;
 mod report;
 mod scope;
 mod shared;
+mod shutdown;
 mod submit;
+mod sync;
 mod task;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use cancel::{CancelAll, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError};
-pub use error::SubmitError;
+pub use cancel::{
+    CancelAll, CancelError, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError,
+};
+pub use error::{ConfigError, SubmitError};
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
@@ -89,6 +103,7 @@ pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
 pub use reason::CancelReason;
 pub use report::{Report, StepEnd, StepRecord};
+pub use shutdown::{ShutdownReport, UnfinishedTask};
 pub use task::{CancelSignal, Cancelled, Task};
 
 /// Turns an `impl` block into a flow: its `#[step]` methods run in order as one task, each

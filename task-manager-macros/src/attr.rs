@@ -27,6 +27,8 @@ pub(crate) struct FlowArgs {
     pub(crate) name: Option<Ident>,
     /// The flow's default deadline, and the literal it was written as (for spans).
     pub(crate) timeout: Option<(Duration, LitStr)>,
+    /// How long a stopped step's cleanup may run before it is dropped.
+    pub(crate) cleanup_timeout: Option<(Duration, LitStr)>,
     /// The path of the runtime crate, for crates that re-export it.
     pub(crate) krate: Option<Path>,
     /// Whether a `name` key was written at all (even with a bad value), so that a bad
@@ -68,6 +70,11 @@ const FLOW_KEYS: &[Key<FlowArgs>] = &[
         set: set_flow_timeout,
     },
     Key {
+        name: "cleanup_timeout",
+        similar: &["cancel_timeout", "cleanup_deadline", "cleanup_ms"],
+        set: set_flow_cleanup_timeout,
+    },
+    Key {
         name: "crate",
         similar: &["krate", "path", "runtime"],
         set: set_flow_crate,
@@ -104,6 +111,22 @@ fn set_flow_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
         syn::Error::new(literal.span(), format!("invalid timeout: {problem}; {FIX}"))
     })?;
     args.timeout = Some((timeout, literal));
+    Ok(())
+}
+
+fn set_flow_cleanup_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"5s\" or \"500ms\" (units: ns, us, ms, s, m, h)";
+    let literal = string(
+        value,
+        &format!("`cleanup_timeout` takes a string literal: {FIX}"),
+    )?;
+    let deadline = duration::parse_cleanup(&literal.value()).map_err(|problem| {
+        syn::Error::new(
+            literal.span(),
+            format!("invalid cleanup_timeout: {problem}; {FIX}"),
+        )
+    })?;
+    args.cleanup_timeout = Some((deadline, literal));
     Ok(())
 }
 

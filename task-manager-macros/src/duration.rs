@@ -6,6 +6,23 @@ use std::time::Duration;
 /// spaces, with units `ns`, `us`, `ms`, `s`, `m`, `h`. Zero is refused (a zero deadline
 /// would cancel every task before its first step).
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero timeout would cancel every task before it starts".into());
+    }
+    Ok(total)
+}
+
+/// Parses a cleanup deadline: as [`parse`], with its own reason to refuse zero.
+pub(crate) fn parse_cleanup(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero deadline would drop every cleanup before it runs".into());
+    }
+    Ok(total)
+}
+
+fn parse_any(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -40,9 +57,6 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         };
         total = total.checked_add(part).ok_or("it is too long")?;
     }
-    if total.is_zero() {
-        return Err("a zero timeout would cancel every task before it starts".into());
-    }
     if u64::try_from(total.as_nanos()).is_err() {
         return Err("it is too long (at most about 584 years)".into());
     }
@@ -51,7 +65,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, parse_cleanup};
     use std::time::Duration;
 
     #[test]
@@ -77,5 +91,12 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cleanup_deadlines_refuse_zero_with_their_own_reason() {
+        assert_eq!(parse_cleanup("5s"), Ok(Duration::from_secs(5)));
+        let zero = parse_cleanup("0ms").unwrap_err();
+        assert!(zero.contains("cleanup"), "{zero}");
     }
 }

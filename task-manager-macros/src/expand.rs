@@ -117,6 +117,8 @@ struct Header {
     error_ty: TokenStream,
     /// `.with_timeout(..)` if the flow has one.
     with_timeout: Option<TokenStream>,
+    /// `.with_cleanup_timeout(..)` if the flow has one.
+    with_cleanup_timeout: Option<TokenStream>,
     doc: String,
 }
 
@@ -166,6 +168,10 @@ impl Header {
             with_timeout: args.timeout.as_ref().map(|(timeout, literal)| {
                 let duration = duration_tokens(*timeout);
                 quote_spanned! {literal.span()=> .with_timeout(#duration) }
+            }),
+            with_cleanup_timeout: args.cleanup_timeout.as_ref().map(|(deadline, literal)| {
+                let duration = duration_tokens(*deadline);
+                quote_spanned! {literal.span()=> .with_cleanup_timeout(#duration) }
             }),
             doc,
         }
@@ -224,6 +230,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         info_ty,
         info_span,
         with_timeout,
+        with_cleanup_timeout,
         ..
     } = header;
     let self_ty = &flow.item.self_ty;
@@ -262,7 +269,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
     let body = quote! {
         use #krate::__private as #private;
-        static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout;
+        static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_cleanup_timeout;
         let #this = ::std::sync::Arc::clone(self);
         let #receiver: &Self = self;
         #private::submit_flow(

@@ -159,7 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let metrics = Arc::new(Metrics::default());
     let reports = Arc::new(Reports {
-        tasks: TaskManager::builder().addon(Arc::clone(&metrics)).build(),
+        tasks: TaskManager::builder().addon(Arc::clone(&metrics)).build()?,
     });
 
     let daily = reports.execute_report(Passport::new(Request {

@@ -69,7 +69,8 @@ async fn a_panicking_add_on_loses_only_its_event_and_stays_installed() {
     let tasks = TaskManager::builder()
         .addon(Arc::clone(&panicky))
         .addon(log.clone())
-        .build();
+        .build()
+        .expect("nothing to refuse");
     let outcome = export(tasks)
         .execute_export(Passport::new(()))
         .expect("submitted")
@@ -118,7 +119,8 @@ async fn add_ons_hear_each_event_in_the_order_they_were_added() {
     let tasks = TaskManager::builder()
         .addon(Tagged("first", journal.clone()))
         .addon(Tagged("second", journal.clone()))
-        .build();
+        .build()
+        .expect("nothing to refuse");
     let _ = export(tasks)
         .execute_export(Passport::new(()))
         .expect("submitted")
@@ -155,7 +157,10 @@ impl Addon for RowCounter {
 #[tokio::test(start_paused = true)]
 async fn a_step_s_own_event_reaches_add_ons_by_its_type() {
     let counter = Arc::new(RowCounter::default());
-    let tasks = TaskManager::builder().addon(Arc::clone(&counter)).build();
+    let tasks = TaskManager::builder()
+        .addon(Arc::clone(&counter))
+        .build()
+        .expect("nothing to refuse");
     let _ = export(tasks)
         .execute_export(Passport::new(()))
         .expect("submitted")
@@ -191,8 +196,17 @@ impl Probe {
 async fn a_step_knows_whether_anyone_hears_its_events() {
     for (tasks, observed) in [
         (TaskManager::new(), false),
-        (TaskManager::builder().build(), false),
-        (TaskManager::builder().addon(EventLog::new()).build(), true),
+        (
+            TaskManager::builder().build().expect("nothing to refuse"),
+            false,
+        ),
+        (
+            TaskManager::builder()
+                .addon(EventLog::new())
+                .build()
+                .expect("nothing to refuse"),
+            true,
+        ),
     ] {
         let probe = Arc::new(Probe {
             tasks,
@@ -236,7 +250,12 @@ impl Addon for PerTask {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_many_threads_each_task_s_events_still_come_in_order() {
     let per_task = Arc::new(PerTask::default());
-    let export = export(TaskManager::builder().addon(Arc::clone(&per_task)).build());
+    let export = export(
+        TaskManager::builder()
+            .addon(Arc::clone(&per_task))
+            .build()
+            .expect("nothing to refuse"),
+    );
     let mut handles = Vec::new();
     let mut cancelled = Vec::new();
     for n in 0..200 {

@@ -1,6 +1,6 @@
 //! Add-ons hear every task's lifecycle as typed events, in one exact order per task: for
 //! success, failure, a cancel during a step or between steps or before the first step, a
-//! timeout, a panic, a dropped handle, `cancel_all` and a runtime that drops the task.
+//! timeout, a panic, a dropped handle, `cancel_all`, `shutdown` and a runtime that drops the task.
 //! (A cancel while queued: see the core's `observe/tests.rs`, against the queue's hook.)
 
 use std::sync::Arc;
@@ -73,7 +73,10 @@ impl Pipeline {
 /// A pipeline whose manager tells `log`, with the gates of `open` open.
 fn pipeline(log: &EventLog, open: &[usize], script: Script) -> Arc<Pipeline> {
     let pipeline = Arc::new(Pipeline {
-        tasks: TaskManager::builder().addon(log.clone()).build(),
+        tasks: TaskManager::builder()
+            .addon(log.clone())
+            .build()
+            .expect("nothing to refuse"),
         gates: Default::default(),
         script,
     });
@@ -356,6 +359,24 @@ async fn cancel_all_is_told_as_the_cancel_s_source_for_each_task() {
     assert!(first.await.is_cancelled() && second.await.is_cancelled());
     let told = "cancel requested: cancelled: closing (by CancelAll)";
     assert_eq!(log.journal().count(told), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_is_told_as_the_cancel_s_source() {
+    let log = EventLog::new();
+    let pipeline = pipeline(&log, &[], Script::default());
+    let handle = start(&pipeline, Passport::new(()));
+    pipeline.gates[0].arrived().await;
+    let report = pipeline.tasks.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.cancelled, 1);
+    assert!(handle.await.is_cancelled());
+    assert_eq!(
+        log.journal()
+            .count("cancel requested: the task manager is shutting down (by Shutdown)"),
+        1,
+        "{:?}",
+        log.entries()
+    );
 }
 
 #[test]

@@ -215,7 +215,10 @@ async fn a_cfg_ed_out_step_has_no_variant_and_indices_match_the_events() {
 
     let log = EventLog::new();
     let partial = Arc::new(Partial {
-        tasks: TaskManager::builder().addon(log.clone()).build(),
+        tasks: TaskManager::builder()
+            .addon(log.clone())
+            .build()
+            .expect("nothing to refuse"),
     });
     let _ = partial
         .execute_partial(Passport::new(()))
@@ -259,15 +262,16 @@ async fn step_names_that_camel_case_badly_still_make_variants() {
 
     let log = EventLog::new();
     let odd = Arc::new(Odd {
-        tasks: TaskManager::builder().addon(log.clone()).build(),
+        tasks: TaskManager::builder()
+            .addon(log.clone())
+            .build()
+            .expect("nothing to refuse"),
     });
     let _ = odd.execute_odd(Passport::new(())).expect("submitted").await;
     assert!(log.journal().contains("step r#type#2 completed"));
 }
 
-/// `steps = false`: no enum, so a type of that name of the user's own does not clash.
-#[allow(dead_code)]
-struct QuietStep;
+/// `steps = false`: no enum (`tests/ui/steps_false.rs` shows that naming it fails).
 
 #[derive(HasTaskManager)]
 struct Quiet {
@@ -292,4 +296,74 @@ async fn steps_false_generates_no_enum() {
         .expect("submitted")
         .await;
     assert!(outcome.is_completed());
+}
+
+/// A type of the user's named as a flow's enum would be: the user's type keeps the name (the
+/// enum is re-exported by a glob, which yields to an item), and nothing clashes.
+#[derive(Debug, PartialEq)]
+struct ShadowedStep(&'static str);
+
+#[derive(HasTaskManager)]
+struct Shadowed {
+    tasks: TaskManager,
+}
+
+#[flow(name = shadowed)]
+impl Shadowed {
+    #[step]
+    async fn only(&self, _task: &mut Task) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+/// Two flows of one name on two types of one module: each type has its `execute_twin`, and
+/// their two `TwinStep` enums cost no error unless the name is used (then it is ambiguous).
+#[derive(HasTaskManager)]
+struct LeftTwin {
+    tasks: TaskManager,
+}
+
+#[flow(name = twin)]
+impl LeftTwin {
+    #[step]
+    async fn left(&self, _task: &mut Task) -> Result<&'static str, Infallible> {
+        Ok("left")
+    }
+}
+
+#[derive(HasTaskManager)]
+struct RightTwin {
+    tasks: TaskManager,
+}
+
+#[flow(name = twin)]
+impl RightTwin {
+    #[step]
+    async fn right(&self, _task: &mut Task) -> Result<&'static str, Infallible> {
+        Ok("right")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_enum_never_clashes_with_a_users_type_or_a_namesake_flow() {
+    assert_eq!(ShadowedStep("mine"), ShadowedStep("mine"));
+    let shadowed = Arc::new(Shadowed {
+        tasks: TaskManager::new(),
+    });
+    let outcome = shadowed
+        .execute_shadowed(Passport::new(()))
+        .expect("submitted")
+        .await;
+    assert!(outcome.is_completed());
+
+    let left = Arc::new(LeftTwin {
+        tasks: TaskManager::new(),
+    });
+    let right = Arc::new(RightTwin {
+        tasks: TaskManager::new(),
+    });
+    let left = left.execute_twin(Passport::new(())).expect("submitted");
+    let right = right.execute_twin(Passport::new(())).expect("submitted");
+    assert_eq!(left.await.into_result().expect("completed"), "left");
+    assert_eq!(right.await.into_result().expect("completed"), "right");
 }

@@ -1,13 +1,17 @@
-//! `TaskManager::builder()`: a manager configured before its first task.
+//! `TaskManager::builder()`: a manager configured before its first task, one method per
+//! setting, every setting checked once, in `build`.
 
 use std::fmt;
+use std::time::Duration;
 
+use crate::error::ConfigError;
 use crate::manager::TaskManager;
 use crate::observe::{Addon, AddonSet};
 
-/// Builds a [`TaskManager`] with add-ons.
+/// Builds a [`TaskManager`] with add-ons and settings.
 ///
 /// ```
+/// use std::time::Duration;
 /// use task_manager_core::{Addon, TaskEvent, TaskManager};
 ///
 /// /// Forwards every event's gist to a channel, for a task of its own to export: the add-on
@@ -21,17 +25,22 @@ use crate::observe::{Addon, AddonSet};
 /// }
 ///
 /// let (sender, _receiver) = std::sync::mpsc::channel();
-/// let tasks = TaskManager::builder().addon(Forward(sender)).build();
-/// # let _ = tasks;
+/// let tasks = TaskManager::builder()
+///     .addon(Forward(sender))
+///     .cleanup_timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(tasks.cleanup_timeout(), Some(Duration::from_secs(5)));
+/// # Ok::<(), task_manager_core::ConfigError>(())
 /// ```
 #[derive(Default)]
 #[must_use = "call .build() to get the TaskManager"]
 pub struct TaskManagerBuilder {
     addons: Vec<Box<dyn Addon>>,
+    cleanup_timeout: Option<Duration>,
 }
 
 impl TaskManager {
-    /// A builder, to give the manager add-ons (and whatever else a manager can be given).
+    /// A builder, to give the manager add-ons and settings before its first task.
     pub fn builder() -> TaskManagerBuilder {
         TaskManagerBuilder::default()
     }
@@ -45,11 +54,26 @@ impl TaskManagerBuilder {
         self
     }
 
+    /// Gives every cleanup of the manager's tasks a deadline, as
+    /// [`TaskManager::with_cleanup_timeout`] does (which says what it means); a flow's own
+    /// `#[flow(cleanup_timeout = "..")]` takes precedence. Checked by [`build`](Self::build).
+    pub fn cleanup_timeout(mut self, timeout: Duration) -> Self {
+        self.cleanup_timeout = Some(timeout);
+        self
+    }
+
     /// The manager.
-    pub fn build(self) -> TaskManager {
+    ///
+    /// # Errors
+    /// [`ConfigError::Zero`] for a zero [`cleanup_timeout`](Self::cleanup_timeout).
+    pub fn build(self) -> Result<TaskManager, ConfigError> {
         let mut manager = TaskManager::new();
+        if let Some(timeout) = self.cleanup_timeout {
+            crate::limits::check_cleanup_timeout("cleanup_timeout", timeout)?;
+            manager.registry.set_cleanup_timeout(timeout);
+        }
         manager.addons = AddonSet::new(self.addons);
-        manager
+        Ok(manager)
     }
 }
 
@@ -64,6 +88,7 @@ impl fmt::Debug for TaskManagerBuilder {
                     .map(|addon| addon.name())
                     .collect::<Vec<_>>(),
             )
+            .field("cleanup_timeout", &self.cleanup_timeout)
             .finish()
     }
 }

@@ -116,7 +116,12 @@ impl TaskManager {
 
     /// Cancels every running task with `reason`.
     pub fn cancel_all(&self, reason: impl Into<CancelReason>) -> CancelAll {
-        let reason = reason.into();
+        self.cancel_all_by(reason.into(), CancelSource::CancelAll)
+    }
+
+    /// Cancels every running task with `reason`, on behalf of `source` (`cancel_all`, or
+    /// the manager's shutdown).
+    pub(crate) fn cancel_all_by(&self, reason: CancelReason, source: CancelSource) -> CancelAll {
         let mut found: Vec<(TaskId, Arc<TaskShared>)> = Vec::new();
         // Collect first, cancel after: waking tasks while holding a shard lock would make them
         // contend for it on the way out.
@@ -125,7 +130,7 @@ impl TaskManager {
         let cancellations = found
             .into_iter()
             .map(|(id, task)| {
-                let status = task.request_cancel_by(reason.clone(), CancelSource::CancelAll);
+                let status = task.request_cancel_by(reason.clone(), source);
                 Cancellation::new(id, status, Some(task))
             })
             .collect();
@@ -203,9 +208,10 @@ impl fmt::Debug for TaskManager {
 /// }
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` does not say where its `TaskManager` is",
-    label = "a `#[flow]` on `{Self}` needs a `TaskManager` to register its tasks in",
-    note = "add a `TaskManager` field to `{Self}` and `#[derive(HasTaskManager)]` on it"
+    message = "`{Self}` has no `TaskManager` to register tasks in",
+    label = "`{Self}` does not implement `HasTaskManager`",
+    note = "a `#[flow]` impl block registers its tasks in its type's `TaskManager`: give the type a field `tasks: TaskManager` and `#[derive(HasTaskManager)]`",
+    note = "a field marked `#[task_manager]` must be a `TaskManager` (or a type that itself derives `HasTaskManager`)"
 )]
 pub trait HasTaskManager {
     /// The manager that registers this struct's tasks.

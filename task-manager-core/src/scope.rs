@@ -19,6 +19,7 @@ use crate::cancel::Cleanup;
 use crate::id::TaskId;
 use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
+use crate::probe::Probe;
 use crate::reason::CancelReason;
 use crate::registry::Registry;
 use crate::report::{Report, StepEnd, StepRecord};
@@ -37,6 +38,8 @@ pub struct Scope {
     cleanup: Option<Cleanup>,
     /// Tells add-ons and `tracing` what happens (see `observe/emit.rs`).
     pub(crate) events: TaskEvents,
+    /// The explorer's hook (feature `testing`); an empty struct otherwise.
+    probe: Probe,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -121,6 +124,7 @@ impl Scope {
         Scope {
             events: TaskEvents::new(&shared),
             id,
+            probe: Probe::attach(id, &shared),
             deadline,
             shared,
             registry,
@@ -145,12 +149,14 @@ impl Scope {
             self.events.started(&self.shared);
         }
         self.shared.set_step(index);
+        self.probe.before_step(index);
         let started_at = Instant::now();
         let mut run = pin!(run);
         let mut started = false;
         let shared = &*self.shared;
         let deadline = &mut self.deadline;
         let events = &mut self.events;
+        let probe = &self.probe;
         let raced = poll_fn(|cx| {
             if shared.is_cancel_requested() {
                 return Poll::Ready(Raced::Cancelled);
@@ -165,6 +171,7 @@ impl Scope {
             if !started {
                 started = true;
                 events.step_started(shared, index);
+                probe.step_began(index);
             }
             let _entered = events.enter_step();
             match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
@@ -172,6 +179,7 @@ impl Scope {
                 Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
                 Ok(Poll::Pending) => {
                     shared.register_waker(cx.waker());
+                    probe.step_pending(index);
                     // A cancel between the check above and the registration would find no
                     // waker to wake: look once more now that the waker is in place.
                     if shared.is_cancel_requested() {
@@ -200,6 +208,7 @@ impl Scope {
             }
             Raced::Panicked(message) => {
                 // The panic and a concurrent cancel race for the ending like any other end.
+                self.probe.step_panicked(index);
                 let kind = if self.shared.seal() {
                     StopKind::Panicked(message)
                 } else {
@@ -233,34 +242,49 @@ impl Scope {
         run
     }
 
-    /// Runs a stopped step's cleanup to its end. It is not raced against anything: a second
-    /// cancel does not interrupt it, and a panic in it is caught and reported.
+    /// Runs a stopped step's cleanup to its end. A second cancel does not interrupt it, and a
+    /// panic in it is caught and reported. Only its deadline, if the flow or the manager sets
+    /// one, cuts it short: then it is dropped where it stands.
     pub async fn cleanup(&mut self, stop: &Stop, cleanup: impl Future<Output = ()>) {
         self.events.cleanup_started(&self.shared, stop.reason());
         let started_at = Instant::now();
+        let limit = self
+            .shared
+            .flow()
+            .cleanup_timeout()
+            .or_else(|| self.registry.cleanup_timeout());
         let mut cleanup = pin!(cleanup);
+        let mut deadline = pin!(limit.map(tokio::time::sleep));
+        self.probe.cleanup_began(stop.step);
         let events = &self.events;
-        let panicked = poll_fn(|cx| {
+        let ended = poll_fn(|cx| {
             let _entered = events.enter_step();
             match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
-                Ok(Poll::Ready(())) => Poll::Ready(None),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Some(panic_message(payload))),
+                Ok(Poll::Ready(())) => return Poll::Ready(CleanupEnd::Completed),
+                Err(payload) => return Poll::Ready(CleanupEnd::Panicked(panic_message(payload))),
+                Ok(Poll::Pending) => {}
+            }
+            match deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(CleanupEnd::TimedOut),
+                _ => Poll::Pending,
             }
         })
         .await;
-        self.cleanup = Some(match panicked {
-            None => Cleanup::Completed {
-                step: stop.step,
+        let step = stop.step;
+        let cleanup = match ended {
+            CleanupEnd::Completed => Cleanup::Completed {
+                step,
                 duration: started_at.elapsed(),
             },
-            Some(message) => Cleanup::Panicked {
-                step: stop.step,
-                message,
+            CleanupEnd::Panicked(message) => Cleanup::Panicked { step, message },
+            CleanupEnd::TimedOut => Cleanup::TimedOut {
+                step,
+                after: limit.unwrap_or_default(),
             },
-        });
-        self.events
-            .cleanup_finished(&self.shared, self.cleanup.as_ref());
+        };
+        self.probe.cleanup_ended(&cleanup);
+        self.events.cleanup_finished(&self.shared, &cleanup);
+        self.cleanup = Some(cleanup);
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
@@ -297,6 +321,7 @@ impl Scope {
         index: usize,
         error: E,
     ) -> Outcome<T, E, R> {
+        self.probe.before_ending(self.steps_completed);
         let ending = match self.seal_or_cancelled() {
             None => Ending::Failed {
                 step: self.shared.flow().step_name(index),
@@ -309,6 +334,7 @@ impl Scope {
 
     /// Ends the task after its last step returned `value`.
     pub fn completed<P, R, T, E>(&mut self, task: Task<P, R>, value: T) -> Outcome<T, E, R> {
+        self.probe.before_ending(self.steps_completed);
         let ending = self.seal_or_cancelled().unwrap_or(Ending::Completed(value));
         self.finish(task, ending)
     }
@@ -351,7 +377,14 @@ impl Drop for Scope {
         self.events.dropped(&self.shared);
         self.registry.remove(self.id);
         self.shared.end(self.cleanup.take());
+        self.probe.task_ended();
     }
+}
+
+enum CleanupEnd {
+    Completed,
+    Panicked(String),
+    TimedOut,
 }
 
 enum Raced<T> {

@@ -17,17 +17,23 @@
 //!   holds it.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
+//!
+//! # Checked with loom
+//! `tests/loom_shared.rs` compiles this very file against loom's atomics, mutex and waker (it
+//! takes them from `crate::sync`, which that test provides) and runs, under every
+//! interleaving: a step finishing against a cancel (exactly one wins; a winning cancel's
+//! reason is always readable), two cancels (one reason stands), a cancel against a step
+//! going to sleep (the step is always woken: it registers its waker, then looks at `phase`
+//! again), and the wake-ups of those waiting for the end or for the cancel. Keep this file
+//! free of other `crate::` imports than those that test maps, so that it keeps compiling there.
 
-use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-
-use futures_util::task::AtomicWaker;
 
 use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
 use crate::observe::TaskLive;
 use crate::reason::{CancelReason, CancelSource};
+use crate::sync::{AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
 
 const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;

@@ -41,8 +41,10 @@ where
             flow: flow.name(),
         });
     };
+    let timeout = passport.timeout().or(flow.timeout());
+    crate::limits::check_task_timeout(id, flow, timeout)?;
     let submitted_at = Instant::now();
-    let deadline = arm_deadline(submitted_at, passport.timeout().or(flow.timeout()));
+    let deadline = arm_deadline(submitted_at, timeout);
     let live = TaskLive::new(
         id,
         submitted_at,
@@ -50,12 +52,10 @@ where
         manager.addons.as_ref(),
     );
     let shared = Arc::new(TaskShared::new(flow, live));
-    if !manager.registry.insert(id, &shared) {
-        return Err(SubmitError::DuplicateId {
-            id,
-            flow: flow.name(),
-        });
-    }
+    manager
+        .registry
+        .insert(id, &shared)
+        .map_err(|refused| refused.into_submit_error(id, flow))?;
     let scope = Scope::new(
         id,
         Arc::clone(&shared),

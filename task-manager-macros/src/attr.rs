@@ -1,141 +1,343 @@
-//! The arguments of `#[flow(...)]` and `#[step(...)]`, parsed once with `parse_nested_meta`.
-//! Every key goes through one setter that refuses a second value, and an unknown key gets
-//! an error that lists the keys there are.
+//! The arguments of `#[flow(..)]`, `#[step(..)]` and the derive's `#[task_manager(..)]`.
+//!
+//! Every attribute is read by one loop ([`parse_keys`]) that looks each key up in the
+//! attribute's table of keys. The loop refuses unknown keys (listing the known ones), keys
+//! given twice and keys without a value, and it goes on after a bad key, so one build
+//! reports every bad key at once.
+//!
+//! To add a key: a field in the `*Args` struct, a setter (`fn(&mut Args, Expr)`)
+//! that turns the value into the field, and a row in the table (`FLOW_KEYS`, `STEP_KEYS`,
+//! `DERIVE_KEYS`). The tables are the one place that lists the keys; the docs of
+//! `task_manager_core::flow` / `step` describe them.
 
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
-use syn::{Ident, LitBool, LitStr, Path};
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path};
 
 use crate::ctxt::Errors;
 use crate::duration;
 
-const FLOW_KEYS: &str = "`name`, `timeout`, `steps`, `crate`";
-const STEP_KEYS: &str = "`cancel`";
-
 /// `#[flow(name = query, timeout = "30s", crate = "my_reexport::task_manager_core")]`
+#[derive(Default)]
 pub(crate) struct FlowArgs {
+    /// Required: the flow's name; the generated method is `execute_<name>`.
     pub(crate) name: Option<Ident>,
+    /// The flow's default deadline, and the literal it was written as (for spans).
     pub(crate) timeout: Option<(Duration, LitStr)>,
+    /// How long a stopped step's cleanup may run before it is dropped.
+    pub(crate) cleanup_timeout: Option<(Duration, LitStr)>,
+    /// The path of the runtime crate, for crates that re-export it.
     pub(crate) krate: Option<Path>,
     /// `steps = QueryPhase` or `steps = false`; by default the enum is `<Name>Step`.
     pub(crate) steps: Option<StepsEnum>,
+    /// Whether a `name` key was written at all (even with a bad value), so that a bad
+    /// value is not also reported as a missing name.
+    pub(crate) name_written: bool,
 }
 
-/// What `steps = ..` asks of the generated step enum.
+/// What `steps = ..` asks of the flow's generated step enum.
 pub(crate) enum StepsEnum {
     /// Name it so (`steps = QueryPhase`).
     Named(Ident),
     /// Generate none (`steps = false`), or the default one (`steps = true`).
-    Generate(LitBool),
+    Generate(bool),
 }
 
 /// `#[step(cancel = cleanup_method)]`
 #[derive(Default)]
 pub(crate) struct StepArgs {
+    /// The cleanup method run when the step is interrupted. Optional: no cleanup.
     pub(crate) cancel: Option<Ident>,
 }
 
-/// A key's value, refusing a second one.
-struct Setting<T> {
-    key: &'static str,
-    value: Option<T>,
+/// `#[task_manager(crate = "my_reexport::task_manager_core")]` on a derived struct.
+#[derive(Default)]
+pub(crate) struct DeriveArgs {
+    pub(crate) krate: Option<Path>,
 }
 
-impl<T> Setting<T> {
-    fn new(key: &'static str) -> Self {
-        Setting { key, value: None }
-    }
+/// One key of an attribute: its name, the names users reach for instead (for a "did you
+/// mean"), and the setter that reads its value.
+pub(crate) struct Key<Args> {
+    name: &'static str,
+    similar: &'static [&'static str],
+    set: fn(&mut Args, Expr) -> syn::Result<()>,
+}
 
-    fn set(&mut self, meta: &ParseNestedMeta<'_>, value: T) -> syn::Result<()> {
-        if self.value.is_some() {
-            return Err(meta.error(format_args!("`{}` is given twice: keep one", self.key)));
+/// The keys of `#[flow(..)]`.
+const FLOW_KEYS: &[Key<FlowArgs>] = &[
+    Key {
+        name: "name",
+        similar: &["id", "flow"],
+        set: set_flow_name,
+    },
+    Key {
+        name: "timeout",
+        similar: &["deadline", "timeout_ms", "time_limit"],
+        set: set_flow_timeout,
+    },
+    Key {
+        name: "cleanup_timeout",
+        similar: &["cancel_timeout", "cleanup_deadline", "cleanup_ms"],
+        set: set_flow_cleanup_timeout,
+    },
+    Key {
+        name: "steps",
+        similar: &["step_enum", "steps_enum", "enum", "step_type"],
+        set: set_flow_steps,
+    },
+    Key {
+        name: "crate",
+        similar: &["krate", "path", "runtime"],
+        set: set_flow_crate,
+    },
+];
+
+/// The keys of `#[step(..)]`.
+const STEP_KEYS: &[Key<StepArgs>] = &[Key {
+    name: "cancel",
+    similar: &["cleanup", "on_cancel", "abort", "cancel_with", "rollback"],
+    set: set_step_cancel,
+}];
+
+/// The keys of `#[task_manager(..)]` on a struct that derives `HasTaskManager`.
+const DERIVE_KEYS: &[Key<DeriveArgs>] = &[Key {
+    name: "crate",
+    similar: &["krate", "path", "runtime"],
+    set: set_derive_crate,
+}];
+
+fn set_flow_name(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.name_written = true;
+    args.name = Some(ident(
+        value,
+        "`name` takes an identifier: `#[flow(name = query)]` generates `execute_query`",
+    )?);
+    Ok(())
+}
+
+fn set_flow_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"30s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)";
+    let literal = string(value, &format!("`timeout` takes a string literal: {FIX}"))?;
+    let timeout = duration::parse(&literal.value()).map_err(|problem| {
+        syn::Error::new(literal.span(), format!("invalid timeout: {problem}; {FIX}"))
+    })?;
+    args.timeout = Some((timeout, literal));
+    Ok(())
+}
+
+fn set_flow_cleanup_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"5s\" or \"500ms\" (units: ns, us, ms, s, m, h)";
+    let literal = string(
+        value,
+        &format!("`cleanup_timeout` takes a string literal: {FIX}"),
+    )?;
+    let deadline = duration::parse_cleanup(&literal.value()).map_err(|problem| {
+        syn::Error::new(
+            literal.span(),
+            format!("invalid cleanup_timeout: {problem}; {FIX}"),
+        )
+    })?;
+    args.cleanup_timeout = Some((deadline, literal));
+    Ok(())
+}
+
+fn set_flow_steps(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const MESSAGE: &str = "`steps` takes the name of the generated step enum (`steps = QueryPhase`), or `false` for none";
+    args.steps = Some(match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(generate),
+            ..
+        }) => StepsEnum::Generate(generate.value),
+        other => StepsEnum::Named(ident(other, MESSAGE)?),
+    });
+    Ok(())
+}
+
+fn set_flow_crate(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.krate = Some(crate_path(value, "flow")?);
+    Ok(())
+}
+
+fn set_step_cancel(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    args.cancel = Some(ident(
+        value,
+        "`cancel` takes the name of a method of this impl block: `#[step(cancel = abort_send)]`",
+    )?);
+    Ok(())
+}
+
+fn set_derive_crate(args: &mut DeriveArgs, value: Expr) -> syn::Result<()> {
+    args.krate = Some(crate_path(value, "task_manager")?);
+    Ok(())
+}
+
+/// Reads the arguments of `#[flow(..)]` (the macro's own `args` tokens).
+pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArgs {
+    let mut flow_args = FlowArgs::default();
+    let parser = parse_keys("flow", FLOW_KEYS, &mut flow_args, errors);
+    if let Err(error) = syn::parse::Parser::parse2(syn::meta::parser(parser), args) {
+        errors.push(error);
+    }
+    flow_args
+}
+
+/// Reads the arguments of one `#[step]` / `#[step(..)]` attribute.
+pub(crate) fn parse_step_args(attr: &syn::Attribute, errors: &mut Errors) -> StepArgs {
+    let mut step_args = StepArgs::default();
+    parse_attr("step", attr, STEP_KEYS, &mut step_args, errors);
+    step_args
+}
+
+/// Reads the `#[task_manager(..)]` attributes of a derived struct.
+pub(crate) fn parse_derive_args(attrs: &[syn::Attribute], errors: &mut Errors) -> DeriveArgs {
+    let mut derive_args = DeriveArgs::default();
+    for attr in attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("task_manager"))
+    {
+        parse_attr("task_manager", attr, DERIVE_KEYS, &mut derive_args, errors);
+    }
+    derive_args
+}
+
+fn parse_attr<Args>(
+    what: &'static str,
+    attr: &syn::Attribute,
+    keys: &'static [Key<Args>],
+    args: &mut Args,
+    errors: &mut Errors,
+) {
+    match &attr.meta {
+        // `#[step]`: every key keeps its default.
+        syn::Meta::Path(_) => {}
+        syn::Meta::List(_) => {
+            let parser = parse_keys(what, keys, args, errors);
+            if let Err(error) = attr.parse_nested_meta(parser) {
+                errors.push(error);
+            }
         }
-        self.value = Some(value);
+        syn::Meta::NameValue(name_value) => errors.at(
+            name_value,
+            format_args!(
+                "`#[{what}]` takes its keys in parentheses: `#[{what}({} = ..)]`",
+                keys[0].name
+            ),
+        ),
+    }
+}
+
+/// The loop over one attribute's keys; see the module docs. A syntax error in a value
+/// stops the attribute (its tokens cannot be trusted after it); any other mistake is
+/// recorded and the loop goes on to the next key.
+fn parse_keys<'a, Args>(
+    what: &'static str,
+    keys: &'static [Key<Args>],
+    args: &'a mut Args,
+    errors: &'a mut Errors,
+) -> impl FnMut(ParseNestedMeta<'_>) -> syn::Result<()> + 'a {
+    let mut seen: Vec<&'static str> = Vec::new();
+    move |meta| {
+        let key = keys.iter().find(|key| meta.path.is_ident(key.name));
+        let key_text = meta.path.to_token_stream().to_string().replace(' ', "");
+        if !meta.input.peek(syn::Token![=]) {
+            let error = match key {
+                Some(key) => format!("`{}` takes a value: `{} = ..`", key.name, key.name),
+                None => unknown_key(what, &key_text, keys),
+            };
+            // Skip a parenthesised group, if any, so that the next key is read.
+            if meta.input.peek(syn::token::Paren) {
+                meta.input.parse::<proc_macro2::TokenTree>()?;
+            }
+            errors.push(meta.error(error));
+            return Ok(());
+        }
+        let value: Expr = meta.value()?.parse()?;
+        let Some(key) = key else {
+            errors.at(&meta.path, unknown_key(what, &key_text, keys));
+            return Ok(());
+        };
+        if seen.contains(&key.name) {
+            let path = &meta.path;
+            errors.push(syn::Error::new_spanned(
+                quote::quote!(#path = #value),
+                format_args!("`{}` is given twice: keep one", key.name),
+            ));
+            return Ok(());
+        }
+        seen.push(key.name);
+        if let Err(error) = (key.set)(args, value) {
+            errors.push(error);
+        }
         Ok(())
     }
 }
 
-pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArgs {
-    let mut name = Setting::new("name");
-    let mut timeout = Setting::new("timeout");
-    let mut krate = Setting::new("crate");
-    let mut steps = Setting::new("steps");
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
-            let value: Ident = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(
-                    error.span(),
-                    "`name` takes an identifier: `#[flow(name = query)]` generates `execute_query`",
-                )
-            })?;
-            name.set(&meta, value)
-        } else if meta.path.is_ident("timeout") {
-            let literal: LitStr = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "`timeout` takes a string such as `timeout = \"30s\"` (units: ns, us, ms, s, m, h)")
-            })?;
-            let parsed = duration::parse(&literal.value()).map_err(|problem| {
-                syn::Error::new(
-                    literal.span(),
-                    format!("invalid timeout: {problem}; write it like \"30s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)"),
-                )
-            })?;
-            timeout.set(&meta, (parsed, literal))
-        } else if meta.path.is_ident("crate") {
-            let literal: LitStr = meta.value()?.parse()?;
-            let path: Path = literal.parse().map_err(|_| {
-                syn::Error::new(literal.span(), "`crate` takes the path of the runtime crate as a string: `crate = \"my_crate::task_manager_core\"`")
-            })?;
-            krate.set(&meta, path)
-        } else if meta.path.is_ident("steps") {
-            let value = meta.value()?;
-            let setting = if value.peek(LitBool) {
-                StepsEnum::Generate(value.parse()?)
-            } else {
-                StepsEnum::Named(value.parse().map_err(|error| {
-                    syn::Error::new(error.span(), "`steps` takes the name of the generated step enum (`steps = QueryPhase`), or `false` for none")
-                })?)
-            };
-            steps.set(&meta, setting)
-        } else {
-            Err(meta.error(format_args!(
-                "unknown key in `#[flow]`; the keys are {FLOW_KEYS}"
-            )))
-        }
-    });
-    if let Err(error) = syn::parse::Parser::parse2(parser, args) {
-        errors.push(error);
-    }
-    FlowArgs {
-        name: name.value,
-        timeout: timeout.value,
-        krate: krate.value,
-        steps: steps.value,
+fn unknown_key<Args>(what: &str, written: &str, keys: &[Key<Args>]) -> String {
+    let list = keys
+        .iter()
+        .map(|key| format!("`{}`", key.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let guess = keys
+        .iter()
+        .find(|key| key.similar.contains(&written) || key.name.eq_ignore_ascii_case(written));
+    match guess {
+        Some(key) => format!(
+            "unknown key `{written}` in `#[{what}]`: did you mean `{}`? The keys are {list}",
+            key.name
+        ),
+        None => format!("unknown key `{written}` in `#[{what}]`; the keys are {list}"),
     }
 }
 
-pub(crate) fn parse_step_args(attr: &syn::Attribute, errors: &mut Errors) -> StepArgs {
-    let mut cancel = Setting::new("cancel");
-    if matches!(attr.meta, syn::Meta::Path(_)) {
-        return StepArgs::default();
+/// A value that must be a plain identifier.
+fn ident(value: Expr, message: &str) -> syn::Result<Ident> {
+    match &value {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path
+            .path
+            .get_ident()
+            .cloned()
+            .ok_or_else(|| syn::Error::new_spanned(&value, message)),
+        _ => Err(syn::Error::new_spanned(&value, message)),
     }
-    let result = attr.parse_nested_meta(|meta| {
-        if meta.path.is_ident("cancel") {
-            let value: Ident = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "`cancel` takes the name of a method of this impl block: `#[step(cancel = abort_send)]`")
-            })?;
-            cancel.set(&meta, value)
-        } else {
-            Err(meta.error(format_args!("unknown key in `#[step]`; the keys are {STEP_KEYS}")))
-        }
-    });
-    if let Err(error) = result {
-        errors.push(error);
+}
+
+/// A value that must be a string literal.
+fn string(value: Expr, message: &str) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(literal),
+            ..
+        }) => Ok(literal),
+        other => Err(syn::Error::new_spanned(other, message)),
     }
-    StepArgs {
-        cancel: cancel.value,
+}
+
+/// `crate = "path::to::task_manager_core"`.
+fn crate_path(value: Expr, what: &str) -> syn::Result<Path> {
+    let message = format!(
+        "`crate` takes the path of the runtime crate as a string literal: `#[{what}(crate = \"my_crate::task_manager_core\")]`"
+    );
+    let literal = string(value, &message)?;
+    literal
+        .parse::<Path>()
+        .map_err(|_| syn::Error::new(literal.span(), message))
+        // The path is resolved where the user wrote it, so an error in it points there.
+        .map(|path| respan_path(path, literal.span()))
+}
+
+fn respan_path(mut path: Path, span: Span) -> Path {
+    for segment in &mut path.segments {
+        segment.ident.set_span(span);
     }
+    if let Some(colon) = &mut path.leading_colon {
+        colon.spans = [span, span];
+    }
+    path
 }
 
 /// The path to the runtime crate: `::task_manager_core` unless overridden.

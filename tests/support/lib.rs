@@ -32,6 +32,9 @@
 //! # }
 //! ```
 
+pub mod panics;
+pub mod soak;
+
 use std::fmt::Display;
 use std::future::IntoFuture;
 use std::pin::pin;

@@ -43,8 +43,9 @@ use crate::observe::trace;
 /// }
 ///
 /// let finished = Arc::new(Finished::default());
-/// let tasks = TaskManager::builder().addon(Arc::clone(&finished)).build();
+/// let tasks = TaskManager::builder().addon(Arc::clone(&finished)).build()?;
 /// # let _ = tasks;
+/// # Ok::<(), task_manager_core::ConfigError>(())
 /// ```
 pub trait Addon: Send + Sync + 'static {
     /// Hears one event. See the trait's documentation for the rules.

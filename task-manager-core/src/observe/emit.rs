@@ -124,8 +124,8 @@ impl TaskEvents {
     }
 
     /// That cleanup has ended as `cleanup` says.
-    pub(crate) fn cleanup_finished(&self, shared: &TaskShared, cleanup: Option<&Cleanup>) {
-        let (Some(step), Some(cleanup)) = (current_step(shared), cleanup) else {
+    pub(crate) fn cleanup_finished(&self, shared: &TaskShared, cleanup: &Cleanup) {
+        let Some(step) = current_step(shared) else {
             return;
         };
         self.spans.cleanup_finished(step, cleanup);

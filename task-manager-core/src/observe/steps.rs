@@ -8,7 +8,10 @@ use std::fmt;
 /// `const fn`s, so the trait is only needed by generic code.
 ///
 /// Name the enum yourself with `#[flow(name = query, steps = QueryPhase)]`, or do without
-/// it with `steps = false` (if the name clashes with one of yours).
+/// it with `steps = false`. The enum reaches your module through a glob re-export, so a type
+/// of yours with its name keeps that name, and two flows of one name in one module (on two
+/// types) cost no error unless you use the name (then rustc calls it ambiguous: rename one
+/// enum with `steps = ..`).
 ///
 /// ```
 /// use task_manager_core::{flow, FlowStep, HasTaskManager, Task, TaskManager};

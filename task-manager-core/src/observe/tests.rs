@@ -39,7 +39,10 @@ static FLOW: FlowInfo = FlowInfo::new("queued", &["first"]);
 #[tokio::test(start_paused = true)]
 async fn a_cancel_while_queued_is_told_with_no_start_and_no_step() {
     let lines = Lines::default();
-    let manager = TaskManager::builder().addon(lines.clone()).build();
+    let manager = TaskManager::builder()
+        .addon(lines.clone())
+        .build()
+        .expect("nothing to refuse");
     let passport = Passport::new(());
     let id = passport.id();
     let handle = submit(
@@ -82,10 +85,15 @@ async fn a_cancel_while_queued_is_told_with_no_start_and_no_step() {
 #[test]
 fn a_manager_without_add_ons_holds_none() {
     assert!(TaskManager::new().addons.is_none());
-    assert!(TaskManager::builder().build().addons.is_none());
+    assert!(TaskManager::builder()
+        .build()
+        .expect("nothing to refuse")
+        .addons
+        .is_none());
     assert!(TaskManager::builder()
         .addon(Lines::default())
         .build()
+        .expect("nothing to refuse")
         .addons
         .is_some());
 }

@@ -135,6 +135,9 @@ mod enabled {
                 Cleanup::Completed { duration, .. } => {
                     tracing::info!(target: TARGET, parent: self.parent(), step = step.name, ?duration, "cleanup finished");
                 }
+                Cleanup::TimedOut { after, .. } => {
+                    tracing::warn!(target: TARGET, parent: self.parent(), step = step.name, ?after, "cleanup timed out: dropped at its deadline");
+                }
                 other => {
                     tracing::warn!(target: TARGET, parent: self.parent(), step = step.name, cleanup = ?other, "cleanup finished");
                 }

@@ -177,7 +177,7 @@ pub(crate) fn status_of(task: &TaskShared) -> TaskStatus {
         } else {
             TaskState::Running
         },
-        progress: task.live().progress(),
+        progress: task.progress(),
     }
 }
 

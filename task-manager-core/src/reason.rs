@@ -113,6 +113,29 @@ impl CancelSource {
             CancelReason::Requested(_) | CancelReason::StepPanicked => CancelSource::Request,
         }
     }
+
+    /// As one non-zero byte, for `shared.rs` to keep in an atomic (0 there: no cancel yet).
+    pub(crate) const fn code(self) -> u8 {
+        match self {
+            CancelSource::Request => 1,
+            CancelSource::CancelAll => 2,
+            CancelSource::HandleDropped => 3,
+            CancelSource::Timeout => 4,
+            CancelSource::Shutdown => 5,
+        }
+    }
+
+    /// The source of [`code`](Self::code); `None` for 0 (or any byte `code` never gives).
+    pub(crate) const fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => CancelSource::Request,
+            2 => CancelSource::CancelAll,
+            3 => CancelSource::HandleDropped,
+            4 => CancelSource::Timeout,
+            5 => CancelSource::Shutdown,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for CancelSource {

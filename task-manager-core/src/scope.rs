@@ -32,7 +32,6 @@ pub struct Scope {
     shared: Arc<TaskShared>,
     registry: Arc<Registry>,
     deadline: Option<Pin<Box<Sleep>>>,
-    submitted_at: Instant,
     steps: Vec<StepRecord>,
     steps_completed: usize,
     cleanup: Option<Cleanup>,
@@ -117,18 +116,17 @@ impl Scope {
         id: TaskId,
         shared: Arc<TaskShared>,
         registry: Arc<Registry>,
-        submitted_at: Instant,
         deadline: Option<Pin<Box<Sleep>>>,
+        payload_type: &'static str,
     ) -> Self {
         let step_count = shared.flow().steps().len();
         Scope {
-            events: TaskEvents::new(&shared),
+            events: TaskEvents::new(id, shared.flow(), payload_type),
             id,
             probe: Probe::attach(id, &shared),
             deadline,
             shared,
             registry,
-            submitted_at,
             steps: Vec::with_capacity(step_count),
             steps_completed: 0,
             cleanup: None,
@@ -146,7 +144,7 @@ impl Scope {
     ) -> StepRun<T, E> {
         let step = self.shared.flow().step_name(index);
         if index == 0 {
-            self.events.started(&self.shared);
+            self.events.started(self.id, &self.shared);
         }
         self.shared.set_step(index);
         self.probe.before_step(index);
@@ -157,6 +155,7 @@ impl Scope {
         let deadline = &mut self.deadline;
         let events = &mut self.events;
         let probe = &self.probe;
+        let id = self.id;
         let raced = poll_fn(|cx| {
             if shared.is_cancel_requested() {
                 return Poll::Ready(Raced::Cancelled);
@@ -170,7 +169,7 @@ impl Scope {
             }
             if !started {
                 started = true;
-                events.step_started(shared, index);
+                events.step_started(id, shared, index);
                 probe.step_began(index);
             }
             let _entered = events.enter_step();
@@ -195,7 +194,7 @@ impl Scope {
             Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
             Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
             Raced::Cancelled => {
-                self.events.cancel_requested(&self.shared);
+                self.events.cancel_requested(self.id, &self.shared);
                 let kind = StopKind::Cancelled(self.shared.reason());
                 (
                     StepRun::Stopped(Stop {
@@ -212,7 +211,7 @@ impl Scope {
                 let kind = if self.shared.seal() {
                     StopKind::Panicked(message)
                 } else {
-                    self.events.cancel_requested(&self.shared);
+                    self.events.cancel_requested(self.id, &self.shared);
                     StopKind::Cancelled(self.shared.reason())
                 };
                 (
@@ -228,7 +227,7 @@ impl Scope {
         if started {
             let duration = Instant::now().saturating_duration_since(started_at);
             self.events
-                .step_finished(&self.shared, index, end, duration);
+                .step_finished(self.id, &self.shared, index, end, duration);
             self.steps.push(StepRecord {
                 name: step,
                 started_at,
@@ -246,7 +245,8 @@ impl Scope {
     /// panic in it is caught and reported. Only its deadline, if the flow or the manager sets
     /// one, cuts it short: then it is dropped where it stands.
     pub async fn cleanup(&mut self, stop: &Stop, cleanup: impl Future<Output = ()>) {
-        self.events.cleanup_started(&self.shared, stop.reason());
+        self.events
+            .cleanup_started(self.id, &self.shared, stop.reason());
         let started_at = Instant::now();
         let limit = self
             .shared
@@ -283,7 +283,8 @@ impl Scope {
             },
         };
         self.probe.cleanup_ended(&cleanup);
-        self.events.cleanup_finished(&self.shared, &cleanup);
+        self.events
+            .cleanup_finished(self.id, &self.shared, &cleanup);
         self.cleanup = Some(cleanup);
     }
 
@@ -291,7 +292,7 @@ impl Scope {
     pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
         if let StopKind::Cancelled(_) = stop.kind {
             // Already told if a step met the cancel; not if the task left a queue.
-            self.events.cancel_requested(&self.shared);
+            self.events.cancel_requested(self.id, &self.shared);
         }
         if self.cleanup.is_none() {
             self.cleanup = Some(if stop.started {
@@ -345,7 +346,7 @@ impl Scope {
         if self.shared.seal() {
             return None;
         }
-        self.events.cancel_requested(&self.shared);
+        self.events.cancel_requested(self.id, &self.shared);
         self.cleanup = Some(Cleanup::NoStepInProgress);
         Some(Ending::Cancelled {
             reason: self.shared.reason(),
@@ -356,10 +357,13 @@ impl Scope {
 
     fn finish<P, R, T, E>(&mut self, task: Task<P, R>, ending: Ending<T, E>) -> Outcome<T, E, R> {
         let finished_at = Instant::now();
-        let duration = finished_at.saturating_duration_since(self.submitted_at);
-        self.events.finished(&self.shared, &ending, duration);
+        // Kept by the shared state (the snapshot reads it there), not twice.
+        let submitted_at = self.shared.live().submitted_at;
+        let duration = finished_at.saturating_duration_since(submitted_at);
+        self.events
+            .finished(self.id, &self.shared, &ending, duration);
         let report = Report {
-            submitted_at: self.submitted_at,
+            submitted_at,
             finished_at,
             steps: std::mem::take(&mut self.steps),
             cleanup: self.cleanup.clone(),
@@ -374,7 +378,7 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
-        self.events.dropped(&self.shared);
+        self.events.dropped(self.id, &self.shared);
         self.registry.remove(self.id);
         self.shared.end(self.cleanup.take());
         self.probe.task_ended();

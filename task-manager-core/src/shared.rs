@@ -13,8 +13,15 @@
 //!   wakes the task and the step stops at once.
 //! * `step` is the index of the step in progress, written by the task alone, read by
 //!   [`status`](crate::TaskManager::status). It is advisory, so `Relaxed` suffices.
-//! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
-//!   holds it.
+//! * `cancelled_by` says who asked for the winning cancel (`CancelSource::code`, 0 before
+//!   any). Written once, by the winning canceller while it holds `slot`, and read under
+//!   `slot`, so `Relaxed` suffices; an atomic only because it lives outside the mutex, in
+//!   bytes that `phase` and `step` leave as padding.
+//! * `slot.progress` is the last progress a step reported (observers read it): boxed, so a
+//!   task that never reports any pays one pointer, and under `slot` because it is written
+//!   rarely enough to share that lock rather than have one of its own.
+//! * `live` is the rest of what observers read and add-ons need (`observe/live.rs`): this
+//!   file only holds it.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
 //!
@@ -22,16 +29,17 @@
 //! `tests/loom_shared.rs` compiles this very file against loom's atomics, mutex and waker (it
 //! takes them from `crate::sync`, which that test provides) and runs, under every
 //! interleaving: a step finishing against a cancel (exactly one wins; a winning cancel's
-//! reason is always readable), two cancels (one reason stands), a cancel against a step
-//! going to sleep (the step is always woken: it registers its waker, then looks at `phase`
-//! again), and the wake-ups of those waiting for the end or for the cancel. Keep this file
-//! free of other `crate::` imports than those that test maps, so that it keeps compiling there.
+//! reason is always readable), two cancels (one reason stands, with its source), a cancel
+//! against a step going to sleep (the step is always woken: it registers its waker, then
+//! looks at `phase` again), and the wake-ups of those waiting for the end or for the cancel.
+//! Keep this file free of other `crate::` imports than those that test maps (`reason` is
+//! `src/reason.rs` itself there, `observe` a stub), so that it keeps compiling there.
 
 use std::task::{Context, Poll, Waker};
 
 use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
-use crate::observe::TaskLive;
+use crate::observe::{Progress, TaskLive};
 use crate::reason::{CancelReason, CancelSource};
 use crate::sync::{AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
 
@@ -45,6 +53,7 @@ pub(crate) const NOT_STARTED: u16 = u16::MAX;
 pub(crate) struct TaskShared {
     flow: &'static FlowInfo,
     phase: AtomicU8,
+    cancelled_by: AtomicU8,
     step: AtomicU16,
     waker: AtomicWaker,
     slot: Mutex<Slot>,
@@ -54,12 +63,12 @@ pub(crate) struct TaskShared {
 #[derive(Default)]
 struct Slot {
     reason: Option<CancelReason>,
-    /// Who asked, written with `reason`.
-    source: Option<CancelSource>,
     /// `Some` once the task has ended: `Some(None)` if it was never cancelled.
     ended: Option<Option<Cleanup>>,
     /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
     waiters: Vec<Waker>,
+    /// The last progress reported; `None` until a step reports one.
+    progress: Option<Box<Progress>>,
 }
 
 impl TaskShared {
@@ -67,6 +76,7 @@ impl TaskShared {
         TaskShared {
             flow,
             phase: AtomicU8::new(RUNNING),
+            cancelled_by: AtomicU8::new(0),
             step: AtomicU16::new(NOT_STARTED),
             waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::default()),
@@ -103,7 +113,7 @@ impl TaskShared {
         {
             Ok(_) => {
                 slot.reason = Some(reason);
-                slot.source = Some(source);
+                self.cancelled_by.store(source.code(), Ordering::Relaxed);
                 let waiters = std::mem::take(&mut slot.waiters);
                 drop(slot);
                 self.waker.wake();
@@ -140,7 +150,23 @@ impl TaskShared {
 
     /// Who asked for the winning cancel. Call only when [`reason`](Self::reason) may be.
     pub(crate) fn cancel_source(&self) -> CancelSource {
-        self.lock().source.unwrap_or(CancelSource::Request)
+        let _slot = self.lock();
+        CancelSource::from_code(self.cancelled_by.load(Ordering::Relaxed))
+            .unwrap_or(CancelSource::Request)
+    }
+
+    /// The last progress a step reported.
+    pub(crate) fn progress(&self) -> Option<Progress> {
+        self.lock().progress.as_deref().copied()
+    }
+
+    /// Records a step's progress; only the first report allocates.
+    pub(crate) fn set_progress(&self, progress: Progress) {
+        let mut slot = self.lock();
+        match &mut slot.progress {
+            Some(last) => **last = progress,
+            none => *none = Some(Box::new(progress)),
+        }
     }
 
     #[inline]

@@ -45,12 +45,7 @@ where
     crate::limits::check_task_timeout(id, flow, timeout)?;
     let submitted_at = Instant::now();
     let deadline = arm_deadline(submitted_at, timeout);
-    let live = TaskLive::new(
-        id,
-        submitted_at,
-        std::any::type_name::<P>(),
-        manager.addons.as_ref(),
-    );
+    let live = TaskLive::new(submitted_at, manager.addons.as_ref());
     let shared = Arc::new(TaskShared::new(flow, live));
     manager
         .registry
@@ -60,12 +55,12 @@ where
         id,
         Arc::clone(&shared),
         Arc::clone(&manager.registry),
-        submitted_at,
         deadline,
+        std::any::type_name::<P>(),
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     // Told before the spawn, so that it comes before anything the task tells.
-    scope.events.submitted(&shared);
+    scope.events.submitted(id, &shared);
     let join = runtime.spawn(body(task, scope));
     Ok(TaskHandle::new(id, join, shared))
 }

@@ -7,7 +7,7 @@
 //! The scenarios are the decisions `shared.rs` exists to make:
 //! - a step finishing (the task seals its ending) against a cancel: exactly one wins, and a
 //!   winning cancel's reason is always there for the task to read;
-//! - two cancels: one takes effect, its reason stands;
+//! - two cancels: one takes effect, its reason and who asked for it (its source) stand;
 //! - a cancel against a step going to sleep: the step is always woken;
 //! - a canceller waiting for the end, a signal waiting for the cancel: always woken.
 //!
@@ -20,7 +20,7 @@ use std::future::poll_fn;
 use std::task::Poll;
 
 use loom::sync::Arc;
-use task_manager_core::{CancelReason, CancelStatus, Cleanup, FlowInfo};
+use task_manager_core::{CancelStatus, Cleanup, FlowInfo};
 
 /// What `src/sync.rs` provides, from loom.
 mod sync {
@@ -53,18 +53,20 @@ mod cancel {
 mod flow {
     pub(crate) use task_manager_core::FlowInfo;
 }
-mod reason {
-    pub(crate) use task_manager_core::{CancelReason, CancelSource};
-}
+/// `src/reason.rs` itself, for the crate-private byte code of a cancel's source.
+#[path = "../src/reason.rs"]
+mod reason;
 /// What observers read (`src/observe/live.rs`): `shared.rs` only holds it, so nothing of it
 /// takes part in the decisions modelled here.
 mod observe {
+    pub(crate) use task_manager_core::Progress;
     pub(crate) struct TaskLive;
 }
 
 #[path = "../src/shared.rs"]
 mod shared;
 
+use reason::{CancelReason, CancelSource};
 use shared::TaskShared;
 
 static FLOW: FlowInfo = FlowInfo::new("model", &["step"]);
@@ -92,6 +94,38 @@ fn a_finishing_step_and_a_cancel_have_exactly_one_winner() {
             }
             CancelStatus::AlreadyFinished => assert!(sealed, "neither won"),
             other => panic!("a lone cancel answered {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn of_two_cancels_the_winners_source_stands_with_its_reason() {
+    loom::model(|| {
+        let task = task();
+        let other = {
+            let task = Arc::clone(&task);
+            loom::thread::spawn(move || {
+                task.request_cancel_by(CancelReason::Shutdown, CancelSource::Shutdown)
+            })
+        };
+        let mine = task.request_cancel_by(CancelReason::from("user"), CancelSource::CancelAll);
+        let theirs = other.join().expect("canceller");
+        // Read as the runner reads them: the reason, then the source, once it saw the cancel.
+        let (reason, source) = (task.reason(), task.cancel_source());
+        match (mine, theirs) {
+            (CancelStatus::Requested, CancelStatus::AlreadyRequested) => {
+                assert_eq!(
+                    (reason, source),
+                    (CancelReason::from("user"), CancelSource::CancelAll)
+                );
+            }
+            (CancelStatus::AlreadyRequested, CancelStatus::Requested) => {
+                assert_eq!(
+                    (reason, source),
+                    (CancelReason::Shutdown, CancelSource::Shutdown)
+                );
+            }
+            pair => panic!("two cancels answered {pair:?}"),
         }
     });
 }

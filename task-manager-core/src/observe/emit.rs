@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use crate::cancel::Cleanup;
+use crate::flow::FlowInfo;
+use crate::id::TaskId;
 use crate::observe::event::{EventKind, StepRef, TaskEnd};
 use crate::observe::live::step_ref;
 use crate::observe::trace::TaskSpans;
@@ -27,9 +29,10 @@ pub(crate) struct TaskEvents {
 
 impl TaskEvents {
     /// Opens the task's span (on the submitter's thread: it nests under the submitter's span).
-    pub(crate) fn new(shared: &TaskShared) -> Self {
+    /// `payload_type` is the passport's payload type's name, for the span.
+    pub(crate) fn new(id: TaskId, flow: &'static FlowInfo, payload_type: &'static str) -> Self {
         TaskEvents {
-            spans: TaskSpans::open(shared.live(), shared.flow()),
+            spans: TaskSpans::open(id, flow, payload_type),
             cancel_told: false,
             finish_told: false,
         }
@@ -37,32 +40,34 @@ impl TaskEvents {
 
     /// The task is registered and about to be spawned. Called by `submit`, before the spawn,
     /// so that it comes before anything the task itself tells.
-    pub(crate) fn submitted(&self, shared: &TaskShared) {
-        shared.live().emit(shared.flow(), || EventKind::Submitted);
+    pub(crate) fn submitted(&self, id: TaskId, shared: &TaskShared) {
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::Submitted);
     }
 
     /// Hook for the queue add-on: call it in `submit`, before the spawn, when the task takes
     /// a place in its flow's queue instead of starting at once. A cancel while queued is then
     /// told by `Scope::stopped` (`CancelRequested`, then `Finished`, and no `Started`).
     #[allow(dead_code)] // the queue add-on is built on another branch
-    pub(crate) fn queued(&self, shared: &TaskShared) {
-        shared.live().emit(shared.flow(), || EventKind::Queued);
+    pub(crate) fn queued(&self, id: TaskId, shared: &TaskShared) {
+        shared.live().emit(id, shared.flow(), || EventKind::Queued);
     }
 
     /// The task's body has begun (at its first step, before that step's first poll).
     #[inline]
-    pub(crate) fn started(&self, shared: &TaskShared) {
-        shared.live().emit(shared.flow(), || EventKind::Started);
+    pub(crate) fn started(&self, id: TaskId, shared: &TaskShared) {
+        shared.live().emit(id, shared.flow(), || EventKind::Started);
     }
 
     /// Step `index` has been polled for the first time (it has begun).
     #[inline]
-    pub(crate) fn step_started(&mut self, shared: &TaskShared, index: usize) {
+    pub(crate) fn step_started(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
         let step = step_ref(shared.flow(), index);
         self.spans.step_started(step);
         shared
             .live()
-            .emit(shared.flow(), || EventKind::StepStarted { step });
+            .emit(id, shared.flow(), || EventKind::StepStarted { step });
     }
 
     /// Held across each poll of a step or a cleanup: its span is entered.
@@ -75,6 +80,7 @@ impl TaskEvents {
     #[inline]
     pub(crate) fn step_finished(
         &mut self,
+        id: TaskId,
         shared: &TaskShared,
         index: usize,
         end: StepEnd,
@@ -84,7 +90,7 @@ impl TaskEvents {
         self.spans.step_finished(step, end, duration);
         shared
             .live()
-            .emit(shared.flow(), || EventKind::StepFinished {
+            .emit(id, shared.flow(), || EventKind::StepFinished {
                 step,
                 end,
                 duration,
@@ -92,7 +98,7 @@ impl TaskEvents {
     }
 
     /// The task has met a cancel (a step stopped, a seal lost, a queue left). Told once.
-    pub(crate) fn cancel_requested(&mut self, shared: &TaskShared) {
+    pub(crate) fn cancel_requested(&mut self, id: TaskId, shared: &TaskShared) {
         if self.cancel_told {
             return;
         }
@@ -106,32 +112,35 @@ impl TaskEvents {
         self.spans.cancel_requested(&reason, by);
         shared
             .live()
-            .emit(shared.flow(), || EventKind::CancelRequested {
+            .emit(id, shared.flow(), || EventKind::CancelRequested {
                 reason: &reason,
                 by,
             });
     }
 
     /// The cleanup of the step in progress starts, with `reason`.
-    pub(crate) fn cleanup_started(&self, shared: &TaskShared, reason: &CancelReason) {
+    pub(crate) fn cleanup_started(&self, id: TaskId, shared: &TaskShared, reason: &CancelReason) {
         let Some(step) = current_step(shared) else {
             return;
         };
         self.spans.cleanup_started(step, reason);
         shared
             .live()
-            .emit(shared.flow(), || EventKind::CleanupStarted { step, reason });
+            .emit(id, shared.flow(), || EventKind::CleanupStarted {
+                step,
+                reason,
+            });
     }
 
     /// That cleanup has ended as `cleanup` says.
-    pub(crate) fn cleanup_finished(&self, shared: &TaskShared, cleanup: &Cleanup) {
+    pub(crate) fn cleanup_finished(&self, id: TaskId, shared: &TaskShared, cleanup: &Cleanup) {
         let Some(step) = current_step(shared) else {
             return;
         };
         self.spans.cleanup_finished(step, cleanup);
         shared
             .live()
-            .emit(shared.flow(), || EventKind::CleanupFinished {
+            .emit(id, shared.flow(), || EventKind::CleanupFinished {
                 step,
                 cleanup,
             });
@@ -140,6 +149,7 @@ impl TaskEvents {
     /// The task has ended with `ending`, `duration` after its submission.
     pub(crate) fn finished<T, E>(
         &mut self,
+        id: TaskId,
         shared: &TaskShared,
         ending: &Ending<T, E>,
         duration: Duration,
@@ -149,11 +159,14 @@ impl TaskEvents {
         self.spans.finished(&ending, duration);
         shared
             .live()
-            .emit(shared.flow(), || EventKind::Finished { ending, duration });
+            .emit(id, shared.flow(), || EventKind::Finished {
+                ending,
+                duration,
+            });
     }
 
     /// The scope is being dropped: if the task never finished, its runtime dropped it.
-    pub(crate) fn dropped(&mut self, shared: &TaskShared) {
+    pub(crate) fn dropped(&mut self, id: TaskId, shared: &TaskShared) {
         // Add-ons are not called while a panic unwinds (a second panic would abort).
         if self.finish_told || std::thread::panicking() {
             return;
@@ -161,10 +174,12 @@ impl TaskEvents {
         self.finish_told = true;
         let duration = shared.live().submitted_at.elapsed();
         self.spans.finished(&TaskEnd::Dropped, duration);
-        shared.live().emit(shared.flow(), || EventKind::Finished {
-            ending: TaskEnd::Dropped,
-            duration,
-        });
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::Finished {
+                ending: TaskEnd::Dropped,
+                duration,
+            });
     }
 }
 

@@ -1,53 +1,49 @@
-//! The part of a task's shared state that observers read: what `status` and `snapshot`
-//! show beyond the step, and the add-ons the task's events go to.
+//! The part of a task's shared state that only observers need: its age, and the add-ons its
+//! events go to. (Its progress sits in `shared.rs`'s slot, behind a box allocated on the first
+//! report; see there.)
+//!
+//! Every running task carries this, so it holds only what cannot be found elsewhere: the id
+//! is the registry's key and the scope's, the flow is in `TaskShared`, the payload's type name
+//! is known where the task's span is made (`submit`, which is generic over the payload).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
 use crate::flow::FlowInfo;
 use crate::id::TaskId;
 use crate::observe::addon::AddonSet;
-use crate::observe::event::{EventKind, Progress, StepRef, TaskEvent};
+use crate::observe::event::{EventKind, StepRef, TaskEvent};
 
 /// Held inside the task's `TaskShared`, so the task (through its scope and its `Task`
 /// context) and the manager (through the registry) both reach it.
 pub(crate) struct TaskLive {
-    pub(crate) id: TaskId,
+    /// When the task was submitted: the snapshot's age, the report's start.
     pub(crate) submitted_at: Instant,
-    /// `std::any::type_name` of the passport's payload: the task's type, for spans.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(crate) payload_type: &'static str,
     /// The manager's add-ons; `None` when it has none (then no event is ever built).
     addons: Option<Arc<AddonSet>>,
-    /// Written by the task's steps, read by `status`: a mutex, so that `done` and `total`
-    /// are always read as one pair. Never held while anything else is locked or called.
-    progress: Mutex<Option<Progress>>,
 }
 
 impl TaskLive {
-    pub(crate) fn new(
-        id: TaskId,
-        submitted_at: Instant,
-        payload_type: &'static str,
-        addons: Option<&Arc<AddonSet>>,
-    ) -> Self {
+    pub(crate) fn new(submitted_at: Instant, addons: Option<&Arc<AddonSet>>) -> Self {
         TaskLive {
-            id,
             submitted_at,
-            payload_type,
             addons: addons.map(Arc::clone),
-            progress: Mutex::new(None),
         }
     }
 
-    /// Builds and delivers an event, if there is anyone to hear it. The event is built by
-    /// `kind` only then: with no add-ons this is one `is_none` check.
+    /// Builds and delivers an event of task `id`, if there is anyone to hear it. The event
+    /// is built by `kind` only then: with no add-ons this is one `is_none` check.
     #[inline]
-    pub(crate) fn emit<'a>(&self, flow: &'static FlowInfo, kind: impl FnOnce() -> EventKind<'a>) {
+    pub(crate) fn emit<'a>(
+        &self,
+        id: TaskId,
+        flow: &'static FlowInfo,
+        kind: impl FnOnce() -> EventKind<'a>,
+    ) {
         if let Some(addons) = &self.addons {
             addons.deliver(&TaskEvent {
-                id: self.id,
+                id,
                 flow: flow.name(),
                 kind: kind(),
             });
@@ -56,14 +52,6 @@ impl TaskLive {
 
     pub(crate) fn has_addons(&self) -> bool {
         self.addons.is_some()
-    }
-
-    pub(crate) fn progress(&self) -> Option<Progress> {
-        *self.progress.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn set_progress(&self, progress: Progress) {
-        *self.progress.lock().unwrap_or_else(PoisonError::into_inner) = Some(progress);
     }
 }
 

@@ -28,17 +28,19 @@ impl<P, R> Task<P, R> {
     pub fn set_progress(&self, done: u64, total: u64) {
         let shared = self.shared();
         let progress = Progress { done, total };
-        shared.live().set_progress(progress);
+        shared.set_progress(progress);
         trace::progress(progress);
-        shared.live().emit(shared.flow(), || EventKind::Progress {
-            step: shared.step().map(|index| step_ref(shared.flow(), index)),
-            progress,
-        });
+        shared
+            .live()
+            .emit(self.id(), shared.flow(), || EventKind::Progress {
+                step: shared.step().map(|index| step_ref(shared.flow(), index)),
+                progress,
+            });
     }
 
     /// The last progress reported with [`set_progress`](Self::set_progress).
     pub fn progress(&self) -> Option<Progress> {
-        self.shared().live().progress()
+        self.shared().progress()
     }
 
     /// Sends the step's own event to the manager's add-ons, which read it back by its type
@@ -64,11 +66,13 @@ impl<P, R> Task<P, R> {
         let shared = self.shared();
         let type_name = std::any::type_name::<E>();
         trace::custom_event(type_name);
-        shared.live().emit(shared.flow(), || EventKind::Custom {
-            step: shared.step().map(|index| step_ref(shared.flow(), index)),
-            type_name,
-            event: &event,
-        });
+        shared
+            .live()
+            .emit(self.id(), shared.flow(), || EventKind::Custom {
+                step: shared.step().map(|index| step_ref(shared.flow(), index)),
+                type_name,
+                event: &event,
+            });
     }
 
     /// Whether the manager has add-ons that would hear [`emit`](Self::emit): check it first

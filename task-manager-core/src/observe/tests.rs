@@ -52,7 +52,7 @@ async fn a_cancel_while_queued_is_told_with_no_start_and_no_step() {
         |task: Task, mut scope: Scope| async move {
             // The queue tells `Queued` as the task takes its place (in `submit`, before the
             // spawn; here, first thing), then waits for admission or a cancel.
-            scope.events.queued(task.shared());
+            scope.events.queued(task.id(), task.shared());
             task.cancelled().await;
             let stop = Stop::before(FLOW.step_name(0), task.shared().reason());
             scope.stopped::<(), (), (), Infallible>(task, stop)
@@ -96,4 +96,61 @@ fn a_manager_without_add_ons_holds_none() {
         .expect("nothing to refuse")
         .addons
         .is_some());
+}
+
+/// What observation adds to every task, parked or not (issue 3: memory per parked task is a
+/// target). Before observation: `TaskShared` 136 bytes, `Scope` 128. The first cut of this
+/// module made them 240 and 144, by keeping in each task copies of what can be found
+/// elsewhere (the id, the payload's type name), the submission time twice, and the progress
+/// inline under a mutex of its own. Now: the submission time once (`TaskLive`, and the scope
+/// reads it from there), the add-ons' pointer, one pointer for progress (boxed on the first
+/// report, under the slot's lock), the cancel's source in padding; in the scope, one pointer
+/// for the spans and two flags.
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn observation_costs_each_task_a_few_words() {
+    use std::mem::size_of;
+
+    use crate::observe::{TaskEvents, TaskLive};
+    use crate::shared::TaskShared;
+
+    assert_eq!(
+        size_of::<TaskLive>(),
+        24,
+        "submission time and the add-ons' pointer"
+    );
+    assert!(
+        size_of::<TaskEvents>() <= 16,
+        "the spans' pointer and two flags"
+    );
+    assert!(
+        size_of::<TaskShared>() <= 168,
+        "TaskShared grew to {} bytes",
+        size_of::<TaskShared>()
+    );
+    // The explorer's hook (feature `testing`) adds a pointer to the scope.
+    let hook = size_of::<crate::probe::Probe>();
+    assert!(
+        size_of::<Scope>() <= 128 + hook.next_multiple_of(16),
+        "Scope grew to {} bytes",
+        size_of::<Scope>()
+    );
+}
+
+#[test]
+fn every_cancel_source_survives_its_byte() {
+    use crate::CancelSource;
+
+    let sources = [
+        CancelSource::Request,
+        CancelSource::CancelAll,
+        CancelSource::HandleDropped,
+        CancelSource::Timeout,
+        CancelSource::Shutdown,
+    ];
+    for source in sources {
+        assert_ne!(source.code(), 0, "0 means no cancel yet");
+        assert_eq!(CancelSource::from_code(source.code()), Some(source));
+    }
+    assert_eq!(CancelSource::from_code(0), None);
 }

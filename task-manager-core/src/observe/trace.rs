@@ -32,8 +32,8 @@ mod enabled {
 
     use crate::cancel::Cleanup;
     use crate::flow::FlowInfo;
+    use crate::id::TaskId;
     use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
-    use crate::observe::live::TaskLive;
     use crate::reason::{CancelReason, CancelSource};
     use crate::report::StepEnd;
 
@@ -49,13 +49,13 @@ mod enabled {
     }
 
     impl TaskSpans {
-        pub(crate) fn open(live: &TaskLive, flow: &FlowInfo) -> Self {
+        pub(crate) fn open(id: TaskId, flow: &FlowInfo, payload_type: &'static str) -> Self {
             let task = tracing::info_span!(
                 target: TARGET,
                 "task",
-                id = %live.id,
+                id = %id,
                 flow = flow.name(),
-                payload = live.payload_type,
+                payload = payload_type,
                 ending = Empty,
                 cancel_reason = Empty,
                 cancelled_by = Empty,
@@ -203,8 +203,8 @@ mod disabled {
 
     use crate::cancel::Cleanup;
     use crate::flow::FlowInfo;
+    use crate::id::TaskId;
     use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
-    use crate::observe::live::TaskLive;
     use crate::reason::{CancelReason, CancelSource};
     use crate::report::StepEnd;
 
@@ -213,7 +213,7 @@ mod disabled {
 
     impl TaskSpans {
         #[inline(always)]
-        pub(crate) fn open(_: &TaskLive, _: &FlowInfo) -> Self {
+        pub(crate) fn open(_: TaskId, _: &FlowInfo, _: &'static str) -> Self {
             TaskSpans
         }
         #[inline(always)]

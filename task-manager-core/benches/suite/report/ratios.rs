@@ -56,14 +56,12 @@ impl Results {
             .map(|row| row.cost)
     }
 
-    /// How much the current_thread runs' wall time exceeds their CPU time, at worst (1.0 =
-    /// not at all). A single-threaded runtime that is never descheduled has wall = CPU, so a
-    /// ratio well above 1 means another process took the cores during the run.
+    /// The largest share of the cores other processes took during a throughput row (median
+    /// over its repetitions): 0 on a quiet machine.
     pub fn interference(&self) -> Option<f64> {
         self.throughput
             .iter()
-            .filter(|row| row.shape.flavor == Flavor::CurrentThread && row.cost.cpu_ns > 0.0)
-            .map(|row| row.cost.wall_ns / row.cost.cpu_ns)
+            .map(|row| row.cost.foreign)
             .reduce(f64::max)
     }
 

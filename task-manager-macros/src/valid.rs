@@ -40,7 +40,7 @@ pub(crate) fn check(flow: &Flow, errors: &mut Errors) {
                     ),
                 ),
                 Some(method) if method.sig.asyncness.is_none() => errors.at(
-                    &method.sig.fn_token,
+                    method.sig.fn_token,
                     format_args!("the cleanup `{cancel}` must be an `async fn`: write `async fn {cancel}(&self, task: &mut Task<..>, reason: CancelReason)`"),
                 ),
                 Some(method) if step.cfgs.is_empty() && method.sig.ident == *step.name() => errors.at(
@@ -58,7 +58,7 @@ fn check_signature(step: &Step, is_first: bool, errors: &mut Errors) {
     let name = &sig.ident;
     if sig.asyncness.is_none() {
         errors.at(
-            &sig.fn_token,
+            sig.fn_token,
             format_args!("step `{name}` must be an `async fn`: write `async fn {name}(..)`"),
         );
     }

@@ -23,4 +23,30 @@ pub enum SubmitError {
         /// Its flow.
         flow: &'static str,
     },
+    /// The flow is limited and its queue is full: the task is refused at once, and the
+    /// tasks already queued keep their places.
+    #[error(
+        "task {id} of flow `{flow}` was refused: the queue is full ({capacity} tasks wait already)"
+    )]
+    QueueFull {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// A step of the flow needs a resource (`#[step(resource = "..")]`) that this manager does
+    /// not have: configure it with [`TaskManagerBuilder::resource`](crate::TaskManagerBuilder::resource).
+    #[error("task {id} of flow `{flow}` was refused: its step `{step}` needs resource `{resource}`, which this task manager does not have (add `.resource(\"{resource}\", permits)` to its builder)")]
+    UnknownResource {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step that names the resource.
+        step: &'static str,
+        /// The resource's name.
+        resource: &'static str,
+    },
 }

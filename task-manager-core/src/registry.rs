@@ -1,17 +1,21 @@
 //! The map from task id to running task, sharded so that submitters on different cores
-//! rarely meet on one lock.
+//! rarely meet on one lock; and, beside it, the manager's queues (queue add-on), so that a
+//! task reaches both through the one pointer it already holds.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::id::TaskId;
+use crate::queue::Queues;
 use crate::shared::TaskShared;
 
 const SHARDS: usize = 16;
 
 pub(crate) struct Registry {
     shards: [Shard; SHARDS],
+    /// The lines and resources of the queue add-on; empty without it.
+    pub(crate) queues: Queues,
 }
 
 /// Aligned to a cache line so that two shards' locks never share one.
@@ -21,8 +25,13 @@ struct Shard(Mutex<HashMap<TaskId, Arc<TaskShared>, BuildHasherDefault<IdHasher>
 
 impl Registry {
     pub(crate) fn new() -> Self {
+        Self::with_queues(Queues::default())
+    }
+
+    pub(crate) fn with_queues(queues: Queues) -> Self {
         Registry {
             shards: Default::default(),
+            queues,
         }
     }
 

@@ -91,6 +91,21 @@ fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         quote_spanned! {literal.span()=> .with_timeout(::core::time::Duration::from_nanos(#nanos)) }
     });
+    let with_limit = args.limit.as_ref().map(|limit| limit_code(limit, &krate));
+    let with_resources = flow
+        .steps
+        .iter()
+        .any(|step| step.args.resource.is_some())
+        .then(|| {
+            let entries = flow.steps.iter().map(|step| {
+                let cfgs = &step.cfgs;
+                match &step.args.resource {
+                    Some(name) => quote! { #(#cfgs)* ::core::option::Option::Some(#name) },
+                    None => quote! { #(#cfgs)* ::core::option::Option::None },
+                }
+            });
+            quote! { .with_resources(&[#(#entries),*]) }
+        });
     let locals = Locals::new();
     let Locals {
         this,
@@ -107,7 +122,8 @@ fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
         "Starts a task of the `{flow_name}` flow (steps: {}) and returns its handle.\n\n\
          The task is registered under the passport's id before this returns, so it can be \
          cancelled by id at once. Dropping the handle cancels the task; `detach` it to let it run on.\n\n\
-         # Errors\nRefused if a task with the same id is running, or if no tokio runtime is running here.",
+         # Errors\nRefused if a task with the same id is running, if no tokio runtime is running here, \
+         if the flow's queue is full, or if a step needs a resource the task manager does not have.",
         flow.steps.iter().map(|step| format!("`{}`", step.name())).collect::<Vec<_>>().join(", "),
     );
 
@@ -119,7 +135,7 @@ fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
                 self: &::std::sync::Arc<Self>,
                 passport: #krate::Passport<#payload_ty>,
             ) -> ::core::result::Result<#krate::TaskHandle<#output_ty, #error_ty, #info_ty>, #krate::SubmitError> {
-                static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout;
+                static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_limit #with_resources;
                 let #this = ::std::sync::Arc::clone(self);
                 #krate::__private::submit(
                     #krate::HasTaskManager::task_manager(&**self),
@@ -207,10 +223,17 @@ fn step_code(
         .return_type()
         .map_or_else(|| method.span(), Spanned::span);
     let failed = quote_spanned! {return_span=> return #scope.failed(#task, #index, error) };
+    // A step that needs a resource waits for it first (queue add-on); the others are run as
+    // they are, paying nothing for it.
+    let run = if step.args.resource.is_some() {
+        quote!(step_with_resource)
+    } else {
+        quote!(step)
+    };
     let _ = flow;
     quote! {
         #(#cfgs)*
-        let #out = match #scope.step(#index, #call).await {
+        let #out = match #scope.#run(#index, #call).await {
             #krate::__private::StepRun::Completed(value) => value,
             #krate::__private::StepRun::Failed(error) => #failed,
             #krate::__private::StepRun::Stopped(stop) => {
@@ -219,6 +242,28 @@ fn step_code(
             }
         };
     }
+}
+
+/// `.with_limit(Limit::new(4).with_queue_capacity(1000).with_max_wait(..))`: the flow's own
+/// limit. Zero values were refused when parsing.
+fn limit_code(limit: &attr::Limit, krate: &Path) -> TokenStream {
+    // Unsuffixed, so that `limit = 4u8` still means a `usize`.
+    let unsuffixed = |literal: &syn::LitInt| {
+        let value = literal.base10_parse::<usize>().unwrap_or(1);
+        let mut unsuffixed = proc_macro2::Literal::usize_unsuffixed(value);
+        unsuffixed.set_span(literal.span());
+        unsuffixed
+    };
+    let permits = unsuffixed(&limit.permits);
+    let queue = limit.queue.as_ref().map(|capacity| {
+        let capacity = unsuffixed(capacity);
+        quote_spanned! {capacity.span()=> .with_queue_capacity(#capacity) }
+    });
+    let max_wait = limit.max_wait.as_ref().map(|(duration, literal)| {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        quote_spanned! {literal.span()=> .with_max_wait(::core::time::Duration::from_nanos(#nanos)) }
+    });
+    quote_spanned! {permits.span()=> .with_limit(#krate::Limit::new(#permits) #queue #max_wait) }
 }
 
 /// The predicate of a step's `#[cfg(..)]` attributes, all of them together.

@@ -3,13 +3,17 @@
 //! `reference/limits.md`) as a `#[flow]` limited to a few tasks at once.
 //!
 //! A benchmark includes this file (`#[path = "../../tests/queue_bench/mod.rs"] mod
-//! queue_bench;` from `task-manager-core/benches/`) and times, on a runtime of its choice:
+//! queue_bench;` from `task-manager-core/benches/`) and times, on a runtime of its choice (no
+//! timer needed), one of:
 //!
 //! ```ignore
-//! let bench = queue_bench::Limited::new(4, 100_000);    // limit 4, room for all in the queue
-//! bench.run_all(100_000).await;                         // ~ "spawn all, each waits for a permit"
-//! let bench = queue_bench::Limited::new(4, 1_000);
-//! bench.run_windowed(100_000, 1_000).await;             // ~ "the submitter waits first" (back-pressure)
+//! // ~ "spawn all, each waits for a permit": 100,000 tasks, 4 at once, the rest queued.
+//! let bench = queue_bench::Limited::new(4, 100_000);
+//! assert_eq!(bench.run_all(100_000).await, 100_000);
+//!
+//! // ~ "the submitter acquires a permit before spawning": never more than 4 submitted.
+//! let bench = queue_bench::Limited::new(4, 1);
+//! assert_eq!(bench.run_windowed(100_000, 4).await, 100_000);
 //! ```
 
 #![allow(dead_code)] // a test uses part of it, a benchmark another

@@ -253,3 +253,38 @@ async fn a_task_cancelled_while_waiting_for_a_resource_ends_before_that_step() {
     assert!(!jobs.journal.contains("store b"));
     assert!(jobs.journal.with_prefix("cleanup b").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_cancelled_in_its_flows_queue_never_asks_for_its_first_steps_resource() {
+    // `fetch`'s only step needs "db"; the flow is limited too.
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("fetch", 1)
+            .resource("db", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_fetch(Passport::new(a)).unwrap();
+    jobs.journal.wait_for("fetch a").await;
+    let b = Passport::new(job("b"));
+    let b_id = b.id();
+    let b = jobs.execute_fetch(b).unwrap();
+    assert_eq!(state(&jobs, b_id), Some(TaskState::Queued { position: 0 }));
+    let _ = jobs.tasks.cancel(b_id, "not needed");
+    let outcome = soon("b's outcome", b).await;
+    assert_eq!(
+        outcome.ending(),
+        &Ending::Cancelled {
+            reason: CancelReason::from("not needed"),
+            step: None,
+            steps_completed: 0,
+        }
+    );
+    release_a.release();
+    a.await.into_result().unwrap();
+    // Both the flow's place and the "db" permit are free for the next one.
+    let c = jobs.execute_fetch(Passport::new(job("c"))).unwrap();
+    soon("c's end", c).await.into_result().unwrap();
+    assert_eq!(jobs.journal.entries(), ["fetch a", "fetch c"]);
+}

@@ -275,6 +275,24 @@ impl Jobs {
     }
 }
 
+/// `fetch`: a single step, which needs the "db" resource.
+#[flow(name = fetch)]
+impl Jobs {
+    #[step(cancel = undo_fetch, resource = "db")]
+    async fn fetch(&self, task: &mut JobTask) -> Result<String, JobFailed> {
+        let name = task.payload().name.clone();
+        let _in_db = self.in_db.enter();
+        self.journal.record(format!("fetch {name}"));
+        task.payload_mut().hold().await;
+        Ok(name)
+    }
+
+    async fn undo_fetch(&self, task: &mut JobTask, reason: CancelReason) {
+        self.journal
+            .record(format!("cleanup {} ({reason})", task.payload().name));
+    }
+}
+
 /// How many are inside, and the most ever inside at once.
 #[derive(Default)]
 pub struct Gauge {

@@ -1,7 +1,8 @@
 //! The seed README's example in Rust: a two-step flow, runtime info written by the first
 //! step, a cancel by id from elsewhere, and a cancel by timeout.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! Run it with `cargo run --example quickstart`. (Its items are `pub` so that
+//! `tests/explore_examples.rs` can run the cancellation explorer on this very flow.)
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,21 +12,21 @@ use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, Task
 
 /// What the steps learn while they run: typed, no string keys.
 #[derive(Debug, Default)]
-struct MyInfo {
-    some_runtime_value: Option<&'static str>,
+pub struct MyInfo {
+    pub some_runtime_value: Option<&'static str>,
 }
 
 /// The request: what kind of work, and its payload.
 #[derive(Debug)]
-struct Job {
-    work: Duration,
+pub struct Job {
+    pub work: Duration,
 }
 
-type MyTask = Task<Job, MyInfo>;
+pub type MyTask = Task<Job, MyInfo>;
 
 #[derive(HasTaskManager)]
-struct MyTaskManager {
-    tasks: TaskManager,
+pub struct MyTaskManager {
+    pub tasks: TaskManager,
 }
 
 #[flow(name = test_flow)]

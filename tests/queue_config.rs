@@ -7,7 +7,7 @@ mod queue_common;
 use std::time::Duration;
 
 use queue_common::{job, Jobs};
-use task_manager_core::{Limit, LimitOf, Passport, QueueConfigError, SubmitError, TaskManager};
+use task_manager_core::{ConfigError, Limit, LimitOf, Passport, SubmitError, TaskManager};
 
 #[test]
 fn zero_permits_are_refused() {
@@ -17,14 +17,14 @@ fn zero_permits_are_refused() {
         .unwrap_err();
     assert_eq!(
         error,
-        QueueConfigError::ZeroPermits {
+        ConfigError::ZeroPermits {
             of: LimitOf::Flow("query".into())
         }
     );
     assert!(error.to_string().contains("flow `query`"), "{error}");
     assert_eq!(
         TaskManager::builder().limit_all(0).build().unwrap_err(),
-        QueueConfigError::ZeroPermits {
+        ConfigError::ZeroPermits {
             of: LimitOf::AllFlows
         }
     );
@@ -34,7 +34,7 @@ fn zero_permits_are_refused() {
         .unwrap_err();
     assert_eq!(
         error,
-        QueueConfigError::ZeroPermits {
+        ConfigError::ZeroPermits {
             of: LimitOf::Resource("db".into())
         }
     );
@@ -48,7 +48,7 @@ fn a_zero_capacity_or_max_wait_is_refused() {
             .limit_flow("query", Limit::new(2).with_queue_capacity(0))
             .build()
             .unwrap_err(),
-        QueueConfigError::ZeroQueueCapacity {
+        ConfigError::ZeroQueueCapacity {
             of: LimitOf::Flow("query".into())
         }
     );
@@ -57,7 +57,7 @@ fn a_zero_capacity_or_max_wait_is_refused() {
             .limit_all(Limit::new(2).with_max_wait(Duration::ZERO))
             .build()
             .unwrap_err(),
-        QueueConfigError::ZeroMaxWait {
+        ConfigError::ZeroMaxWait {
             of: LimitOf::AllFlows
         }
     );
@@ -71,7 +71,7 @@ fn a_flow_or_resource_configured_twice_is_refused() {
             .limit_flow("query", 3)
             .build()
             .unwrap_err(),
-        QueueConfigError::Duplicate {
+        ConfigError::Duplicate {
             of: LimitOf::Flow("query".into())
         }
     );
@@ -81,7 +81,7 @@ fn a_flow_or_resource_configured_twice_is_refused() {
             .resource("db", 3)
             .build()
             .unwrap_err(),
-        QueueConfigError::Duplicate {
+        ConfigError::Duplicate {
             of: LimitOf::Resource("db".into())
         }
     );

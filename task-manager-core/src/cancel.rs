@@ -19,7 +19,8 @@ pub enum CancelStatus {
     /// An earlier request already took effect; its reason stands and its cleanup runs once.
     AlreadyRequested,
     /// The task had already decided its own ending (it completed, failed or panicked) and is
-    /// on its way out; nothing will be cleaned up.
+    /// on its way out; this request changes nothing. (A panicked step's cleanup still runs,
+    /// as it would have anyway; the outcome reports it, and awaiting this gives `None`.)
     AlreadyFinished,
     /// No running task has this id: it never existed, or it has finished and been forgotten.
     NotFound,
@@ -60,16 +61,37 @@ pub enum Cleanup {
         /// The panic's message.
         message: String,
     },
+    /// The cleanup did not finish within its deadline (`#[flow(cleanup_timeout = "..")]` or
+    /// [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout)): it
+    /// was dropped where it stood, and the task ended.
+    TimedOut {
+        /// The interrupted step.
+        step: &'static str,
+        /// The deadline it overran.
+        after: Duration,
+    },
 }
 
 impl Cleanup {
-    /// `Err` if the cleanup panicked, so that a canceller can `?` it.
+    /// `Err` if the cleanup panicked or overran its deadline, so that a canceller can `?` it.
     pub fn into_result(self, id: TaskId) -> Result<Cleanup, CleanupError> {
         match self {
             Cleanup::Panicked { step, message } => {
                 Err(CleanupError::Panicked { id, step, message })
             }
+            Cleanup::TimedOut { step, after } => Err(CleanupError::TimedOut { id, step, after }),
             done => Ok(done),
+        }
+    }
+
+    /// The step whose cleanup this is about; `None` for [`Cleanup::NoStepInProgress`].
+    pub fn step(&self) -> Option<&'static str> {
+        match self {
+            Cleanup::Completed { step, .. }
+            | Cleanup::NotDeclared { step }
+            | Cleanup::Panicked { step, .. }
+            | Cleanup::TimedOut { step, .. } => Some(step),
+            Cleanup::NoStepInProgress => None,
         }
     }
 }
@@ -87,6 +109,30 @@ pub enum CleanupError {
         step: &'static str,
         /// The panic's message.
         message: String,
+    },
+    /// The cleanup overran its deadline and was dropped.
+    #[error(
+        "the cleanup of step `{step}` of task {id} did not finish within {after:?} and was dropped"
+    )]
+    TimedOut {
+        /// The task.
+        id: TaskId,
+        /// The step whose cleanup overran.
+        step: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
+}
+
+/// A cancel that found nothing to cancel, as an error: see [`Cancellation::found`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// No running task has this id.
+    #[error("no running task has id {id}: it never existed, or it has already ended")]
+    NotFound {
+        /// The id asked for.
+        id: TaskId,
     },
 }
 
@@ -125,6 +171,26 @@ impl Cancellation {
         self.status
     }
 
+    /// `Err` if no running task had this id, for callers to whom an unknown id is an error
+    /// (say, an API that cancels a request by the id its client gave).
+    ///
+    /// ```
+    /// # use task_manager_core::{TaskManager, TaskId, CancelError};
+    /// let tasks = TaskManager::new();
+    /// let id = TaskId::new();
+    /// let error = tasks.cancel(id, "client asked").found().unwrap_err();
+    /// assert_eq!(error, CancelError::NotFound { id });
+    /// ```
+    ///
+    /// # Errors
+    /// [`CancelError::NotFound`] if the status is [`CancelStatus::NotFound`].
+    pub fn found(self) -> Result<Self, CancelError> {
+        match self.status {
+            CancelStatus::NotFound => Err(CancelError::NotFound { id: self.id }),
+            _ => Ok(self),
+        }
+    }
+
     /// Waits until the task has ended. `Some(cleanup)` if the task ended cancelled (by this
     /// request or an earlier one), `None` if there was nothing to cancel (unknown id, or the
     /// task ended by itself).
@@ -154,6 +220,12 @@ impl IntoFuture for Cancellation {
 #[must_use = "futures do nothing unless awaited"]
 pub struct CancelFinished {
     task: Option<Arc<TaskShared>>,
+}
+
+impl CancelFinished {
+    pub(crate) fn task(&self) -> Option<&Arc<TaskShared>> {
+        self.task.as_ref()
+    }
 }
 
 impl Future for CancelFinished {

@@ -1,6 +1,7 @@
-//! Why a task could not be submitted.
+//! Why a task could not be submitted, and why a setting was refused.
 
 use crate::id::TaskId;
+use crate::queue::LimitOf;
 
 /// A task that was refused at submission. Nothing of it ran; nothing was registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +19,24 @@ pub enum SubmitError {
     /// There is no tokio runtime to run the task on.
     #[error("task {id} of flow `{flow}` was refused: no tokio runtime is running here (call `execute_*` from within a tokio runtime)")]
     NoRuntime {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+    },
+    /// The manager is shutting down (see [`TaskManager::shutdown`](crate::TaskManager::shutdown))
+    /// and takes no new task.
+    #[error("task {id} of flow `{flow}` was refused: the task manager is shutting down")]
+    ShuttingDown {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+    },
+    /// The task's deadline (its passport's, or else its flow's) is zero: the task would be
+    /// cancelled before its first step. Cancel it explicitly if that is what you mean.
+    #[error("task {id} of flow `{flow}` was refused: its timeout is zero, so it would be cancelled before its first step (give a positive timeout, or none)")]
+    ZeroTimeout {
         /// The refused task's id.
         id: TaskId,
         /// Its flow.
@@ -48,5 +67,45 @@ pub enum SubmitError {
         step: &'static str,
         /// The resource's name.
         resource: &'static str,
+    },
+}
+
+/// A configuration that cannot work: a setting of [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout),
+/// or of a [`TaskManagerBuilder`](crate::TaskManagerBuilder), refused by its
+/// [`build`](crate::TaskManagerBuilder::build).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration setting was zero where zero makes no sense.
+    #[error("`{setting}` must be longer than zero: {why}")]
+    Zero {
+        /// The setting, as the method that takes it names it.
+        setting: &'static str,
+        /// What a zero would do.
+        why: &'static str,
+    },
+    /// A limit or a resource with zero permits: nothing could ever run (queue add-on).
+    #[error("{of} has 0 permits: no task could ever run; give it at least 1")]
+    ZeroPermits {
+        /// The faulty limit.
+        of: LimitOf,
+    },
+    /// A limit with a queue capacity of zero (queue add-on).
+    #[error("{of} has a queue capacity of 0: every task that has to wait would be refused; give it at least 1")]
+    ZeroQueueCapacity {
+        /// The faulty limit.
+        of: LimitOf,
+    },
+    /// A limit with a zero max wait (queue add-on).
+    #[error("{of} has a max wait of 0: every task that has to wait would be refused; give it a positive duration or none")]
+    ZeroMaxWait {
+        /// The faulty limit.
+        of: LimitOf,
+    },
+    /// The same flow or resource configured twice (queue add-on).
+    #[error("{of} is configured twice: keep one")]
+    Duplicate {
+        /// What was configured twice.
+        of: LimitOf,
     },
 }

@@ -25,6 +25,7 @@ pub struct FlowInfo {
     name: &'static str,
     steps: &'static [&'static str],
     timeout: Option<Duration>,
+    cleanup_timeout: Option<Duration>,
     limit: Option<Limit>,
     resources: &'static [Option<&'static str>],
 }
@@ -36,6 +37,7 @@ impl FlowInfo {
             name,
             steps,
             timeout: None,
+            cleanup_timeout: None,
             limit: None,
             resources: &[],
         }
@@ -45,6 +47,16 @@ impl FlowInfo {
     pub const fn with_timeout(self, timeout: Duration) -> Self {
         FlowInfo {
             timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// The same flow with a deadline on each cleanup: a cleanup still running that long after
+    /// it began is dropped, and the task ends with [`Cleanup::TimedOut`](crate::Cleanup::TimedOut).
+    /// It replaces the manager's default ([`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout)).
+    pub const fn with_cleanup_timeout(self, timeout: Duration) -> Self {
+        FlowInfo {
+            cleanup_timeout: Some(timeout),
             ..self
         }
     }
@@ -107,6 +119,11 @@ impl FlowInfo {
     /// The flow's default deadline.
     pub const fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// The flow's cleanup deadline.
+    pub const fn cleanup_timeout(&self) -> Option<Duration> {
+        self.cleanup_timeout
     }
 
     /// The flow's own limit (`#[flow(limit = ..)]`).

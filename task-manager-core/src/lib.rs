@@ -98,7 +98,9 @@
 //! ([`TaskManagerBuilder::limit_flow`]), or give one line to every flow without a limit of its
 //! own ([`TaskManagerBuilder::limit_all`]). Resources are named and sized on the builder
 //! ([`TaskManagerBuilder::resource`]) and claimed by steps (`#[step(resource = "db")]`).
-//! Limits are per manager: two managers do not share permits.
+//! Limits are per manager: two managers do not share permits. The builder also takes the
+//! manager's cleanup deadline ([`TaskManagerBuilder::cleanup_timeout`], as
+//! [`TaskManager::with_cleanup_timeout`]); everything it is given is checked at `build`.
 //!
 //! **Order.** A task takes its place in line when it is submitted (synchronously, inside
 //! `execute_*`), so that start order is submission order, not the order in which the runtime
@@ -138,50 +140,235 @@
 //! max wait ends the task with [`CancelReason::QueueWaitExceeded`] in its outcome (via
 //! [`TaskError::is_queue_wait_exceeded`]). Zero permits, a zero capacity or a zero max wait do
 //! not compile in `#[flow]`, and are refused by [`TaskManagerBuilder::build`] with a
-//! [`QueueConfigError`]. A step naming a resource its manager does not have is refused at every
+//! [`ConfigError`]. A step naming a resource its manager does not have is refused at every
 //! submission of its flow ([`SubmitError::UnknownResource`]): the manager only meets its flows
 //! then.
+//!
+//! **Shutdown.** A queued task, or one whose step waits for a resource, is registered like
+//! any other: [`TaskManager::shutdown`] cancels it, it leaves its line at once and ends
+//! `Cancelled { reason: Shutdown, step: None, .. }` with nothing to clean up.
 //!
 //! **Status.** [`TaskManager::status`] says [`TaskState::Queued`] (with the position) or
 //! [`TaskState::WaitingForResource`]; [`TaskManager::counts`] counts a flow's queued and running
 //! tasks.
 //!
 //! The contract, and what each piece guarantees, is in the crate's README.
+//!
+//! With the `testing` feature (for your tests), the `testing` module has the cancellation
+//! explorer: it cancels one of your flows at each of its await points in turn and checks the
+//! contract at each.
 
 #![doc(html_no_source)]
 #![deny(missing_docs)]
 
 mod cancel;
+mod checks;
+mod cleanup_deadline;
 mod error;
 mod flow;
 mod handle;
 mod id;
+mod limits;
 mod manager;
 mod outcome;
 mod passport;
+mod probe;
 mod queue;
 mod reason;
 mod registry;
 mod report;
 mod scope;
 mod shared;
+mod shutdown;
 mod submit;
+mod sync;
 mod task;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use cancel::{CancelAll, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError};
-pub use error::SubmitError;
+pub use cancel::{
+    CancelAll, CancelError, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError,
+};
+pub use error::{ConfigError, SubmitError};
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
 pub use manager::{HasTaskManager, TaskManager, TaskState, TaskStatus};
 pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
-pub use queue::{FlowCounts, Limit, LimitOf, QueueConfigError, TaskManagerBuilder};
+pub use queue::{FlowCounts, Limit, LimitOf, TaskManagerBuilder};
 pub use reason::CancelReason;
 pub use report::{Report, StepEnd, StepRecord};
+pub use shutdown::{ShutdownReport, UnfinishedTask};
 pub use task::{CancelSignal, Cancelled, Task};
 
-pub use task_manager_macros::{flow, step, HasTaskManager};
+/// Turns an `impl` block into a flow: its `#[step]` methods run in order as one task, each
+/// step's `Ok` value feeding the next, and anyone holding the task's id can cancel it, which
+/// stops the step in progress and runs that step's cleanup.
+///
+/// ```
+/// use std::sync::Arc;
+/// use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskManager};
+///
+/// #[derive(Default)]
+/// struct UploadInfo {
+///     parts_sent: usize,
+/// }
+///
+/// type UploadTask = Task<Vec<u8>, UploadInfo>;
+///
+/// #[derive(HasTaskManager)]
+/// struct Uploads {
+///     tasks: TaskManager,
+/// }
+///
+/// #[flow(name = upload, timeout = "10m")]
+/// impl Uploads {
+///     #[step]
+///     async fn split(&self, task: &mut UploadTask) -> std::io::Result<Vec<Vec<u8>>> {
+///         Ok(task.payload().chunks(4).map(<[u8]>::to_vec).collect())
+///     }
+///
+///     #[step(cancel = abort_send)]
+///     async fn send(&self, task: &mut UploadTask, parts: Vec<Vec<u8>>) -> std::io::Result<usize> {
+///         for _part in &parts {
+///             tokio::task::yield_now().await; // a cancel stops the step at an await
+///             task.info_mut().parts_sent += 1;
+///         }
+///         Ok(parts.len())
+///     }
+///
+///     async fn abort_send(&self, task: &mut UploadTask, reason: CancelReason) {
+///         println!("{} parts to delete ({reason})", task.info().parts_sent);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let uploads = Arc::new(Uploads { tasks: TaskManager::new() });
+/// let outcome = uploads.execute_upload(Passport::new(b"hello, world".to_vec()))?.await;
+/// assert_eq!(outcome.report().info.parts_sent, 3);
+/// assert_eq!(outcome.into_result()?, 3);
+/// # Ok(()) }
+/// ```
+///
+/// # Mistakes
+///
+/// A misuse is reported at compile time on the token at fault, with the rule and the fix,
+/// every one in the same build. The repository's `tests/ui` holds the whole catalogue;
+/// for instance a step whose input is not the previous step's output,
+///
+/// ```compile_fail
+/// # use std::convert::Infallible;
+/// # use task_manager_core::{flow, HasTaskManager, Task, TaskManager};
+/// # struct Payload;
+/// # #[derive(HasTaskManager)] struct Queries { tasks: TaskManager }
+/// #[flow(name = query)]
+/// impl Queries {
+///     #[step]
+///     async fn prepare(&self, task: &mut Task) -> Result<String, Infallible> {
+///         Ok(String::new())
+///     }
+///
+///     #[step]
+///     async fn send(&self, task: &mut Task, payload: Payload) -> Result<(), Infallible> {
+///         Ok(())
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// is told, on `Payload`: "this step takes `Payload`, but the step before it returns
+/// `String`", with the note "a step's input parameter receives the `Ok` value of the step
+/// before it: make this parameter `String`, or make the step before return
+/// `Result<Payload, _>`".
+///
+#[doc = include_str!("../docs/flow_expansion.md")]
+///
+pub use task_manager_macros::flow;
+
+/// Marks a method of a [`#[flow]`](macro@flow) block as a step, with its cleanup if it has
+/// one: `#[step(cancel = cleanup_method)]`.
+///
+/// The cleanup runs, exactly once, when the step is interrupted after it began: by a
+/// cancel, by the deadline, or by a panic in the step. It gets the task (with what the step
+/// wrote into its runtime info) and the reason.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tokio::sync::oneshot;
+/// use task_manager_core::{flow, CancelReason, Cleanup, Ending, HasTaskManager, Passport, Task, TaskManager};
+///
+/// #[derive(Default)]
+/// struct QueryInfo {
+///     server_request_id: Option<u32>,
+/// }
+///
+/// /// The payload tells the caller when the query is on the server.
+/// type QueryTask = Task<Option<oneshot::Sender<()>>, QueryInfo>;
+///
+/// #[derive(HasTaskManager)]
+/// struct Queries {
+///     tasks: TaskManager,
+/// }
+///
+/// #[flow(name = query)]
+/// impl Queries {
+///     #[step(cancel = abort_send)]
+///     async fn send(&self, task: &mut QueryTask) -> Result<u32, std::io::Error> {
+///         task.info_mut().server_request_id = Some(17);
+///         if let Some(sent) = task.payload_mut().take() {
+///             let _ = sent.send(());
+///         }
+///         std::future::pending::<()>().await; // a long query
+///         Ok(0)
+///     }
+///
+///     async fn abort_send(&self, task: &mut QueryTask, reason: CancelReason) {
+///         // Tell the server to drop request 17.
+///         assert_eq!(task.info().server_request_id, Some(17));
+///         assert_eq!(reason, CancelReason::from("user left"));
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let queries = Arc::new(Queries { tasks: TaskManager::new() });
+/// let (sent, on_server) = oneshot::channel();
+/// let passport = Passport::new(Some(sent));
+/// let id = passport.id();
+/// let handle = queries.execute_query(passport)?;
+/// on_server.await?; // the step has begun
+///
+/// let cleanup = queries.tasks.cancel(id, "user left").await;
+/// assert!(matches!(cleanup, Some(Cleanup::Completed { step: "send", .. })));
+/// let outcome = handle.await;
+/// assert!(matches!(outcome.ending(), Ending::Cancelled { step: Some("send"), .. }));
+/// # Ok(()) }
+/// ```
+///
+pub use task_manager_macros::step;
+
+/// Derives [`HasTaskManager`](trait@HasTaskManager): the struct's flows register their
+/// tasks in its `TaskManager` field.
+///
+/// ```
+/// use task_manager_core::{HasTaskManager, TaskManager};
+///
+/// #[derive(HasTaskManager)]
+/// struct Queries {
+///     #[task_manager] // the flows' manager; needed because there are two
+///     queries: TaskManager,
+///     maintenance: TaskManager,
+/// }
+///
+/// let queries = Queries { queries: TaskManager::new(), maintenance: TaskManager::new() };
+/// assert!(queries.task_manager().is_empty());
+/// # let _ = queries.maintenance;
+/// ```
+///
+pub use task_manager_macros::HasTaskManager;

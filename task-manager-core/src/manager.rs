@@ -83,7 +83,7 @@ impl TaskManager {
     ///     .resource("db", 2)
     ///     .build()?;
     /// # let _ = tasks;
-    /// # Ok::<(), task_manager_core::QueueConfigError>(())
+    /// # Ok::<(), task_manager_core::ConfigError>(())
     /// ```
     pub fn builder() -> TaskManagerBuilder {
         TaskManagerBuilder::default()
@@ -271,9 +271,10 @@ impl fmt::Debug for TaskManager {
 /// }
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` does not say where its `TaskManager` is",
-    label = "a `#[flow]` on `{Self}` needs a `TaskManager` to register its tasks in",
-    note = "add a `TaskManager` field to `{Self}` and `#[derive(HasTaskManager)]` on it"
+    message = "`{Self}` has no `TaskManager` to register tasks in",
+    label = "`{Self}` does not implement `HasTaskManager`",
+    note = "a `#[flow]` impl block registers its tasks in its type's `TaskManager`: give the type a field `tasks: TaskManager` and `#[derive(HasTaskManager)]`",
+    note = "a field marked `#[task_manager]` must be a `TaskManager` (or a type that itself derives `HasTaskManager`)"
 )]
 pub trait HasTaskManager {
     /// The manager that registers this struct's tasks.

@@ -57,6 +57,8 @@ impl<P> Passport<P> {
 
     /// A deadline for this task, counted from submission; it replaces the flow's `timeout`.
     /// When it passes, the task is cancelled with [`CancelReason::Timeout`](crate::CancelReason::Timeout).
+    /// Zero is refused at submission ([`SubmitError::ZeroTimeout`](crate::SubmitError::ZeroTimeout));
+    /// a deadline too far for the clock to represent (`Duration::MAX`) never comes.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout_secs = timeout.as_secs();
         self.timeout_subsec_nanos = timeout.subsec_nanos();

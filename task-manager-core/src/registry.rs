@@ -4,8 +4,12 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use crate::error::SubmitError;
+use crate::flow::FlowInfo;
 use crate::id::TaskId;
 use crate::queue::Queues;
 use crate::shared::TaskShared;
@@ -14,14 +18,37 @@ const SHARDS: usize = 16;
 
 pub(crate) struct Registry {
     shards: [Shard; SHARDS],
+    /// Set once by [`TaskManager::shutdown`](crate::TaskManager::shutdown), never cleared.
+    /// Read under a shard lock by `insert`; see there why that closes the race with shutdown.
+    shutting_down: AtomicBool,
+    /// The manager's default cleanup deadline in nanoseconds; 0 for none.
+    cleanup_timeout_nanos: AtomicU64,
     /// The lines and resources of the queue add-on; empty without it.
     pub(crate) queues: Queues,
+}
+
+/// Why [`Registry::insert`] refused a task.
+pub(crate) enum Refused {
+    /// A task with this id is registered.
+    Duplicate,
+    /// The manager is shutting down.
+    ShuttingDown,
 }
 
 /// Aligned to a cache line so that two shards' locks never share one.
 #[repr(align(64))]
 #[derive(Default)]
 struct Shard(Mutex<HashMap<TaskId, Arc<TaskShared>, BuildHasherDefault<IdHasher>>>);
+
+impl Refused {
+    pub(crate) fn into_submit_error(self, id: TaskId, flow: &FlowInfo) -> SubmitError {
+        let flow = flow.name();
+        match self {
+            Refused::Duplicate => SubmitError::DuplicateId { id, flow },
+            Refused::ShuttingDown => SubmitError::ShuttingDown { id, flow },
+        }
+    }
+}
 
 impl Registry {
     pub(crate) fn new() -> Self {
@@ -31,19 +58,55 @@ impl Registry {
     pub(crate) fn with_queues(queues: Queues) -> Self {
         Registry {
             shards: Default::default(),
+            shutting_down: AtomicBool::new(false),
+            cleanup_timeout_nanos: AtomicU64::new(0),
             queues,
         }
     }
 
-    /// Registers a task; `false` if the id is taken (the running task keeps it).
-    pub(crate) fn insert(&self, id: TaskId, task: &Arc<TaskShared>) -> bool {
-        match self.shard(id).entry(id) {
-            Entry::Occupied(_) => false,
+    /// Registers a task, unless the id is taken (the running task keeps it) or the manager
+    /// is shutting down.
+    ///
+    /// The shutdown flag is read under the shard lock. `shutdown` sets the flag and only then
+    /// locks each shard to collect the tasks to cancel, so for any shard either this insert
+    /// took the lock first (and shutdown's sweep finds the task) or it took it after the
+    /// sweep (and the lock hand-over makes it see the flag). No task slips in between.
+    pub(crate) fn insert(&self, id: TaskId, task: &Arc<TaskShared>) -> Result<(), Refused> {
+        let mut shard = self.shard(id);
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(Refused::ShuttingDown);
+        }
+        match shard.entry(id) {
+            Entry::Occupied(_) => Err(Refused::Duplicate),
             Entry::Vacant(slot) => {
                 slot.insert(Arc::clone(task));
-                true
+                Ok(())
             }
         }
+    }
+
+    /// Refuses every later `insert`. Returns `false` if shutdown had already begun.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        !self.shutting_down.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The manager-wide cleanup deadline, for flows that set none of their own.
+    pub(crate) fn cleanup_timeout(&self) -> Option<Duration> {
+        match self.cleanup_timeout_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// `timeout` has been checked to be non-zero. One past `u64::MAX` nanoseconds (584 years)
+    /// is kept as that: it never comes either way.
+    pub(crate) fn set_cleanup_timeout(&self, timeout: Duration) {
+        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.cleanup_timeout_nanos.store(nanos, Ordering::Relaxed);
     }
 
     pub(crate) fn remove(&self, id: TaskId) {

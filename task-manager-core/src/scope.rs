@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use crate::cancel::Cleanup;
 use crate::id::TaskId;
 use crate::outcome::{Ending, Outcome};
+use crate::probe::Probe;
 use crate::queue::ResourcePermit;
 use crate::reason::CancelReason;
 use crate::registry::Registry;
@@ -35,6 +36,8 @@ pub struct Scope {
     steps: Vec<StepRecord>,
     steps_completed: usize,
     cleanup: Option<Cleanup>,
+    /// The explorer's hook (feature `testing`); an empty struct otherwise.
+    pub(crate) probe: Probe,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -88,19 +91,32 @@ impl Stop {
     }
 }
 
+/// The timer of a task's deadline, `timeout` after `submitted_at`, if it has one.
+///
+/// Armed before the task is registered: tokio's timers panic on a runtime without them, and
+/// that must not leave an id registered with no task behind it. A deadline too far for the
+/// clock to represent never comes (as with `tokio::time::sleep`).
+pub(crate) fn arm_deadline(
+    submitted_at: Instant,
+    timeout: Option<std::time::Duration>,
+) -> Option<Pin<Box<Sleep>>> {
+    let deadline = submitted_at.checked_add(timeout?)?;
+    Some(Box::pin(tokio::time::sleep_until(deadline)))
+}
+
 impl Scope {
     pub(crate) fn new(
         id: TaskId,
         shared: Arc<TaskShared>,
         registry: Arc<Registry>,
-        timeout: Option<std::time::Duration>,
+        submitted_at: Instant,
+        deadline: Option<Pin<Box<Sleep>>>,
     ) -> Self {
-        let submitted_at = Instant::now();
         let step_count = shared.flow().steps().len();
         Scope {
             id,
-            deadline: timeout
-                .map(|timeout| Box::pin(tokio::time::sleep_until(submitted_at + timeout))),
+            probe: Probe::attach(id, &shared),
+            deadline,
             shared,
             registry,
             submitted_at,
@@ -121,22 +137,28 @@ impl Scope {
     ) -> StepRun<T, E> {
         let step = self.shared.flow().step_name(index);
         self.shared.set_step(index);
+        self.probe.before_step(index);
         let started_at = Instant::now();
         let mut run = pin!(run);
         let mut started = false;
         let shared = &*self.shared;
         let deadline = &mut self.deadline;
+        let probe = &self.probe;
         let raced = poll_fn(|cx| {
             let deadline = deadline.as_mut().map(Pin::as_mut);
             if must_stop(shared, deadline, || CancelReason::Timeout, cx) {
                 return Poll::Ready(Raced::Cancelled);
             }
-            started = true;
+            if !started {
+                started = true;
+                probe.step_began(index);
+            }
             match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
                 Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
                 Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
                 Ok(Poll::Pending) => {
                     shared.register_waker(cx.waker());
+                    probe.step_pending(index);
                     // A cancel between the check above and the registration would find no
                     // waker to wake: look once more now that the waker is in place.
                     if shared.is_cancel_requested() {
@@ -165,6 +187,7 @@ impl Scope {
             }
             Raced::Panicked(message) => {
                 // The panic and a concurrent cancel race for the ending like any other end.
+                self.probe.step_panicked(index);
                 let kind = if self.shared.seal() {
                     StopKind::Panicked(message)
                 } else {
@@ -196,30 +219,45 @@ impl Scope {
         run
     }
 
-    /// Runs a stopped step's cleanup to its end. It is not raced against anything: a second
-    /// cancel does not interrupt it, and a panic in it is caught and reported.
+    /// Runs a stopped step's cleanup to its end. A second cancel does not interrupt it, and a
+    /// panic in it is caught and reported. Only its deadline, if the flow or the manager sets
+    /// one, cuts it short: then it is dropped where it stands.
     pub async fn cleanup(&mut self, stop: &Stop, cleanup: impl Future<Output = ()>) {
         let started_at = Instant::now();
+        let limit = self
+            .shared
+            .flow()
+            .cleanup_timeout()
+            .or_else(|| self.registry.cleanup_timeout());
         let mut cleanup = pin!(cleanup);
-        let panicked =
-            poll_fn(
-                |cx| match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(())) => Poll::Ready(None),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(payload) => Poll::Ready(Some(panic_message(payload))),
-                },
-            )
-            .await;
-        self.cleanup = Some(match panicked {
-            None => Cleanup::Completed {
-                step: stop.step,
+        let mut deadline = pin!(limit.map(tokio::time::sleep));
+        self.probe.cleanup_began(stop.step);
+        let ended = poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
+                Ok(Poll::Ready(())) => return Poll::Ready(CleanupEnd::Completed),
+                Err(payload) => return Poll::Ready(CleanupEnd::Panicked(panic_message(payload))),
+                Ok(Poll::Pending) => {}
+            }
+            match deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(CleanupEnd::TimedOut),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        let step = stop.step;
+        let cleanup = match ended {
+            CleanupEnd::Completed => Cleanup::Completed {
+                step,
                 duration: started_at.elapsed(),
             },
-            Some(message) => Cleanup::Panicked {
-                step: stop.step,
-                message,
+            CleanupEnd::Panicked(message) => Cleanup::Panicked { step, message },
+            CleanupEnd::TimedOut => Cleanup::TimedOut {
+                step,
+                after: limit.unwrap_or_default(),
             },
-        });
+        };
+        self.probe.cleanup_ended(&cleanup);
+        self.cleanup = Some(cleanup);
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
@@ -252,6 +290,7 @@ impl Scope {
         index: usize,
         error: E,
     ) -> Outcome<T, E, R> {
+        self.probe.before_ending(self.steps_completed);
         let ending = match self.seal_or_cancelled() {
             None => Ending::Failed {
                 step: self.shared.flow().step_name(index),
@@ -264,6 +303,7 @@ impl Scope {
 
     /// Ends the task after its last step returned `value`.
     pub fn completed<P, R, T, E>(&mut self, task: Task<P, R>, value: T) -> Outcome<T, E, R> {
+        self.probe.before_ending(self.steps_completed);
         let ending = self.seal_or_cancelled().unwrap_or(Ending::Completed(value));
         self.finish(task, ending)
     }
@@ -301,7 +341,14 @@ impl Drop for Scope {
     fn drop(&mut self) {
         self.registry.remove(self.id);
         self.shared.end(self.cleanup.take());
+        self.probe.task_ended();
     }
+}
+
+enum CleanupEnd {
+    Completed,
+    Panicked(String),
+    TimedOut,
 }
 
 /// The first check of every race (a step's, and a wait in a queue's), on every poll: whether

@@ -19,16 +19,25 @@
 //!   without limits never touches either.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
+//!
+//! # Checked with loom
+//! `tests/loom_shared.rs` compiles this very file against loom's atomics, mutex and waker (it
+//! takes them from `crate::sync`, which that test provides) and runs, under every
+//! interleaving: a step finishing against a cancel (exactly one wins; a winning cancel's
+//! reason is always readable), two cancels (one reason stands), a cancel against a step
+//! going to sleep (the step is always woken: it registers its waker, then looks at `phase`
+//! again), and the wake-ups of those waiting for the end or for the cancel. Keep this file
+//! free of other `crate::` imports than those that test maps, so that it keeps compiling there
+//! (it maps `crate::queue::note_abandoned`, the one call into the queue add-on, to a no-op).
 
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-
-use futures_util::task::AtomicWaker;
 
 use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
 use crate::reason::CancelReason;
+use crate::sync::{
+    AtomicBool, AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError,
+};
 
 const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -166,11 +175,19 @@ impl TaskShared {
     pub(crate) fn end(&self, cleanup: Option<Cleanup>) {
         // A task dropped mid-step (runtime shutdown) never sealed: make later cancels say
         // "finished" rather than "requested".
-        let _ = self
-            .phase
-            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+        let cancelled = match self.phase.compare_exchange(
+            RUNNING,
+            FINISHED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => false,
+            Err(phase) => phase == CANCELLED,
+        };
         let mut slot = self.lock();
-        slot.ended = Some(cleanup);
+        // Cancellers learn of the cleanup a cancel caused. A task that ended by itself caused
+        // none for them, even if a panicked step's cleanup ran (the outcome reports that one).
+        slot.ended = Some(if cancelled { cleanup } else { None });
         let waiters = std::mem::take(&mut slot.waiters);
         drop(slot);
         waiters.into_iter().for_each(Waker::wake);

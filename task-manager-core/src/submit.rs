@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
@@ -10,7 +12,7 @@ use crate::manager::TaskManager;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
 use crate::queue::{run_admitted, Full, WaitLimits};
-use crate::scope::Scope;
+use crate::scope::{arm_deadline, Scope};
 use crate::shared::TaskShared;
 use crate::task::Task;
 
@@ -43,6 +45,8 @@ where
             flow: flow.name(),
         });
     };
+    let timeout = passport.timeout().or(flow.timeout());
+    crate::limits::check_task_timeout(id, flow, timeout)?;
     let queues = &manager.registry.queues;
     if !flow.resources().is_empty() {
         if let Some((step, resource)) = queues.unknown_resource(flow) {
@@ -54,13 +58,13 @@ where
             });
         }
     }
+    let submitted_at = Instant::now();
+    let deadline = arm_deadline(submitted_at, timeout);
     let shared = Arc::new(TaskShared::new(flow, passport.priority()));
-    if !manager.registry.insert(id, &shared) {
-        return Err(SubmitError::DuplicateId {
-            id,
-            flow: flow.name(),
-        });
-    }
+    manager
+        .registry
+        .insert(id, &shared)
+        .map_err(|refused| refused.into_submit_error(id, flow))?;
     let line = queues.with_line(flow, |line| {
         line.queue
             .enter(&shared, passport.priority())
@@ -79,19 +83,21 @@ where
             });
         }
     };
-    let timeout = passport.timeout().or(flow.timeout());
     let scope = Scope::new(
         id,
         Arc::clone(&shared),
         Arc::clone(&manager.registry),
-        timeout,
+        submitted_at,
+        deadline,
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     let join = match admission {
         None => runtime.spawn(body(task, scope)),
         Some((entry, max_wait)) => {
-            let limits = WaitLimits::new(scope.submitted_at, timeout, max_wait);
-            runtime.spawn(run_admitted(entry, limits, body(task, scope)))
+            let limits = WaitLimits::new(submitted_at, timeout, max_wait);
+            // The explorer's hook, shared with the wait for admission (feature `testing`).
+            let probe = scope.probe.share();
+            runtime.spawn(run_admitted(entry, limits, probe, body(task, scope)))
         }
     };
     Ok(TaskHandle::new(id, join, shared))

@@ -1,154 +1,377 @@
-//! The arguments of `#[flow(...)]` and `#[step(...)]`, parsed once with `parse_nested_meta`.
-//! Every key goes through one setter that refuses a second value, and an unknown key gets
-//! an error that lists the keys there are.
+//! The arguments of `#[flow(..)]`, `#[step(..)]` and the derive's `#[task_manager(..)]`.
+//!
+//! Every attribute is read by one loop ([`parse_keys`]) that looks each key up in the
+//! attribute's table of keys. The loop refuses unknown keys (listing the known ones), keys
+//! given twice and keys without a value, and it goes on after a bad key, so one build
+//! reports every bad key at once.
+//!
+//! To add a key: a field in the `*Args` struct, a setter (`fn(&mut Args, Expr)`)
+//! that turns the value into the field, and a row in the table (`FLOW_KEYS`, `STEP_KEYS`,
+//! `DERIVE_KEYS`). The tables are the one place that lists the keys; the docs of
+//! `task_manager_core::flow` / `step` describe them.
 
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
-use syn::{Ident, LitInt, LitStr, Path};
+use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Path};
 
 use crate::ctxt::Errors;
 use crate::duration;
 
-const FLOW_KEYS: &str = "`name`, `timeout`, `limit`, `queue`, `max_wait`, `crate`";
-const STEP_KEYS: &str = "`cancel`, `resource`";
-
-/// `#[flow(name = query, timeout = "30s", limit = 4, queue = 1000, max_wait = "5s", crate = "my_reexport::task_manager_core")]`
+/// `#[flow(name = query, timeout = "30s", cleanup_timeout = "5s", limit = 4, queue = 1000,
+/// max_wait = "5s", crate = "my_reexport::task_manager_core")]`
+#[derive(Default)]
 pub(crate) struct FlowArgs {
+    /// Required: the flow's name; the generated method is `execute_<name>`.
     pub(crate) name: Option<Ident>,
+    /// The flow's default deadline, and the literal it was written as (for spans).
     pub(crate) timeout: Option<(Duration, LitStr)>,
-    pub(crate) limit: Option<Limit>,
-    pub(crate) krate: Option<Path>,
-}
-
-/// `limit = 4, queue = 1000, max_wait = "5s"`: the flow's own limit (queue add-on).
-pub(crate) struct Limit {
-    pub(crate) permits: LitInt,
+    /// How long a stopped step's cleanup may run before it is dropped.
+    pub(crate) cleanup_timeout: Option<(Duration, LitStr)>,
+    /// How many of the flow's tasks may run at once (queue add-on); positive.
+    pub(crate) limit: Option<LitInt>,
+    /// How many of its tasks may wait for the limit; positive. Needs `limit`.
     pub(crate) queue: Option<LitInt>,
+    /// How long a task may wait for the limit, from its submission. Needs `limit`.
     pub(crate) max_wait: Option<(Duration, LitStr)>,
+    /// The path of the runtime crate, for crates that re-export it.
+    pub(crate) krate: Option<Path>,
+    /// Whether a `name` key was written at all (even with a bad value), so that a bad
+    /// value is not also reported as a missing name.
+    pub(crate) name_written: bool,
 }
 
 /// `#[step(cancel = cleanup_method, resource = "db")]`
 #[derive(Default)]
 pub(crate) struct StepArgs {
+    /// The cleanup method run when the step is interrupted. Optional: no cleanup.
     pub(crate) cancel: Option<Ident>,
+    /// The task manager's resource the step waits for before it begins (queue add-on).
     pub(crate) resource: Option<LitStr>,
 }
 
-/// A key's value, refusing a second one.
-struct Setting<T> {
-    key: &'static str,
-    value: Option<T>,
+/// `#[task_manager(crate = "my_reexport::task_manager_core")]` on a derived struct.
+#[derive(Default)]
+pub(crate) struct DeriveArgs {
+    pub(crate) krate: Option<Path>,
 }
 
-impl<T> Setting<T> {
-    fn new(key: &'static str) -> Self {
-        Setting { key, value: None }
-    }
+/// One key of an attribute: its name, the names users reach for instead (for a "did you
+/// mean"), and the setter that reads its value.
+pub(crate) struct Key<Args> {
+    name: &'static str,
+    similar: &'static [&'static str],
+    set: fn(&mut Args, Expr) -> syn::Result<()>,
+}
 
-    fn set(&mut self, meta: &ParseNestedMeta<'_>, value: T) -> syn::Result<()> {
-        if self.value.is_some() {
-            return Err(meta.error(format_args!("`{}` is given twice: keep one", self.key)));
+/// The keys of `#[flow(..)]`.
+const FLOW_KEYS: &[Key<FlowArgs>] = &[
+    Key {
+        name: "name",
+        similar: &["id", "flow"],
+        set: set_flow_name,
+    },
+    Key {
+        name: "timeout",
+        similar: &["deadline", "timeout_ms", "time_limit"],
+        set: set_flow_timeout,
+    },
+    Key {
+        name: "cleanup_timeout",
+        similar: &["cancel_timeout", "cleanup_deadline", "cleanup_ms"],
+        set: set_flow_cleanup_timeout,
+    },
+    Key {
+        name: "limit",
+        similar: &[
+            "concurrency",
+            "max_concurrent",
+            "permits",
+            "max_tasks",
+            "parallel",
+        ],
+        set: set_flow_limit,
+    },
+    Key {
+        name: "queue",
+        similar: &["queue_capacity", "capacity", "queue_size", "backlog"],
+        set: set_flow_queue,
+    },
+    Key {
+        name: "max_wait",
+        similar: &["queue_timeout", "wait_timeout", "max_queue_wait", "wait"],
+        set: set_flow_max_wait,
+    },
+    Key {
+        name: "crate",
+        similar: &["krate", "path", "runtime"],
+        set: set_flow_crate,
+    },
+];
+
+/// The keys of `#[step(..)]`.
+const STEP_KEYS: &[Key<StepArgs>] = &[
+    Key {
+        name: "cancel",
+        similar: &["cleanup", "on_cancel", "abort", "cancel_with", "rollback"],
+        set: set_step_cancel,
+    },
+    Key {
+        name: "resource",
+        similar: &["resources", "permit", "semaphore", "needs", "uses"],
+        set: set_step_resource,
+    },
+];
+
+/// The keys of `#[task_manager(..)]` on a struct that derives `HasTaskManager`.
+const DERIVE_KEYS: &[Key<DeriveArgs>] = &[Key {
+    name: "crate",
+    similar: &["krate", "path", "runtime"],
+    set: set_derive_crate,
+}];
+
+fn set_flow_name(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.name_written = true;
+    args.name = Some(ident(
+        value,
+        "`name` takes an identifier: `#[flow(name = query)]` generates `execute_query`",
+    )?);
+    Ok(())
+}
+
+fn set_flow_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"30s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)";
+    let literal = string(value, &format!("`timeout` takes a string literal: {FIX}"))?;
+    let timeout = duration::parse(&literal.value()).map_err(|problem| {
+        syn::Error::new(literal.span(), format!("invalid timeout: {problem}; {FIX}"))
+    })?;
+    args.timeout = Some((timeout, literal));
+    Ok(())
+}
+
+fn set_flow_cleanup_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"5s\" or \"500ms\" (units: ns, us, ms, s, m, h)";
+    let literal = string(
+        value,
+        &format!("`cleanup_timeout` takes a string literal: {FIX}"),
+    )?;
+    let deadline = duration::parse_cleanup(&literal.value()).map_err(|problem| {
+        syn::Error::new(
+            literal.span(),
+            format!("invalid cleanup_timeout: {problem}; {FIX}"),
+        )
+    })?;
+    args.cleanup_timeout = Some((deadline, literal));
+    Ok(())
+}
+
+fn set_flow_limit(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.limit = Some(positive_int(
+        value,
+        "`limit` takes the number of tasks that may run at once: `limit = 4`",
+        "`limit = 0` would let no task run: give at least 1",
+    )?);
+    Ok(())
+}
+
+fn set_flow_queue(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.queue = Some(positive_int(
+        value,
+        "`queue` takes how many tasks may wait for the limit: `queue = 1000`",
+        "`queue = 0` would refuse every task that has to wait: give at least 1",
+    )?);
+    Ok(())
+}
+
+fn set_flow_max_wait(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"5s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)";
+    let literal = string(value, &format!("`max_wait` takes a string literal: {FIX}"))?;
+    let max_wait = duration::parse_max_wait(&literal.value()).map_err(|problem| {
+        syn::Error::new(
+            literal.span(),
+            format!("invalid max_wait: {problem}; {FIX}"),
+        )
+    })?;
+    args.max_wait = Some((max_wait, literal));
+    Ok(())
+}
+
+fn set_flow_crate(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.krate = Some(crate_path(value, "flow")?);
+    Ok(())
+}
+
+fn set_step_cancel(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    args.cancel = Some(ident(
+        value,
+        "`cancel` takes the name of a method of this impl block: `#[step(cancel = abort_send)]`",
+    )?);
+    Ok(())
+}
+
+fn set_step_resource(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    let literal = string(
+        value,
+        "`resource` takes the name of a resource of the task manager as a string: `#[step(resource = \"db\")]`",
+    )?;
+    if literal.value().is_empty() {
+        return Err(syn::Error::new(
+            literal.span(),
+            "a resource name cannot be empty: name the resource given to `TaskManager::builder().resource(\"db\", permits)`",
+        ));
+    }
+    args.resource = Some(literal);
+    Ok(())
+}
+
+fn set_derive_crate(args: &mut DeriveArgs, value: Expr) -> syn::Result<()> {
+    args.krate = Some(crate_path(value, "task_manager")?);
+    Ok(())
+}
+
+/// Reads the arguments of `#[flow(..)]` (the macro's own `args` tokens).
+pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArgs {
+    let mut flow_args = FlowArgs::default();
+    let parser = parse_keys("flow", FLOW_KEYS, &mut flow_args, errors);
+    if let Err(error) = syn::parse::Parser::parse2(syn::meta::parser(parser), args) {
+        errors.push(error);
+    }
+    flow_args
+}
+
+/// Reads the arguments of one `#[step]` / `#[step(..)]` attribute.
+pub(crate) fn parse_step_args(attr: &syn::Attribute, errors: &mut Errors) -> StepArgs {
+    let mut step_args = StepArgs::default();
+    parse_attr("step", attr, STEP_KEYS, &mut step_args, errors);
+    step_args
+}
+
+/// Reads the `#[task_manager(..)]` attributes of a derived struct.
+pub(crate) fn parse_derive_args(attrs: &[syn::Attribute], errors: &mut Errors) -> DeriveArgs {
+    let mut derive_args = DeriveArgs::default();
+    for attr in attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("task_manager"))
+    {
+        parse_attr("task_manager", attr, DERIVE_KEYS, &mut derive_args, errors);
+    }
+    derive_args
+}
+
+fn parse_attr<Args>(
+    what: &'static str,
+    attr: &syn::Attribute,
+    keys: &'static [Key<Args>],
+    args: &mut Args,
+    errors: &mut Errors,
+) {
+    match &attr.meta {
+        // `#[step]`: every key keeps its default.
+        syn::Meta::Path(_) => {}
+        syn::Meta::List(_) => {
+            let parser = parse_keys(what, keys, args, errors);
+            if let Err(error) = attr.parse_nested_meta(parser) {
+                errors.push(error);
+            }
         }
-        self.value = Some(value);
+        syn::Meta::NameValue(name_value) => errors.at(
+            name_value,
+            format_args!(
+                "`#[{what}]` takes its keys in parentheses: `#[{what}({} = ..)]`",
+                keys[0].name
+            ),
+        ),
+    }
+}
+
+/// The loop over one attribute's keys; see the module docs. A syntax error in a value
+/// stops the attribute (its tokens cannot be trusted after it); any other mistake is
+/// recorded and the loop goes on to the next key.
+fn parse_keys<'a, Args>(
+    what: &'static str,
+    keys: &'static [Key<Args>],
+    args: &'a mut Args,
+    errors: &'a mut Errors,
+) -> impl FnMut(ParseNestedMeta<'_>) -> syn::Result<()> + 'a {
+    let mut seen: Vec<&'static str> = Vec::new();
+    move |meta| {
+        let key = keys.iter().find(|key| meta.path.is_ident(key.name));
+        let key_text = meta.path.to_token_stream().to_string().replace(' ', "");
+        if !meta.input.peek(syn::Token![=]) {
+            let error = match key {
+                Some(key) => format!("`{}` takes a value: `{} = ..`", key.name, key.name),
+                None => unknown_key(what, &key_text, keys),
+            };
+            // Skip a parenthesised group, if any, so that the next key is read.
+            if meta.input.peek(syn::token::Paren) {
+                meta.input.parse::<proc_macro2::TokenTree>()?;
+            }
+            errors.push(meta.error(error));
+            return Ok(());
+        }
+        let value: Expr = meta.value()?.parse()?;
+        let Some(key) = key else {
+            errors.at(&meta.path, unknown_key(what, &key_text, keys));
+            return Ok(());
+        };
+        if seen.contains(&key.name) {
+            let path = &meta.path;
+            errors.push(syn::Error::new_spanned(
+                quote::quote!(#path = #value),
+                format_args!("`{}` is given twice: keep one", key.name),
+            ));
+            return Ok(());
+        }
+        seen.push(key.name);
+        if let Err(error) = (key.set)(args, value) {
+            errors.push(error);
+        }
         Ok(())
     }
 }
 
-pub(crate) fn parse_flow_args(args: TokenStream, errors: &mut Errors) -> FlowArgs {
-    let mut name = Setting::new("name");
-    let mut timeout = Setting::new("timeout");
-    let mut limit = Setting::new("limit");
-    let mut queue = Setting::new("queue");
-    let mut max_wait = Setting::new("max_wait");
-    let mut krate = Setting::new("crate");
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
-            let value: Ident = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(
-                    error.span(),
-                    "`name` takes an identifier: `#[flow(name = query)]` generates `execute_query`",
-                )
-            })?;
-            name.set(&meta, value)
-        } else if meta.path.is_ident("timeout") {
-            let literal: LitStr = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "`timeout` takes a string such as `timeout = \"30s\"` (units: ns, us, ms, s, m, h)")
-            })?;
-            let parsed = duration::parse(&literal.value()).map_err(|problem| {
-                syn::Error::new(
-                    literal.span(),
-                    format!("invalid timeout: {problem}; write it like \"30s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)"),
-                )
-            })?;
-            timeout.set(&meta, (parsed, literal))
-        } else if meta.path.is_ident("limit") {
-            let value = positive_int(
-                &meta,
-                "`limit` takes the number of tasks that may run at once: `limit = 4`",
-                "`limit = 0` would let no task run: give at least 1",
-            )?;
-            limit.set(&meta, value)
-        } else if meta.path.is_ident("queue") {
-            let value = positive_int(
-                &meta,
-                "`queue` takes how many tasks may wait for the limit: `queue = 1000`",
-                "`queue = 0` would refuse every task that has to wait: give at least 1",
-            )?;
-            queue.set(&meta, value)
-        } else if meta.path.is_ident("max_wait") {
-            let literal: LitStr = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "`max_wait` takes a string such as `max_wait = \"5s\"` (units: ns, us, ms, s, m, h)")
-            })?;
-            let parsed = parse_max_wait(&literal)?;
-            max_wait.set(&meta, (parsed, literal))
-        } else if meta.path.is_ident("crate") {
-            let literal: LitStr = meta.value()?.parse()?;
-            let path: Path = literal.parse().map_err(|_| {
-                syn::Error::new(literal.span(), "`crate` takes the path of the runtime crate as a string: `crate = \"my_crate::task_manager_core\"`")
-            })?;
-            krate.set(&meta, path)
-        } else {
-            Err(meta.error(format_args!(
-                "unknown key in `#[flow]`; the keys are {FLOW_KEYS}"
-            )))
-        }
-    });
-    if let Err(error) = syn::parse::Parser::parse2(parser, args) {
-        errors.push(error);
-    }
-    let limit = match limit.value {
-        Some(permits) => Some(Limit {
-            permits,
-            queue: queue.value,
-            max_wait: max_wait.value,
-        }),
-        None => {
-            // `queue` and `max_wait` describe the limit's line: alone they mean nothing.
-            if let Some(queue) = &queue.value {
-                errors.at(queue, "`queue` sets the capacity of the line of a limited flow: add `limit = N` (how many tasks run at once)");
-            }
-            if let Some((_, literal)) = &max_wait.value {
-                errors.at(literal, "`max_wait` bounds the wait in the line of a limited flow: add `limit = N` (how many tasks run at once)");
-            }
-            None
-        }
-    };
-    FlowArgs {
-        name: name.value,
-        timeout: timeout.value,
-        limit,
-        krate: krate.value,
+fn unknown_key<Args>(what: &str, written: &str, keys: &[Key<Args>]) -> String {
+    let list = keys
+        .iter()
+        .map(|key| format!("`{}`", key.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let guess = keys
+        .iter()
+        .find(|key| key.similar.contains(&written) || key.name.eq_ignore_ascii_case(written));
+    match guess {
+        Some(key) => format!(
+            "unknown key `{written}` in `#[{what}]`: did you mean `{}`? The keys are {list}",
+            key.name
+        ),
+        None => format!("unknown key `{written}` in `#[{what}]`; the keys are {list}"),
     }
 }
 
-/// A positive integer literal (`limit = 4`, `queue = 1000`).
-fn positive_int(meta: &ParseNestedMeta<'_>, usage: &str, zero: &str) -> syn::Result<LitInt> {
-    let literal: LitInt = meta
-        .value()?
-        .parse()
-        .map_err(|error| syn::Error::new(error.span(), usage))?;
+/// A value that must be a plain identifier.
+fn ident(value: Expr, message: &str) -> syn::Result<Ident> {
+    match &value {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path
+            .path
+            .get_ident()
+            .cloned()
+            .ok_or_else(|| syn::Error::new_spanned(&value, message)),
+        _ => Err(syn::Error::new_spanned(&value, message)),
+    }
+}
+
+/// A value that must be a positive integer literal (`limit = 4`, `queue = 1000`); `usage` says
+/// what else to write, `zero` why zero cannot work.
+fn positive_int(value: Expr, usage: &str, zero: &str) -> syn::Result<LitInt> {
+    let literal = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(literal),
+            ..
+        }) => literal,
+        other => return Err(syn::Error::new_spanned(other, usage)),
+    };
     match literal.base10_parse::<usize>() {
         Ok(0) => Err(syn::Error::new(literal.span(), zero)),
         Ok(_) => Ok(literal),
@@ -156,52 +379,38 @@ fn positive_int(meta: &ParseNestedMeta<'_>, usage: &str, zero: &str) -> syn::Res
     }
 }
 
-/// A `max_wait` literal: the syntax of `timeout`, with its own words for zero.
-fn parse_max_wait(literal: &LitStr) -> syn::Result<Duration> {
-    let text = literal.value();
-    duration::parse(&text).map_err(|problem| {
-        // `duration::parse` words its refusal of zero for a timeout. A zero that is otherwise
-        // well written parses once a nanosecond is added: say what zero means here instead.
-        let message = if duration::parse(&format!("{text} 1ns")).is_ok() {
-            "`max_wait` of zero would refuse every task that has to wait: give a positive duration, or no `max_wait`".to_string()
-        } else {
-            format!("invalid max_wait: {problem}; write it like \"5s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)")
-        };
-        syn::Error::new(literal.span(), message)
-    })
+/// A value that must be a string literal.
+fn string(value: Expr, message: &str) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(literal),
+            ..
+        }) => Ok(literal),
+        other => Err(syn::Error::new_spanned(other, message)),
+    }
 }
 
-pub(crate) fn parse_step_args(attr: &syn::Attribute, errors: &mut Errors) -> StepArgs {
-    let mut cancel = Setting::new("cancel");
-    let mut resource = Setting::new("resource");
-    if matches!(attr.meta, syn::Meta::Path(_)) {
-        return StepArgs::default();
+/// `crate = "path::to::task_manager_core"`.
+fn crate_path(value: Expr, what: &str) -> syn::Result<Path> {
+    let message = format!(
+        "`crate` takes the path of the runtime crate as a string literal: `#[{what}(crate = \"my_crate::task_manager_core\")]`"
+    );
+    let literal = string(value, &message)?;
+    literal
+        .parse::<Path>()
+        .map_err(|_| syn::Error::new(literal.span(), message))
+        // The path is resolved where the user wrote it, so an error in it points there.
+        .map(|path| respan_path(path, literal.span()))
+}
+
+fn respan_path(mut path: Path, span: Span) -> Path {
+    for segment in &mut path.segments {
+        segment.ident.set_span(span);
     }
-    let result = attr.parse_nested_meta(|meta| {
-        if meta.path.is_ident("cancel") {
-            let value: Ident = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "`cancel` takes the name of a method of this impl block: `#[step(cancel = abort_send)]`")
-            })?;
-            cancel.set(&meta, value)
-        } else if meta.path.is_ident("resource") {
-            let literal: LitStr = meta.value()?.parse().map_err(|error| {
-                syn::Error::new(error.span(), "`resource` takes the name of a resource of the task manager as a string: `#[step(resource = \"db\")]`")
-            })?;
-            if literal.value().is_empty() {
-                return Err(syn::Error::new(literal.span(), "a resource name cannot be empty: name the resource given to `TaskManager::builder().resource(\"db\", permits)`"));
-            }
-            resource.set(&meta, literal)
-        } else {
-            Err(meta.error(format_args!("unknown key in `#[step]`; the keys are {STEP_KEYS}")))
-        }
-    });
-    if let Err(error) = result {
-        errors.push(error);
+    if let Some(colon) = &mut path.leading_colon {
+        colon.spans = [span, span];
     }
-    StepArgs {
-        cancel: cancel.value,
-        resource: resource.value,
-    }
+    path
 }
 
 /// The path to the runtime crate: `::task_manager_core` unless overridden.

@@ -33,3 +33,20 @@ impl Errors {
         }
     }
 }
+
+/// Tokens as a user would write them, for messages: `Vec<u8>`, not `Vec < u8 >`.
+pub(crate) fn pretty(tokens: impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ::", "::"),
+        (":: ", "::"),
+        (" ,", ","),
+        ("& ", "&"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}

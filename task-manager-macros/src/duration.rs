@@ -6,6 +6,32 @@ use std::time::Duration;
 /// spaces, with units `ns`, `us`, `ms`, `s`, `m`, `h`. Zero is refused (a zero deadline
 /// would cancel every task before its first step).
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero timeout would cancel every task before it starts".into());
+    }
+    Ok(total)
+}
+
+/// Parses a cleanup deadline: as [`parse`], with its own reason to refuse zero.
+pub(crate) fn parse_cleanup(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero deadline would drop every cleanup before it runs".into());
+    }
+    Ok(total)
+}
+
+/// Parses the max wait of a flow's queue: as [`parse`], with its own reason to refuse zero.
+pub(crate) fn parse_max_wait(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero max wait would refuse every task that has to wait".into());
+    }
+    Ok(total)
+}
+
+fn parse_any(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -20,6 +46,11 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{}` is too large", &rest[..digits]))?;
         rest = &rest[digits..];
+        if rest.starts_with('.') {
+            return Err(format!(
+                "`{text}` has a fraction; use a smaller unit instead (\"1500ms\", not \"1.5s\")"
+            ));
+        }
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         rest = rest[unit_len..].trim_start();
@@ -35,9 +66,6 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         };
         total = total.checked_add(part).ok_or("it is too long")?;
     }
-    if total.is_zero() {
-        return Err("a zero timeout would cancel every task before it starts".into());
-    }
     if u64::try_from(total.as_nanos()).is_err() {
         return Err("it is too long (at most about 584 years)".into());
     }
@@ -46,7 +74,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, parse_cleanup, parse_max_wait};
     use std::time::Duration;
 
     #[test]
@@ -72,5 +100,19 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cleanup_deadlines_refuse_zero_with_their_own_reason() {
+        assert_eq!(parse_cleanup("5s"), Ok(Duration::from_secs(5)));
+        let zero = parse_cleanup("0ms").unwrap_err();
+        assert!(zero.contains("cleanup"), "{zero}");
+    }
+
+    #[test]
+    fn max_waits_refuse_zero_with_their_own_reason() {
+        assert_eq!(parse_max_wait("1m 30s"), Ok(Duration::from_secs(90)));
+        let zero = parse_max_wait("0s").unwrap_err();
+        assert!(zero.contains("max wait"), "{zero}");
     }
 }

@@ -1,55 +1,96 @@
 //! Writes the code of a flow: the user's block as it was (minus `#[step]`), and an
 //! `execute_<name>` method whose body is one `async` block calling each step in turn through
 //! the runtime's `Scope`. rustc compiles that block into the task's state machine.
+//!
+//! The calls go through the runtime's checks (`__private::NextInput`, `SameError`, ...),
+//! each spanned on the user's token that a misuse would be about, so that rustc's error
+//! lands there and reads as a sentence; see `task_manager_core`'s `checks.rs`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{GenericArgument, Ident, ItemImpl, Path, PathArguments, Type};
+use syn::{Ident, Item, ItemImpl, Path, Type};
 
-use crate::ast::{self, Flow, Step};
+use crate::ast::{self, Flow};
 use crate::attr::{self, FlowArgs};
 use crate::ctxt::Errors;
+use crate::step;
+use crate::types;
 use crate::valid;
 
 pub(crate) fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let flow_args = attr::parse_flow_args(args, &mut errors);
-    let item: ItemImpl = match syn::parse2(item.clone()) {
+    let item = match syn::parse2::<ItemImpl>(item.clone()) {
         Ok(item) => item,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                "`#[flow]` goes on an impl block whose async methods are the steps: `#[flow(name = query)] impl MyManager { .. }`",
-            );
-            // Keep the user's item so that the one mistake is the only error.
-            let mut output = item;
-            output.extend(error.into_compile_error());
-            return output;
-        }
+        Err(_) => return not_an_impl_block(item, errors),
     };
     let flow = ast::read(item, &mut errors);
-    let name = match &flow_args.name {
-        Some(name) => Some(name.clone()),
-        None => {
-            errors.at_span(
-                Span::call_site(),
-                "`#[flow]` needs a name: `#[flow(name = query)]` generates `execute_query`",
-            );
-            None
-        }
-    };
-    valid::check(&flow, &mut errors);
+    valid::check(&flow, &flow_args, &mut errors);
+    let header = flow_args
+        .name
+        .as_ref()
+        .filter(|_| !flow.steps.is_empty())
+        .map(|name| Header::new(&flow, &flow_args, name));
     let user_block = &flow.item;
-    match (errors.into_result(), name) {
-        (Ok(()), Some(name)) => {
-            let generated = execute_method(&flow, &flow_args, &name);
+    match errors.into_result() {
+        Ok(()) => {
+            let generated = header.map(|header| execute_method(&flow, &header));
             quote! { #user_block #generated }
         }
-        (result, _) => {
-            let error = result.err().map(syn::Error::into_compile_error);
-            quote! { #user_block #error }
+        // The user's block, as written, and a stub of the method: the mistake is reported
+        // once, and code that calls `execute_<name>` does not add errors of its own.
+        Err(error) => {
+            let stub = header.map(|header| stub_method(&flow, &header));
+            let error = error.into_compile_error();
+            quote! { #user_block #stub #error }
         }
+    }
+}
+
+/// `#[flow]` on anything but an impl block: say so on the item, and keep it.
+fn not_an_impl_block(item: TokenStream, mut errors: Errors) -> TokenStream {
+    let message = "`#[flow]` goes on an impl block whose async methods are the steps: `#[flow(name = query)] impl MyManager { #[step] async fn prepare(..) .. }`";
+    match syn::parse2::<Item>(item.clone()) {
+        Ok(parsed) => errors.at(item_head(&parsed), message),
+        Err(_) => errors.at_span(Span::call_site(), message),
+    }
+    let error = errors
+        .into_result()
+        .err()
+        .map(syn::Error::into_compile_error);
+    quote! { #item #error }
+}
+
+/// The tokens that name an item (`struct Queries`), for an error on the item as a whole
+/// that does not underline its whole body.
+fn item_head(item: &Item) -> TokenStream {
+    match item {
+        Item::Struct(item) => {
+            let (keyword, ident) = (&item.struct_token, &item.ident);
+            quote! { #keyword #ident }
+        }
+        Item::Enum(item) => {
+            let (keyword, ident) = (&item.enum_token, &item.ident);
+            quote! { #keyword #ident }
+        }
+        Item::Union(item) => {
+            let (keyword, ident) = (&item.union_token, &item.ident);
+            quote! { #keyword #ident }
+        }
+        Item::Trait(item) => {
+            let (keyword, ident) = (&item.trait_token, &item.ident);
+            quote! { #keyword #ident }
+        }
+        Item::Fn(item) => {
+            let (keyword, ident) = (&item.sig.fn_token, &item.sig.ident);
+            quote! { #keyword #ident }
+        }
+        Item::Mod(item) => {
+            let (keyword, ident) = (&item.mod_token, &item.ident);
+            quote! { #keyword #ident }
+        }
+        other => quote_spanned! {other.span()=> item },
     }
 }
 
@@ -63,37 +104,230 @@ pub(crate) fn stray_step(_args: TokenStream, item: TokenStream) -> TokenStream {
     quote! { #item #error }
 }
 
-fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
-    let krate = attr::runtime_path(args.krate.as_ref());
-    let (impl_generics, _, where_clause) = flow.item.generics.split_for_impl();
-    let self_ty = &flow.item.self_ty;
-    let first = &flow.steps[0];
-    let last = &flow.steps[flow.steps.len() - 1];
-    let task_ty = first
-        .task_type()
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(#krate::Task));
-    let (payload_ty, info_ty) = task_generics(&task_ty, &krate);
-    let last_return = last
-        .return_type()
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(()));
-    let (output_ty, error_ty) = result_generics(&last_return, &krate);
+/// The signature of `execute_<name>`, shared by the method and its stub.
+struct Header {
+    krate: Path,
+    method: Ident,
+    flow_name: String,
+    payload_ty: TokenStream,
+    info_ty: TokenStream,
+    /// Where the runtime info type is written, for the error if it is not `Default`.
+    info_span: Span,
+    output_ty: TokenStream,
+    error_ty: TokenStream,
+    /// `.with_timeout(..)` if the flow has one.
+    with_timeout: Option<TokenStream>,
+    /// `.with_cleanup_timeout(..)` if the flow has one.
+    with_cleanup_timeout: Option<TokenStream>,
+    /// `.with_limit(..)` if the flow has a limit of its own (queue add-on).
+    with_limit: Option<TokenStream>,
+    /// `.with_resources(..)` if a step needs a resource (queue add-on).
+    with_resources: Option<TokenStream>,
+    doc: String,
+}
 
-    let method = format_ident!("execute_{}", name);
-    let flow_name = name.to_string();
+impl Header {
+    fn new(flow: &Flow, args: &FlowArgs, name: &Ident) -> Self {
+        let krate = attr::runtime_path(args.krate.as_ref());
+        let first = &flow.steps[0];
+        let last = &flow.steps[flow.steps.len() - 1];
+        // A task type the macro has refused already stands as `Task`, so that the stub adds
+        // no error about it.
+        let task_ty: Type = first
+            .task_type()
+            .filter(|ty| valid::is_named_task(ty))
+            .cloned()
+            .unwrap_or_else(|| syn::parse_quote!(#krate::Task));
+        let (payload_ty, info_ty) = types::task_generics(&task_ty, &krate);
+        // A return type the macro has refused already stands as `()`, so that the stub
+        // adds no error about it.
+        let last_return: Type = last
+            .return_type()
+            .filter(|ty| valid::not_a_result(ty).is_none())
+            .cloned()
+            .unwrap_or_else(|| syn::parse_quote!(::core::result::Result<(), ()>));
+        let (output_ty, error_ty) = types::result_generics(&last_return, &krate);
+        let with_limit = args
+            .limit
+            .as_ref()
+            .map(|permits| limit_tokens(args, permits, &krate));
+        let flow_name = name.to_string();
+        let doc = format!(
+            "Starts a task of the `{flow_name}` flow (steps: {}) and returns its handle.\n\n\
+             The task is registered under the passport's id before this returns, so it can be \
+             cancelled by id at once. Dropping the handle cancels the task; `detach` it to let it run on.\n\n\
+             # Errors\nRefused if a task with the same id is running, if no tokio runtime is running here, \
+             if the task manager is shutting down, if the task's timeout is zero, if the flow's queue is full, \
+             or if a step needs a resource the task manager does not have.",
+            flow.steps
+                .iter()
+                .map(|step| format!("`{}`", step.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        Header {
+            // The user's span: two flows of one name are reported on their `name = ..`.
+            method: format_ident!("execute_{}", name, span = name.span()),
+            krate,
+            flow_name,
+            payload_ty,
+            info_ty,
+            info_span: types::info_span(&task_ty),
+            output_ty,
+            error_ty,
+            with_timeout: args.timeout.as_ref().map(|(timeout, literal)| {
+                let duration = duration_tokens(*timeout);
+                quote_spanned! {literal.span()=> .with_timeout(#duration) }
+            }),
+            with_cleanup_timeout: args.cleanup_timeout.as_ref().map(|(deadline, literal)| {
+                let duration = duration_tokens(*deadline);
+                quote_spanned! {literal.span()=> .with_cleanup_timeout(#duration) }
+            }),
+            with_limit,
+            with_resources: resources_tokens(flow),
+            doc,
+        }
+    }
+
+    /// `impl Queries { #[doc] pub fn execute_query(..) -> .. #body }`
+    fn wrap(&self, flow: &Flow, body: &TokenStream) -> TokenStream {
+        let Header {
+            krate,
+            method,
+            payload_ty,
+            info_ty,
+            output_ty,
+            error_ty,
+            doc,
+            ..
+        } = self;
+        let (impl_generics, _, where_clause) = flow.item.generics.split_for_impl();
+        let self_ty = &flow.item.self_ty;
+        // The method (but for what its body holds) on the flow's `name = ..`: two flows of
+        // one name on a type are reported ("duplicate definitions") there. `self` and
+        // `passport` keep call-site hygiene, so that they are the ones the body uses even
+        // when the flow is written by a `macro_rules!` and the name comes from its caller.
+        let (self_, passport) = (self_token(), Ident::new("passport", Span::call_site()));
+        let method = quote_spanned! {method.span()=>
+            #[doc = #doc]
+            #[allow(clippy::too_many_lines, clippy::type_complexity, clippy::used_underscore_binding)]
+            pub fn #method(
+                #self_: &::std::sync::Arc<Self>,
+                #passport: #krate::Passport<#payload_ty>,
+            ) -> ::core::result::Result<#krate::TaskHandle<#output_ty, #error_ty, #info_ty>, #krate::SubmitError> {
+                #body
+            }
+        };
+        quote! {
+            impl #impl_generics #self_ty #where_clause {
+                #method
+            }
+        }
+    }
+}
+
+/// What `execute_<name>` stands for when the flow has an error: no body to add errors.
+fn stub_method(flow: &Flow, header: &Header) -> TokenStream {
+    let body = quote! {
+        let _ = passport;
+        ::core::unreachable!("`#[flow]` reported a compile error")
+    };
+    header.wrap(flow, &body)
+}
+
+fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
+    let Header {
+        krate,
+        flow_name,
+        info_ty,
+        info_span,
+        with_timeout,
+        with_cleanup_timeout,
+        with_limit,
+        with_resources,
+        ..
+    } = header;
+    let self_ty = &flow.item.self_ty;
     let step_names = flow.steps.iter().map(|step| {
         let cfgs = &step.cfgs;
         let step_name = step.name().to_string();
         quote! { #(#cfgs)* #step_name }
     });
-    let with_timeout = args.timeout.as_ref().map(|(duration, literal)| {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        quote_spanned! {literal.span()=> .with_timeout(::core::time::Duration::from_nanos(#nanos)) }
-    });
-    let with_limit = args.limit.as_ref().map(|limit| limit_code(limit, &krate));
-    let with_resources = flow
+    let Locals {
+        this,
+        task,
+        scope,
+        out,
+    } = Locals::new();
+    // A first step that may be `#[cfg]`-ed out leaves the next one without an input.
+    let unit_out = flow.steps[0]
+        .cfgs
+        .first()
+        .map(|_| quote! { let #out = (); });
+    let steps = flow
         .steps
+        .iter()
+        .enumerate()
+        .map(|(position, step)| step::code(flow, position, step, krate));
+    let private = step::private(Span::call_site());
+    // Spanned on the user's types: a `Self` without a `TaskManager`, or runtime info that
+    // is not `Default` (nor `Send`), is reported on the type at fault.
+    // The receiver goes through a local located on the user's type, so that the trait-bound
+    // error underlines that type alone, while `self` itself keeps call-site hygiene.
+    let receiver = Ident::new(
+        "__flow_receiver",
+        Span::mixed_site().located_at(self_ty.span()),
+    );
+    let manager =
+        quote_spanned! {self_ty.span()=> #krate::HasTaskManager::task_manager(#receiver) };
+    let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
+    let body = quote! {
+        use #krate::__private as #private;
+        static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_cleanup_timeout #with_limit #with_resources;
+        let #this = ::std::sync::Arc::clone(self);
+        let #receiver: &Self = self;
+        #private::submit_flow(
+            #manager,
+            &FLOW,
+            passport,
+            #info,
+            move |mut #task, mut #scope| async move {
+                let #this: &Self = &#this;
+                #unit_out
+                #(#steps)*
+                #scope.completed(#task, #out)
+            },
+        )
+    };
+    header.wrap(flow, &body)
+}
+
+/// `.with_limit(Limit::new(4).with_queue_capacity(1000).with_max_wait(..))`: the flow's own
+/// limit (queue add-on). Zero values were refused when parsing.
+fn limit_tokens(args: &FlowArgs, permits: &syn::LitInt, krate: &Path) -> TokenStream {
+    // Unsuffixed, so that `limit = 4u8` still means a `usize`.
+    let unsuffixed = |literal: &syn::LitInt| {
+        let value = literal.base10_parse::<usize>().unwrap_or(1);
+        let mut unsuffixed = proc_macro2::Literal::usize_unsuffixed(value);
+        unsuffixed.set_span(literal.span());
+        unsuffixed
+    };
+    let permits = unsuffixed(permits);
+    let queue = args.queue.as_ref().map(|capacity| {
+        let capacity = unsuffixed(capacity);
+        quote_spanned! {capacity.span()=> .with_queue_capacity(#capacity) }
+    });
+    let max_wait = args.max_wait.as_ref().map(|(max_wait, literal)| {
+        let duration = duration_tokens(*max_wait);
+        quote_spanned! {literal.span()=> .with_max_wait(#duration) }
+    });
+    quote_spanned! {permits.span()=> .with_limit(#krate::Limit::new(#permits) #queue #max_wait) }
+}
+
+/// `.with_resources(&[None, Some("db")])`, one entry per step (a `#[cfg]`-ed out step's
+/// entry goes with it), if any step needs a resource (queue add-on).
+fn resources_tokens(flow: &Flow) -> Option<TokenStream> {
+    flow.steps
         .iter()
         .any(|step| step.args.resource.is_some())
         .then(|| {
@@ -105,237 +339,61 @@ fn execute_method(flow: &Flow, args: &FlowArgs, name: &Ident) -> TokenStream {
                 }
             });
             quote! { .with_resources(&[#(#entries),*]) }
-        });
-    let locals = Locals::new();
-    let Locals {
-        this,
-        task,
-        scope,
-        out,
-    } = &locals;
-    let steps = flow
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(position, step)| step_code(flow, position, step, &locals, &krate));
-    let doc = format!(
-        "Starts a task of the `{flow_name}` flow (steps: {}) and returns its handle.\n\n\
-         The task is registered under the passport's id before this returns, so it can be \
-         cancelled by id at once. Dropping the handle cancels the task; `detach` it to let it run on.\n\n\
-         # Errors\nRefused if a task with the same id is running, if no tokio runtime is running here, \
-         if the flow's queue is full, or if a step needs a resource the task manager does not have.",
-        flow.steps.iter().map(|step| format!("`{}`", step.name())).collect::<Vec<_>>().join(", "),
-    );
+        })
+}
 
-    quote! {
-        impl #impl_generics #self_ty #where_clause {
-            #[doc = #doc]
-            #[allow(clippy::too_many_lines, clippy::missing_errors_doc, clippy::used_underscore_binding)]
-            pub fn #method(
-                self: &::std::sync::Arc<Self>,
-                passport: #krate::Passport<#payload_ty>,
-            ) -> ::core::result::Result<#krate::TaskHandle<#output_ty, #error_ty, #info_ty>, #krate::SubmitError> {
-                static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_limit #with_resources;
-                let #this = ::std::sync::Arc::clone(self);
-                #krate::__private::submit(
-                    #krate::HasTaskManager::task_manager(&**self),
-                    &FLOW,
-                    passport,
-                    move |mut #task: #task_ty, mut #scope: #krate::__private::Scope| async move {
-                        let #this: &Self = &#this;
-                        let #out = ();
-                        #(#steps)*
-                        #scope.completed(#task, #out)
-                    },
-                )
-            }
-        }
-    }
+/// `Duration::from_secs(30)`, in the largest unit that is exact (it reads as written).
+fn duration_tokens(duration: std::time::Duration) -> TokenStream {
+    let nanos = duration.as_nanos();
+    let (constructor, count) = if nanos % 1_000_000_000 == 0 {
+        ("from_secs", nanos / 1_000_000_000)
+    } else if nanos % 1_000_000 == 0 {
+        ("from_millis", nanos / 1_000_000)
+    } else if nanos % 1_000 == 0 {
+        ("from_micros", nanos / 1_000)
+    } else {
+        ("from_nanos", nanos)
+    };
+    let constructor = Ident::new(constructor, Span::call_site());
+    // `duration::parse` refuses anything over `u64::MAX` nanoseconds.
+    let count = u64::try_from(count).unwrap_or(u64::MAX);
+    let count = proc_macro2::Literal::u64_unsuffixed(count);
+    quote! { ::core::time::Duration::#constructor(#count) }
 }
 
 /// The generated locals: unreachable from user code (mixed-site hygiene) and prefixed so
 /// that they read clearly in `cargo expand`.
-struct Locals {
-    this: Ident,
-    task: Ident,
-    scope: Ident,
-    out: Ident,
+pub(crate) struct Locals {
+    pub(crate) this: Ident,
+    pub(crate) task: Ident,
+    pub(crate) scope: Ident,
+    pub(crate) out: Ident,
 }
 
 impl Locals {
-    fn new() -> Self {
-        let local = |name: &str| Ident::new(name, Span::mixed_site());
+    pub(crate) fn new() -> Self {
+        Locals::at(Span::call_site())
+    }
+
+    /// The same locals, reported (if ever) at `location`.
+    pub(crate) fn at(location: Span) -> Self {
         Locals {
-            this: local("__flow_this"),
-            task: local("__flow_task"),
-            scope: local("__flow_scope"),
-            out: local("__flow_out"),
+            this: local("__flow_this", location),
+            task: local("__flow_task", location),
+            scope: local("__flow_scope", location),
+            out: local("__flow_out", location),
         }
     }
 }
 
-fn step_code(
-    flow: &Flow,
-    position: usize,
-    step: &Step,
-    locals: &Locals,
-    krate: &Path,
-) -> TokenStream {
-    let Locals {
-        this,
-        task,
-        scope,
-        out,
-    } = locals;
-    let method = step.name();
-    let cfgs = &step.cfgs;
-    // The step's index among the steps that exist in this build (a `#[cfg]`-ed out step
-    // before it does not count), matching the names in `FLOW`.
-    let earlier = flow.steps[..position]
-        .iter()
-        .map(|earlier| match cfg_predicate(earlier) {
-            Some(predicate) => quote! { + (::core::cfg!(#predicate) as usize) },
-            None => quote! { + 1 },
-        });
-    let index = quote! { (0usize #(#earlier)*) };
-    // The previous output is passed with the span of the user's input type, so that a
-    // mismatch between one step's output and the next step's input is reported there.
-    let call = match step.input_type() {
-        Some(input_ty) => {
-            let out_here = Ident::new("__flow_out", Span::mixed_site().located_at(input_ty.span()));
-            quote! { #this.#method(&mut #task, #out_here) }
-        }
-        None if position == 0 => quote! { #this.#method(&mut #task) },
-        None => {
-            let unit_check = quote_spanned! {method.span()=> let () = #out; };
-            quote! { { #unit_check #this.#method(&mut #task) } }
-        }
-    };
-    let cleanup = step.args.cancel.as_ref().map(|cancel| {
-        quote! {
-            if let ::core::option::Option::Some(reason) = stop.cleanup_reason() {
-                let cleanup = #this.#cancel(&mut #task, reason);
-                #scope.cleanup(&stop, cleanup).await;
-            }
-        }
-    });
-    let return_span = step
-        .return_type()
-        .map_or_else(|| method.span(), Spanned::span);
-    let failed = quote_spanned! {return_span=> return #scope.failed(#task, #index, error) };
-    // A step that needs a resource waits for it first (queue add-on); the others are run as
-    // they are, paying nothing for it.
-    let run = if step.args.resource.is_some() {
-        quote!(step_with_resource)
-    } else {
-        quote!(step)
-    };
-    let _ = flow;
-    quote! {
-        #(#cfgs)*
-        let #out = match #scope.#run(#index, #call).await {
-            #krate::__private::StepRun::Completed(value) => value,
-            #krate::__private::StepRun::Failed(error) => #failed,
-            #krate::__private::StepRun::Stopped(stop) => {
-                #cleanup
-                return #scope.stopped(#task, stop);
-            }
-        };
-    }
+/// A generated local, reported (if ever) at `location`.
+pub(crate) fn local(name: &str, location: Span) -> Ident {
+    Ident::new(name, Span::mixed_site().located_at(location))
 }
 
-/// `.with_limit(Limit::new(4).with_queue_capacity(1000).with_max_wait(..))`: the flow's own
-/// limit. Zero values were refused when parsing.
-fn limit_code(limit: &attr::Limit, krate: &Path) -> TokenStream {
-    // Unsuffixed, so that `limit = 4u8` still means a `usize`.
-    let unsuffixed = |literal: &syn::LitInt| {
-        let value = literal.base10_parse::<usize>().unwrap_or(1);
-        let mut unsuffixed = proc_macro2::Literal::usize_unsuffixed(value);
-        unsuffixed.set_span(literal.span());
-        unsuffixed
-    };
-    let permits = unsuffixed(&limit.permits);
-    let queue = limit.queue.as_ref().map(|capacity| {
-        let capacity = unsuffixed(capacity);
-        quote_spanned! {capacity.span()=> .with_queue_capacity(#capacity) }
-    });
-    let max_wait = limit.max_wait.as_ref().map(|(duration, literal)| {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        quote_spanned! {literal.span()=> .with_max_wait(::core::time::Duration::from_nanos(#nanos)) }
-    });
-    quote_spanned! {permits.span()=> .with_limit(#krate::Limit::new(#permits) #queue #max_wait) }
-}
-
-/// The predicate of a step's `#[cfg(..)]` attributes, all of them together.
-fn cfg_predicate(step: &Step) -> Option<TokenStream> {
-    let predicates: Vec<TokenStream> = step
-        .cfgs
-        .iter()
-        .filter_map(|attr| {
-            attr.meta
-                .require_list()
-                .ok()
-                .map(|list| list.tokens.clone())
-        })
-        .collect();
-    match predicates.len() {
-        0 => None,
-        1 => Some(predicates[0].clone()),
-        _ => Some(quote! { all(#(#predicates),*) }),
-    }
-}
-
-/// `Task<P, R>` read as (`P`, `R`); any other spelling (an alias) through `TaskTypes`.
-fn task_generics(task_ty: &Type, krate: &Path) -> (TokenStream, TokenStream) {
-    if let Some(args) = last_segment_args(task_ty, "Task") {
-        let unit = quote!(());
-        let payload = args
-            .first()
-            .map_or_else(|| unit.clone(), ToTokens::to_token_stream);
-        let info = args.get(1).map_or(unit, ToTokens::to_token_stream);
-        if args.len() <= 2 {
-            return (payload, info);
-        }
-    }
-    (
-        quote! { <#task_ty as #krate::__private::TaskTypes>::Payload },
-        quote! { <#task_ty as #krate::__private::TaskTypes>::Info },
-    )
-}
-
-/// `Result<T, E>` read as (`T`, `E`); any other spelling through `StepReturn`.
-fn result_generics(return_ty: &Type, krate: &Path) -> (TokenStream, TokenStream) {
-    if let Some(args) = last_segment_args(return_ty, "Result") {
-        if let [output, error] = args.as_slice() {
-            return (output.to_token_stream(), error.to_token_stream());
-        }
-    }
-    (
-        quote_spanned! {return_ty.span()=> <#return_ty as #krate::__private::StepReturn>::Output },
-        quote_spanned! {return_ty.span()=> <#return_ty as #krate::__private::StepReturn>::Error },
-    )
-}
-
-/// The type arguments of `ty` if its last path segment is `name`.
-fn last_segment_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
-    let Type::Path(path) = ty else { return None };
-    if path.qself.is_some() {
-        return None;
-    }
-    let segment = path.path.segments.last()?;
-    if segment.ident != name {
-        return None;
-    }
-    match &segment.arguments {
-        PathArguments::None => Some(Vec::new()),
-        PathArguments::AngleBracketed(args) => args
-            .args
-            .iter()
-            .map(|arg| match arg {
-                GenericArgument::Type(ty) => Some(ty),
-                _ => None,
-            })
-            .collect(),
-        PathArguments::Parenthesized(_) => None,
-    }
+/// `self` with call-site hygiene, to interpolate into tokens spanned elsewhere: `self` is
+/// hygienic, and one spanned on a user's token from another macro context would not name
+/// the method's receiver.
+pub(crate) fn self_token() -> syn::Token![self] {
+    <syn::Token![self]>::default()
 }

@@ -4,22 +4,38 @@
 
 use std::collections::HashMap;
 
-use syn::{FnArg, ImplItem, Type};
+use proc_macro2::Span;
+use syn::{FnArg, GenericParam, ImplItem, ImplItemFn, Receiver, ReturnType, Signature, Type};
 
 use crate::ast::{Flow, Step};
-use crate::ctxt::Errors;
+use crate::attr::FlowArgs;
+use crate::ctxt::{self, Errors};
 
-pub(crate) fn check(flow: &Flow, errors: &mut Errors) {
+/// The signature a cleanup must have, for messages.
+const CLEANUP_SIGNATURE: &str =
+    "async fn(&self, task: &mut Task<Payload, Info>, reason: CancelReason)";
+
+pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
+    if args.name.is_none() && !args.name_written {
+        errors.at_span(
+            Span::call_site(),
+            "`#[flow]` needs a name: `#[flow(name = query)]` generates the method `execute_query`",
+        );
+    }
+    check_limit_keys(args, errors);
+    if let Some((_, trait_path, _)) = &flow.item.trait_ {
+        errors.at(
+            trait_path,
+            "`#[flow]` goes on an inherent impl block (`impl MyManager { .. }`), not on a trait impl: the flow adds a method `execute_<name>` to the type itself",
+        );
+    }
     if flow.steps.is_empty() {
         errors.at(
             &flow.item.self_ty,
             "this flow has no steps: mark its async methods with `#[step]` (or `#[step(cancel = cleanup_method)]`), in the order they run",
         );
     }
-    if let Some(trait_) = &flow.item.trait_ {
-        errors.at(&trait_.1, "`#[flow]` goes on an inherent impl block (`impl MyManager { .. }`), not on a trait impl");
-    }
-    let methods: HashMap<String, &syn::ImplItemFn> = flow
+    let methods: HashMap<String, &ImplItemFn> = flow
         .item
         .items
         .iter()
@@ -28,70 +44,71 @@ pub(crate) fn check(flow: &Flow, errors: &mut Errors) {
             _ => None,
         })
         .collect();
-    for (index, step) in flow.steps.iter().enumerate() {
-        check_signature(step, index == 0, errors);
+    for (position, step) in flow.steps.iter().enumerate() {
+        check_step(step, position == 0, errors);
         if let Some(cancel) = &step.args.cancel {
             match methods.get(&cancel.to_string()) {
                 None => errors.at(
                     cancel,
                     format_args!(
-                        "no method `{cancel}` in this impl block: the cleanup must be a method of the same block, \
-                         `async fn {cancel}(&self, task: &mut Task<..>, reason: CancelReason)`"
+                        "no method `{cancel}` in this impl block: a step's cleanup is a method of the same block, \
+                         `async fn {cancel}(&self, task: &mut Task<Payload, Info>, reason: CancelReason)`"
                     ),
                 ),
-                Some(method) if method.sig.asyncness.is_none() => errors.at(
-                    method.sig.fn_token,
-                    format_args!("the cleanup `{cancel}` must be an `async fn`: write `async fn {cancel}(&self, task: &mut Task<..>, reason: CancelReason)`"),
-                ),
-                Some(method) if step.cfgs.is_empty() && method.sig.ident == *step.name() => errors.at(
-                    cancel,
-                    "a step cannot be its own cleanup: name a separate `async fn(&self, task: &mut Task<..>, reason: CancelReason)`",
-                ),
-                Some(_) => {}
+                Some(method) if method.sig.ident == *step.name() && step.cfgs.is_empty() => {
+                    errors.at(
+                        cancel,
+                        format_args!(
+                            "step `{cancel}` cannot be its own cleanup: name another method, `{CLEANUP_SIGNATURE}`"
+                        ),
+                    );
+                }
+                Some(method) => check_cleanup(method, errors),
             }
         }
     }
 }
 
-fn check_signature(step: &Step, is_first: bool, errors: &mut Errors) {
+/// `queue` and `max_wait` describe the line of a limited flow: alone they mean nothing.
+fn check_limit_keys(args: &FlowArgs, errors: &mut Errors) {
+    if args.limit.is_some() {
+        return;
+    }
+    if let Some(queue) = &args.queue {
+        errors.at(queue, "`queue` sets the capacity of the line of a limited flow: add `limit = N` (how many tasks run at once)");
+    }
+    if let Some((_, literal)) = &args.max_wait {
+        errors.at(literal, "`max_wait` bounds the wait in the line of a limited flow: add `limit = N` (how many tasks run at once)");
+    }
+}
+
+fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
     let sig = &step.method.sig;
     let name = &sig.ident;
+    let what = format!("step `{name}`");
     if sig.asyncness.is_none() {
         errors.at(
             sig.fn_token,
-            format_args!("step `{name}` must be an `async fn`: write `async fn {name}(..)`"),
+            format_args!("{what} must be an `async fn`: write `async fn {name}(..)`"),
         );
     }
-    if !sig.generics.params.is_empty() {
-        errors.at(
-            &sig.generics,
-            format_args!("step `{name}` cannot be generic: a flow runs one concrete chain of types; move the type parameter to the impl block"),
-        );
-    }
+    check_not_unsafe(sig, &what, errors);
+    check_not_generic(
+        sig,
+        &what,
+        "a flow runs one concrete chain of types; put the type parameter on the impl block",
+        errors,
+    );
     let mut inputs = sig.inputs.iter();
-    match inputs.next() {
-        Some(FnArg::Receiver(receiver)) if receiver.reference.is_some() && receiver.mutability.is_none() => {}
-        Some(FnArg::Receiver(receiver)) => errors.at(
-            receiver,
-            format_args!(
-                "step `{name}` must take `&self`: tasks of one manager run at once and share it; \
-                 keep per-task state in the task's runtime info (`task.info_mut()`)"
-            ),
-        ),
-        _ => errors.at_span(
-            sig.paren_token.span.join(),
-            format_args!("step `{name}` must take `&self` first: `async fn {name}(&self, task: &mut Task<..>)`"),
-        ),
+    let fix = format!("async fn {name}(&self, task: &mut Task<Payload, Info>)");
+    if !check_receiver(sig, inputs.next(), &what, &fix, errors) {
+        return;
     }
     match inputs.next() {
-        Some(FnArg::Typed(typed)) if matches!(&*typed.ty, Type::Reference(r) if r.mutability.is_some()) => {}
-        Some(other) => errors.at(
-            other,
-            format_args!("the second parameter of step `{name}` must be the task context: `task: &mut Task<Payload, Info>`"),
-        ),
+        Some(task) => check_task_parameter(task, &what, errors),
         None => errors.at_span(
             sig.paren_token.span.join(),
-            format_args!("step `{name}` must take the task context after `&self`: `async fn {name}(&self, task: &mut Task<Payload, Info>)`"),
+            format_args!("{what} must take the task context after `&self`: `{fix}`"),
         ),
     }
     if let Some(input) = inputs.next() {
@@ -108,13 +125,233 @@ fn check_signature(step: &Step, is_first: bool, errors: &mut Errors) {
     for extra in inputs {
         errors.at(
             extra,
-            format_args!("step `{name}` takes at most one input, the previous step's output: return a tuple or a struct from that step instead"),
+            format_args!("{what} takes at most one input, the previous step's output: return a tuple or a struct from that step instead"),
         );
     }
-    if step.return_type().is_none() {
-        errors.at_span(
-            sig.paren_token.span.join(),
-            format_args!("step `{name}` must return `Result<Output, Error>`; use `std::convert::Infallible` as the error of a step that cannot fail"),
+    match &sig.output {
+        ReturnType::Default => errors.at_span(
+            sig.paren_token.span.close(),
+            format_args!("{what} must return `Result<Output, Error>`: add `-> Result<.., ..>` here (`std::convert::Infallible` is the error of a step that cannot fail)"),
+        ),
+        ReturnType::Type(_, ty) => {
+            if let Some(problem) = not_a_result(ty) {
+                errors.at(
+                    ty,
+                    format_args!("{what} must return `Result<Output, Error>`{problem}: its `Ok` value goes to the next step, its `Err` ends the task (`std::convert::Infallible` is the error of a step that cannot fail)"),
+                );
+            }
+        }
+    }
+}
+
+fn check_cleanup(method: &ImplItemFn, errors: &mut Errors) {
+    let sig = &method.sig;
+    let name = &sig.ident;
+    let what = format!("the cleanup `{name}`");
+    let fix =
+        format!("async fn {name}(&self, task: &mut Task<Payload, Info>, reason: CancelReason)");
+    if sig.asyncness.is_none() {
+        errors.at(
+            sig.fn_token,
+            format_args!("{what} must be an `async fn`: write `{fix}`"),
         );
+    }
+    check_not_unsafe(sig, &what, errors);
+    check_not_generic(
+        sig,
+        &what,
+        "it runs with the flow's concrete task type",
+        errors,
+    );
+    let mut inputs = sig.inputs.iter();
+    if !check_receiver(sig, inputs.next(), &what, &fix, errors) {
+        return check_cleanup_return(sig, &what, errors);
+    }
+    let rest: Vec<&FnArg> = inputs.collect();
+    if let Some(task) = rest.first().filter(|_| rest.len() >= 2) {
+        check_task_parameter(task, &what, errors);
+    }
+    match rest.as_slice() {
+        [_, _] => {}
+        [_, _, extra @ ..] => {
+            for extra in extra {
+                errors.at(
+                    extra,
+                    format_args!("{what} takes the task and the cancel reason only: `{fix}`; remove this parameter"),
+                );
+            }
+        }
+        _ => errors.at_span(
+            sig.paren_token.span.join(),
+            format_args!("{what} takes the task and the reason it was cancelled: `{fix}`"),
+        ),
+    }
+    check_cleanup_return(sig, &what, errors);
+}
+
+fn check_cleanup_return(sig: &Signature, what: &str, errors: &mut Errors) {
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if !matches!(&**ty, Type::Tuple(tuple) if tuple.elems.is_empty()) {
+            errors.at(
+                ty,
+                format_args!("{what} returns nothing (a cleanup cannot fail the task, which is already stopping): remove `-> ..` and handle the error inside the cleanup"),
+            );
+        }
+    }
+}
+
+/// The task context parameter: `task: &mut Task<P, R>`, or `&mut` an alias of `Task` named
+/// like one (`MyTask`), which rustc checks.
+fn check_task_parameter(arg: &FnArg, what: &str, errors: &mut Errors) {
+    let FnArg::Typed(typed) = arg else { return };
+    let Type::Reference(reference) = &*typed.ty else {
+        return errors.at(
+            arg,
+            format_args!("the second parameter of {what} must be the task context, by `&mut`: `task: &mut Task<Payload, Info>`"),
+        );
+    };
+    if reference.mutability.is_none() {
+        return errors.at(
+            arg,
+            format_args!("the second parameter of {what} must be the task context, by `&mut`: `task: &mut Task<Payload, Info>`"),
+        );
+    }
+    if !is_named_task(&reference.elem) {
+        let written = ctxt::pretty(reference);
+        errors.at(
+            &reference.elem,
+            format_args!(
+                "the second parameter of {what} must be the task context `&mut Task<Payload, Info>`, not `{written}` \
+                 (an alias of `Task` is recognised by a name that ends in `Task`, as `type QueryTask = Task<Sql, QueryInfo>`)"
+            ),
+        );
+    }
+}
+
+/// Whether a task type is `Task<..>` or named like an alias of it (`QueryTask`).
+pub(crate) fn is_named_task(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident.to_string().ends_with("Task")),
+        _ => false,
+    }
+}
+
+/// Checks the receiver; `false` if there is none (the other parameters are then not
+/// where the rules expect them, and are not checked).
+fn check_receiver(
+    sig: &Signature,
+    first: Option<&FnArg>,
+    what: &str,
+    fix: &str,
+    errors: &mut Errors,
+) -> bool {
+    match first {
+        Some(FnArg::Receiver(receiver)) if is_shared_self(receiver) => true,
+        Some(FnArg::Receiver(receiver)) => {
+            errors.at(
+            receiver,
+            format_args!(
+                "{what} must take `&self`: the tasks of one manager run at once and share it; \
+                 keep per-task state in the task's runtime info (`task.info_mut()`), shared state behind a lock"
+                ),
+            );
+            true
+        }
+        _ => {
+            errors.at_span(
+                sig.paren_token.span.open(),
+                format_args!("{what} must take `&self` first: `{fix}`"),
+            );
+            false
+        }
+    }
+}
+
+/// `&self`, `&'a self` or `self: &Self`.
+fn is_shared_self(receiver: &Receiver) -> bool {
+    match &*receiver.ty {
+        Type::Reference(reference) => {
+            reference.mutability.is_none()
+                && matches!(&*reference.elem, Type::Path(path) if path.qself.is_none() && path.path.is_ident("Self"))
+        }
+        _ => false,
+    }
+}
+
+fn check_not_unsafe(sig: &Signature, what: &str, errors: &mut Errors) {
+    if let Some(unsafety) = &sig.unsafety {
+        errors.at(
+            unsafety,
+            format_args!("{what} cannot be an `unsafe fn`: the flow calls it with no way to uphold its contract; use an `unsafe` block inside"),
+        );
+    }
+}
+
+/// Type and const parameters (lifetimes are fine: the call infers them), including the
+/// anonymous ones that `impl Trait` parameters are.
+fn check_not_generic(sig: &Signature, what: &str, why: &str, errors: &mut Errors) {
+    for param in &sig.generics.params {
+        if !matches!(param, GenericParam::Lifetime(_)) {
+            errors.at(param, format_args!("{what} cannot be generic: {why}"));
+        }
+    }
+    for input in &sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            if contains_impl_trait(&typed.ty) {
+                errors.at(
+                    &typed.ty,
+                    format_args!("{what} cannot be generic (`impl Trait` in a parameter is a type parameter): {why}"),
+                );
+            }
+        }
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(_) => true,
+        Type::Reference(reference) => contains_impl_trait(&reference.elem),
+        Type::Paren(paren) => contains_impl_trait(&paren.elem),
+        Type::Group(group) => contains_impl_trait(&group.elem),
+        Type::Slice(slice) => contains_impl_trait(&slice.elem),
+        Type::Array(array) => contains_impl_trait(&array.elem),
+        Type::Tuple(tuple) => tuple.elems.iter().any(contains_impl_trait),
+        _ => false,
+    }
+}
+
+/// Why a return type is not a `Result`; `None` if it is one: `Result<T, E>` by any path,
+/// or an alias named like one (`io::Result<T>`, `QueryResult<T>`), which rustc checks.
+pub(crate) fn not_a_result(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Paren(paren) => not_a_result(&paren.elem),
+        Type::Group(group) => not_a_result(&group.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let name = last.ident.to_string();
+            if name.ends_with("Result") {
+                None
+            } else if name == "Option" {
+                Some(", not an `Option` (turn `None` into an error with `.ok_or(..)`)".into())
+            } else {
+                Some(format!(
+                    ", not `{}` (an alias of `Result` is recognised by a name that ends in `Result`, as `io::Result<T>`)",
+                    ctxt::pretty(ty)
+                ))
+            }
+        }
+        Type::Tuple(tuple) if tuple.elems.is_empty() => Some(", not `()`".into()),
+        Type::Tuple(_) => {
+            Some(", not a tuple (a tuple can be the `Ok` value: `Result<(A, B), E>`)".into())
+        }
+        Type::Reference(_) => Some(", not a reference".into()),
+        Type::ImplTrait(_) => Some(", not an `impl Trait`".into()),
+        Type::Never(_) => Some(", not `!`".into()),
+        Type::Array(_) | Type::Slice(_) => Some(", not an array or a slice".into()),
+        _ => Some(", not this type".into()),
     }
 }

@@ -1,16 +1,20 @@
-//! `TaskManager::builder()`: the add-on's configuration, checked once, at `build`.
+//! `TaskManager::builder()`: a manager's configuration (the queue add-on's limits and
+//! resources, and the cleanup deadline), checked once, at `build`.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::error::ConfigError;
 use crate::manager::TaskManager;
 use crate::queue::limit::Limit;
 use crate::queue::permits::PermitQueue;
 use crate::queue::table::{FlowQueue, Queues, ResourceQueue};
 
 /// Builds a [`TaskManager`] with limits: which flows run how many tasks at once, how many
-/// wait, for how long, and which named resources steps share.
+/// wait, for how long, and which named resources steps share; and, as
+/// [`TaskManager::with_cleanup_timeout`] does, the deadline of every cleanup.
 ///
 /// ```
 /// use std::time::Duration;
@@ -20,9 +24,10 @@ use crate::queue::table::{FlowQueue, Queues, ResourceQueue};
 ///     .limit_flow("query", Limit::new(4).with_queue_capacity(1_000).with_max_wait(Duration::from_secs(5)))
 ///     .limit_flow("report", 1)                 // one at a time, default queue
 ///     .resource("db", 8)                       // `#[step(resource = "db")]`: 8 such steps at once
+///     .cleanup_timeout(Duration::from_secs(5)) // no cleanup runs longer than 5 s
 ///     .build()?;
-/// # let _ = tasks;
-/// # Ok::<(), task_manager_core::QueueConfigError>(())
+/// assert_eq!(tasks.cleanup_timeout(), Some(Duration::from_secs(5)));
+/// # Ok::<(), task_manager_core::ConfigError>(())
 /// ```
 ///
 /// A flow limited here is limited on this manager only (another manager runs its own
@@ -34,9 +39,10 @@ pub struct TaskManagerBuilder {
     flows: Vec<(String, Limit)>,
     all: Option<Limit>,
     resources: Vec<(String, usize)>,
+    cleanup_timeout: Option<Duration>,
 }
 
-/// Which limit a [`QueueConfigError`] is about.
+/// Which limit a [`ConfigError`] of the queue add-on is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitOf {
@@ -56,36 +62,6 @@ impl fmt::Display for LimitOf {
             LimitOf::Resource(resource) => write!(f, "resource `{resource}`"),
         }
     }
-}
-
-/// A configuration that cannot work, refused by [`TaskManagerBuilder::build`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum QueueConfigError {
-    /// Zero permits: nothing could ever run.
-    #[error("{of} has 0 permits: no task could ever run; give it at least 1")]
-    ZeroPermits {
-        /// The faulty limit.
-        of: LimitOf,
-    },
-    /// A queue capacity of zero.
-    #[error("{of} has a queue capacity of 0: every task that has to wait would be refused; give it at least 1")]
-    ZeroQueueCapacity {
-        /// The faulty limit.
-        of: LimitOf,
-    },
-    /// A zero max wait.
-    #[error("{of} has a max wait of 0: every task that has to wait would be refused; give it a positive duration or none")]
-    ZeroMaxWait {
-        /// The faulty limit.
-        of: LimitOf,
-    },
-    /// The same flow or resource configured twice.
-    #[error("{of} is configured twice: keep one")]
-    Duplicate {
-        /// What was configured twice.
-        of: LimitOf,
-    },
 }
 
 impl TaskManagerBuilder {
@@ -112,20 +88,29 @@ impl TaskManagerBuilder {
         self
     }
 
+    /// Gives every cleanup of the manager's tasks a deadline, as
+    /// [`TaskManager::with_cleanup_timeout`] does (which see; a flow's own
+    /// `#[flow(cleanup_timeout = "..")]` takes precedence). Zero is refused by `build`.
+    pub fn cleanup_timeout(mut self, timeout: Duration) -> Self {
+        self.cleanup_timeout = Some(timeout);
+        self
+    }
+
     /// The manager, or the first thing that cannot work.
     ///
     /// # Errors
     /// A limit with zero permits, zero queue capacity or a zero max wait; a flow or resource
-    /// configured twice. A step naming a resource not configured here is refused when its
-    /// flow's tasks are submitted ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)),
-    /// since flows are not known to the manager before then.
-    pub fn build(self) -> Result<TaskManager, QueueConfigError> {
+    /// configured twice; a zero cleanup timeout ([`ConfigError::Zero`]). A step naming a
+    /// resource not configured here is refused when its flow's tasks are submitted
+    /// ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)), since flows
+    /// are not known to the manager before then.
+    pub fn build(self) -> Result<TaskManager, ConfigError> {
         let mut flows = HashMap::with_capacity(self.flows.len());
         for (flow, limit) in self.flows {
             let of = LimitOf::Flow(flow.clone());
             check(limit, &of)?;
             if flows.contains_key(flow.as_str()) {
-                return Err(QueueConfigError::Duplicate { of });
+                return Err(ConfigError::Duplicate { of });
             }
             flows.insert(flow.into_boxed_str(), FlowQueue::new(limit));
         }
@@ -140,27 +125,34 @@ impl TaskManagerBuilder {
         for (name, permits) in self.resources {
             let of = LimitOf::Resource(name.clone());
             if permits == 0 {
-                return Err(QueueConfigError::ZeroPermits { of });
+                return Err(ConfigError::ZeroPermits { of });
             }
             if resources.contains_key(name.as_str()) {
-                return Err(QueueConfigError::Duplicate { of });
+                return Err(ConfigError::Duplicate { of });
             }
             // Every running task may wait for a resource: the line is as long as there are
             // tasks, and the task-level limits bound those.
             let queue: ResourceQueue = Arc::new(PermitQueue::new(permits, usize::MAX));
             resources.insert(name.into_boxed_str(), queue);
         }
-        Ok(TaskManager::with_queues(Queues::new(flows, all, resources)))
+        if let Some(timeout) = self.cleanup_timeout {
+            crate::limits::check_cleanup_timeout("cleanup_timeout", timeout)?;
+        }
+        let manager = TaskManager::with_queues(Queues::new(flows, all, resources));
+        if let Some(timeout) = self.cleanup_timeout {
+            manager.registry.set_cleanup_timeout(timeout);
+        }
+        Ok(manager)
     }
 }
 
-fn check(limit: Limit, of: &LimitOf) -> Result<(), QueueConfigError> {
+fn check(limit: Limit, of: &LimitOf) -> Result<(), ConfigError> {
     use crate::queue::limit::ZeroSetting;
     let of = of.clone();
     match limit.zero_setting() {
         None => Ok(()),
-        Some(ZeroSetting::Permits) => Err(QueueConfigError::ZeroPermits { of }),
-        Some(ZeroSetting::QueueCapacity) => Err(QueueConfigError::ZeroQueueCapacity { of }),
-        Some(ZeroSetting::MaxWait) => Err(QueueConfigError::ZeroMaxWait { of }),
+        Some(ZeroSetting::Permits) => Err(ConfigError::ZeroPermits { of }),
+        Some(ZeroSetting::QueueCapacity) => Err(ConfigError::ZeroQueueCapacity { of }),
+        Some(ZeroSetting::MaxWait) => Err(ConfigError::ZeroMaxWait { of }),
     }
 }

@@ -2,7 +2,7 @@
 //! in front of it, and named resources that single steps wait for.
 //!
 //! * `limit`: the public [`Limit`] (permits, queue capacity, max wait).
-//! * `config`: [`TaskManagerBuilder`] and its [`QueueConfigError`]s.
+//! * `config`: [`TaskManagerBuilder`] (it reports [`ConfigError`](crate::ConfigError)s).
 //! * `table`: one manager's lines (by flow name) and resources (by name).
 //! * `permits`: the priority-ordered, bounded semaphore everything above is made of; its
 //!   invariants are written at its top.
@@ -21,7 +21,7 @@ mod status;
 mod table;
 mod wait;
 
-pub use config::{LimitOf, QueueConfigError, TaskManagerBuilder};
+pub use config::{LimitOf, TaskManagerBuilder};
 pub use limit::Limit;
 pub use status::FlowCounts;
 

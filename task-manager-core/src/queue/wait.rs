@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures_util::future::{Either, FutureExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
+use crate::probe::Probe;
 use crate::queue::permits::{Entry, Ticket, Waiter};
 use crate::queue::{ResourcePermit, TaskPermit};
 use crate::reason::CancelReason;
@@ -53,8 +54,10 @@ impl WaitLimits {
         timeout: Option<Duration>,
         max_wait: Option<Duration>,
     ) -> Self {
-        let deadline = timeout.map(|timeout| submitted_at + timeout);
-        let max_wait_at = max_wait.map(|max_wait| (submitted_at + max_wait, max_wait));
+        // A time too far for the clock to represent never comes (as with the task's deadline).
+        let deadline = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
+        let max_wait_at =
+            max_wait.and_then(|max_wait| Some((submitted_at.checked_add(max_wait)?, max_wait)));
         match (deadline, max_wait_at) {
             (deadline, Some((at, max_wait))) if deadline.is_none_or(|deadline| at < deadline) => {
                 WaitLimits {
@@ -84,14 +87,18 @@ fn expired(max_wait: Option<Duration>) -> CancelReason {
 /// Built from `futures_util`'s combinators rather than as an `async fn`: an `async fn` keeps
 /// its arguments for its whole life, so the body (the task's whole state machine) would be
 /// stored twice. Here the body is stored once, and the wait's small state beside it.
+///
+/// `probe` is the task's explorer hook (feature `testing`; nothing otherwise): each poll of the
+/// wait that returns `Pending` is an await point where the explorer may cancel the task.
 pub(crate) fn run_admitted<Body: Future>(
     entry: Entry<TaskShared>,
     limits: WaitLimits,
+    probe: Probe,
     body: Body,
 ) -> impl Future<Output = Body::Output> {
     let admitted = match entry {
         Entry::Admitted(permit) => Either::Left(ready(Some(permit))),
-        Entry::Queued(ticket) => Either::Right(Admission::new(ticket, limits)),
+        Entry::Queued(ticket) => Either::Right(Admission::new(ticket, limits, probe)),
     };
     // `None`: cancelled while queued (by a request, the deadline or the max wait). The body
     // sees the cancel before its first step begins and ends at once.
@@ -113,14 +120,16 @@ struct Admission {
     expiry: Option<Pin<Box<Sleep>>>,
     /// The max wait, if it is what `expiry` stands for (else it is the deadline).
     max_wait: Option<Duration>,
+    probe: Probe,
 }
 
 impl Admission {
-    fn new(ticket: Ticket<TaskShared>, limits: WaitLimits) -> Self {
+    fn new(ticket: Ticket<TaskShared>, limits: WaitLimits, probe: Probe) -> Self {
         Admission {
             ticket: Some(ticket),
             expiry: limits.expires_at.map(|at| Box::pin(sleep_until(at))),
             max_wait: limits.max_wait,
+            probe,
         }
     }
 }
@@ -135,7 +144,12 @@ impl Future for Admission {
         };
         let max_wait = this.max_wait;
         let expiry = this.expiry.as_mut().map(Pin::as_mut);
-        let granted = std::task::ready!(poll_line(ticket, expiry, || expired(max_wait), cx));
+        let polled = poll_line(ticket, expiry, || expired(max_wait), cx);
+        if polled.is_pending() {
+            // The explorer may cancel here; the cancel wakes this task, which then leaves.
+            this.probe.admission_pending();
+        }
+        let granted = std::task::ready!(polled);
         let ticket = this.ticket.take();
         Poll::Ready(if granted {
             ticket.and_then(Ticket::claim)
@@ -197,9 +211,16 @@ impl Scope {
             Ok(Entry::Admitted(permit)) => permit,
             Ok(Entry::Queued(ticket)) => {
                 let deadline = &mut self.deadline;
+                let probe = &self.probe;
+                probe.resource_wait_began();
                 let granted = poll_fn(|cx| {
                     let deadline = deadline.as_mut().map(Pin::as_mut);
-                    poll_line(&ticket, deadline, || CancelReason::Timeout, cx)
+                    let polled = poll_line(&ticket, deadline, || CancelReason::Timeout, cx);
+                    if polled.is_pending() {
+                        // The explorer may cancel here, as while queued for admission.
+                        probe.resource_pending(index);
+                    }
+                    polled
                 })
                 .await;
                 match granted.then(|| ticket.claim()).flatten() {

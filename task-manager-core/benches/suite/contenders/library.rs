@@ -1,0 +1,158 @@
+//! The library as a contender: the benchmark flow written with `#[flow]` and `#[step]`, the
+//! way a user would, each step declaring a cleanup.
+
+use std::convert::Infallible;
+use std::future::{pending, Future};
+use std::sync::Arc;
+
+use task_manager_core::{
+    flow, CancelReason, HasTaskManager, Passport, Task, TaskHandle, TaskId, TaskManager,
+};
+
+use crate::contender::{Canceller, Contender, Parker};
+use crate::probe::Probe;
+use crate::steps::{step, Steps};
+
+#[derive(HasTaskManager, Default)]
+pub struct Bench {
+    tasks: TaskManager,
+    /// Only for parked tasks: where their cleanups report.
+    probe: Option<Arc<Probe>>,
+}
+
+/// One `#[flow]` of yielding steps, each with the same (empty) cleanup. For `three` it expands
+/// to exactly what the README shows:
+///
+/// ```text
+/// #[flow(name = three)]
+/// impl Bench {
+///     #[step(cancel = undo_three)]
+///     async fn three_1(&self, _task: &mut Task) -> Result<u64, Infallible> { Ok(step(0).await) }
+///     #[step(cancel = undo_three)]
+///     async fn three_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> { Ok(step(input).await) }
+///     ...
+///     async fn undo_three(&self, _task: &mut Task, _reason: CancelReason) {}
+/// }
+/// ```
+macro_rules! yielding_flow {
+    ($flow:ident, $undo:ident, $first:ident $(, $rest:ident)*) => {
+        #[flow(name = $flow)]
+        impl Bench {
+            #[step(cancel = $undo)]
+            async fn $first(&self, _task: &mut Task) -> Result<u64, Infallible> {
+                Ok(step(0).await)
+            }
+
+            $(
+                #[step(cancel = $undo)]
+                async fn $rest(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+                    Ok(step(input).await)
+                }
+            )*
+
+            async fn $undo(&self, _task: &mut Task, _reason: CancelReason) {}
+        }
+    };
+}
+
+yielding_flow!(one, undo_one, one_1);
+yielding_flow!(three, undo_three, three_1, three_2, three_3);
+yielding_flow!(
+    ten, undo_ten, ten_1, ten_2, ten_3, ten_4, ten_5, ten_6, ten_7, ten_8, ten_9, ten_10
+);
+
+/// A task parked in its only step; the payload is its probe slot.
+#[flow(name = parked)]
+impl Bench {
+    #[step(cancel = parked_cleanup)]
+    async fn park(&self, _task: &mut Task<usize>) -> Result<(), Infallible> {
+        self.probe().parked();
+        pending().await
+    }
+
+    async fn parked_cleanup(&self, task: &mut Task<usize>, _reason: CancelReason) {
+        let probe = self.probe();
+        probe.cleanup_started(*task.payload());
+        probe.cleanup_finished();
+    }
+}
+
+impl Bench {
+    fn probe(&self) -> &Probe {
+        self.probe
+            .as_deref()
+            .expect("Library::with_probe builds parkers")
+    }
+}
+
+/// The suite's handle on the library.
+#[derive(Default)]
+pub struct Library {
+    bench: Arc<Bench>,
+}
+
+type Handle = TaskHandle<u64, Infallible, ()>;
+
+impl Library {
+    fn submit(&self, steps: Steps) -> Handle {
+        let passport = Passport::new(());
+        let submitted = match steps {
+            Steps::One => self.bench.execute_one(passport),
+            Steps::Three => self.bench.execute_three(passport),
+            Steps::Ten => self.bench.execute_ten(passport),
+        };
+        submitted.expect("submitting a benchmark task")
+    }
+}
+
+impl Contender for Library {
+    fn spawn(&self, steps: Steps) -> impl Future<Output = u64> + Send + 'static {
+        let handle = self.submit(steps);
+        async move {
+            handle
+                .await
+                .into_result()
+                .expect("nobody cancels in the throughput scenario")
+        }
+    }
+
+    /// Not reachable through the public API: the flow's future is built inside `execute_*`.
+    fn task_future_size(&self, _steps: Steps) -> Option<usize> {
+        None
+    }
+}
+
+impl Parker for Library {
+    type Id = TaskId;
+
+    fn with_probe(probe: Arc<Probe>) -> Self {
+        Library {
+            bench: Arc::new(Bench {
+                tasks: TaskManager::new(),
+                probe: Some(probe),
+            }),
+        }
+    }
+
+    fn probe(&self) -> &Probe {
+        self.bench.probe()
+    }
+
+    fn spawn_parked(&self, slot: usize) -> TaskId {
+        let handle = self
+            .bench
+            .execute_parked(Passport::new(slot))
+            .expect("submitting a parked task");
+        let id = handle.id();
+        // Dropping the handle would cancel the task.
+        handle.detach();
+        id
+    }
+}
+
+impl Canceller for Library {
+    fn cancel(&self, id: TaskId) {
+        // The cleanup is observed through the probe, not through the returned Cancellation.
+        drop(self.bench.tasks.cancel(id, "bench"));
+    }
+}

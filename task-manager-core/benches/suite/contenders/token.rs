@@ -1,0 +1,164 @@
+//! Baseline (b): what a careful user writes by hand. Each task gets a `CancellationToken`
+//! raced in a biased `select!` on every step, and is findable by id through a
+//! `Mutex<HashMap<u64, CancellationToken>>` registry fed by an atomic counter.
+
+use std::collections::HashMap;
+use std::future::{pending, Future};
+use std::mem::size_of_val;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::contender::{Canceller, Contender, Parker};
+use crate::probe::Probe;
+use crate::steps::{step, Steps};
+
+/// The running tasks, by id.
+#[derive(Default)]
+pub struct Registry {
+    next_id: AtomicU64,
+    tokens: Mutex<HashMap<u64, CancellationToken>>,
+}
+
+impl Registry {
+    pub fn register(&self) -> (u64, CancellationToken) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        self.lock().insert(id, token.clone());
+        (id, token)
+    }
+
+    pub fn deregister(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Cancels outside the lock: `cancel` wakes the task, which may take the lock at once.
+    pub fn cancel(&self, id: u64) {
+        let token = self.lock().remove(&id);
+        if let Some(token) = token {
+            token.cancel();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, CancellationToken>> {
+        // A panicking task cannot leave the map half-updated, so a poisoned lock is usable.
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The step's cleanup (the library's `cancel = undo`): nothing to undo in the benchmark.
+async fn undo() {}
+
+/// Why a flow stopped early.
+#[derive(Debug)]
+pub struct Cancelled;
+
+/// The flow body, also used by the queue scenario.
+pub async fn cancellable_flow(
+    registry: Arc<Registry>,
+    id: u64,
+    token: CancellationToken,
+    steps: usize,
+) -> Result<u64, Cancelled> {
+    let mut value = 0;
+    for _ in 0..steps {
+        value = tokio::select! {
+            biased;
+            () = token.cancelled() => {
+                undo().await;
+                registry.deregister(id);
+                return Err(Cancelled);
+            }
+            next = step(value) => next,
+        };
+    }
+    registry.deregister(id);
+    Ok(value)
+}
+
+async fn parked(
+    registry: Arc<Registry>,
+    id: u64,
+    token: CancellationToken,
+    probe: Arc<Probe>,
+    slot: usize,
+) {
+    probe.parked();
+    tokio::select! {
+        biased;
+        () = token.cancelled() => {
+            probe.cleanup_started(slot);
+            registry.deregister(id);
+            probe.cleanup_finished();
+        }
+        () = pending::<()>() => {}
+    }
+}
+
+#[derive(Default)]
+pub struct Token {
+    registry: Arc<Registry>,
+    probe: Option<Arc<Probe>>,
+}
+
+impl Contender for Token {
+    fn spawn(&self, steps: Steps) -> impl Future<Output = u64> + Send + 'static {
+        let (id, token) = self.registry.register();
+        let flow = cancellable_flow(self.registry.clone(), id, token, steps.count());
+        let handle = tokio::spawn(flow);
+        async move {
+            handle
+                .await
+                .expect("token task panicked")
+                .expect("nobody cancels in the throughput scenario")
+        }
+    }
+
+    fn task_future_size(&self, steps: Steps) -> Option<usize> {
+        let (id, token) = self.registry.register();
+        let flow = cancellable_flow(self.registry.clone(), id, token, steps.count());
+        let size = size_of_val(&flow);
+        self.registry.deregister(id);
+        Some(size)
+    }
+}
+
+impl Parker for Token {
+    type Id = u64;
+
+    fn with_probe(probe: Arc<Probe>) -> Self {
+        Token {
+            registry: Arc::default(),
+            probe: Some(probe),
+        }
+    }
+
+    fn probe(&self) -> &Probe {
+        self.probe
+            .as_deref()
+            .expect("Token::with_probe builds parkers")
+    }
+
+    fn spawn_parked(&self, slot: usize) -> u64 {
+        let probe = self
+            .probe
+            .clone()
+            .expect("Token::with_probe builds parkers");
+        let (id, token) = self.registry.register();
+        drop(tokio::spawn(parked(
+            self.registry.clone(),
+            id,
+            token,
+            probe,
+            slot,
+        )));
+        id
+    }
+}
+
+impl Canceller for Token {
+    fn cancel(&self, id: u64) {
+        self.registry.cancel(id);
+    }
+}

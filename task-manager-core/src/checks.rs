@@ -1,0 +1,126 @@
+//! Compile-time checks that `#[flow]` threads through the code it writes, so that a misuse
+//! only rustc can judge (a type, `Send`) is reported on the user's own token, in words.
+//!
+//! Each check is an identity at run time: a trait implemented for exactly the types that
+//! are right (`impl<T> NextInput<T> for T`), so that any other type finds no impl at all
+//! and rustc prints the trait's `#[diagnostic::on_unimplemented]` message. The macro spans
+//! each call on the user's token (the input parameter's type, the error type, ...), which
+//! is where the error lands. A check that passes the value through (rather than a separate
+//! assertion) is what keeps a misuse to one error: the code after it sees the right type.
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::__private::{submit, Scope};
+use crate::error::SubmitError;
+use crate::flow::FlowInfo;
+use crate::handle::TaskHandle;
+use crate::manager::TaskManager;
+use crate::outcome::Outcome;
+use crate::passport::Passport;
+use crate::task::Task;
+
+/// A step's input parameter against the previous step's output.
+#[diagnostic::on_unimplemented(
+    message = "this step takes `{Input}`, but the step before it returns `{Self}`",
+    label = "expected `{Self}`, the previous step's output",
+    note = "a step's input parameter receives the `Ok` value of the step before it: make this parameter `{Self}`, or make the step before return `Result<{Input}, _>`"
+)]
+pub trait NextInput<Input> {
+    /// The previous step's output, as this step's input.
+    fn into_input(self) -> Input;
+}
+
+impl<T> NextInput<T> for T {
+    fn into_input(self) -> T {
+        self
+    }
+}
+
+/// A step without an input parameter against the previous step's output, which it would drop.
+#[diagnostic::on_unimplemented(
+    message = "this step takes no input, but the step before it returns `{Self}`",
+    label = "add a parameter `input: {Self}` after the task",
+    note = "a step receives the `Ok` value of the step before it; only a step that follows one returning `Result<(), _>` takes no input"
+)]
+pub trait NoInput {}
+
+impl NoInput for () {}
+
+/// Checks that the previous step's output is `()` (see [`NoInput`]).
+pub fn no_input<T: NoInput>(_previous_output: T) {}
+
+/// A step's error type against the flow's (the last step's).
+#[diagnostic::on_unimplemented(
+    message = "every step of a flow returns the same error type: this one returns `{Self}`, the flow's is `{FlowError}`",
+    label = "expected `{FlowError}`, the last step's error type",
+    note = "the task's error is the last step's error type; return `{FlowError}` here (convert with `.map_err(..)` inside the step), or give the whole flow one error enum"
+)]
+pub trait SameError<FlowError> {
+    /// The step's error, as the flow's.
+    fn into_flow_error(self) -> FlowError;
+}
+
+impl<E> SameError<E> for E {
+    fn into_flow_error(self) -> E {
+        self
+    }
+}
+
+/// The task parameter of a later step or a cleanup against the flow's (the first step's).
+#[diagnostic::on_unimplemented(
+    message = "every step and cleanup of a flow takes the same task context: this one takes `&mut {StepTask}`, the flow's is `&mut {Self}`",
+    label = "expected `&mut {Self}`, as the first step takes",
+    note = "the first step's `task: &mut Task<Payload, Info>` fixes the payload and runtime info types of the whole flow"
+)]
+pub trait SameTask<StepTask> {
+    /// The flow's task context, as this step's parameter.
+    fn as_step_task(&mut self) -> &mut StepTask;
+}
+
+impl<T> SameTask<T> for T {
+    fn as_step_task(&mut self) -> &mut T {
+        self
+    }
+}
+
+/// Checks that a step's future is `Send`: a task moves between the runtime's threads.
+///
+/// rustc names the step in the error ("future returned by `send` is not `Send`") and
+/// points at the `.await` that holds the culprit. The task's own `Send` check proves the
+/// same bound again; the macro gives this call the task's span, so rustc prints one error.
+pub fn step_is_send<F>(step: F) -> impl Future<Output = F::Output> + Send
+where
+    F: Future + Send, // a task moves between the runtime's threads, and its steps with it
+{
+    step
+}
+
+/// [`submit`](crate::__private::submit), with the runtime info type as an argument of its
+/// own: the macro spans that argument on the user's info type, so that info which is not
+/// `Default` (or not `Send`) is reported there, as rustc blames the one argument whose
+/// type holds the unsatisfied parameter.
+pub fn submit_flow<P, R, T, E, Fut>(
+    manager: &TaskManager,
+    flow: &'static FlowInfo,
+    passport: Passport<P>,
+    _info: PhantomData<R>,
+    body: impl FnOnce(Task<P, R>, Scope) -> Fut,
+) -> Result<TaskHandle<T, E, R>, SubmitError>
+where
+    R: Default, // a task's runtime info starts as `Default::default()`
+    Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Send + 'static, // the runtime info moves with the task between threads
+{
+    submit(manager, flow, passport, body)
+}
+
+/// Checks that a cleanup's future is `Send`, as [`step_is_send`] does for a step.
+pub fn cleanup_is_send<F>(cleanup: F) -> impl Future<Output = ()> + Send
+where
+    F: Future<Output = ()> + Send, // a task moves between the runtime's threads, its cleanups too
+{
+    cleanup
+}

@@ -1,0 +1,221 @@
+//! The recording side of the runner's hook (see `crate::probe`): what one armed task did,
+//! point by point, and the cancel the explorer told it to take at one of those points.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::cancel::{CancelStatus, Cancellation, Cleanup};
+use crate::id::TaskId;
+use crate::reason::CancelReason;
+use crate::shared::TaskShared;
+
+use super::explorer::AwaitPoint;
+
+/// The hook a [`Scope`](crate::scope::Scope) holds: `None` for every task the explorer did not
+/// arm, so that other tasks (and other tests) run as they would without the feature.
+pub(crate) struct Probe(Option<Arc<Recorder>>);
+
+/// Tasks armed by the explorer and not yet submitted, by id. `ARMED_COUNT` lets every other
+/// submission skip the lock.
+static ARMED: Mutex<Vec<(TaskId, Arc<Recorder>)>> = Mutex::new(Vec::new());
+static ARMED_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Arms the task that will be submitted under `id`: its scope will report to `recorder`.
+pub(crate) fn arm(id: TaskId, recorder: Arc<Recorder>) {
+    let mut armed = lock(&ARMED);
+    armed.push((id, recorder));
+    ARMED_COUNT.store(armed.len(), Ordering::Release);
+}
+
+/// Forgets `id` if no task took it; `true` if it was still armed (nothing was submitted under it).
+pub(crate) fn disarm(id: TaskId) -> bool {
+    let mut armed = lock(&ARMED);
+    let before = armed.len();
+    armed.retain(|(armed_id, _)| *armed_id != id);
+    ARMED_COUNT.store(armed.len(), Ordering::Release);
+    armed.len() != before
+}
+
+/// What one armed task did, and what it was told to do.
+pub(crate) struct Recorder {
+    record: Mutex<Record>,
+}
+
+/// See [`Recorder`].
+pub(crate) struct Record {
+    /// Cancel when reaching the point with this index (0-based), if any.
+    pub(crate) cancel_at: Option<usize>,
+    pub(crate) reason: CancelReason,
+    pub(crate) shared: Option<Arc<TaskShared>>,
+    pub(crate) id: Option<TaskId>,
+    /// Every point reached, in order.
+    pub(crate) points: Vec<AwaitPoint>,
+    /// Pending polls of the wait or the step in progress so far.
+    polls: usize,
+    /// The indexes of the steps that began, in order.
+    pub(crate) begun: Vec<usize>,
+    /// The step of each cleanup that began, with how it ended (`None`: it never did).
+    pub(crate) cleanups: Vec<(&'static str, Option<Cleanup>)>,
+    /// How many times the task's scope ended.
+    pub(crate) ends: usize,
+    /// The cancel made at `cancel_at`, to await.
+    pub(crate) cancellation: Option<Cancellation>,
+    /// What a second cancel, made right after it, found.
+    pub(crate) second_cancel: Option<CancelStatus>,
+}
+
+impl Recorder {
+    pub(crate) fn new(cancel_at: Option<usize>, reason: CancelReason) -> Arc<Self> {
+        Arc::new(Recorder {
+            record: Mutex::new(Record {
+                cancel_at,
+                reason,
+                shared: None,
+                id: None,
+                points: Vec::new(),
+                polls: 0,
+                begun: Vec::new(),
+                cleanups: Vec::new(),
+                ends: 0,
+                cancellation: None,
+                second_cancel: None,
+            }),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Record> {
+        lock(&self.record)
+    }
+}
+
+impl Record {
+    fn step_name(&self, index: usize) -> &'static str {
+        self.shared
+            .as_ref()
+            .map_or("<unknown step>", |shared| shared.flow().step_name(index))
+    }
+
+    /// Records `point`; if it is the one to cancel at, cancels the task now, as
+    /// `TaskManager::cancel` would, and a second time to check that the second is ignored.
+    fn reach(&mut self, point: AwaitPoint) {
+        self.points.push(point);
+        if self.cancel_at != Some(self.points.len() - 1) {
+            return;
+        }
+        let (Some(shared), Some(id)) = (self.shared.clone(), self.id) else {
+            return;
+        };
+        let status = shared.request_cancel(self.reason.clone());
+        self.second_cancel =
+            Some(shared.request_cancel(CancelReason::from("a second cancel, to be ignored")));
+        self.cancellation = Some(Cancellation::new(id, status, Some(shared)));
+    }
+}
+
+impl Probe {
+    pub(crate) fn attach(id: TaskId, shared: &Arc<TaskShared>) -> Self {
+        if ARMED_COUNT.load(Ordering::Acquire) == 0 {
+            return Probe(None);
+        }
+        let mut armed = lock(&ARMED);
+        let Some(at) = armed.iter().position(|(armed_id, _)| *armed_id == id) else {
+            return Probe(None);
+        };
+        let (_, recorder) = armed.swap_remove(at);
+        ARMED_COUNT.store(armed.len(), Ordering::Release);
+        drop(armed);
+        {
+            let mut record = recorder.lock();
+            record.shared = Some(Arc::clone(shared));
+            record.id = Some(id);
+        }
+        Probe(Some(recorder))
+    }
+
+    /// The same hook, for the wait for admission (queue add-on), which runs before the task's
+    /// scope is first polled and reports to the same record.
+    pub(crate) fn share(&self) -> Self {
+        Probe(self.0.clone())
+    }
+
+    fn with(&self, act: impl FnOnce(&mut Record)) {
+        if let Some(recorder) = &self.0 {
+            act(&mut recorder.lock());
+        }
+    }
+
+    /// For the wait for admission (the queue add-on): each of its polls that returns `Pending`.
+    pub(crate) fn admission_pending(&self) {
+        self.with(|record| {
+            record.polls += 1;
+            let poll = record.polls;
+            record.reach(AwaitPoint::Admission { poll });
+        });
+    }
+
+    /// A step begins to wait for a permit of its resource (the queue add-on).
+    pub(crate) fn resource_wait_began(&self) {
+        self.with(|record| record.polls = 0);
+    }
+
+    /// For that wait: each of its polls that returns `Pending`.
+    pub(crate) fn resource_pending(&self, index: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::ResourcePending { index, step, poll });
+        });
+    }
+
+    pub(crate) fn before_step(&self, index: usize) {
+        self.with(|record| {
+            record.polls = 0;
+            let step = record.step_name(index);
+            record.reach(AwaitPoint::BeforeStep { index, step });
+        });
+    }
+
+    pub(crate) fn step_began(&self, index: usize) {
+        self.with(|record| record.begun.push(index));
+    }
+
+    pub(crate) fn step_pending(&self, index: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::StepPending { index, step, poll });
+        });
+    }
+
+    pub(crate) fn step_panicked(&self, index: usize) {
+        self.with(|record| {
+            let step = record.step_name(index);
+            record.reach(AwaitPoint::StepPanicked { index, step });
+        });
+    }
+
+    pub(crate) fn before_ending(&self, steps_completed: usize) {
+        self.with(|record| record.reach(AwaitPoint::BeforeEnding { steps_completed }));
+    }
+
+    pub(crate) fn cleanup_began(&self, step: &'static str) {
+        self.with(|record| record.cleanups.push((step, None)));
+    }
+
+    pub(crate) fn cleanup_ended(&self, cleanup: &Cleanup) {
+        self.with(|record| {
+            if let Some((_, ended)) = record.cleanups.last_mut() {
+                *ended = Some(cleanup.clone());
+            }
+        });
+    }
+
+    pub(crate) fn task_ended(&self) {
+        self.with(|record| record.ends += 1);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A failed explorer check panics in the test, never while holding these locks.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

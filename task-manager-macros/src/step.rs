@@ -1,0 +1,194 @@
+//! The code of one step inside the generated task body: run it through the runner's
+//! `Scope`, and on a stop run its cleanup.
+//!
+//! Each value handed to the user's method goes through one of the runtime's checks
+//! (`__private::SameTask`, `NextInput`, `SameError`, ...), spanned on the user's token that
+//! a mismatch would be about, so that rustc reports it there and in words. Every token of
+//! a check, down to the path of `__private` (the `__flow_private` alias) and the generated
+//! local it takes, carries that span: a check expression that mixed spans would be
+//! reported on the `#[flow]` attribute instead.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, ImplItem, ImplItemFn, Path, Type};
+
+use crate::ast::{self, Flow, Step};
+use crate::expand::{local, Locals};
+use crate::types;
+
+/// The alias of the runtime's `__private` module in the generated body, located at `span`
+/// for a check on the user's token. Mixed-site, as the local the check takes: rustc
+/// reports a check whose path and argument come from different contexts on the
+/// `#[flow]` attribute instead.
+pub(crate) fn private(span: Span) -> Ident {
+    local("__flow_private", span)
+}
+
+/// The same alias for the checks on the task's span (`step_is_send`): call-site, as the
+/// task's own `Send` check, so that rustc prints the two as one error (see `code`).
+/// (A `use` alias is an item: items are not hidden by mixed-site hygiene, so both resolve.)
+fn private_at_call_site() -> Ident {
+    Ident::new("__flow_private", Span::call_site())
+}
+
+/// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
+/// for a step that needs a resource).
+pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
+    let Locals {
+        task, scope, out, ..
+    } = Locals::new();
+    let private = private(Span::call_site());
+    let method = step.name();
+    let cfgs = &step.cfgs;
+    let index = index(flow, position);
+
+    // The first step's task type is the flow's, by definition.
+    let task_arg = task_arg(step.task_type().filter(|_| position > 0));
+    let (no_input, input_arg) = match step.input_type() {
+        Some(input_ty) => (None, Some(input_arg(input_ty))),
+        None if position == 0 => (None, None),
+        None => {
+            // Where the input parameter would go.
+            let span = step.method.sig.paren_token.span.join();
+            let (private, out) = (self::private(span), local("__flow_out", span));
+            let check = quote_spanned! {span=> #private::no_input(#out); };
+            (Some(quote! { #(#cfgs)* #check }), None)
+        }
+    };
+    // `step_is_send` on the task's span (the attribute), like the `.await`s around it: the
+    // task's own `Send` check repeats a step's `Send` error, and with one span rustc
+    // prints the two as one, whose label names the step ("future returned by `send` is
+    // not `Send`"). The path too (see `private_at_call_site`).
+    let call = {
+        let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
+        let args = std::iter::once(task_arg).chain(input_arg);
+        quote! { #private::step_is_send(#this.#method(#(#args),*)) }
+    };
+    let error = flow_error(flow, position, step, krate);
+    let cleanup = step
+        .args
+        .cancel
+        .as_ref()
+        .map(|cancel| cleanup(cleanup_method(flow, cancel), cancel));
+    // A step that needs a resource waits for it first (queue add-on); the others run as
+    // they are, paying nothing for it.
+    let run = match step.args.resource {
+        Some(_) => Ident::new("step_with_resource", Span::call_site()),
+        None => Ident::new("step", Span::call_site()),
+    };
+    quote! {
+        #no_input
+        #(#cfgs)*
+        let #out = match #scope.#run(#index, #call).await {
+            #private::StepRun::Completed(value) => value,
+            #private::StepRun::Failed(error) => return #scope.failed(#task, #index, #error),
+            #private::StepRun::Stopped(stop) => {
+                #cleanup
+                return #scope.stopped(#task, stop);
+            }
+        };
+    }
+}
+
+/// `&mut task`, through `SameTask` on the parameter's type: a step or cleanup that takes
+/// another task type than the flow's (the first step's) is told so there.
+fn task_arg(task_ty: Option<&Type>) -> TokenStream {
+    match task_ty {
+        Some(task_ty) => {
+            let span = task_ty.span();
+            let (private, task) = (private(span), local("__flow_task", span));
+            quote_spanned! {span=> #private::SameTask::<#task_ty>::as_step_task(&mut #task) }
+        }
+        None => {
+            let task = Locals::new().task;
+            quote! { &mut #task }
+        }
+    }
+}
+
+/// The previous step's output, through `NextInput` on the input parameter's type.
+fn input_arg(input_ty: &Type) -> TokenStream {
+    let span = input_ty.span();
+    let (private, out) = (private(span), local("__flow_out", span));
+    quote_spanned! {span=> #private::NextInput::<#input_ty>::into_input(#out) }
+}
+
+/// The step's error as the flow's (the last step's), through `SameError` on the step's
+/// error type; the last step's error is the flow's by definition.
+fn flow_error(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
+    let last = &flow.steps[flow.steps.len() - 1];
+    match (step.return_type(), last.return_type()) {
+        (Some(return_ty), Some(last_return)) if position + 1 < flow.steps.len() => {
+            let span = types::error_span(return_ty);
+            let flow_error = types::result_generics(last_return, krate).1;
+            let (private, error) = (private(span), Ident::new("error", span));
+            quote_spanned! {span=> #private::SameError::<#flow_error>::into_flow_error(#error) }
+        }
+        _ => quote! { error },
+    }
+}
+
+fn cleanup_method<'a>(flow: &'a Flow, cancel: &Ident) -> Option<&'a ImplItemFn> {
+    flow.item.items.iter().find_map(|item| match item {
+        ImplItem::Fn(method) if method.sig.ident == *cancel => Some(method),
+        _ => None,
+    })
+}
+
+/// Runs the cleanup if the stopped step had begun. The checks sit on the cleanup's own
+/// signature: its task type, its reason type.
+fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
+    let Locals { scope, .. } = Locals::new();
+    let task_arg = task_arg(method.and_then(ast::task_type));
+    let reason_span = method
+        .and_then(|method| ast::typed_parameter(method, 2))
+        .map_or_else(Span::call_site, Spanned::span);
+    let reason_arg = Ident::new("reason", reason_span);
+    // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
+    let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
+    let call = quote! {
+        #private::cleanup_is_send(#this.#cancel(#task_arg, #reason_arg))
+    };
+    quote! {
+        if let ::core::option::Option::Some(reason) = stop.cleanup_reason() {
+            #scope.cleanup(&stop, #call).await;
+        }
+    }
+}
+
+/// The step's index among the steps that exist in this build: a `#[cfg]`-ed out step
+/// before it does not count, matching the names in `FLOW`.
+fn index(flow: &Flow, position: usize) -> TokenStream {
+    let earlier = &flow.steps[..position];
+    let fixed = earlier.iter().filter(|step| step.cfgs.is_empty()).count();
+    let conditional: Vec<TokenStream> = earlier
+        .iter()
+        .filter_map(cfg_predicate)
+        .map(|predicate| quote! { + (::core::cfg!(#predicate) as usize) })
+        .collect();
+    if conditional.is_empty() {
+        quote! { #fixed }
+    } else {
+        quote! { (#fixed #(#conditional)*) }
+    }
+}
+
+/// The predicate of a step's `#[cfg(..)]` attributes, all of them together.
+fn cfg_predicate(step: &Step) -> Option<TokenStream> {
+    let predicates: Vec<TokenStream> = step
+        .cfgs
+        .iter()
+        .filter_map(|attr| {
+            attr.meta
+                .require_list()
+                .ok()
+                .map(|list| list.tokens.clone())
+        })
+        .collect();
+    match predicates.len() {
+        0 => None,
+        1 => Some(predicates[0].clone()),
+        _ => Some(quote! { all(#(#predicates),*) }),
+    }
+}

@@ -1,0 +1,116 @@
+//! Contract 7: cancel of an unknown or finished id has no effect and says so.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use task_manager_core::{
+    flow, CancelReason, CancelStatus, HasTaskManager, Passport, Task, TaskId, TaskManager,
+};
+use task_manager_support::{Gate, Journal};
+
+#[derive(HasTaskManager)]
+struct Jobs {
+    tasks: TaskManager,
+    journal: Journal,
+    working: Gate,
+}
+
+#[flow(name = job)]
+impl Jobs {
+    #[step(cancel = undo)]
+    async fn work(&self, task: &mut Task<&'static str>) -> Result<&'static str, Infallible> {
+        self.journal
+            .record(format_args!("{} began", task.payload()));
+        self.working.pass().await;
+        Ok(task.payload())
+    }
+
+    async fn undo(&self, task: &mut Task<&'static str>, reason: CancelReason) {
+        self.journal
+            .record(format_args!("cleanup {}: {reason}", task.payload()));
+    }
+}
+
+fn jobs() -> Arc<Jobs> {
+    Arc::new(Jobs {
+        tasks: TaskManager::new(),
+        journal: Journal::new(),
+        working: Gate::new(),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_id_is_not_found_and_the_running_task_is_untouched() {
+    let jobs = jobs();
+    let handle = jobs
+        .execute_job(Passport::new("running"))
+        .expect("submitted");
+    jobs.working.arrived().await;
+
+    let cancellation = jobs.tasks.cancel(TaskId::new(), "wrong id");
+    assert_eq!(cancellation.status(), CancelStatus::NotFound);
+    assert_eq!(cancellation.await, None);
+    assert_eq!(jobs.tasks.len(), 1);
+
+    jobs.working.open();
+    let outcome = handle.await;
+    assert_eq!(outcome.into_result().expect("completed"), "running");
+    assert_eq!(jobs.journal.entries(), ["running began"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_id_is_not_found_and_nothing_is_cleaned_up() {
+    let jobs = jobs();
+    jobs.working.open();
+    let passport = Passport::new("done");
+    let id = passport.id();
+    let outcome = jobs.execute_job(passport).expect("submitted").await;
+    assert!(outcome.is_completed());
+
+    let cancellation = jobs.tasks.cancel(id, "too late");
+    assert_eq!(cancellation.status(), CancelStatus::NotFound);
+    assert_eq!(cancellation.await, None);
+    assert_eq!(jobs.journal.entries(), ["done began"]);
+    assert!(jobs.tasks.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_and_ended_id_is_not_found_the_second_time() {
+    let jobs = jobs();
+    let passport = Passport::new("cancelled");
+    let id = passport.id();
+    let handle = jobs.execute_job(passport).expect("submitted");
+    jobs.working.arrived().await;
+    let _ = jobs.tasks.cancel(id, "once").await;
+    assert!(handle.await.is_cancelled());
+
+    let again = jobs.tasks.cancel(id, "twice");
+    assert_eq!(again.status(), CancelStatus::NotFound);
+    assert_eq!(again.await, None);
+    assert_eq!(jobs.journal.count("cleanup cancelled: cancelled: once"), 1);
+    assert_eq!(jobs.journal.entries().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_of_an_id_not_yet_used_does_not_wait_for_a_task_to_take_it() {
+    let jobs = jobs();
+    let request_id = TaskId::new();
+    let early = jobs.tasks.cancel(request_id, "before it existed");
+    assert_eq!(early.status(), CancelStatus::NotFound);
+
+    jobs.working.open();
+    let outcome = jobs
+        .execute_job(Passport::new("later").with_id(request_id))
+        .expect("submitted")
+        .await;
+    assert_eq!(outcome.into_result().expect("not cancelled"), "later");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_all_on_an_empty_manager_finds_nothing() {
+    let jobs = jobs();
+    let all = jobs.tasks.cancel_all("shutdown");
+    assert_eq!(all.requested(), 0);
+    assert!(all.cancellations().is_empty());
+    assert!(all.finished().await.is_empty());
+}

@@ -1,0 +1,100 @@
+//! The code `#[flow]` and `#[derive(HasTaskManager)]` write raises no warning in the user's
+//! crate, even under pedantic clippy (`cargo clippy --all-targets` checks this file).
+
+#![deny(warnings, clippy::all, clippy::pedantic)]
+
+use std::sync::Arc;
+
+use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskManager};
+
+/// What the steps learn.
+#[derive(Debug, Default)]
+pub struct Info {
+    /// Set by `prepare`.
+    pub request: Option<u32>,
+}
+
+/// The task context of the flow, by alias.
+pub type QueryTask = Task<String, Info>;
+
+/// A manager struct, as a user writes it.
+#[derive(HasTaskManager)]
+pub struct Queries {
+    tasks: TaskManager,
+}
+
+/// The error of the flow.
+#[derive(Debug, PartialEq, Eq)]
+pub struct QueryError;
+
+/// A `Result` alias, as crates often have.
+pub type QueryResult<T> = Result<T, QueryError>;
+
+#[flow(name = query, timeout = "1m 30s")]
+impl Queries {
+    #[step(cancel = abort_prepare)]
+    async fn prepare(&self, task: &mut QueryTask) -> Result<usize, QueryError> {
+        task.info_mut().request = Some(7);
+        Ok(task.payload().len())
+    }
+
+    #[cfg(any())]
+    #[step]
+    async fn audit(&self, _task: &mut QueryTask, length: usize) -> Result<usize, QueryError> {
+        Ok(length)
+    }
+
+    #[step]
+    async fn send(&self, _task: &mut QueryTask, length: usize) -> Result<(), QueryError> {
+        if length == 0 {
+            return Err(QueryError);
+        }
+        Ok(())
+    }
+
+    #[step(cancel = abort_fetch)]
+    async fn fetch(&self, task: &mut QueryTask) -> QueryResult<Vec<u32>> {
+        tokio::task::yield_now().await;
+        Ok(task.info().request.into_iter().collect())
+    }
+
+    async fn abort_prepare(&self, _task: &mut QueryTask, _reason: CancelReason) {}
+
+    async fn abort_fetch(&self, _task: &mut QueryTask, _reason: CancelReason) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_linted_flow_runs() {
+    let queries = Arc::new(Queries {
+        tasks: TaskManager::new(),
+    });
+    let handle = queries
+        .execute_query(Passport::new("SELECT 1".to_owned()))
+        .expect("submitted");
+    assert_eq!(handle.await.into_result().expect("completed"), [7]);
+}
+
+/// A second flow on the same struct, whose first step carries a `#[cfg]` (the generated
+/// code then starts from a unit output).
+#[flow(name = ping)]
+impl Queries {
+    #[cfg(test)]
+    #[step]
+    async fn ping(&self, _task: &mut Task) -> Result<(), QueryError> {
+        Ok(())
+    }
+
+    #[step]
+    async fn pong(&self, _task: &mut Task) -> Result<&'static str, QueryError> {
+        Ok("pong")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_linted_flow_with_a_cfg_first_step_runs() {
+    let queries = Arc::new(Queries {
+        tasks: TaskManager::new(),
+    });
+    let handle = queries.execute_ping(Passport::new(())).expect("submitted");
+    assert_eq!(handle.await.into_result().expect("completed"), "pong");
+}

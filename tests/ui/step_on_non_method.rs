@@ -1,0 +1,20 @@
+use std::convert::Infallible;
+use task_manager_core::{flow, HasTaskManager, Task, TaskManager};
+
+#[derive(HasTaskManager)]
+struct Queries {
+    tasks: TaskManager,
+}
+
+#[flow(name = query)]
+impl Queries {
+    #[step]
+    const RETRIES: u32 = 3;
+
+    #[step]
+    async fn prepare(&self, _task: &mut Task) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 /// Why a task is being cancelled. The first reason given wins: later cancels of the same task
 /// do not replace it.
@@ -30,6 +31,12 @@ pub enum CancelReason {
     HandleDropped,
     /// The manager is shutting down.
     Shutdown,
+    /// The task waited in its flow's queue (queue add-on) for longer than the limit's
+    /// `max_wait` and was refused without running any step. Counted from submission.
+    QueueWaitExceeded {
+        /// The limit's max wait.
+        max_wait: Duration,
+    },
     /// Not a cancel: the step panicked, and its cleanup runs to free what the step held.
     /// Only a cleanup ever sees this reason; the task's outcome is
     /// [`Ending::Panicked`](crate::Ending::Panicked).
@@ -40,6 +47,11 @@ impl CancelReason {
     /// Whether the task's deadline caused this.
     pub fn is_timeout(&self) -> bool {
         matches!(self, CancelReason::Timeout)
+    }
+
+    /// Whether the task waited too long in its queue (see [`Limit::with_max_wait`](crate::Limit::with_max_wait)).
+    pub fn is_queue_wait_exceeded(&self) -> bool {
+        matches!(self, CancelReason::QueueWaitExceeded { .. })
     }
 }
 
@@ -68,6 +80,12 @@ impl fmt::Display for CancelReason {
             CancelReason::Timeout => f.write_str("timed out"),
             CancelReason::HandleDropped => f.write_str("its handle was dropped"),
             CancelReason::Shutdown => f.write_str("the task manager is shutting down"),
+            CancelReason::QueueWaitExceeded { max_wait } => {
+                write!(
+                    f,
+                    "refused after waiting longer than {max_wait:?} in the queue"
+                )
+            }
             CancelReason::StepPanicked => f.write_str("the step panicked"),
         }
     }

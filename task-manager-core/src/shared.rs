@@ -13,6 +13,10 @@
 //!   wakes the task and the step stops at once.
 //! * `step` is the index of the step in progress, written by the task alone, read by
 //!   [`status`](crate::TaskManager::status). It is advisory, so `Relaxed` suffices.
+//! * `priority` (the passport's) and `waiting` belong to the queue add-on: `waiting` is set
+//!   while the task waits in a line (for admission, or for its step's resource), and is
+//!   written only by that line, under its lock (see `queue/permits.rs`). A task of a flow
+//!   without limits never touches either.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
 //!
@@ -23,14 +27,17 @@
 //! reason is always readable), two cancels (one reason stands), a cancel against a step
 //! going to sleep (the step is always woken: it registers its waker, then looks at `phase`
 //! again), and the wake-ups of those waiting for the end or for the cancel. Keep this file
-//! free of other `crate::` imports than those that test maps, so that it keeps compiling there.
+//! free of other `crate::` imports than those that test maps, so that it keeps compiling there
+//! (it maps `crate::queue::note_abandoned`, the one call into the queue add-on, to a no-op).
 
 use std::task::{Context, Poll, Waker};
 
 use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
 use crate::reason::CancelReason;
-use crate::sync::{AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{
+    AtomicBool, AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError,
+};
 
 const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -43,6 +50,8 @@ pub(crate) struct TaskShared {
     flow: &'static FlowInfo,
     phase: AtomicU8,
     step: AtomicU16,
+    waiting: AtomicBool,
+    priority: i32,
     waker: AtomicWaker,
     slot: Mutex<Slot>,
 }
@@ -57,11 +66,13 @@ struct Slot {
 }
 
 impl TaskShared {
-    pub(crate) fn new(flow: &'static FlowInfo) -> Self {
+    pub(crate) fn new(flow: &'static FlowInfo, priority: i32) -> Self {
         TaskShared {
             flow,
             phase: AtomicU8::new(RUNNING),
             step: AtomicU16::new(NOT_STARTED),
+            waiting: AtomicBool::new(false),
+            priority,
             waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::default()),
         }
@@ -82,6 +93,10 @@ impl TaskShared {
                 slot.reason = Some(reason);
                 let waiters = std::mem::take(&mut slot.waiters);
                 drop(slot);
+                if self.is_waiting() {
+                    // Its line must give its place away at once, not when the task next runs.
+                    crate::queue::note_abandoned();
+                }
                 self.waker.wake();
                 waiters.into_iter().for_each(Waker::wake);
                 CancelStatus::Requested
@@ -129,6 +144,26 @@ impl TaskShared {
             NOT_STARTED => None,
             index => Some(usize::from(index)),
         }
+    }
+
+    /// The passport's priority.
+    pub(crate) fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    /// Whether the task waits in a line (see the module docs).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The `waiting` flag, for the line the task waits in.
+    pub(crate) fn waiting_flag(&self) -> &AtomicBool {
+        &self.waiting
+    }
+
+    /// Wakes the task (its line handed it a permit).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
     }
 
     pub(crate) fn is_cancelling(&self) -> bool {

@@ -27,9 +27,10 @@ use proc_macro::TokenStream;
 /// # Reference
 ///
 /// ```text
-/// #[flow(name = <ident>, timeout = "<duration>", crate = "<path>")]
+/// #[flow(name = <ident>, timeout = "<duration>", cleanup_timeout = "<duration>",
+///        limit = <n>, queue = <n>, max_wait = "<duration>", crate = "<path>")]
 /// impl <Type> {
-///     #[step]                       // or #[step(cancel = <cleanup method>)]
+///     #[step]                       // or #[step(cancel = <cleanup method>, resource = "<name>")]
 ///     async fn <step>(&self, task: &mut Task<Payload, Info>[, input: <previous output>])
 ///         -> Result<Output, Error> { .. }
 ///     ..
@@ -57,6 +58,19 @@ use proc_macro::TokenStream;
 ///   units, `"30s"`, `"250ms"`, `"1m 30s"` (units `ns`, `us`, `ms`, `s`, `m`, `h`; not zero),
 ///   counted from submission. Without it a task has no deadline unless its passport sets
 ///   one (`Passport::with_timeout`, which also overrides this one).
+/// - `cleanup_timeout` (optional): how long a stopped step's cleanup may run before it is
+///   dropped (the task then ends with `Cleanup::TimedOut`), in the syntax of `timeout`; it
+///   replaces the manager's default (`TaskManager::with_cleanup_timeout`).
+/// - `limit` (optional, the queue add-on): at most this many of the flow's tasks run at once
+///   on each manager (a positive integer); the others wait in the flow's queue, in priority
+///   then submission order. A manager's builder (`TaskManager::builder().limit_flow(..)`)
+///   may replace it.
+/// - `queue` (optional, needs `limit`): how many tasks may wait (a positive integer; default
+///   `Limit::DEFAULT_QUEUE_CAPACITY`); one more is refused at submission with
+///   `SubmitError::QueueFull`.
+/// - `max_wait` (optional, needs `limit`): how long a task may wait in the queue, counted
+///   from submission, in the syntax of `timeout`; past it the task ends, without running a
+///   step, with `CancelReason::QueueWaitExceeded`.
 /// - `crate` (optional): the path of the runtime crate as a string, for a crate that
 ///   re-exports it, `crate = "my_facade::task_manager_core"`. Default `::task_manager_core`.
 ///
@@ -94,6 +108,7 @@ pub fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// #[step]
 /// #[step(cancel = <cleanup method>)]
+/// #[step(cancel = <cleanup method>, resource = "<name>")]
 /// ```
 ///
 /// Marks an `async fn` of a `#[flow]` block as a step; the `#[flow]` on the block reads it
@@ -105,6 +120,11 @@ pub fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   the step is interrupted (a cancel, the deadline, a panic) after it began. Without it
 ///   the step has no cleanup, and the outcome's report says `Cleanup::NotDeclared`. The
 ///   cleanup does not run when the step returns `Err`, nor for a step that never began.
+/// - `resource` (optional, the queue add-on): the name of a resource of the task manager
+///   (`TaskManager::builder().resource("db", permits)`) that the step needs: it waits for one
+///   of its permits before it begins, and holds it until it ends (through its cleanup if it
+///   is stopped). A cancel while it waits stops the task before the step began: no cleanup.
+///   A manager without that resource refuses the flow's tasks (`SubmitError::UnknownResource`).
 #[proc_macro_attribute]
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_step(args.into(), item.into()).into()

@@ -4,6 +4,7 @@ use crate::config::HEADLINE_IN_FLIGHT;
 use crate::contenders::Which;
 use crate::measure::PerItem;
 use crate::runtime::Flavor;
+use crate::scenarios::queue::Variant;
 use crate::scenarios::Results;
 use crate::steps::Steps;
 
@@ -144,6 +145,19 @@ impl Results {
                 "library / token+registry, RSS bytes per parked task",
                 divide(rss(Which::Library), rss(Which::Token)),
                 Some(Target::AtMost(0.8)),
+            );
+            let queue = |variant| {
+                self.queue
+                    .iter()
+                    .find(|row| row.variant == variant && row.flavor == flavor)
+                    .map(|row| row.cost.wall_ns)
+            };
+            // Issue 4's goal: the add-on against the hand-written semaphore whose submitter
+            // acquires a permit before spawning.
+            push(
+                "library queue / semaphore acquire before spawn, wall ns/task",
+                divide(queue(Variant::Library), queue(Variant::AcquireBeforeSpawn)),
+                Some(Target::AtMost(1.1)),
             );
         }
         ratios

@@ -98,3 +98,41 @@ async fn the_linted_flow_with_a_cfg_first_step_runs() {
     let handle = queries.execute_ping(Passport::new(())).expect("submitted");
     assert_eq!(handle.await.into_result().expect("completed"), "pong");
 }
+
+/// A third flow, with the queue add-on's keys (and a `#[cfg]`-ed out step that needs a
+/// resource: its entry in the flow's resource list goes with it).
+#[flow(name = limited, limit = 2, queue = 10u16, max_wait = "5s", cleanup_timeout = "1s")]
+impl Queries {
+    #[step]
+    async fn plan(&self, _task: &mut Task) -> Result<(), QueryError> {
+        Ok(())
+    }
+
+    #[cfg(any())]
+    #[step(resource = "gpu")]
+    async fn render(&self, _task: &mut Task) -> Result<(), QueryError> {
+        Ok(())
+    }
+
+    #[step(cancel = abort_store, resource = "db")]
+    async fn store(&self, _task: &mut Task) -> Result<&'static str, QueryError> {
+        tokio::task::yield_now().await;
+        Ok("stored")
+    }
+
+    async fn abort_store(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_linted_limited_flow_runs() {
+    let queries = Arc::new(Queries {
+        tasks: TaskManager::builder()
+            .resource("db", 1)
+            .build()
+            .expect("a valid configuration"),
+    });
+    let handle = queries
+        .execute_limited(Passport::new(()))
+        .expect("submitted");
+    assert_eq!(handle.await.into_result().expect("completed"), "stored");
+}

@@ -1,18 +1,25 @@
 //! `TaskManager::builder()`: a manager configured before its first task, one method per
-//! setting, every setting checked once, in `build`.
+//! setting, every setting checked once, in `build`. The settings are the add-ons (observe),
+//! the limits and resources (the queue add-on; `queue/config.rs` checks them into the
+//! manager's lines) and the cleanup deadline.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::manager::TaskManager;
 use crate::observe::{Addon, AddonSet};
+use crate::queue::{Limit, QueueConfig};
 
-/// Builds a [`TaskManager`] with add-ons and settings.
+/// Builds a [`TaskManager`] with settings: add-ons that hear every task's events, which
+/// flows run how many tasks at once and how many wait for how long (the queue add-on), which
+/// named resources steps share, and the deadline of every cleanup. Each setting has one
+/// method; `build` checks them all.
 ///
 /// ```
 /// use std::time::Duration;
-/// use task_manager_core::{Addon, TaskEvent, TaskManager};
+/// use task_manager_core::{Addon, Limit, TaskEvent, TaskManager};
 ///
 /// /// Forwards every event's gist to a channel, for a task of its own to export: the add-on
 /// /// itself stays fast, as add-ons must.
@@ -27,20 +34,43 @@ use crate::observe::{Addon, AddonSet};
 /// let (sender, _receiver) = std::sync::mpsc::channel();
 /// let tasks = TaskManager::builder()
 ///     .addon(Forward(sender))
-///     .cleanup_timeout(Duration::from_secs(5))
+///     .limit_flow("query", Limit::new(4).with_queue_capacity(1_000).with_max_wait(Duration::from_secs(5)))
+///     .limit_flow("report", 1)                 // one at a time, default queue
+///     .resource("db", 8)                       // `#[step(resource = "db")]`: 8 such steps at once
+///     .cleanup_timeout(Duration::from_secs(5)) // no cleanup runs longer than 5 s
 ///     .build()?;
 /// assert_eq!(tasks.cleanup_timeout(), Some(Duration::from_secs(5)));
 /// # Ok::<(), task_manager_core::ConfigError>(())
 /// ```
-#[derive(Default)]
+///
+/// A flow limited here is limited on this manager only (another manager runs its own
+/// tasks under its own limits). A limit given here replaces the flow's
+/// `#[flow(limit = ..)]`, so deployment can tune what the code declares.
+///
+/// Cloning a builder clones its settings; the add-ons given to it are shared by the clones
+/// (and by the managers they build), not copied.
+#[derive(Default, Clone)]
 #[must_use = "call .build() to get the TaskManager"]
 pub struct TaskManagerBuilder {
-    addons: Vec<Box<dyn Addon>>,
+    addons: Vec<Arc<dyn Addon>>,
+    queues: QueueConfig,
     cleanup_timeout: Option<Duration>,
 }
 
 impl TaskManager {
-    /// A builder, to give the manager add-ons and settings before its first task.
+    /// A builder, to give the manager add-ons, limits, resources and settings before its
+    /// first task: see [`TaskManagerBuilder`].
+    ///
+    /// ```
+    /// use task_manager_core::{Limit, TaskManager};
+    ///
+    /// let tasks = TaskManager::builder()
+    ///     .limit_flow("query", Limit::new(4).with_queue_capacity(1_000))
+    ///     .resource("db", 2)
+    ///     .build()?;
+    /// # let _ = tasks;
+    /// # Ok::<(), task_manager_core::ConfigError>(())
+    /// ```
     pub fn builder() -> TaskManagerBuilder {
         TaskManagerBuilder::default()
     }
@@ -49,45 +79,80 @@ impl TaskManager {
 impl TaskManagerBuilder {
     /// Adds an add-on: it hears every event of every task of this manager (and of its
     /// clones), after the add-ons added before it. Pass an `Arc` to keep a handle on it.
+    /// See [`Addon`] for what an add-on can count on.
     pub fn addon(mut self, addon: impl Addon) -> Self {
-        self.addons.push(Box::new(addon));
+        self.addons.push(Arc::new(addon));
+        self
+    }
+
+    /// At most `limit` tasks of flow `flow` run at once on this manager; the others wait in
+    /// its line, in priority then submission order. `limit` is a [`Limit`] or a number of
+    /// permits. It replaces the flow's own `#[flow(limit = ..)]`. Checked by
+    /// [`build`](Self::build): no zero, and one limit per flow.
+    pub fn limit_flow(mut self, flow: impl Into<String>, limit: impl Into<Limit>) -> Self {
+        self.queues.flows.push((flow.into(), limit.into()));
+        self
+    }
+
+    /// One line for every flow that has no limit of its own (here or in `#[flow]`): at most
+    /// `limit` of their tasks run at once, all flows together. Checked by
+    /// [`build`](Self::build): no zero.
+    pub fn limit_all(mut self, limit: impl Into<Limit>) -> Self {
+        self.queues.all = Some(limit.into());
+        self
+    }
+
+    /// A named resource with `permits` permits: a step marked `#[step(resource = "name")]`
+    /// waits for one before it begins and holds it until it is over (its cleanup included,
+    /// if it is stopped). Other steps do not wait for it. Checked by [`build`](Self::build):
+    /// at least one permit, and one resource per name.
+    pub fn resource(mut self, name: impl Into<String>, permits: usize) -> Self {
+        self.queues.resources.push((name.into(), permits));
         self
     }
 
     /// Gives every cleanup of the manager's tasks a deadline, as
     /// [`TaskManager::with_cleanup_timeout`] does (which says what it means); a flow's own
-    /// `#[flow(cleanup_timeout = "..")]` takes precedence. Checked by [`build`](Self::build).
+    /// `#[flow(cleanup_timeout = "..")]` takes precedence. Checked by [`build`](Self::build):
+    /// zero is refused.
     pub fn cleanup_timeout(mut self, timeout: Duration) -> Self {
         self.cleanup_timeout = Some(timeout);
         self
     }
 
-    /// The manager.
+    /// The manager, or the first setting that cannot work.
     ///
     /// # Errors
-    /// [`ConfigError::Zero`] for a zero [`cleanup_timeout`](Self::cleanup_timeout).
+    /// A limit with zero permits, zero queue capacity or a zero max wait
+    /// ([`ConfigError::ZeroPermits`], [`ConfigError::ZeroQueueCapacity`],
+    /// [`ConfigError::ZeroMaxWait`]); a resource with zero permits
+    /// ([`ConfigError::ZeroPermits`]); a flow or resource configured twice
+    /// ([`ConfigError::Duplicate`]); a zero [`cleanup_timeout`](Self::cleanup_timeout)
+    /// ([`ConfigError::Zero`]). A step naming a resource not configured here is refused when
+    /// its flow's tasks are submitted
+    /// ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)), since flows
+    /// are not known to the manager before then.
     pub fn build(self) -> Result<TaskManager, ConfigError> {
-        let mut manager = TaskManager::new();
+        let queues = self.queues.build()?;
         if let Some(timeout) = self.cleanup_timeout {
             crate::limits::check_cleanup_timeout("cleanup_timeout", timeout)?;
+        }
+        let manager = TaskManager::with_parts(queues, AddonSet::new(self.addons));
+        if let Some(timeout) = self.cleanup_timeout {
             manager.registry.set_cleanup_timeout(timeout);
         }
-        manager.addons = AddonSet::new(self.addons);
         Ok(manager)
     }
 }
 
 impl fmt::Debug for TaskManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addons: Vec<&str> = self.addons.iter().map(|addon| addon.name()).collect();
         f.debug_struct("TaskManagerBuilder")
-            .field(
-                "addons",
-                &self
-                    .addons
-                    .iter()
-                    .map(|addon| addon.name())
-                    .collect::<Vec<_>>(),
-            )
+            .field("addons", &addons)
+            .field("flows", &self.queues.flows)
+            .field("all", &self.queues.all)
+            .field("resources", &self.queues.resources)
             .field("cleanup_timeout", &self.cleanup_timeout)
             .finish()
     }

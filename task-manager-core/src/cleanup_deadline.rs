@@ -18,6 +18,10 @@ impl TaskManager {
     ///
     /// A deadline too far for the clock (`Duration::MAX`) never comes.
     ///
+    /// [`TaskManagerBuilder::cleanup_timeout`](crate::TaskManagerBuilder::cleanup_timeout) sets
+    /// the same deadline at construction, together with the queue add-on's limits; this is
+    /// the shortcut for a manager without them (or to change it later).
+    ///
     /// # Errors
     /// [`ConfigError::Zero`] for a zero `timeout`.
     ///

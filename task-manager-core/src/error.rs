@@ -1,6 +1,7 @@
 //! Why a task could not be submitted, and why a setting was refused.
 
 use crate::id::TaskId;
+use crate::queue::LimitOf;
 
 /// A task that was refused at submission. Nothing of it ran; nothing was registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,9 +42,37 @@ pub enum SubmitError {
         /// Its flow.
         flow: &'static str,
     },
+    /// The flow is limited and its queue is full: the task is refused at once, and the
+    /// tasks already queued keep their places.
+    #[error(
+        "task {id} of flow `{flow}` was refused: the queue is full ({capacity} tasks wait already)"
+    )]
+    QueueFull {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// A step of the flow needs a resource (`#[step(resource = "..")]`) that this manager does
+    /// not have: configure it with [`TaskManagerBuilder::resource`](crate::TaskManagerBuilder::resource).
+    #[error("task {id} of flow `{flow}` was refused: its step `{step}` needs resource `{resource}`, which this task manager does not have (add `.resource(\"{resource}\", permits)` to its builder)")]
+    UnknownResource {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step that names the resource.
+        step: &'static str,
+        /// The resource's name.
+        resource: &'static str,
+    },
 }
 
-/// A configuration value that was refused.
+/// A configuration that cannot work: a setting of [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout),
+/// or of a [`TaskManagerBuilder`](crate::TaskManagerBuilder), refused by its
+/// [`build`](crate::TaskManagerBuilder::build).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -54,5 +83,29 @@ pub enum ConfigError {
         setting: &'static str,
         /// What a zero would do.
         why: &'static str,
+    },
+    /// A limit or a resource with zero permits: nothing could ever run (queue add-on).
+    #[error("{of} has 0 permits: no task could ever run; give it at least 1")]
+    ZeroPermits {
+        /// The faulty limit.
+        of: LimitOf,
+    },
+    /// A limit with a queue capacity of zero (queue add-on).
+    #[error("{of} has a queue capacity of 0: every task that has to wait would be refused; give it at least 1")]
+    ZeroQueueCapacity {
+        /// The faulty limit.
+        of: LimitOf,
+    },
+    /// A limit with a zero max wait (queue add-on).
+    #[error("{of} has a max wait of 0: every task that has to wait would be refused; give it a positive duration or none")]
+    ZeroMaxWait {
+        /// The faulty limit.
+        of: LimitOf,
+    },
+    /// The same flow or resource configured twice (queue add-on).
+    #[error("{of} is configured twice: keep one")]
+    Duplicate {
+        /// What was configured twice.
+        of: LimitOf,
     },
 }

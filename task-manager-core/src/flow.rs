@@ -2,16 +2,23 @@
 
 use std::time::Duration;
 
-/// The static description of one flow: its name, its steps' names in order, and its
-/// default deadline. `#[flow]` writes one per flow; it is public so that status and reports
-/// can name steps, and so that the runtime can be driven without the macro in tests.
+use crate::queue::{Limit, ZeroSetting};
+
+/// The static description of one flow: its name, its steps' names in order, its default
+/// deadline, and (queue add-on) its limit and the resource each step needs. `#[flow]` writes
+/// one per flow; it is public so that status and reports can name steps, and so that the
+/// runtime can be driven without the macro in tests.
 ///
 /// ```
 /// use std::time::Duration;
-/// use task_manager_core::FlowInfo;
+/// use task_manager_core::{FlowInfo, Limit};
 ///
-/// static FLOW: FlowInfo = FlowInfo::new("query", &["prepare", "send"]).with_timeout(Duration::from_secs(30));
+/// static FLOW: FlowInfo = FlowInfo::new("query", &["prepare", "send"])
+///     .with_timeout(Duration::from_secs(30))
+///     .with_limit(Limit::new(4).with_queue_capacity(100))
+///     .with_resources(&[None, Some("db")]);
 /// assert_eq!(FLOW.step_name(1), "send");
+/// assert_eq!(FLOW.step_resource(1), Some("db"));
 /// ```
 #[derive(Debug)]
 pub struct FlowInfo {
@@ -19,6 +26,8 @@ pub struct FlowInfo {
     steps: &'static [&'static str],
     timeout: Option<Duration>,
     cleanup_timeout: Option<Duration>,
+    limit: Option<Limit>,
+    resources: &'static [Option<&'static str>],
 }
 
 impl FlowInfo {
@@ -29,6 +38,8 @@ impl FlowInfo {
             steps,
             timeout: None,
             cleanup_timeout: None,
+            limit: None,
+            resources: &[],
         }
     }
 
@@ -48,6 +59,46 @@ impl FlowInfo {
             cleanup_timeout: Some(timeout),
             ..self
         }
+    }
+
+    /// The same flow with a limit of its own (`#[flow(limit = 4, queue = 100, max_wait = "5s")]`):
+    /// on each manager, at most `limit.permits()` of its tasks run at once and the others wait
+    /// in line. A `limit_flow` given to the manager's builder for this flow replaces it.
+    ///
+    /// # Panics
+    /// If the limit has zero permits, zero capacity or a zero max wait. In a `static` (where
+    /// this is meant to be used) that is a compile error.
+    pub const fn with_limit(self, limit: Limit) -> Self {
+        match limit.zero_setting() {
+            None => {}
+            Some(ZeroSetting::Permits) => {
+                panic!("a flow limit of 0 permits: no task could ever run")
+            }
+            Some(ZeroSetting::QueueCapacity) => {
+                panic!("a flow queue capacity of 0: every task that has to wait would be refused")
+            }
+            Some(ZeroSetting::MaxWait) => {
+                panic!("a flow max wait of 0: every task that has to wait would be refused")
+            }
+        }
+        FlowInfo {
+            limit: Some(limit),
+            ..self
+        }
+    }
+
+    /// The same flow with the resource each step needs (`#[step(resource = "db")]`), one entry
+    /// per step, in order. Each name must be a resource of the manager the flow's tasks are
+    /// submitted to ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)).
+    ///
+    /// # Panics
+    /// If there is not one entry per step (a compile error in a `static`).
+    pub const fn with_resources(self, resources: &'static [Option<&'static str>]) -> Self {
+        assert!(
+            resources.len() == self.steps.len(),
+            "give one resource entry per step (`None` for a step that needs none)"
+        );
+        FlowInfo { resources, ..self }
     }
 
     /// The flow's name (`name = ...` in `#[flow]`).
@@ -73,5 +124,20 @@ impl FlowInfo {
     /// The flow's cleanup deadline.
     pub const fn cleanup_timeout(&self) -> Option<Duration> {
         self.cleanup_timeout
+    }
+
+    /// The flow's own limit (`#[flow(limit = ..)]`).
+    pub const fn limit(&self) -> Option<Limit> {
+        self.limit
+    }
+
+    /// The resource each step needs, one entry per step; empty if no step needs one.
+    pub const fn resources(&self) -> &'static [Option<&'static str>] {
+        self.resources
+    }
+
+    /// The resource step `index` needs, if any.
+    pub fn step_resource(&self, index: usize) -> Option<&'static str> {
+        self.resources.get(index).copied().flatten()
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::cancel::{CancelAll, CancelStatus, Cancellation};
 use crate::id::TaskId;
 use crate::observe::{AddonSet, FlowStep, Progress};
+use crate::queue::{FlowCounts, Queues};
 use crate::reason::{CancelReason, CancelSource};
 use crate::registry::Registry;
 use crate::shared::TaskShared;
@@ -36,7 +37,8 @@ pub struct TaskManager {
 pub struct TaskStatus {
     /// The flow the task runs.
     pub flow: &'static str,
-    /// The step in progress: `None` before the first step has begun.
+    /// The step in progress (or waiting for its resource): `None` before the first step has
+    /// begun (while queued, too).
     pub step: Option<&'static str>,
     /// The index of that step in the flow (0-based).
     pub step_index: Option<usize>,
@@ -80,14 +82,36 @@ pub enum TaskState {
     Running,
     /// A cancel took effect; the task is stopping (its cleanup may be running).
     Cancelling,
+    /// Waiting in its flow's queue for admission (queue add-on); no step has begun.
+    Queued {
+        /// How many queued tasks will be admitted before it, as of now (0: it is next). A
+        /// later task of higher priority can push it back.
+        position: usize,
+    },
+    /// Admitted, and waiting for a permit of the resource its next step needs (queue
+    /// add-on); that step (in [`TaskStatus::step`]) has not begun.
+    WaitingForResource {
+        /// The resource's name.
+        resource: &'static str,
+    },
 }
 
 impl TaskManager {
-    /// An empty manager.
+    /// An empty manager, without limits (a flow's own `#[flow(limit = ..)]` still applies).
     pub fn new() -> Self {
         TaskManager {
             registry: Arc::new(Registry::new()),
             addons: None,
+        }
+    }
+
+    /// A manager with the queue add-on's lines and resources, and `addons`: what
+    /// [`TaskManagerBuilder::build`](crate::TaskManagerBuilder::build) makes once it has
+    /// checked them.
+    pub(crate) fn with_parts(queues: Queues, addons: Option<Arc<AddonSet>>) -> Self {
+        TaskManager {
+            registry: Arc::new(Registry::with_queues(queues)),
+            addons,
         }
     }
 
@@ -137,9 +161,41 @@ impl TaskManager {
         CancelAll { cancellations }
     }
 
-    /// Where the running task `id` is; `None` if no running task has that id.
+    /// Where the running task `id` is; `None` if no running task has that id. A queued task
+    /// is "running" in this sense (registered, cancellable): its state says it is queued.
     pub fn status(&self, id: TaskId) -> Option<TaskStatus> {
-        self.registry.get(id).map(|task| status_of(&task))
+        self.registry
+            .get(id)
+            .map(|task| status_of(&task, &self.registry))
+    }
+
+    /// How many tasks of flow `flow` are queued and running on this manager, now. It visits
+    /// every registered task (a status call, not a hot-path one).
+    ///
+    /// ```
+    /// # use task_manager_core::TaskManager;
+    /// let tasks = TaskManager::new();
+    /// let counts = tasks.counts("query");
+    /// assert_eq!((counts.queued, counts.running), (0, 0));
+    /// ```
+    pub fn counts(&self, flow: &str) -> FlowCounts {
+        let mut counts = FlowCounts::default();
+        self.registry.for_each(|_, task| {
+            if task.flow().name() != flow {
+                return;
+            }
+            match state_of(task) {
+                Seen::Queued => counts.queued += 1,
+                Seen::WaitingForResource(_) => {
+                    counts.running += 1;
+                    counts.waiting_for_resource += 1;
+                }
+                // Cancelled while queued, on its way out: it gave up its place already.
+                Seen::Cancelling if task.step().is_none() && task.is_waiting() => {}
+                Seen::Running | Seen::Cancelling => counts.running += 1,
+            }
+        });
+        counts
     }
 
     /// The ids of all running tasks (a snapshot).
@@ -165,19 +221,52 @@ impl TaskManager {
     }
 }
 
-pub(crate) fn status_of(task: &TaskShared) -> TaskStatus {
+pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
     let flow = task.flow();
     let step_index = task.step();
+    let state = match state_of(task) {
+        Seen::Running => TaskState::Running,
+        Seen::Cancelling => TaskState::Cancelling,
+        Seen::WaitingForResource(resource) => TaskState::WaitingForResource { resource },
+        Seen::Queued => registry
+            .queues
+            .with_line(flow, |line| line.queue.position_of(task))
+            .flatten()
+            // Admitted between the two looks.
+            .map_or(TaskState::Running, |position| TaskState::Queued {
+                position,
+            }),
+    };
     TaskStatus {
         flow: flow.name(),
         step: step_index.map(|index| flow.step_name(index)),
         step_index,
-        state: if task.is_cancelling() {
-            TaskState::Cancelling
-        } else {
-            TaskState::Running
-        },
+        state,
         progress: task.progress(),
+    }
+}
+
+/// A task's state as its shared flags say, without its queue position.
+enum Seen {
+    Running,
+    Cancelling,
+    Queued,
+    WaitingForResource(&'static str),
+}
+
+fn state_of(task: &TaskShared) -> Seen {
+    if task.is_cancelling() {
+        return Seen::Cancelling;
+    }
+    if !task.is_waiting() {
+        return Seen::Running;
+    }
+    match task.step() {
+        None => Seen::Queued,
+        Some(index) => match task.flow().step_resource(index) {
+            Some(resource) => Seen::WaitingForResource(resource),
+            None => Seen::Running,
+        },
     }
 }
 

@@ -36,8 +36,10 @@ pub enum Ending<T, E> {
         /// Why; the first reason given wins.
         reason: CancelReason,
         /// The step that was interrupted, whose cleanup ran. `None` if no step was in
-        /// progress: the cancel landed before the first step, between two steps, or after the
-        /// last step returned but before the task sealed its result.
+        /// progress: the cancel landed before the first step (a task waiting in its flow's
+        /// queue included: "cancelled before it started"), between two steps (a step waiting
+        /// for its resource has not begun), or after the last step returned but before the
+        /// task sealed its result.
         step: Option<&'static str>,
         /// How many steps had completed.
         steps_completed: usize,
@@ -106,6 +108,11 @@ impl<E> TaskError<E> {
     /// Whether the task was cancelled by its deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(self, TaskError::Cancelled { reason, .. } if reason.is_timeout())
+    }
+
+    /// Whether the task was refused for waiting too long in its queue (queue add-on).
+    pub fn is_queue_wait_exceeded(&self) -> bool {
+        matches!(self, TaskError::Cancelled { reason, .. } if reason.is_queue_wait_exceeded())
     }
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::id::TaskId;
 
 /// The request that starts one task: its id, its payload (the first step reads it through
-/// [`Task::payload`](crate::Task::payload)), and optionally a deadline of its own.
+/// [`Task::payload`](crate::Task::payload)), and optionally a deadline of its own and a
+/// priority (for the queue add-on).
 ///
 /// ```
 /// use std::time::Duration;
@@ -15,16 +16,25 @@ use crate::id::TaskId;
 /// let id = passport.id();                       // keep it to cancel the task later
 ///
 /// let request_id: TaskId = "67e55044-10b1-426f-9247-bb680e5fe0c8".parse().unwrap();
-/// let mine = Passport::new("SELECT 2").with_id(request_id);
+/// let mine = Passport::new("SELECT 2").with_id(request_id).with_priority(5);
 /// assert_eq!(mine.id(), request_id);
+/// assert_eq!(mine.priority(), 5);
 /// # let _ = id;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Passport<P = ()> {
     id: TaskId,
     payload: P,
-    timeout: Option<Duration>,
+    /// The deadline, split as `Duration` itself keeps it, with [`NO_TIMEOUT`] in the
+    /// nanoseconds for none: the `Option<Duration>` it stands for would take 16 bytes and leave
+    /// no room for the priority, which fits here in the same 16.
+    timeout_secs: u64,
+    timeout_subsec_nanos: u32,
+    priority: i32,
 }
+
+/// Never a valid sub-second nanosecond count (those are below 10^9).
+const NO_TIMEOUT: u32 = u32::MAX;
 
 impl<P> Passport<P> {
     /// A passport with a fresh id (see [`TaskId::new`]).
@@ -32,7 +42,9 @@ impl<P> Passport<P> {
         Passport {
             id: TaskId::new(),
             payload,
-            timeout: None,
+            timeout_secs: 0,
+            timeout_subsec_nanos: NO_TIMEOUT,
+            priority: 0,
         }
     }
 
@@ -48,8 +60,22 @@ impl<P> Passport<P> {
     /// Zero is refused at submission ([`SubmitError::ZeroTimeout`](crate::SubmitError::ZeroTimeout));
     /// a deadline too far for the clock to represent (`Duration::MAX`) never comes.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.timeout_secs = timeout.as_secs();
+        self.timeout_subsec_nanos = timeout.subsec_nanos();
         self
+    }
+
+    /// This task's priority in a limited flow's queue and in a resource's: higher goes first,
+    /// equal priorities go in submission order. The default is 0; negative values go after it.
+    /// Priorities are strict: see the [queue add-on](crate#the-queue-add-on) on starvation.
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The task's priority (0 unless set).
+    pub fn priority(&self) -> i32 {
+        self.priority
     }
 
     /// The task's id.
@@ -64,7 +90,8 @@ impl<P> Passport<P> {
 
     /// This passport's own deadline, if it has one.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
+        (self.timeout_subsec_nanos != NO_TIMEOUT)
+            .then(|| Duration::new(self.timeout_secs, self.timeout_subsec_nanos))
     }
 
     /// The payload, by value.

@@ -1,9 +1,11 @@
 //! The cancellation explorer's hook into the runner.
 //!
 //! [`Scope`](crate::scope::Scope) reports each await point of its task to a `Probe`: each
-//! poll of the wait for admission that returns `Pending` (`admission_pending`, for the queue
-//! add-on to call), before each step, each poll of a step that returns `Pending`, the moment before the task claims
-//! its own ending, and the cleanup's start and end. With the `testing` feature, the probe of
+//! poll of the wait for admission that returns `Pending` (`admission_pending`: the queue
+//! add-on's wait holds a `share` of its task's probe), each poll of a step's wait for its
+//! resource that returns `Pending` (`resource_pending`), before each step, each poll of a step
+//! that returns `Pending`, the moment before the task claims its own ending, and the
+//! cleanup's start and end. With the `testing` feature, the probe of
 //! a task that the explorer armed records these and cancels the task at the point it was told
 //! to (see `testing/probe.rs`). Without the feature, `Probe` is the empty struct below: its
 //! methods are empty and inlined, so the runner pays nothing for them.
@@ -32,8 +34,18 @@ mod off {
         }
 
         #[inline(always)]
-        #[allow(dead_code)] // called once the queue's admission wait is merged in
+        pub(crate) fn share(&self) -> Self {
+            Probe
+        }
+
+        #[inline(always)]
         pub(crate) fn admission_pending(&self) {}
+
+        #[inline(always)]
+        pub(crate) fn resource_wait_began(&self) {}
+
+        #[inline(always)]
+        pub(crate) fn resource_pending(&self, _index: usize) {}
 
         #[inline(always)]
         pub(crate) fn before_step(&self, _index: usize) {}

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 /// Why a task is being cancelled. The first reason given wins: later cancels of the same task
 /// do not replace it.
@@ -30,6 +31,12 @@ pub enum CancelReason {
     HandleDropped,
     /// The manager is shutting down.
     Shutdown,
+    /// The task waited in its flow's queue (queue add-on) for longer than the limit's
+    /// `max_wait` and was refused without running any step. Counted from submission.
+    QueueWaitExceeded {
+        /// The limit's max wait.
+        max_wait: Duration,
+    },
     /// Not a cancel: the step panicked, and its cleanup runs to free what the step held.
     /// Only a cleanup ever sees this reason; the task's outcome is
     /// [`Ending::Panicked`](crate::Ending::Panicked).
@@ -40,6 +47,11 @@ impl CancelReason {
     /// Whether the task's deadline caused this.
     pub fn is_timeout(&self) -> bool {
         matches!(self, CancelReason::Timeout)
+    }
+
+    /// Whether the task waited too long in its queue (see [`Limit::with_max_wait`](crate::Limit::with_max_wait)).
+    pub fn is_queue_wait_exceeded(&self) -> bool {
+        matches!(self, CancelReason::QueueWaitExceeded { .. })
     }
 }
 
@@ -68,6 +80,12 @@ impl fmt::Display for CancelReason {
             CancelReason::Timeout => f.write_str("timed out"),
             CancelReason::HandleDropped => f.write_str("its handle was dropped"),
             CancelReason::Shutdown => f.write_str("the task manager is shutting down"),
+            CancelReason::QueueWaitExceeded { max_wait } => {
+                write!(
+                    f,
+                    "refused after waiting longer than {max_wait:?} in the queue"
+                )
+            }
             CancelReason::StepPanicked => f.write_str("the step panicked"),
         }
     }
@@ -99,22 +117,27 @@ pub enum CancelSource {
     Timeout,
     /// The manager is shutting down.
     Shutdown,
+    /// The task waited in its flow's queue (queue add-on) longer than the limit's max wait
+    /// ([`Limit::with_max_wait`](crate::Limit::with_max_wait)).
+    MaxWait,
 }
 
 impl CancelSource {
     /// The source a reason implies when the caller says no more: a timeout comes from the
-    /// deadline, a dropped handle from the handle, shutdown from the manager, anything else
-    /// from a request.
+    /// deadline, a dropped handle from the handle, shutdown from the manager, a wait too long
+    /// in a queue from the queue's max wait, anything else from a request.
     pub fn implied_by(reason: &CancelReason) -> Self {
         match reason {
             CancelReason::Timeout => CancelSource::Timeout,
             CancelReason::HandleDropped => CancelSource::HandleDropped,
             CancelReason::Shutdown => CancelSource::Shutdown,
+            CancelReason::QueueWaitExceeded { .. } => CancelSource::MaxWait,
             CancelReason::Requested(_) | CancelReason::StepPanicked => CancelSource::Request,
         }
     }
 
-    /// As one non-zero byte, for `shared.rs` to keep in an atomic (0 there: no cancel yet).
+    /// As one non-zero byte below `0x80`, for `shared.rs` to keep in the task's phase
+    /// (beside its cancelled bit).
     pub(crate) const fn code(self) -> u8 {
         match self {
             CancelSource::Request => 1,
@@ -122,6 +145,7 @@ impl CancelSource {
             CancelSource::HandleDropped => 3,
             CancelSource::Timeout => 4,
             CancelSource::Shutdown => 5,
+            CancelSource::MaxWait => 6,
         }
     }
 
@@ -133,6 +157,7 @@ impl CancelSource {
             3 => CancelSource::HandleDropped,
             4 => CancelSource::Timeout,
             5 => CancelSource::Shutdown,
+            6 => CancelSource::MaxWait,
             _ => return None,
         })
     }
@@ -146,6 +171,7 @@ impl fmt::Display for CancelSource {
             CancelSource::HandleDropped => "its handle being dropped",
             CancelSource::Timeout => "its deadline",
             CancelSource::Shutdown => "the manager's shutdown",
+            CancelSource::MaxWait => "its queue's max wait",
         })
     }
 }

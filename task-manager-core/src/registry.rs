@@ -1,5 +1,6 @@
 //! The map from task id to running task, sharded so that submitters on different cores
-//! rarely meet on one lock.
+//! rarely meet on one lock; and, beside it, the manager's queues (queue add-on), so that a
+//! task reaches both through the one pointer it already holds.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::id::TaskId;
+use crate::queue::Queues;
 use crate::shared::TaskShared;
 
 const SHARDS: usize = 16;
@@ -21,6 +23,8 @@ pub(crate) struct Registry {
     shutting_down: AtomicBool,
     /// The manager's default cleanup deadline in nanoseconds; 0 for none.
     cleanup_timeout_nanos: AtomicU64,
+    /// The lines and resources of the queue add-on; empty without it.
+    pub(crate) queues: Queues,
 }
 
 /// Why [`Registry::insert`] refused a task.
@@ -48,10 +52,15 @@ impl Refused {
 
 impl Registry {
     pub(crate) fn new() -> Self {
+        Self::with_queues(Queues::default())
+    }
+
+    pub(crate) fn with_queues(queues: Queues) -> Self {
         Registry {
             shards: Default::default(),
             shutting_down: AtomicBool::new(false),
             cleanup_timeout_nanos: AtomicU64::new(0),
+            queues,
         }
     }
 

@@ -11,7 +11,7 @@ use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
@@ -20,6 +20,7 @@ use crate::id::TaskId;
 use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
 use crate::probe::Probe;
+use crate::queue::ResourcePermit;
 use crate::reason::CancelReason;
 use crate::registry::Registry;
 use crate::report::{Report, StepEnd, StepRecord};
@@ -29,16 +30,16 @@ use crate::task::Task;
 /// One task's runner state. Owned by the task's future; see the module docs.
 pub struct Scope {
     id: TaskId,
-    shared: Arc<TaskShared>,
-    registry: Arc<Registry>,
-    deadline: Option<Pin<Box<Sleep>>>,
+    pub(crate) shared: Arc<TaskShared>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) deadline: Option<Pin<Box<Sleep>>>,
     steps: Vec<StepRecord>,
     steps_completed: usize,
     cleanup: Option<Cleanup>,
     /// Tells add-ons and `tracing` what happens (see `observe/emit.rs`).
     pub(crate) events: TaskEvents,
     /// The explorer's hook (feature `testing`); an empty struct otherwise.
-    probe: Probe,
+    pub(crate) probe: Probe,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -57,6 +58,9 @@ pub struct Stop {
     step: &'static str,
     started: bool,
     kind: StopKind,
+    /// The permit of the step's resource (queue add-on): held through the step's cleanup,
+    /// which may still be using the resource, and released when the stop is consumed.
+    pub(crate) resource: Option<ResourcePermit>,
 }
 
 enum StopKind {
@@ -65,6 +69,17 @@ enum StopKind {
 }
 
 impl Stop {
+    /// A cancel that landed before `step` began (while the task waited in a queue): the step's
+    /// cleanup does not run.
+    pub(crate) fn before(step: &'static str, reason: CancelReason) -> Self {
+        Stop {
+            step,
+            started: false,
+            kind: StopKind::Cancelled(reason),
+            resource: None,
+        }
+    }
+
     /// The reason to hand the step's cleanup, or `None` if the step never began (then it has
     /// nothing to clean up, and its cleanup must not run).
     pub fn cleanup_reason(&self) -> Option<CancelReason> {
@@ -75,17 +90,6 @@ impl Stop {
             StopKind::Cancelled(reason) => reason.clone(),
             StopKind::Panicked(_) => CancelReason::StepPanicked,
         })
-    }
-
-    /// A cancel that landed before `step` began (while the task waited in a queue): the step's
-    /// cleanup does not run.
-    #[allow(dead_code)] // for the queue add-on, built on another branch
-    pub(crate) fn before(step: &'static str, reason: CancelReason) -> Self {
-        Stop {
-            step,
-            started: false,
-            kind: StopKind::Cancelled(reason),
-        }
     }
 
     /// The reason the cleanup gets, borrowed (for the events).
@@ -157,15 +161,9 @@ impl Scope {
         let probe = &self.probe;
         let id = self.id;
         let raced = poll_fn(|cx| {
-            if shared.is_cancel_requested() {
+            let deadline = deadline.as_mut().map(Pin::as_mut);
+            if must_stop(shared, deadline, || CancelReason::Timeout, cx) {
                 return Poll::Ready(Raced::Cancelled);
-            }
-            if let Some(sleep) = deadline {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    // A concurrent cancel may win this; its reason then stands.
-                    let _ = shared.request_cancel(CancelReason::Timeout);
-                    return Poll::Ready(Raced::Cancelled);
-                }
             }
             if !started {
                 started = true;
@@ -201,6 +199,7 @@ impl Scope {
                         step,
                         started,
                         kind,
+                        resource: None,
                     }),
                     StepEnd::Cancelled,
                 )
@@ -219,6 +218,7 @@ impl Scope {
                         step,
                         started,
                         kind,
+                        resource: None,
                     }),
                     StepEnd::Panicked,
                 )
@@ -389,6 +389,30 @@ enum CleanupEnd {
     Completed,
     Panicked(String),
     TimedOut,
+}
+
+/// The first check of every race (a step's, and a wait in a queue's), on every poll: whether
+/// the task must stop now, because a cancel was requested or its deadline passed. When the
+/// deadline passes, the cancel is requested here with the reason `expired` gives (a step's
+/// deadline is the task's timeout; a queued task's may be its max wait); a concurrent cancel
+/// may win that, and its reason then stands.
+#[inline]
+pub(crate) fn must_stop(
+    shared: &TaskShared,
+    deadline: Option<Pin<&mut Sleep>>,
+    expired: impl FnOnce() -> CancelReason,
+    cx: &mut Context<'_>,
+) -> bool {
+    if shared.is_cancel_requested() {
+        return true;
+    }
+    if let Some(sleep) = deadline {
+        if sleep.poll(cx).is_ready() {
+            let _ = shared.request_cancel(expired());
+            return true;
+        }
+    }
+    false
 }
 
 enum Raced<T> {

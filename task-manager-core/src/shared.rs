@@ -4,7 +4,11 @@
 //! * `phase` decides, once and for all, whether the task ends by itself or by a cancel. It
 //!   moves `RUNNING -> CANCELLED` (a canceller wins) or `RUNNING -> FINISHED` (the task sealed
 //!   its own ending first); never anything else. Whoever makes that compare-and-swap decides,
-//!   so "did the step finish or was it cancelled first" has exactly one answer.
+//!   so "did the step finish or was it cancelled first" has exactly one answer. A cancelled
+//!   phase also says who asked (the winning canceller's `CancelSource::code`, in the bits
+//!   below the `CANCELLED` bit): the one swap writes both, so the source needs no byte and
+//!   no lock of its own (the queue add-on's `priority` and `waiting` use the bytes a
+//!   separate source took before).
 //! * `slot` (a mutex, taken only on the cold paths: cancel, waiting, the end of a cancelled
 //!   task) holds the reason, the cleanup's result and the wakers of those waiting for either.
 //!   The canceller holds it across its compare-and-swap, so a task that sees `CANCELLED` and
@@ -13,15 +17,15 @@
 //!   wakes the task and the step stops at once.
 //! * `step` is the index of the step in progress, written by the task alone, read by
 //!   [`status`](crate::TaskManager::status). It is advisory, so `Relaxed` suffices.
-//! * `cancelled_by` says who asked for the winning cancel (`CancelSource::code`, 0 before
-//!   any). Written once, by the winning canceller while it holds `slot`, and read under
-//!   `slot`, so `Relaxed` suffices; an atomic only because it lives outside the mutex, in
-//!   bytes that `phase` and `step` leave as padding.
 //! * `slot.progress` is the last progress a step reported (observers read it): boxed, so a
 //!   task that never reports any pays one pointer, and under `slot` because it is written
 //!   rarely enough to share that lock rather than have one of its own.
 //! * `live` is the rest of what observers read and add-ons need (`observe/live.rs`): this
 //!   file only holds it.
+//! * `priority` (the passport's) and `waiting` belong to the queue add-on: `waiting` is set
+//!   while the task waits in a line (for admission, or for its step's resource), and is
+//!   written only by that line, under its lock (see `queue/permits.rs`). A task of a flow
+//!   without limits never touches either.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse.
 //!
@@ -33,7 +37,8 @@
 //! against a step going to sleep (the step is always woken: it registers its waker, then
 //! looks at `phase` again), and the wake-ups of those waiting for the end or for the cancel.
 //! Keep this file free of other `crate::` imports than those that test maps (`reason` is
-//! `src/reason.rs` itself there, `observe` a stub), so that it keeps compiling there.
+//! `src/reason.rs` itself there, `observe` a stub, and `crate::queue::note_abandoned`, the
+//! one call into the queue add-on, a no-op), so that it keeps compiling there.
 
 use std::task::{Context, Poll, Waker};
 
@@ -41,11 +46,20 @@ use crate::cancel::{CancelStatus, Cleanup};
 use crate::flow::FlowInfo;
 use crate::observe::{Progress, TaskLive};
 use crate::reason::{CancelReason, CancelSource};
-use crate::sync::{AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
+use crate::sync::{
+    AtomicBool, AtomicU16, AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError,
+};
 
 const RUNNING: u8 = 0;
-const CANCELLED: u8 = 1;
-const FINISHED: u8 = 2;
+const FINISHED: u8 = 1;
+/// Set in every cancelled phase; the bits below it hold the source's code (`1..=0x7f`).
+const CANCELLED: u8 = 0x80;
+
+/// Whether `phase` is a cancelled one.
+#[inline]
+const fn is_cancelled(phase: u8) -> bool {
+    phase & CANCELLED != 0
+}
 
 /// `step` before the first step begins (while queued, or between submit and first poll).
 pub(crate) const NOT_STARTED: u16 = u16::MAX;
@@ -53,8 +67,9 @@ pub(crate) const NOT_STARTED: u16 = u16::MAX;
 pub(crate) struct TaskShared {
     flow: &'static FlowInfo,
     phase: AtomicU8,
-    cancelled_by: AtomicU8,
     step: AtomicU16,
+    waiting: AtomicBool,
+    priority: i32,
     waker: AtomicWaker,
     slot: Mutex<Slot>,
     live: TaskLive,
@@ -72,12 +87,13 @@ struct Slot {
 }
 
 impl TaskShared {
-    pub(crate) fn new(flow: &'static FlowInfo, live: TaskLive) -> Self {
+    pub(crate) fn new(flow: &'static FlowInfo, priority: i32, live: TaskLive) -> Self {
         TaskShared {
             flow,
             phase: AtomicU8::new(RUNNING),
-            cancelled_by: AtomicU8::new(0),
             step: AtomicU16::new(NOT_STARTED),
+            waiting: AtomicBool::new(false),
+            priority,
             waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::default()),
             live,
@@ -107,20 +123,24 @@ impl TaskShared {
         source: CancelSource,
     ) -> CancelStatus {
         let mut slot = self.lock();
+        let cancelled = CANCELLED | source.code();
         match self
             .phase
-            .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(RUNNING, cancelled, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
                 slot.reason = Some(reason);
-                self.cancelled_by.store(source.code(), Ordering::Relaxed);
                 let waiters = std::mem::take(&mut slot.waiters);
                 drop(slot);
+                if self.is_waiting() {
+                    // Its line must give its place away at once, not when the task next runs.
+                    crate::queue::note_abandoned();
+                }
                 self.waker.wake();
                 waiters.into_iter().for_each(Waker::wake);
                 CancelStatus::Requested
             }
-            Err(CANCELLED) => CancelStatus::AlreadyRequested,
+            Err(phase) if is_cancelled(phase) => CancelStatus::AlreadyRequested,
             Err(_) => CancelStatus::AlreadyFinished,
         }
     }
@@ -128,7 +148,7 @@ impl TaskShared {
     /// The hot-path check, made before every poll of a step.
     #[inline]
     pub(crate) fn is_cancel_requested(&self) -> bool {
-        self.phase.load(Ordering::Acquire) == CANCELLED
+        is_cancelled(self.phase.load(Ordering::Acquire))
     }
 
     /// The task claims its own ending. `false`: a cancel won, and the task must end cancelled.
@@ -150,8 +170,7 @@ impl TaskShared {
 
     /// Who asked for the winning cancel. Call only when [`reason`](Self::reason) may be.
     pub(crate) fn cancel_source(&self) -> CancelSource {
-        let _slot = self.lock();
-        CancelSource::from_code(self.cancelled_by.load(Ordering::Relaxed))
+        CancelSource::from_code(self.phase.load(Ordering::Acquire) & !CANCELLED)
             .unwrap_or(CancelSource::Request)
     }
 
@@ -186,6 +205,26 @@ impl TaskShared {
         }
     }
 
+    /// The passport's priority.
+    pub(crate) fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    /// Whether the task waits in a line (see the module docs).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// The `waiting` flag, for the line the task waits in.
+    pub(crate) fn waiting_flag(&self) -> &AtomicBool {
+        &self.waiting
+    }
+
+    /// Wakes the task (its line handed it a permit).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+
     pub(crate) fn is_cancelling(&self) -> bool {
         self.is_cancel_requested()
     }
@@ -202,7 +241,7 @@ impl TaskShared {
             Ordering::Acquire,
         ) {
             Ok(_) => false,
-            Err(phase) => phase == CANCELLED,
+            Err(phase) => is_cancelled(phase),
         };
         let mut slot = self.lock();
         // Cancellers learn of the cleanup a cancel caused. A task that ended by itself caused

@@ -1,4 +1,4 @@
-//! Starting a task: register it, then spawn its future.
+//! Starting a task: register it, enter its flow's queue if it has one, then spawn it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use crate::manager::TaskManager;
 use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
+use crate::queue::{run_admitted, Full, WaitLimits};
 use crate::scope::{arm_deadline, Scope};
 use crate::shared::TaskShared;
 use crate::task::Task;
@@ -19,6 +20,10 @@ use crate::task::Task;
 /// Registers a task of `flow` under the passport's id and spawns `body` on the current tokio
 /// runtime. The id is registered before this returns, so a `cancel` made right after
 /// submission finds the task (and stops it before its first step).
+///
+/// If the flow is limited on this manager (queue add-on), the task takes its place in the
+/// flow's queue here, synchronously, so that start order is submission order; a full queue
+/// refuses it here. The spawned task then waits for admission before its body is first polled.
 ///
 /// `body` gets the task context and the runner scope; `#[flow]` writes it.
 pub fn submit<P, R, T, E, Fut>(
@@ -43,14 +48,43 @@ where
     };
     let timeout = passport.timeout().or(flow.timeout());
     crate::limits::check_task_timeout(id, flow, timeout)?;
+    let queues = &manager.registry.queues;
+    if !flow.resources().is_empty() {
+        if let Some((step, resource)) = queues.unknown_resource(flow) {
+            return Err(SubmitError::UnknownResource {
+                id,
+                flow: flow.name(),
+                step,
+                resource,
+            });
+        }
+    }
     let submitted_at = Instant::now();
     let deadline = arm_deadline(submitted_at, timeout);
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
-    let shared = Arc::new(TaskShared::new(flow, live));
+    let shared = Arc::new(TaskShared::new(flow, passport.priority(), live));
     manager
         .registry
         .insert(id, &shared)
         .map_err(|refused| refused.into_submit_error(id, flow))?;
+    let line = queues.with_line(flow, |line| {
+        line.queue
+            .enter(&shared, passport.priority())
+            .map(|entry| (entry, line.max_wait))
+    });
+    let admission = match line {
+        None => None,
+        Some(Ok(admission)) => Some(admission),
+        Some(Err(Full { capacity })) => {
+            manager.registry.remove(id);
+            shared.end(None);
+            return Err(SubmitError::QueueFull {
+                id,
+                flow: flow.name(),
+                capacity,
+            });
+        }
+    };
     let scope = Scope::new(
         id,
         Arc::clone(&shared),
@@ -61,6 +95,14 @@ where
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     // Told before the spawn, so that it comes before anything the task tells.
     scope.events.submitted(id, &shared);
-    let join = runtime.spawn(body(task, scope));
+    let join = match admission {
+        None => runtime.spawn(body(task, scope)),
+        Some((entry, max_wait)) => {
+            let limits = WaitLimits::new(submitted_at, timeout, max_wait);
+            // The explorer's hook, shared with the wait for admission (feature `testing`).
+            let probe = scope.probe.share();
+            runtime.spawn(run_admitted(entry, limits, probe, body(task, scope)))
+        }
+    };
     Ok(TaskHandle::new(id, join, shared))
 }

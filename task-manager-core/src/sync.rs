@@ -3,5 +3,5 @@
 //! versions of them, without a special build of the whole crate.
 
 pub(crate) use futures_util::task::AtomicWaker;
-pub(crate) use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
 pub(crate) use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -15,12 +15,13 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
-use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path};
+use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Path};
 
 use crate::ctxt::Errors;
 use crate::duration;
 
-/// `#[flow(name = query, timeout = "30s", crate = "my_reexport::task_manager_core")]`
+/// `#[flow(name = query, timeout = "30s", cleanup_timeout = "5s", limit = 4, queue = 1000,
+/// max_wait = "5s", steps = QueryPhase, crate = "my_reexport::task_manager_core")]`
 #[derive(Default)]
 pub(crate) struct FlowArgs {
     /// Required: the flow's name; the generated method is `execute_<name>`.
@@ -29,6 +30,12 @@ pub(crate) struct FlowArgs {
     pub(crate) timeout: Option<(Duration, LitStr)>,
     /// How long a stopped step's cleanup may run before it is dropped.
     pub(crate) cleanup_timeout: Option<(Duration, LitStr)>,
+    /// How many of the flow's tasks may run at once (queue add-on); positive.
+    pub(crate) limit: Option<LitInt>,
+    /// How many of its tasks may wait for the limit; positive. Needs `limit`.
+    pub(crate) queue: Option<LitInt>,
+    /// How long a task may wait for the limit, from its submission. Needs `limit`.
+    pub(crate) max_wait: Option<(Duration, LitStr)>,
     /// The path of the runtime crate, for crates that re-export it.
     pub(crate) krate: Option<Path>,
     /// `steps = QueryPhase` or `steps = false`; by default the enum is `<Name>Step`.
@@ -46,11 +53,13 @@ pub(crate) enum StepsEnum {
     Generate(bool),
 }
 
-/// `#[step(cancel = cleanup_method)]`
+/// `#[step(cancel = cleanup_method, resource = "db")]`
 #[derive(Default)]
 pub(crate) struct StepArgs {
     /// The cleanup method run when the step is interrupted. Optional: no cleanup.
     pub(crate) cancel: Option<Ident>,
+    /// The task manager's resource the step waits for before it begins (queue add-on).
+    pub(crate) resource: Option<LitStr>,
 }
 
 /// `#[task_manager(crate = "my_reexport::task_manager_core")]` on a derived struct.
@@ -85,6 +94,27 @@ const FLOW_KEYS: &[Key<FlowArgs>] = &[
         set: set_flow_cleanup_timeout,
     },
     Key {
+        name: "limit",
+        similar: &[
+            "concurrency",
+            "max_concurrent",
+            "permits",
+            "max_tasks",
+            "parallel",
+        ],
+        set: set_flow_limit,
+    },
+    Key {
+        name: "queue",
+        similar: &["queue_capacity", "capacity", "queue_size", "backlog"],
+        set: set_flow_queue,
+    },
+    Key {
+        name: "max_wait",
+        similar: &["queue_timeout", "wait_timeout", "max_queue_wait", "wait"],
+        set: set_flow_max_wait,
+    },
+    Key {
         name: "steps",
         similar: &["step_enum", "steps_enum", "enum", "step_type"],
         set: set_flow_steps,
@@ -97,11 +127,18 @@ const FLOW_KEYS: &[Key<FlowArgs>] = &[
 ];
 
 /// The keys of `#[step(..)]`.
-const STEP_KEYS: &[Key<StepArgs>] = &[Key {
-    name: "cancel",
-    similar: &["cleanup", "on_cancel", "abort", "cancel_with", "rollback"],
-    set: set_step_cancel,
-}];
+const STEP_KEYS: &[Key<StepArgs>] = &[
+    Key {
+        name: "cancel",
+        similar: &["cleanup", "on_cancel", "abort", "cancel_with", "rollback"],
+        set: set_step_cancel,
+    },
+    Key {
+        name: "resource",
+        similar: &["resources", "permit", "semaphore", "needs", "uses"],
+        set: set_step_resource,
+    },
+];
 
 /// The keys of `#[task_manager(..)]` on a struct that derives `HasTaskManager`.
 const DERIVE_KEYS: &[Key<DeriveArgs>] = &[Key {
@@ -145,6 +182,37 @@ fn set_flow_cleanup_timeout(args: &mut FlowArgs, value: Expr) -> syn::Result<()>
     Ok(())
 }
 
+fn set_flow_limit(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.limit = Some(positive_int(
+        value,
+        "`limit` takes the number of tasks that may run at once: `limit = 4`",
+        "`limit = 0` would let no task run: give at least 1",
+    )?);
+    Ok(())
+}
+
+fn set_flow_queue(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    args.queue = Some(positive_int(
+        value,
+        "`queue` takes how many tasks may wait for the limit: `queue = 1000`",
+        "`queue = 0` would refuse every task that has to wait: give at least 1",
+    )?);
+    Ok(())
+}
+
+fn set_flow_max_wait(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"5s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)";
+    let literal = string(value, &format!("`max_wait` takes a string literal: {FIX}"))?;
+    let max_wait = duration::parse_max_wait(&literal.value()).map_err(|problem| {
+        syn::Error::new(
+            literal.span(),
+            format!("invalid max_wait: {problem}; {FIX}"),
+        )
+    })?;
+    args.max_wait = Some((max_wait, literal));
+    Ok(())
+}
+
 fn set_flow_steps(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
     const MESSAGE: &str = "`steps` takes the name of the generated step enum (`steps = QueryPhase`), or `false` for none";
     args.steps = Some(match value {
@@ -167,6 +235,21 @@ fn set_step_cancel(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
         value,
         "`cancel` takes the name of a method of this impl block: `#[step(cancel = abort_send)]`",
     )?);
+    Ok(())
+}
+
+fn set_step_resource(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    let literal = string(
+        value,
+        "`resource` takes the name of a resource of the task manager as a string: `#[step(resource = \"db\")]`",
+    )?;
+    if literal.value().is_empty() {
+        return Err(syn::Error::new(
+            literal.span(),
+            "a resource name cannot be empty: name the resource given to `TaskManager::builder().resource(\"db\", permits)`",
+        ));
+    }
+    args.resource = Some(literal);
     Ok(())
 }
 
@@ -303,6 +386,23 @@ fn ident(value: Expr, message: &str) -> syn::Result<Ident> {
             .cloned()
             .ok_or_else(|| syn::Error::new_spanned(&value, message)),
         _ => Err(syn::Error::new_spanned(&value, message)),
+    }
+}
+
+/// A value that must be a positive integer literal (`limit = 4`, `queue = 1000`); `usage` says
+/// what else to write, `zero` why zero cannot work.
+fn positive_int(value: Expr, usage: &str, zero: &str) -> syn::Result<LitInt> {
+    let literal = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(literal),
+            ..
+        }) => literal,
+        other => return Err(syn::Error::new_spanned(other, usage)),
+    };
+    match literal.base10_parse::<usize>() {
+        Ok(0) => Err(syn::Error::new(literal.span(), zero)),
+        Ok(_) => Ok(literal),
+        Err(_) => Err(syn::Error::new(literal.span(), usage)),
     }
 }
 

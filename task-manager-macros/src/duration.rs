@@ -22,6 +22,15 @@ pub(crate) fn parse_cleanup(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Parses the max wait of a flow's queue: as [`parse`], with its own reason to refuse zero.
+pub(crate) fn parse_max_wait(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero max wait would refuse every task that has to wait".into());
+    }
+    Ok(total)
+}
+
 fn parse_any(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -65,7 +74,7 @@ fn parse_any(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, parse_cleanup};
+    use super::{parse, parse_cleanup, parse_max_wait};
     use std::time::Duration;
 
     #[test]
@@ -98,5 +107,12 @@ mod tests {
         assert_eq!(parse_cleanup("5s"), Ok(Duration::from_secs(5)));
         let zero = parse_cleanup("0ms").unwrap_err();
         assert!(zero.contains("cleanup"), "{zero}");
+    }
+
+    #[test]
+    fn max_waits_refuse_zero_with_their_own_reason() {
+        assert_eq!(parse_max_wait("1m 30s"), Ok(Duration::from_secs(90)));
+        let zero = parse_max_wait("0s").unwrap_err();
+        assert!(zero.contains("max wait"), "{zero}");
     }
 }

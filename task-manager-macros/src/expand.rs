@@ -121,6 +121,10 @@ struct Header {
     with_timeout: Option<TokenStream>,
     /// `.with_cleanup_timeout(..)` if the flow has one.
     with_cleanup_timeout: Option<TokenStream>,
+    /// `.with_limit(..)` if the flow has a limit of its own (queue add-on).
+    with_limit: Option<TokenStream>,
+    /// `.with_resources(..)` if a step needs a resource (queue add-on).
+    with_resources: Option<TokenStream>,
     doc: String,
 }
 
@@ -145,12 +149,18 @@ impl Header {
             .cloned()
             .unwrap_or_else(|| syn::parse_quote!(::core::result::Result<(), ()>));
         let (output_ty, error_ty) = types::result_generics(&last_return, &krate);
+        let with_limit = args
+            .limit
+            .as_ref()
+            .map(|permits| limit_tokens(args, permits, &krate));
         let flow_name = name.to_string();
         let doc = format!(
             "Starts a task of the `{flow_name}` flow (steps: {}) and returns its handle.\n\n\
              The task is registered under the passport's id before this returns, so it can be \
              cancelled by id at once. Dropping the handle cancels the task; `detach` it to let it run on.\n\n\
-             # Errors\nRefused if a task with the same id is running, or if no tokio runtime is running here.",
+             # Errors\nRefused if a task with the same id is running, if no tokio runtime is running here, \
+             if the task manager is shutting down, if the task's timeout is zero, if the flow's queue is full, \
+             or if a step needs a resource the task manager does not have.",
             flow.steps
                 .iter()
                 .map(|step| format!("`{}`", step.name()))
@@ -175,6 +185,8 @@ impl Header {
                 let duration = duration_tokens(*deadline);
                 quote_spanned! {literal.span()=> .with_cleanup_timeout(#duration) }
             }),
+            with_limit,
+            with_resources: resources_tokens(flow),
             doc,
         }
     }
@@ -233,6 +245,8 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         info_span,
         with_timeout,
         with_cleanup_timeout,
+        with_limit,
+        with_resources,
         ..
     } = header;
     let self_ty = &flow.item.self_ty;
@@ -271,7 +285,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
     let body = quote! {
         use #krate::__private as #private;
-        static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_cleanup_timeout;
+        static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_cleanup_timeout #with_limit #with_resources;
         let #this = ::std::sync::Arc::clone(self);
         let #receiver: &Self = self;
         #private::submit_flow(
@@ -288,6 +302,46 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         )
     };
     header.wrap(flow, &body)
+}
+
+/// `.with_limit(Limit::new(4).with_queue_capacity(1000).with_max_wait(..))`: the flow's own
+/// limit (queue add-on). Zero values were refused when parsing.
+fn limit_tokens(args: &FlowArgs, permits: &syn::LitInt, krate: &Path) -> TokenStream {
+    // Unsuffixed, so that `limit = 4u8` still means a `usize`.
+    let unsuffixed = |literal: &syn::LitInt| {
+        let value = literal.base10_parse::<usize>().unwrap_or(1);
+        let mut unsuffixed = proc_macro2::Literal::usize_unsuffixed(value);
+        unsuffixed.set_span(literal.span());
+        unsuffixed
+    };
+    let permits = unsuffixed(permits);
+    let queue = args.queue.as_ref().map(|capacity| {
+        let capacity = unsuffixed(capacity);
+        quote_spanned! {capacity.span()=> .with_queue_capacity(#capacity) }
+    });
+    let max_wait = args.max_wait.as_ref().map(|(max_wait, literal)| {
+        let duration = duration_tokens(*max_wait);
+        quote_spanned! {literal.span()=> .with_max_wait(#duration) }
+    });
+    quote_spanned! {permits.span()=> .with_limit(#krate::Limit::new(#permits) #queue #max_wait) }
+}
+
+/// `.with_resources(&[None, Some("db")])`, one entry per step (a `#[cfg]`-ed out step's
+/// entry goes with it), if any step needs a resource (queue add-on).
+fn resources_tokens(flow: &Flow) -> Option<TokenStream> {
+    flow.steps
+        .iter()
+        .any(|step| step.args.resource.is_some())
+        .then(|| {
+            let entries = flow.steps.iter().map(|step| {
+                let cfgs = &step.cfgs;
+                match &step.args.resource {
+                    Some(name) => quote! { #(#cfgs)* ::core::option::Option::Some(#name) },
+                    None => quote! { #(#cfgs)* ::core::option::Option::None },
+                }
+            });
+            quote! { .with_resources(&[#(#entries),*]) }
+        })
 }
 
 /// `Duration::from_secs(30)`, in the largest unit that is exact (it reads as written).

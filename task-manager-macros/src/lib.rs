@@ -29,9 +29,10 @@ use proc_macro::TokenStream;
 ///
 /// ```text
 /// #[flow(name = <ident>, timeout = "<duration>", cleanup_timeout = "<duration>",
-///       steps = <Ident> | false, crate = "<path>")]
+///        limit = <n>, queue = <n>, max_wait = "<duration>", steps = <Ident> | false,
+///        crate = "<path>")]
 /// impl <Type> {
-///     #[step]                       // or #[step(cancel = <cleanup method>)]
+///     #[step]                       // or #[step(cancel = <cleanup method>, resource = "<name>")]
 ///     async fn <step>(&self, task: &mut Task<Payload, Info>[, input: <previous output>])
 ///         -> Result<Output, Error> { .. }
 ///     ..
@@ -68,8 +69,18 @@ use proc_macro::TokenStream;
 ///   counted from submission. Without it a task has no deadline unless its passport sets
 ///   one (`Passport::with_timeout`, which also overrides this one).
 /// - `cleanup_timeout` (optional): how long a stopped step's cleanup may run before it is
-///   dropped (`Cleanup::TimedOut`), a string as for `timeout`. Without it the manager's
-///   (`TaskManager::with_cleanup_timeout`) applies, if it has one.
+///   dropped (the task then ends with `Cleanup::TimedOut`), in the syntax of `timeout`; it
+///   replaces the manager's default (`TaskManager::with_cleanup_timeout`).
+/// - `limit` (optional, the queue add-on): at most this many of the flow's tasks run at once
+///   on each manager (a positive integer); the others wait in the flow's queue, in priority
+///   then submission order. A manager's builder (`TaskManager::builder().limit_flow(..)`)
+///   may replace it.
+/// - `queue` (optional, needs `limit`): how many tasks may wait (a positive integer; default
+///   `Limit::DEFAULT_QUEUE_CAPACITY`); one more is refused at submission with
+///   `SubmitError::QueueFull`.
+/// - `max_wait` (optional, needs `limit`): how long a task may wait in the queue, counted
+///   from submission, in the syntax of `timeout`; past it the task ends, without running a
+///   step, with `CancelReason::QueueWaitExceeded`.
 /// - `steps` (optional): the name of the generated step enum, `steps = QueryPhase`; or
 ///   `steps = false` to generate none (if the default `<Name>Step` clashes with an item of
 ///   yours). Default: the flow's name in CamelCase followed by `Step` (`QueryStep`).
@@ -110,6 +121,7 @@ pub fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// #[step]
 /// #[step(cancel = <cleanup method>)]
+/// #[step(cancel = <cleanup method>, resource = "<name>")]
 /// ```
 ///
 /// Marks an `async fn` of a `#[flow]` block as a step; the `#[flow]` on the block reads it
@@ -121,6 +133,11 @@ pub fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   the step is interrupted (a cancel, the deadline, a panic) after it began. Without it
 ///   the step has no cleanup, and the outcome's report says `Cleanup::NotDeclared`. The
 ///   cleanup does not run when the step returns `Err`, nor for a step that never began.
+/// - `resource` (optional, the queue add-on): the name of a resource of the task manager
+///   (`TaskManager::builder().resource("db", permits)`) that the step needs: it waits for one
+///   of its permits before it begins, and holds it until it ends (through its cleanup if it
+///   is stopped). A cancel while it waits stops the task before the step began: no cleanup.
+///   A manager without that resource refuses the flow's tasks (`SubmitError::UnknownResource`).
 #[proc_macro_attribute]
 pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::stray_step(args.into(), item.into()).into()

@@ -32,7 +32,8 @@ fn private_at_call_site() -> Ident {
     Ident::new("__flow_private", Span::call_site())
 }
 
-/// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };`
+/// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
+/// for a step that needs a resource).
 pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
     let Locals {
         task, scope, out, ..
@@ -70,10 +71,16 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         .cancel
         .as_ref()
         .map(|cancel| cleanup(cleanup_method(flow, cancel), cancel));
+    // A step that needs a resource waits for it first (queue add-on); the others run as
+    // they are, paying nothing for it.
+    let run = match step.args.resource {
+        Some(_) => Ident::new("step_with_resource", Span::call_site()),
+        None => Ident::new("step", Span::call_site()),
+    };
     quote! {
         #no_input
         #(#cfgs)*
-        let #out = match #scope.step(#index, #call).await {
+        let #out = match #scope.#run(#index, #call).await {
             #private::StepRun::Completed(value) => value,
             #private::StepRun::Failed(error) => return #scope.failed(#task, #index, #error),
             #private::StepRun::Stopped(stop) => {

@@ -23,6 +23,7 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
             "`#[flow]` needs a name: `#[flow(name = query)]` generates the method `execute_query`",
         );
     }
+    check_limit_keys(args, errors);
     if let Some((_, trait_path, _)) = &flow.item.trait_ {
         errors.at(
             trait_path,
@@ -88,6 +89,19 @@ fn check_step_enum(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
                 ),
             );
         }
+    }
+}
+
+/// `queue` and `max_wait` describe the line of a limited flow: alone they mean nothing.
+fn check_limit_keys(args: &FlowArgs, errors: &mut Errors) {
+    if args.limit.is_some() {
+        return;
+    }
+    if let Some(queue) = &args.queue {
+        errors.at(queue, "`queue` sets the capacity of the line of a limited flow: add `limit = N` (how many tasks run at once)");
+    }
+    if let Some((_, literal)) = &args.max_wait {
+        errors.at(literal, "`max_wait` bounds the wait in the line of a limited flow: add `limit = N` (how many tasks run at once)");
     }
 }
 

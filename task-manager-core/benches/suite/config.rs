@@ -4,8 +4,10 @@
 //! is started without cargo's `--bench` flag, i.e. by `cargo test --bench suite`: that keeps the
 //! suite compiling and running as part of the tests without making them slow.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::contenders::Which;
+use crate::runtime::Flavor;
 use crate::scenarios::driver::Driver;
 use crate::steps::Steps;
 
@@ -34,6 +36,10 @@ pub struct Config {
     pub out_dir: PathBuf,
     /// Scenarios to run (`TM_BENCH_ONLY=throughput,cancel`); all when unset.
     pub only: Option<Vec<String>>,
+    /// Contenders to measure (`TM_BENCH_CONTENDERS=token,library`).
+    pub contenders: Vec<Which>,
+    /// Runtimes to measure on (`TM_BENCH_RUNTIMES=current_thread`).
+    pub flavors: Vec<Flavor>,
 }
 
 /// Scenario names accepted by `TM_BENCH_ONLY`.
@@ -76,6 +82,10 @@ impl Config {
             out_dir: std::env::var_os("TM_BENCH_OUT")
                 .map(PathBuf::from)
                 .unwrap_or_else(default_out_dir),
+            contenders: env_names("TM_BENCH_CONTENDERS", Which::parse)
+                .unwrap_or_else(|| Which::ALL.to_vec()),
+            flavors: env_names("TM_BENCH_RUNTIMES", Flavor::parse)
+                .unwrap_or_else(|| Flavor::ALL.to_vec()),
             only: std::env::var("TM_BENCH_ONLY").ok().map(|list| {
                 let names: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
                 for name in &names {
@@ -106,9 +116,12 @@ impl Config {
 }
 
 fn default_out_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR")));
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| workspace.join("target"));
     target.join("task-manager-bench")
 }
 
@@ -131,6 +144,19 @@ fn env_list(name: &str) -> Option<Vec<usize>> {
     match parsed {
         Ok(list) if !list.is_empty() => Some(list),
         _ => panic!("{name}={raw:?} is not a comma-separated list of whole numbers"),
+    }
+}
+
+/// A comma-separated list of names, each parsed by `parse`.
+fn env_names<T>(name: &str, parse: fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    let raw = std::env::var(name).ok()?;
+    let parsed = raw
+        .split(',')
+        .map(|item| parse(item.trim()).ok_or(item))
+        .collect::<Result<Vec<T>, _>>();
+    match parsed {
+        Ok(list) => Some(list),
+        Err(item) => panic!("{name}: unknown name {item:?}"),
     }
 }
 

@@ -11,6 +11,9 @@ pub struct Cost {
     /// CPU time of every thread of the process (`CLOCK_PROCESS_CPUTIME_ID`, the same account
     /// as getrusage's user + system): on multi_thread it shows work that wall time hides.
     pub cpu: Duration,
+    /// Share of the machine's cores that other processes used meanwhile (0 = none, 1 = all).
+    /// The machine is shared: anything above a few percent inflates the figures.
+    pub foreign: f64,
 }
 
 impl Cost {
@@ -19,19 +22,22 @@ impl Cost {
         PerItem {
             wall_ns: self.wall.as_nanos() as f64 / items,
             cpu_ns: self.cpu.as_nanos() as f64 / items,
+            foreign: self.foreign,
         }
     }
 }
 
-/// Nanoseconds per task.
+/// Nanoseconds per task, and how disturbed the run was.
 #[derive(Debug, Clone, Copy)]
 pub struct PerItem {
     pub wall_ns: f64,
     pub cpu_ns: f64,
+    pub foreign: f64,
 }
 
 /// Times `region` on the wall clock and on the process CPU clock.
 pub fn timed<T>(region: impl FnOnce() -> T) -> (T, Cost) {
+    let busy_start = machine_busy();
     let cpu_start = ProcessTime::try_now().expect("reading the process CPU clock");
     let wall_start = Instant::now();
     let value = region();
@@ -39,7 +45,42 @@ pub fn timed<T>(region: impl FnOnce() -> T) -> (T, Cost) {
     let cpu = cpu_start
         .try_elapsed()
         .expect("reading the process CPU clock");
-    (value, Cost { wall, cpu })
+    let foreign = match (busy_start, machine_busy()) {
+        // /proc/stat counts in 10 ms ticks: too coarse to judge a shorter run.
+        _ if wall < Duration::from_millis(200) => 0.0,
+        (Some(start), Some(end)) => {
+            let others = end.saturating_sub(start).saturating_sub(cpu);
+            let capacity = wall.as_secs_f64() * cores() as f64;
+            (others.as_secs_f64() / capacity).min(1.0)
+        }
+        _ => 0.0,
+    };
+    (value, Cost { wall, cpu, foreign })
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// CPU time all processes spent busy since boot, from the first line of /proc/stat. Counted
+/// in 10 ms ticks: precise enough over runs of a good fraction of a second.
+fn machine_busy() -> Option<Duration> {
+    // Linux's USER_HZ is 100 on every mainstream architecture.
+    const TICK: Duration = Duration::from_millis(10);
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Some(TICK * u32::try_from(busy).ok()?)
 }
 
 /// Median of each field over repetitions (upper median for even counts).
@@ -52,6 +93,7 @@ pub fn median(samples: &[PerItem]) -> PerItem {
     PerItem {
         wall_ns: pick(|s| s.wall_ns),
         cpu_ns: pick(|s| s.cpu_ns),
+        foreign: pick(|s| s.foreign),
     }
 }
 
@@ -62,6 +104,7 @@ pub fn best(samples: &[PerItem]) -> PerItem {
     PerItem {
         wall_ns: min(|s| s.wall_ns),
         cpu_ns: min(|s| s.cpu_ns),
+        foreign: min(|s| s.foreign),
     }
 }
 

@@ -71,12 +71,12 @@ impl<A: Addon + ?Sized> Addon for Arc<A> {
 /// A manager's add-ons. A manager without any holds no set at all (`None`), so that
 /// every event point costs one `is_none` and nothing else.
 pub(crate) struct AddonSet {
-    addons: Box<[Box<dyn Addon>]>,
+    addons: Box<[Arc<dyn Addon>]>,
 }
 
 impl AddonSet {
     /// `None` for no add-ons.
-    pub(crate) fn new(addons: Vec<Box<dyn Addon>>) -> Option<Arc<Self>> {
+    pub(crate) fn new(addons: Vec<Arc<dyn Addon>>) -> Option<Arc<Self>> {
         if addons.is_empty() {
             return None;
         }

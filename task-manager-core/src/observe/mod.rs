@@ -21,8 +21,8 @@
 //! In memory, a task carries 32 bytes for observation in its shared state: its submission
 //! time (moved there from the scope, which reads it back for the report), the add-ons'
 //! pointer, and one pointer for progress (boxed on the first report); the cancel's source
-//! sits in padding. In its future, 16 bytes: the spans' pointer and two flags. See the test
-//! `observation_costs_each_task_a_few_words`.
+//! sits in the phase byte (`shared.rs`). In its future, 16 bytes: the spans' pointer and a
+//! few flags. See the test `observation_costs_each_task_a_few_words`.
 
 mod addon;
 mod emit;

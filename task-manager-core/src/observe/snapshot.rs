@@ -47,7 +47,7 @@ impl TaskManager {
             .into_iter()
             .map(|(id, task)| TaskSnapshot {
                 id,
-                status: status_of(&task),
+                status: status_of(&task, &self.registry),
                 elapsed: now.saturating_duration_since(task.live().submitted_at),
             })
             .collect()

@@ -31,6 +31,17 @@ pub enum AwaitPoint {
         /// Which poll (1 is the first).
         poll: usize,
     },
+    /// The step waited for a permit of the resource it needs (`#[step(resource = "..")]`,
+    /// queue add-on) and its `poll`-th wait returned `Pending`. The step has not begun: a
+    /// cancel here means it never does, and no cleanup runs.
+    ResourcePending {
+        /// The step's index in the flow (0-based).
+        index: usize,
+        /// Its name.
+        step: &'static str,
+        /// Which poll (1 is the first).
+        poll: usize,
+    },
     /// Before the step's first poll: before the first step, or between two steps. A cancel
     /// here means the step never begins and no cleanup runs.
     BeforeStep {
@@ -73,6 +84,7 @@ impl AwaitPoint {
                 Some(step)
             }
             AwaitPoint::Admission { .. }
+            | AwaitPoint::ResourcePending { .. }
             | AwaitPoint::BeforeStep { .. }
             | AwaitPoint::BeforeEnding { .. } => None,
         }
@@ -82,7 +94,8 @@ impl AwaitPoint {
     pub fn steps_completed(&self) -> usize {
         match *self {
             AwaitPoint::Admission { .. } => 0,
-            AwaitPoint::BeforeStep { index, .. }
+            AwaitPoint::ResourcePending { index, .. }
+            | AwaitPoint::BeforeStep { index, .. }
             | AwaitPoint::StepPending { index, .. }
             | AwaitPoint::StepPanicked { index, .. } => index,
             AwaitPoint::BeforeEnding { steps_completed } => steps_completed,
@@ -96,6 +109,10 @@ impl fmt::Display for AwaitPoint {
             AwaitPoint::Admission { poll } => {
                 write!(f, "waiting for admission (poll {poll} returned Pending)")
             }
+            AwaitPoint::ResourcePending { step, poll, .. } => write!(
+                f,
+                "step `{step}` waiting for its resource (poll {poll} returned Pending)"
+            ),
             AwaitPoint::BeforeStep { step, .. } => write!(f, "before step `{step}` began"),
             AwaitPoint::StepPending { step, poll, .. } => {
                 write!(f, "step `{step}` suspended (poll {poll} returned Pending)")
@@ -251,8 +268,9 @@ type Check<'a, T, E, R> = Box<dyn Fn(&Case<'_, T, E, R>) -> Result<(), String> +
 /// Cancels a flow at each of its await points in turn and checks the contract every time.
 ///
 /// It runs the flow once without a cancel, recording every [`AwaitPoint`]: each wait for
-/// admission that returns `Pending`, before each step, each poll of a step that returns `Pending`, and the moment before the task claims
-/// its ending. Then, for each point, it runs the flow again from the same input and cancels
+/// admission that returns `Pending`, each wait of a step for its resource that returns
+/// `Pending`, before each step, each poll of a step that returns `Pending`, and the moment
+/// before the task claims its ending. Then, for each point, it runs the flow again from the same input and cancels
 /// it exactly there (from inside the runtime's hook, so the timing is exact), and checks:
 /// - the task ended exactly once, cancelled, with the explorer's reason, at the step in
 ///   progress (or at none), with the right count of completed steps;
@@ -268,6 +286,11 @@ type Check<'a, T, E, R> = Box<dyn Fn(&Case<'_, T, E, R>) -> Result<(), String> +
 /// Run it on a current-thread runtime with a paused clock (`#[tokio::test(start_paused =
 /// true)]`), on a manager that runs nothing else meanwhile; the flow must take the same path
 /// each time it runs with the same input.
+///
+/// A task of a limited flow (or a step with a resource) only waits if someone is ahead of it.
+/// To explore those waits, let the submit closure first submit (and detach) a task that holds
+/// the permit for one turn of the runtime, so that it has ended before the explored task
+/// ends wherever it is cancelled; the repository's `tests/queue_explore.rs` does so.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -544,7 +567,7 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         }
         let expected_begun: &[&'static str] = match point {
             AwaitPoint::Admission { .. } => &[],
-            AwaitPoint::BeforeStep { index, .. } => {
+            AwaitPoint::ResourcePending { index, .. } | AwaitPoint::BeforeStep { index, .. } => {
                 &uncancelled.begun[..(*index).min(uncancelled.begun.len())]
             }
             AwaitPoint::StepPending { index, .. } | AwaitPoint::StepPanicked { index, .. } => {

@@ -50,7 +50,7 @@ pub(crate) struct Record {
     pub(crate) id: Option<TaskId>,
     /// Every point reached, in order.
     pub(crate) points: Vec<AwaitPoint>,
-    /// Pending polls of the step in progress so far.
+    /// Pending polls of the wait or the step in progress so far.
     polls: usize,
     /// The indexes of the steps that began, in order.
     pub(crate) begun: Vec<usize>,
@@ -132,6 +132,12 @@ impl Probe {
         Probe(Some(recorder))
     }
 
+    /// The same hook, for the wait for admission (queue add-on), which runs before the task's
+    /// scope is first polled and reports to the same record.
+    pub(crate) fn share(&self) -> Self {
+        Probe(self.0.clone())
+    }
+
     fn with(&self, act: impl FnOnce(&mut Record)) {
         if let Some(recorder) = &self.0 {
             act(&mut recorder.lock());
@@ -139,12 +145,25 @@ impl Probe {
     }
 
     /// For the wait for admission (the queue add-on): each of its polls that returns `Pending`.
-    #[allow(dead_code)] // called once the queue's admission wait is merged in
     pub(crate) fn admission_pending(&self) {
         self.with(|record| {
             record.polls += 1;
             let poll = record.polls;
             record.reach(AwaitPoint::Admission { poll });
+        });
+    }
+
+    /// A step begins to wait for a permit of its resource (the queue add-on).
+    pub(crate) fn resource_wait_began(&self) {
+        self.with(|record| record.polls = 0);
+    }
+
+    /// For that wait: each of its polls that returns `Pending`.
+    pub(crate) fn resource_pending(&self, index: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::ResourcePending { index, step, poll });
         });
     }
 

@@ -19,6 +19,8 @@ pub fn summary(config: &Config, machine: &Machine, results: &Results) -> Value {
             "steps": config.steps.iter().map(|s| s.count()).collect::<Vec<_>>(),
             "reps": config.reps,
             "driver": config.driver.name(),
+            "contenders": config.contenders.iter().map(|w| w.name()).collect::<Vec<_>>(),
+            "runtimes": config.flavors.iter().map(|f| f.name()).collect::<Vec<_>>(),
             "cancel_tasks": config.cancel_tasks,
             "memory_tasks": config.memory_tasks,
             "queue_tasks": config.queue_tasks,
@@ -35,7 +37,9 @@ pub fn summary(config: &Config, machine: &Machine, results: &Results) -> Value {
             "cpu_ns_per_task": round(row.cost.cpu_ns),
             "best_wall_ns_per_task": round(row.best.wall_ns),
             "best_cpu_ns_per_task": round(row.best.cpu_ns),
+            "foreign_cpu_share": round(row.cost.foreign),
         })).collect::<Vec<_>>(),
+        // Largest share of the cores other processes used during a throughput row.
         "interference": results.interference().map(round),
         "future_size_bytes": results.future_sizes.iter().map(|(which, steps, size)| json!({
             "contender": which.name(),

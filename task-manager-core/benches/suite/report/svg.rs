@@ -17,7 +17,7 @@ struct Bar {
 }
 
 struct Group {
-    title: &'static str,
+    title: String,
     bars: Vec<Bar>,
 }
 
@@ -46,13 +46,13 @@ fn chart_label(which: Which) -> &'static str {
     }
 }
 
-fn groups(results: &Results) -> Vec<Group> {
+fn groups(results: &Results, machine: &Machine) -> Vec<Group> {
     let mut groups: Vec<Group> = Flavor::ALL
         .into_iter()
         .map(|flavor| Group {
             title: match flavor {
-                Flavor::CurrentThread => "tokio current_thread",
-                Flavor::MultiThread => "tokio multi_thread (2 workers)",
+                Flavor::CurrentThread => "tokio current_thread".to_string(),
+                Flavor::MultiThread => format!("tokio multi_thread ({} workers)", machine.cores),
             },
             bars: Which::ALL
                 .into_iter()
@@ -71,7 +71,7 @@ fn groups(results: &Results) -> Vec<Group> {
             .map(|figure| figure.wall_ns)
     };
     groups.push(Group {
-        title: "original @sisense/task-manager, node",
+        title: "original @sisense/task-manager, node".to_string(),
         bars: vec![
             Bar {
                 label: "yield = setImmediate",
@@ -89,8 +89,10 @@ fn groups(results: &Results) -> Vec<Group> {
 }
 
 fn format_ns(value: f64) -> String {
-    if value >= 1_000.0 {
+    if value >= 10_000.0 {
         format!("{:.1} µs", value / 1_000.0)
+    } else if value >= 1_000.0 {
+        format!("{:.2} µs", value / 1_000.0)
     } else {
         format!("{value:.0} ns")
     }
@@ -103,7 +105,7 @@ fn escape(text: &str) -> String {
 }
 
 pub fn render(results: &Results, machine: &Machine) -> String {
-    let groups = groups(results);
+    let groups = groups(results, machine);
     let values: Vec<f64> = groups
         .iter()
         .flat_map(|g| g.bars.iter().filter_map(|b| b.value))
@@ -168,7 +170,7 @@ pub fn render(results: &Results, machine: &Machine) -> String {
             svg,
             r#"<text x="10" y="{:.1}" font-weight="bold">{}</text>"#,
             y - 6.0,
-            escape(group.title)
+            escape(&group.title)
         );
         for bar in &group.bars {
             let _ = writeln!(

@@ -77,18 +77,17 @@ fn micros(nanos: u64) -> String {
     format!("{:.2}", nanos as f64 / 1_000.0)
 }
 
-/// Above this wall/CPU ratio on current_thread, the report warns that the run was disturbed.
-const INTERFERENCE_WARNING: f64 = 1.10;
+/// Above this share of the cores taken by other processes, the report warns.
+const INTERFERENCE_WARNING: f64 = 0.05;
 
 pub fn render(config: &Config, results: &Results) -> String {
     let mut out = String::new();
     if let Some(ratio) = results.interference().filter(|r| *r > INTERFERENCE_WARNING) {
         let _ = writeln!(
             out,
-            "\n**Warning:** on current_thread, wall time exceeded CPU time by up to {:.0}%: \
-             another process competed for the cores, so wall figures are inflated. \
-             Rerun on a quiet machine, or compare the CPU columns.",
-            (ratio - 1.0) * 100.0
+            "\n**Warning:** other processes used up to {:.0}% of the cores during a \
+             throughput measurement, so its figures are inflated. Rerun on a quiet machine.",
+            ratio * 100.0
         );
     }
     headline(config, results).render(&mut out);

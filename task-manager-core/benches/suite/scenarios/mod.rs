@@ -26,98 +26,125 @@ pub struct Results {
 }
 
 pub fn run_all(config: &Config) -> Results {
-    let mut results = Results {
-        throughput: Vec::new(),
-        future_sizes: Vec::new(),
-        cancel: Vec::new(),
-        memory: Vec::new(),
-        queue: Vec::new(),
-        original: Original::Skipped("not run yet".into()),
+    Results {
+        throughput: if config.runs("throughput") {
+            throughput_rows(config)
+        } else {
+            Vec::new()
+        },
+        future_sizes: future_sizes(config),
+        cancel: per_flavor(config, "cancel", |flavor| {
+            config
+                .contenders
+                .iter()
+                .filter_map(|&which| cancel::measure(which, flavor, config.cancel_tasks))
+                .collect()
+        }),
+        memory: per_flavor(config, "memory", |flavor| {
+            config
+                .contenders
+                .iter()
+                .filter_map(|&which| memory::measure(which, flavor, config.memory_tasks))
+                .collect()
+        }),
+        queue: per_flavor(config, "queue", |flavor| {
+            queue::Variant::ALL
+                .into_iter()
+                .filter_map(|variant| {
+                    let (tasks, permits) = (config.queue_tasks, config.queue_permits);
+                    queue::measure(variant, flavor, tasks, permits, config.reps)
+                })
+                .collect()
+        }),
+        original: if config.runs("original") {
+            progress("original (node)");
+            Original::run(config)
+        } else {
+            Original::Skipped("not selected by TM_BENCH_ONLY".into())
+        },
+    }
+}
+
+/// The in-flight table at 3 steps, then the other flow lengths at the headline's in-flight.
+fn throughput_rows(config: &Config) -> Vec<throughput::Row> {
+    let selected = |among: &[Which]| -> Vec<Which> {
+        among
+            .iter()
+            .copied()
+            .filter(|which| config.contenders.contains(which))
+            .collect()
     };
-    for flavor in Flavor::ALL
-        .into_iter()
-        .filter(|_| config.runs("throughput"))
-    {
-        // The in-flight table is at 3 steps; a run restricted to other lengths skips it.
+    let mut rows = Vec::new();
+    for &flavor in &config.flavors {
+        // A run restricted to other flow lengths skips the in-flight table.
         let in_flights = match config.steps.contains(&Steps::Three) {
             true => &config.in_flight[..],
             false => &[],
         };
         for &in_flight in in_flights {
+            progress(&format!(
+                "throughput {flavor:?}, 3 steps, {in_flight} in flight"
+            ));
             let shape = Shape {
                 flavor,
                 steps: Steps::Three,
                 in_flight,
                 tasks: config.tasks_for(in_flight),
             };
-            progress(&format!(
-                "throughput {flavor:?} 3 steps, {in_flight} in flight"
-            ));
-            results.throughput.extend(throughput::measure(
-                &Which::ALL,
+            let contenders = selected(&Which::ALL);
+            rows.extend(throughput::measure(
+                &contenders,
                 shape,
                 config.reps,
                 config.driver,
             ));
         }
         for &steps in config.steps.iter().filter(|s| **s != Steps::Three) {
+            progress(&format!("throughput {flavor:?}, {} steps", steps.count()));
             let shape = Shape {
                 flavor,
                 steps,
                 in_flight: HEADLINE_IN_FLIGHT,
                 tasks: config.tasks,
             };
-            progress(&format!("throughput {flavor:?} {} steps", steps.count()));
-            let stepped = [Which::Plain, Which::Token, Which::Library];
-            results.throughput.extend(throughput::measure(
-                &stepped,
+            // The empty task has no steps to scale.
+            let contenders = selected(&[Which::Plain, Which::Token, Which::Library]);
+            rows.extend(throughput::measure(
+                &contenders,
                 shape,
                 config.reps,
                 config.driver,
             ));
         }
     }
-    for which in Which::ALL {
+    rows
+}
+
+fn future_sizes(config: &Config) -> Vec<(Which, Steps, usize)> {
+    let mut sizes = Vec::new();
+    for &which in &config.contenders {
         for &steps in &config.steps {
             if let Some(size) = throughput::future_size(which, steps) {
-                results.future_sizes.push((which, steps, size));
+                sizes.push((which, steps, size));
             }
         }
     }
-    for flavor in Flavor::ALL {
-        progress(&format!("cancellation {flavor:?}"));
-        for which in Which::ALL.into_iter().filter(|_| config.runs("cancel")) {
-            results
-                .cancel
-                .extend(cancel::measure(which, flavor, config.cancel_tasks));
-        }
-        progress(&format!("memory {flavor:?}"));
-        for which in Which::ALL.into_iter().filter(|_| config.runs("memory")) {
-            results
-                .memory
-                .extend(memory::measure(which, flavor, config.memory_tasks));
-        }
-        progress(&format!("queue {flavor:?}"));
-        for variant in queue::Variant::ALL
-            .into_iter()
-            .filter(|_| config.runs("queue"))
-        {
-            results.queue.extend(queue::measure(
-                variant,
-                flavor,
-                config.queue_tasks,
-                config.queue_permits,
-                config.reps,
-            ));
-        }
+    sizes
+}
+
+/// Runs `scenario` on every selected runtime, if it is selected.
+fn per_flavor<T>(config: &Config, scenario: &str, run: impl Fn(Flavor) -> Vec<T>) -> Vec<T> {
+    if !config.runs(scenario) {
+        return Vec::new();
     }
-    if config.runs("original") {
-        progress("original (node)");
-        results.original = Original::run(config);
-    } else {
-        results.original = Original::Skipped("not selected by TM_BENCH_ONLY".into());
-    }
-    results
+    config
+        .flavors
+        .iter()
+        .flat_map(|&flavor| {
+            progress(&format!("{scenario} {flavor:?}"));
+            run(flavor)
+        })
+        .collect()
 }
 
 /// Progress goes to stderr, so stdout holds only the tables and the JSON line.

@@ -1,0 +1,40 @@
+//! The queue add-on: bounded concurrency per flow, a bounded and cancellable priority queue
+//! in front of it, and named resources that single steps wait for.
+//!
+//! * `limit`: the public [`Limit`] (permits, queue capacity, max wait).
+//! * `config`: the limits and resources given to [`TaskManagerBuilder`](crate::TaskManagerBuilder)
+//!   (`builder.rs`), checked into the manager's lines (it reports [`ConfigError`](crate::ConfigError)s).
+//! * `table`: one manager's lines (by flow name) and resources (by name).
+//! * `permits`: the priority-ordered, bounded semaphore everything above is made of; its
+//!   invariants are written at its top.
+//! * `wait`: the waits themselves, raced against the task's cancel flag and deadline exactly
+//!   as a step is.
+//! * `status`: [`FlowCounts`].
+//!
+//! Cost for a flow that uses none of it: at submission three plain reads (the flow's static
+//! limit and resource list, the manager's table being empty); nothing per step. See
+//! `table.rs`.
+
+mod config;
+mod limit;
+mod permits;
+mod status;
+mod table;
+mod wait;
+
+pub use config::LimitOf;
+pub use limit::Limit;
+pub use status::FlowCounts;
+
+pub(crate) use config::QueueConfig;
+pub(crate) use limit::ZeroSetting;
+pub(crate) use permits::{note_abandoned, Full, Permit};
+pub(crate) use table::Queues;
+pub(crate) use wait::{run_admitted, WaitLimits};
+
+use crate::shared::TaskShared;
+
+/// The permit of a task admitted by its flow's limit, held for the task's whole run.
+pub(crate) type TaskPermit = Permit<TaskShared>;
+/// The permit of a step's resource, held for the step and its cleanup.
+pub(crate) type ResourcePermit = Permit<TaskShared>;

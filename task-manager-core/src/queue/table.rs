@@ -1,0 +1,114 @@
+//! The add-on's state in one manager: the lines of its limited flows and its resources.
+//!
+//! A manager without limits has empty tables; a task of a flow without a limit and without
+//! resources then looks at three fields (all plain reads, no lock, no atomic) and goes on
+//! exactly as without the add-on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::flow::FlowInfo;
+use crate::queue::limit::Limit;
+use crate::queue::permits::PermitQueue;
+use crate::shared::TaskShared;
+
+/// A line of tasks (a flow's limit, `limit_all`, or a resource).
+pub(crate) type TaskQueue = Arc<PermitQueue<TaskShared>>;
+/// A resource's line: the same primitive, unbounded (see `TaskManagerBuilder::resource`).
+pub(crate) type ResourceQueue = TaskQueue;
+
+/// A task-level line and its wait limit.
+#[derive(Clone)]
+pub(crate) struct FlowQueue {
+    pub(crate) queue: TaskQueue,
+    pub(crate) max_wait: Option<Duration>,
+}
+
+impl FlowQueue {
+    pub(crate) fn new(limit: Limit) -> Self {
+        FlowQueue {
+            queue: Arc::new(PermitQueue::new(limit.permits(), limit.queue_capacity())),
+            max_wait: limit.max_wait(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Queues {
+    /// From the builder, by flow name. Fixed once built: read without a lock.
+    flows: HashMap<Box<str>, FlowQueue>,
+    /// `limit_all`: shared by every flow without a limit of its own.
+    all: Option<FlowQueue>,
+    /// From `#[flow(limit = ..)]`, made on the first submission of each such flow (the
+    /// manager does not know its flows before then), by flow name.
+    declared: Mutex<HashMap<&'static str, FlowQueue>>,
+    /// From the builder, by name. Fixed once built.
+    resources: HashMap<Box<str>, ResourceQueue>,
+}
+
+impl Queues {
+    pub(crate) fn new(
+        flows: HashMap<Box<str>, FlowQueue>,
+        all: Option<FlowQueue>,
+        resources: HashMap<Box<str>, ResourceQueue>,
+    ) -> Self {
+        Queues {
+            flows,
+            all,
+            declared: Mutex::default(),
+            resources,
+        }
+    }
+
+    /// Runs `visit` on the line tasks of `flow` wait in; `None` if the flow is not limited on
+    /// this manager. Lookup order: the builder's `limit_flow`, the flow's own
+    /// `#[flow(limit)]`, the builder's `limit_all`.
+    #[inline]
+    pub(crate) fn with_line<X>(
+        &self,
+        flow: &'static FlowInfo,
+        visit: impl FnOnce(&FlowQueue) -> X,
+    ) -> Option<X> {
+        if flow.limit().is_none() && self.flows.is_empty() && self.all.is_none() {
+            return None;
+        }
+        if let Some(line) = self.flows.get(flow.name()) {
+            return Some(visit(line));
+        }
+        if let Some(limit) = flow.limit() {
+            let mut declared = lock(&self.declared);
+            let line = declared
+                .entry(flow.name())
+                .or_insert_with(|| FlowQueue::new(limit));
+            return Some(visit(line));
+        }
+        self.all.as_ref().map(visit)
+    }
+
+    /// The resource named `name`.
+    pub(crate) fn resource(&self, name: &str) -> Option<&ResourceQueue> {
+        self.resources.get(name)
+    }
+
+    /// The first step of `flow` that names a resource this manager does not have.
+    pub(crate) fn unknown_resource(
+        &self,
+        flow: &'static FlowInfo,
+    ) -> Option<(&'static str, &'static str)> {
+        flow.resources()
+            .iter()
+            .enumerate()
+            .find_map(|(index, resource)| match resource {
+                Some(name) if !self.resources.contains_key(*name) => {
+                    Some((flow.step_name(index), *name))
+                }
+                _ => None,
+            })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The map is only ever inserted into; a panic cannot leave it half-updated.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,246 @@
+//! Waiting in a line, raced against the task's cancel flag and deadline exactly as a step is
+//! (`scope::must_stop` is the same check, on every poll, before anything else).
+//!
+//! * A queued task is a spawned task that waits for admission before its body is first
+//!   polled. The body is made at submission (so the task context and scope sit inside it
+//!   once, not twice); if the wait ends in a cancel, the body's first step sees the cancel
+//!   before it begins, and the task ends "cancelled before it started" through the same code
+//!   as any cancel before a step: no step, no cleanup.
+//! * A step with a resource waits for its permit inside the scope, before the step begins.
+//!   In both cases nothing of the step has run, so a cancel there runs no cleanup.
+
+use std::future::{poll_fn, ready, Future};
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::{Either, FutureExt};
+use tokio::time::{sleep_until, Instant, Sleep};
+
+use crate::probe::Probe;
+use crate::queue::permits::{Entry, Ticket, Waiter};
+use crate::queue::{ResourcePermit, TaskPermit};
+use crate::reason::CancelReason;
+use crate::scope::{must_stop, Scope, StepRun, Stop};
+use crate::shared::TaskShared;
+
+impl Waiter for TaskShared {
+    fn is_abandoned(&self) -> bool {
+        self.is_cancel_requested()
+    }
+
+    fn waiting_flag(&self) -> &AtomicBool {
+        TaskShared::waiting_flag(self)
+    }
+
+    fn wake(&self) {
+        TaskShared::wake(self);
+    }
+}
+
+/// When a queued task must stop waiting: its deadline (the task's timeout, counted from
+/// submission) or its flow's max wait (also from submission), whichever comes first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WaitLimits {
+    expires_at: Option<Instant>,
+    /// Set when the max wait is what expires first.
+    max_wait: Option<Duration>,
+}
+
+impl WaitLimits {
+    pub(crate) fn new(
+        submitted_at: Instant,
+        timeout: Option<Duration>,
+        max_wait: Option<Duration>,
+    ) -> Self {
+        // A time too far for the clock to represent never comes (as with the task's deadline).
+        let deadline = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
+        let max_wait_at =
+            max_wait.and_then(|max_wait| Some((submitted_at.checked_add(max_wait)?, max_wait)));
+        match (deadline, max_wait_at) {
+            (deadline, Some((at, max_wait))) if deadline.is_none_or(|deadline| at < deadline) => {
+                WaitLimits {
+                    expires_at: Some(at),
+                    max_wait: Some(max_wait),
+                }
+            }
+            (deadline, _) => WaitLimits {
+                expires_at: deadline,
+                max_wait: None,
+            },
+        }
+    }
+}
+
+fn expired(max_wait: Option<Duration>) -> CancelReason {
+    match max_wait {
+        Some(max_wait) => CancelReason::QueueWaitExceeded { max_wait },
+        None => CancelReason::Timeout,
+    }
+}
+
+/// The future spawned for a task of a limited flow: waits for admission (unless it was
+/// admitted at submission), then runs the flow's body holding the permit. The permit is a
+/// guard: it is released however the task ends, the runtime dropping it included.
+///
+/// Built from `futures_util`'s combinators rather than as an `async fn`: an `async fn` keeps
+/// its arguments for its whole life, so the body (the task's whole state machine) would be
+/// stored twice. Here the body is stored once, and the wait's small state beside it.
+///
+/// `probe` is the task's explorer hook (feature `testing`; nothing otherwise): each poll of the
+/// wait that returns `Pending` is an await point where the explorer may cancel the task.
+pub(crate) fn run_admitted<Body: Future>(
+    entry: Entry<TaskShared>,
+    limits: WaitLimits,
+    probe: Probe,
+    body: Body,
+) -> impl Future<Output = Body::Output> {
+    let admitted = match entry {
+        Entry::Admitted(permit) => Either::Left(ready(Some(permit))),
+        Entry::Queued(ticket) => Either::Right(Admission::new(ticket, limits, probe)),
+    };
+    // `None`: cancelled while queued (by a request, the deadline or the max wait). The body
+    // sees the cancel before its first step begins and ends at once.
+    admitted.then(move |permit: Option<TaskPermit>| {
+        body.map(move |outcome| {
+            drop(permit);
+            outcome
+        })
+    })
+}
+
+/// Waits until its ticket is handed a permit; `None` if the task must stop first (its cancel
+/// is then requested). Dropping it leaves the line (the ticket's own drop).
+struct Admission {
+    /// `None` once the wait is over.
+    ticket: Option<Ticket<TaskShared>>,
+    /// Boxed, like a scope's deadline, and only when there is a limit to the wait: an inline
+    /// timer would make every queued task's future larger.
+    expiry: Option<Pin<Box<Sleep>>>,
+    /// The max wait, if it is what `expiry` stands for (else it is the deadline).
+    max_wait: Option<Duration>,
+    probe: Probe,
+}
+
+impl Admission {
+    fn new(ticket: Ticket<TaskShared>, limits: WaitLimits, probe: Probe) -> Self {
+        Admission {
+            ticket: Some(ticket),
+            expiry: limits.expires_at.map(|at| Box::pin(sleep_until(at))),
+            max_wait: limits.max_wait,
+            probe,
+        }
+    }
+}
+
+impl Future for Admission {
+    type Output = Option<TaskPermit>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some(ticket) = &this.ticket else {
+            return Poll::Ready(None);
+        };
+        let max_wait = this.max_wait;
+        let expiry = this.expiry.as_mut().map(Pin::as_mut);
+        let polled = poll_line(ticket, expiry, || expired(max_wait), cx);
+        if polled.is_pending() {
+            // The explorer may cancel here; the cancel wakes this task, which then leaves.
+            this.probe.admission_pending();
+        }
+        let granted = std::task::ready!(polled);
+        let ticket = this.ticket.take();
+        Poll::Ready(if granted {
+            ticket.and_then(Ticket::claim)
+        } else {
+            None
+        })
+    }
+}
+
+/// One poll of a wait in a line: `Ready(true)` once the ticket is handed a permit,
+/// `Ready(false)` if the task must stop first.
+fn poll_line(
+    ticket: &Ticket<TaskShared>,
+    deadline: Option<Pin<&mut Sleep>>,
+    expired: impl FnOnce() -> CancelReason,
+    cx: &mut Context<'_>,
+) -> Poll<bool> {
+    let shared = ticket.waiter();
+    if must_stop(shared, deadline, expired, cx) {
+        return Poll::Ready(false);
+    }
+    // Register before looking, so that a hand-off or a cancel between the look and the
+    // registration still wakes this task.
+    shared.register_waker(cx.waker());
+    if ticket.is_granted() {
+        return Poll::Ready(true);
+    }
+    if shared.is_cancel_requested() {
+        return Poll::Ready(false);
+    }
+    Poll::Pending
+}
+
+impl Scope {
+    /// Runs step `index`, which needs a resource (`#[step(resource = "..")]`): waits for one
+    /// of its permits, raced against the cancel and the deadline, then runs the step as
+    /// [`Scope::step`] does, holding the permit until the step is over: released when it
+    /// returns, or, if it is stopped, when its [`Stop`] is consumed (after its cleanup).
+    ///
+    /// A cancel while waiting stops the task before the step began: the step's cleanup does
+    /// not run, and the task ends `Cancelled { step: None, .. }`.
+    pub async fn step_with_resource<T, E>(
+        &mut self,
+        index: usize,
+        run: impl Future<Output = Result<T, E>>,
+    ) -> StepRun<T, E> {
+        let flow = self.shared.flow();
+        let queue = flow
+            .step_resource(index)
+            .and_then(|name| self.registry.queues.resource(name).cloned());
+        // No line to wait in: a cancelled task stops in `step` before the step begins, and a
+        // hand-written flow whose resource was never configured just runs (submission refuses
+        // those that `#[flow]` writes).
+        let Some(queue) = queue.filter(|_| !self.shared.is_cancel_requested()) else {
+            return self.step(index, run).await;
+        };
+        self.shared.set_step(index);
+        let permit: ResourcePermit = match queue.enter(&self.shared, self.shared.priority()) {
+            Ok(Entry::Admitted(permit)) => permit,
+            Ok(Entry::Queued(ticket)) => {
+                let deadline = &mut self.deadline;
+                let probe = &self.probe;
+                probe.resource_wait_began();
+                let granted = poll_fn(|cx| {
+                    let deadline = deadline.as_mut().map(Pin::as_mut);
+                    let polled = poll_line(&ticket, deadline, || CancelReason::Timeout, cx);
+                    if polled.is_pending() {
+                        // The explorer may cancel here, as while queued for admission.
+                        probe.resource_pending(index);
+                    }
+                    polled
+                })
+                .await;
+                match granted.then(|| ticket.claim()).flatten() {
+                    Some(permit) => permit,
+                    None => {
+                        let reason = self.shared.reason();
+                        return StepRun::Stopped(Stop::before(flow.step_name(index), reason));
+                    }
+                }
+            }
+            // A resource's line has a capacity of `usize::MAX`: it is never full. Should it
+            // be, the step waits for nothing rather than fail.
+            Err(_) => return self.step(index, run).await,
+        };
+        match self.step(index, run).await {
+            StepRun::Stopped(mut stop) => {
+                stop.resource = Some(permit);
+                StepRun::Stopped(stop)
+            }
+            ended => ended,
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Contract line 3: a cancelled queued task never runs a step or a cleanup, ends "cancelled
+//! before it started", frees its place at once, and the others move up. And the decided
+//! semantics of a cancel while a task waits for a step's resource.
+
+mod queue_common;
+
+use queue_common::{gated, job, settle, soon, Jobs};
+use task_manager_core::{
+    CancelReason, CancelStatus, Cleanup, Ending, Limit, Passport, TaskManager, TaskState,
+};
+
+fn state(jobs: &Jobs, id: task_manager_core::TaskId) -> Option<TaskState> {
+    jobs.tasks.status(id).map(|status| status.state)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_queued_task_runs_nothing_and_ends_cancelled_before_it_started() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let b = Passport::new(job("b"));
+    let b_id = b.id();
+    let b = jobs.execute_work(b).unwrap();
+    settle().await;
+    assert_eq!(state(&jobs, b_id), Some(TaskState::Queued { position: 0 }));
+
+    let cancellation = jobs.tasks.cancel(b_id, "not needed");
+    assert_eq!(cancellation.status(), CancelStatus::Requested);
+    assert_eq!(
+        soon("b's cancel", cancellation).await,
+        Some(Cleanup::NoStepInProgress)
+    );
+    let outcome = soon("b's outcome", b).await;
+    assert_eq!(
+        outcome.ending(),
+        &Ending::Cancelled {
+            reason: CancelReason::from("not needed"),
+            step: None,
+            steps_completed: 0,
+        }
+    );
+    assert!(outcome.report().steps.is_empty(), "no step began");
+    assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
+    assert!(!jobs.tasks.contains(b_id));
+
+    release_a.release();
+    a.await.into_result().unwrap();
+    settle().await;
+    assert_eq!(
+        jobs.journal.entries(),
+        ["start a", "end a"],
+        "nothing of b ran"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn its_place_is_free_at_once_and_the_others_move_up() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", Limit::new(1).with_queue_capacity(2))
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let [b, c] = ["b", "c"].map(|name| Passport::new(job(name)));
+    let (b_id, c_id) = (b.id(), c.id());
+    let b = jobs.execute_work(b).unwrap();
+    let c = jobs.execute_work(c).unwrap();
+    assert!(
+        jobs.execute_work(Passport::new(job("refused"))).is_err(),
+        "the queue is full"
+    );
+    assert_eq!(state(&jobs, c_id), Some(TaskState::Queued { position: 1 }));
+
+    // No await between the cancel and what follows: the place is free at once, not once
+    // the cancelled task has run.
+    let _ = jobs.tasks.cancel(b_id, "not needed");
+    assert_eq!(state(&jobs, c_id), Some(TaskState::Queued { position: 0 }));
+    assert_eq!(jobs.tasks.counts("work").queued, 1);
+    let d = Passport::new(job("d"));
+    let d_id = d.id();
+    let d = jobs
+        .execute_work(d)
+        .expect("the cancelled task's place was given to the next submission");
+    assert_eq!(state(&jobs, d_id), Some(TaskState::Queued { position: 1 }));
+
+    release_a.release();
+    assert!(soon("b's outcome", b).await.is_cancelled());
+    for handle in [a, c, d] {
+        soon("a job's end", handle).await.into_result().unwrap();
+    }
+    assert_eq!(
+        jobs.journal.with_prefix("start"),
+        ["start a", "start c", "start d"]
+    );
+    assert!(jobs.tasks.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn it_takes_no_slot_from_anyone() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 2)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let (b, release_b) = gated("b");
+    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let b = jobs.execute_work(Passport::new(b)).unwrap();
+    let cancelled: Vec<_> = (0..5)
+        .map(|n| {
+            let passport = Passport::new(job(&format!("x{n}")));
+            let id = passport.id();
+            (id, jobs.execute_work(passport).unwrap())
+        })
+        .collect();
+    let (c, release_c) = gated("c");
+    let (d, release_d) = gated("d");
+    let c = jobs.execute_work(Passport::new(c)).unwrap();
+    let d = jobs.execute_work(Passport::new(d)).unwrap();
+    for (id, _) in &cancelled {
+        let _ = jobs.tasks.cancel(*id, "not needed");
+    }
+    release_a.release();
+    release_b.release();
+    // Both places go to the live waiters behind the cancelled ones.
+    jobs.journal.wait_for("start c").await;
+    jobs.journal.wait_for("start d").await;
+    assert_eq!(jobs.working.now(), 2);
+    for (_, handle) in cancelled {
+        assert!(soon("a cancelled outcome", handle).await.is_cancelled());
+    }
+    release_c.release();
+    release_d.release();
+    for handle in [a, b, c, d] {
+        soon("a job's end", handle).await.into_result().unwrap();
+    }
+    // And the limit is whole again: two new tasks both start.
+    let (e, release_e) = gated("e");
+    let (f, release_f) = gated("f");
+    let e = jobs.execute_work(Passport::new(e)).unwrap();
+    let f = jobs.execute_work(Passport::new(f)).unwrap();
+    jobs.journal.wait_for("start e").await;
+    jobs.journal.wait_for("start f").await;
+    release_e.release();
+    release_f.release();
+    e.await.into_result().unwrap();
+    f.await.into_result().unwrap();
+    assert!(jobs.journal.with_prefix("start x").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_of_a_queued_task_cancels_it_before_it_starts() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let b = Passport::new(job("b"));
+    let b_id = b.id();
+    drop(jobs.execute_work(b).unwrap());
+    assert_eq!(
+        soon("b's end", jobs.tasks.cancel(b_id, "again")).await,
+        Some(Cleanup::NoStepInProgress)
+    );
+    assert!(!jobs.tasks.contains(b_id));
+    release_a.release();
+    a.await.into_result().unwrap();
+    settle().await;
+    assert_eq!(jobs.journal.entries(), ["start a", "end a"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_all_empties_the_queue() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, _release_a) = gated("a");
+    let mut handles = vec![jobs.execute_work(Passport::new(a)).unwrap()];
+    for n in 0..10 {
+        handles.push(
+            jobs.execute_work(Passport::new(job(&format!("q{n}"))))
+                .unwrap(),
+        );
+    }
+    settle().await;
+    assert_eq!(jobs.tasks.counts("work").queued, 10);
+    let all = jobs.tasks.cancel_all("closing");
+    assert_eq!(all.requested(), 11);
+    assert_eq!(jobs.tasks.counts("work").queued, 0);
+    soon("every task's end", all.finished()).await;
+    for handle in handles {
+        assert!(handle.await.is_cancelled());
+    }
+    assert!(jobs.tasks.is_empty());
+    assert_eq!(
+        jobs.journal.entries(),
+        ["start a", "cleanup a (cancelled: closing)"],
+        "only the running task had a step to clean up"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_cancelled_while_waiting_for_a_resource_ends_before_that_step() {
+    let jobs = Jobs::new(TaskManager::builder().resource("db", 1).build().unwrap());
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_save(Passport::new(a)).unwrap();
+    jobs.journal.wait_for("store a").await;
+    let b = Passport::new(job("b"));
+    let b_id = b.id();
+    let b = jobs.execute_save(b).unwrap();
+    jobs.journal.wait_for("load b").await;
+    settle().await;
+    assert_eq!(
+        state(&jobs, b_id),
+        Some(TaskState::WaitingForResource { resource: "db" })
+    );
+
+    let _ = jobs.tasks.cancel(b_id, "not needed");
+    let outcome = soon("b's outcome", b).await;
+    // The step that waited never began: no cleanup, and `step: None` after the one step
+    // that completed, exactly as a cancel between two steps.
+    assert_eq!(
+        outcome.ending(),
+        &Ending::Cancelled {
+            reason: CancelReason::from("not needed"),
+            step: None,
+            steps_completed: 1,
+        }
+    );
+    assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
+    let began: Vec<&str> = outcome.report().steps.iter().map(|s| s.name).collect();
+    assert_eq!(began, ["load"]);
+
+    release_a.release();
+    a.await.into_result().unwrap();
+    // The waiting task held no permit: the resource is whole for the next one.
+    let c = jobs.execute_save(Passport::new(job("c"))).unwrap();
+    soon("c's end", c).await.into_result().unwrap();
+    assert!(!jobs.journal.contains("store b"));
+    assert!(jobs.journal.with_prefix("cleanup b").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_cancelled_in_its_flows_queue_never_asks_for_its_first_steps_resource() {
+    // `fetch`'s only step needs "db"; the flow is limited too.
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("fetch", 1)
+            .resource("db", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_fetch(Passport::new(a)).unwrap();
+    jobs.journal.wait_for("fetch a").await;
+    let b = Passport::new(job("b"));
+    let b_id = b.id();
+    let b = jobs.execute_fetch(b).unwrap();
+    assert_eq!(state(&jobs, b_id), Some(TaskState::Queued { position: 0 }));
+    let _ = jobs.tasks.cancel(b_id, "not needed");
+    let outcome = soon("b's outcome", b).await;
+    assert_eq!(
+        outcome.ending(),
+        &Ending::Cancelled {
+            reason: CancelReason::from("not needed"),
+            step: None,
+            steps_completed: 0,
+        }
+    );
+    release_a.release();
+    a.await.into_result().unwrap();
+    // Both the flow's place and the "db" permit are free for the next one.
+    let c = jobs.execute_fetch(Passport::new(job("c"))).unwrap();
+    soon("c's end", c).await.into_result().unwrap();
+    assert_eq!(jobs.journal.entries(), ["fetch a", "fetch c"]);
+}

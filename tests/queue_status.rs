@@ -1,0 +1,148 @@
+//! What `status` and `counts` say about queued tasks, running ones, and those waiting for a
+//! resource.
+
+mod queue_common;
+
+use queue_common::{gated, job, settle, soon, Jobs};
+use task_manager_core::{FlowCounts, Passport, TaskManager, TaskState, TaskStatus};
+
+fn counts(queued: usize, running: usize, waiting_for_resource: usize) -> FlowCounts {
+    let mut counts = FlowCounts::default();
+    counts.queued = queued;
+    counts.running = running;
+    counts.waiting_for_resource = waiting_for_resource;
+    counts
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_task_says_where_it_is_in_line_and_moves_up() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a_passport = Passport::new(a);
+    let a_id = a_passport.id();
+    let a = jobs.execute_work(a_passport).unwrap();
+    let mut queued = Vec::new();
+    let mut releases = Vec::new();
+    for name in ["b", "c", "d"] {
+        let (job, release) = gated(name);
+        let passport = Passport::new(job);
+        queued.push((passport.id(), jobs.execute_work(passport).unwrap()));
+        releases.push(release);
+    }
+    settle().await;
+    assert_eq!(
+        jobs.tasks.status(a_id),
+        Some(TaskStatus {
+            flow: "work",
+            step: Some("work"),
+            step_index: Some(0),
+            state: TaskState::Running,
+            progress: None,
+        })
+    );
+    for (position, (id, _)) in queued.iter().enumerate() {
+        assert_eq!(
+            jobs.tasks.status(*id),
+            Some(TaskStatus {
+                flow: "work",
+                step: None,
+                step_index: None,
+                state: TaskState::Queued { position },
+                progress: None,
+            })
+        );
+    }
+    assert_eq!(jobs.tasks.counts("work"), counts(3, 1, 0));
+
+    release_a.release();
+    a.await.into_result().unwrap();
+    jobs.journal.wait_for("start b").await;
+    assert_eq!(
+        jobs.tasks.status(queued[0].0).map(|status| status.state),
+        Some(TaskState::Running)
+    );
+    assert_eq!(
+        jobs.tasks.status(queued[1].0).map(|status| status.state),
+        Some(TaskState::Queued { position: 0 })
+    );
+    assert_eq!(jobs.tasks.counts("work"), counts(2, 1, 0));
+
+    for release in releases {
+        release.release();
+    }
+    for (_, handle) in queued {
+        soon("a job's end", handle).await.into_result().unwrap();
+    }
+    assert_eq!(jobs.tasks.counts("work"), FlowCounts::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn counts_are_per_flow_and_say_who_waits_for_a_resource() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 1)
+            .resource("db", 1)
+            .build()
+            .unwrap(),
+    );
+    let (w1, release_w1) = gated("w1");
+    let w1 = jobs.execute_work(Passport::new(w1)).unwrap();
+    let w2 = jobs.execute_work(Passport::new(job("w2"))).unwrap();
+    let (s1, release_s1) = gated("s1");
+    let s1 = jobs.execute_save(Passport::new(s1)).unwrap();
+    let s2 = Passport::new(job("s2"));
+    let s2_id = s2.id();
+    let s2 = jobs.execute_save(s2).unwrap();
+    settle().await;
+    assert_eq!(jobs.tasks.counts("work"), counts(1, 1, 0));
+    assert_eq!(jobs.tasks.counts("save"), counts(0, 2, 1));
+    assert_eq!(jobs.tasks.counts("unknown"), FlowCounts::default());
+    assert_eq!(
+        jobs.tasks.status(s2_id),
+        Some(TaskStatus {
+            flow: "save",
+            step: Some("store"),
+            step_index: Some(1),
+            state: TaskState::WaitingForResource { resource: "db" },
+            progress: None,
+        })
+    );
+    release_w1.release();
+    release_s1.release();
+    for handle in [w1, w2] {
+        soon("a job's end", handle).await.into_result().unwrap();
+    }
+    for handle in [s1, s2] {
+        soon("a save's end", handle).await.into_result().unwrap();
+    }
+    assert!(jobs.tasks.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_queued_task_is_cancelling_not_queued() {
+    let jobs = Jobs::new(
+        TaskManager::builder()
+            .limit_flow("work", 1)
+            .build()
+            .unwrap(),
+    );
+    let (a, release_a) = gated("a");
+    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let b = Passport::new(job("b"));
+    let b_id = b.id();
+    let b = jobs.execute_work(b).unwrap();
+    let _ = jobs.tasks.cancel(b_id, "not needed");
+    assert_eq!(
+        jobs.tasks.status(b_id).map(|status| status.state),
+        Some(TaskState::Cancelling)
+    );
+    assert_eq!(jobs.tasks.counts("work"), counts(0, 1, 0));
+    assert!(soon("b's end", b).await.is_cancelled());
+    release_a.release();
+    a.await.into_result().unwrap();
+}

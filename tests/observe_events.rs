@@ -1,7 +1,7 @@
 //! Add-ons hear every task's lifecycle as typed events, in one exact order per task: for
 //! success, failure, a cancel during a step or between steps or before the first step, a
 //! timeout, a panic, a dropped handle, `cancel_all`, `shutdown` and a runtime that drops the task.
-//! (A cancel while queued: see the core's `observe/tests.rs`, against the queue's hook.)
+//! (The queue add-on's events, a cancel while queued included: `tests/observe_queue.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;

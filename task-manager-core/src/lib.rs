@@ -152,6 +152,12 @@
 //! says [`TaskState::Queued`] (with the position) or [`TaskState::WaitingForResource`];
 //! [`TaskManager::counts`] counts a flow's queued and running tasks.
 //!
+//! **Events.** Add-ons ([`TaskManagerBuilder::addon`]) hear the queue act: [`EventKind::Queued`]
+//! when a task has to wait for its flow's limit (a task admitted at once is not queued; one
+//! cancelled in its queue never gets [`EventKind::Started`]), and
+//! [`EventKind::WaitingForResource`] when a step has to wait for a permit. A wait over the max
+//! wait is told as a cancel by [`CancelSource::MaxWait`].
+//!
 //! The contract, and what each piece guarantees, is in the crate's README.
 //!
 //! With the `testing` feature (for your tests), the `testing` module has the cancellation

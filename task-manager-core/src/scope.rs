@@ -29,7 +29,7 @@ use crate::task::Task;
 
 /// One task's runner state. Owned by the task's future; see the module docs.
 pub struct Scope {
-    id: TaskId,
+    pub(crate) id: TaskId,
     pub(crate) shared: Arc<TaskShared>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) deadline: Option<Pin<Box<Sleep>>>,

@@ -85,7 +85,7 @@ where
             });
         }
     };
-    let scope = Scope::new(
+    let mut scope = Scope::new(
         id,
         Arc::clone(&shared),
         Arc::clone(&manager.registry),
@@ -93,8 +93,14 @@ where
         std::any::type_name::<P>(),
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
-    // Told before the spawn, so that it comes before anything the task tells.
+    // Told before the spawn, so that they come before anything the task tells.
     scope.events.submitted(id, &shared);
+    if admission
+        .as_ref()
+        .is_some_and(|(entry, _)| entry.is_queued())
+    {
+        scope.events.queued(id, &shared);
+    }
     let join = match admission {
         None => runtime.spawn(body(task, scope)),
         Some((entry, max_wait)) => {

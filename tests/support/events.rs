@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use task_manager_core::{Addon, Cleanup, EventKind, StepEnd, StepRef, TaskEvent};
+use task_manager_core::{Addon, Cleanup, EventKind, StepEnd, StepRef, TaskEvent, TaskId};
 
 use crate::Journal;
 
@@ -14,12 +14,23 @@ use crate::Journal;
 pub struct EventLog {
     journal: Journal,
     durations: Arc<Mutex<Vec<(String, Duration)>>>,
+    /// Only this task's events, if set.
+    only: Option<TaskId>,
 }
 
 impl EventLog {
     /// An empty log.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty log of task `id`'s events alone (for a test with several tasks: give the
+    /// manager one per task).
+    pub fn of_task(id: TaskId) -> Self {
+        EventLog {
+            only: Some(id),
+            ..Self::default()
+        }
     }
 
     /// The lines so far, in order.
@@ -43,6 +54,9 @@ impl EventLog {
 
 impl Addon for EventLog {
     fn on_event(&self, event: &TaskEvent<'_>) {
+        if self.only.is_some_and(|id| id != event.id) {
+            return;
+        }
         let timed = match event.kind {
             EventKind::StepFinished { step, duration, .. } => Some((step.name, duration)),
             EventKind::Finished { duration, .. } => Some(("task", duration)),
@@ -58,7 +72,8 @@ impl Addon for EventLog {
     }
 }
 
-/// One line per event: `submitted`, `started`, `step a#0 started`, `step a#0 completed`,
+/// One line per event: `submitted`, `queued`, `started`, `step b#1 waits for db`,
+/// `step a#0 started`, `step a#0 completed`,
 /// `cancel requested: cancelled: user left (by Request)`, `cleanup b#1 started: timed out`,
 /// `cleanup b#1 finished: completed`, `progress 3/10 at a#0`, `custom RowsFetched at a#0`,
 /// `finished: completed`.
@@ -67,6 +82,9 @@ pub fn describe(event: &TaskEvent<'_>) -> String {
         EventKind::Submitted => "submitted".into(),
         EventKind::Queued => "queued".into(),
         EventKind::Started => "started".into(),
+        EventKind::WaitingForResource { step, resource } => {
+            format!("step {} waits for {resource}", at(step))
+        }
         EventKind::StepStarted { step } => format!("step {} started", at(step)),
         EventKind::StepFinished { step, end, .. } => {
             let end = match end {

@@ -25,6 +25,11 @@ pub(crate) struct TaskEvents {
     cancel_told: bool,
     /// `Finished` has been told (if not when the scope drops, the runtime dropped the task).
     finish_told: bool,
+    /// `Queued` has been told: the task waited in its flow's queue (queue add-on).
+    queued: bool,
+    /// `Started` has been told (it is told once, by the first step, or by the first step's
+    /// wait for its resource).
+    start_told: bool,
 }
 
 impl TaskEvents {
@@ -35,6 +40,8 @@ impl TaskEvents {
             spans: TaskSpans::open(id, flow, payload_type),
             cancel_told: false,
             finish_told: false,
+            queued: false,
+            start_told: false,
         }
     }
 
@@ -46,18 +53,49 @@ impl TaskEvents {
             .emit(id, shared.flow(), || EventKind::Submitted);
     }
 
-    /// Hook for the queue add-on: call it in `submit`, before the spawn, when the task takes
-    /// a place in its flow's queue instead of starting at once. A cancel while queued is then
-    /// told by `Scope::stopped` (`CancelRequested`, then `Finished`, and no `Started`).
-    #[allow(dead_code)] // the queue add-on is built on another branch
-    pub(crate) fn queued(&self, id: TaskId, shared: &TaskShared) {
+    /// The task took a place in its flow's queue instead of starting at once (queue add-on).
+    /// Called by `submit`, before the spawn, after `submitted`. A cancel while queued is then
+    /// told when the first step meets it (`CancelRequested`, then `Finished`), with no
+    /// `Started`: see [`started`](Self::started).
+    pub(crate) fn queued(&mut self, id: TaskId, shared: &TaskShared) {
+        self.queued = true;
+        self.spans.queued();
         shared.live().emit(id, shared.flow(), || EventKind::Queued);
     }
 
-    /// The task's body has begun (at its first step, before that step's first poll).
+    /// The task's body has begun (at its first step, before that step's first poll or its
+    /// wait for a resource). Told once; not told for a task that was queued and met its cancel
+    /// there (it never started: its admission wait ended in the cancel, and the first step
+    /// only sees it). A cancel that lands in the instant between its admission and its first
+    /// step counts as one while queued: nothing of the task ran, and it ends the same way.
     #[inline]
-    pub(crate) fn started(&self, id: TaskId, shared: &TaskShared) {
+    pub(crate) fn started(&mut self, id: TaskId, shared: &TaskShared) {
+        if self.start_told {
+            return;
+        }
+        self.start_told = true;
+        if self.queued && shared.is_cancel_requested() {
+            return;
+        }
         shared.live().emit(id, shared.flow(), || EventKind::Started);
+    }
+
+    /// Step `index` must wait for a permit of its resource before it begins (queue add-on).
+    pub(crate) fn waiting_for_resource(
+        &mut self,
+        id: TaskId,
+        shared: &TaskShared,
+        index: usize,
+        resource: &'static str,
+    ) {
+        let step = step_ref(shared.flow(), index);
+        self.spans.waiting_for_resource(step, resource);
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::WaitingForResource {
+                step,
+                resource,
+            });
     }
 
     /// Step `index` has been polled for the first time (it has begun).

@@ -40,28 +40,42 @@ pub struct TaskEvent<'a> {
 /// What happened; see [`TaskEvent`]. For one task, the events come in this order:
 ///
 /// ```text
-/// Submitted  [Queued]  Started
-///   ( StepStarted  [Progress | Custom]*  [CancelRequested]  StepFinished )*
+/// Submitted  [Queued]
+///   [ Started
+///     ( [WaitingForResource]  StepStarted  [Progress | Custom]*  [CancelRequested]  StepFinished )*
+///     [WaitingForResource] ]
 ///   [CancelRequested]  [CleanupStarted  CleanupFinished]
 /// Finished
 /// ```
 ///
 /// `CancelRequested` comes at most once, when the task meets the cancel: before the
 /// interrupted step's `StepFinished`, or on its own when the cancel landed between steps,
-/// before the first one, or while the task was queued (then `Started` never comes). Every
-/// task that was `Submitted` gets exactly one `Finished`; only one that its runtime dropped
-/// ([`TaskEnd::Dropped`]) may get it right after a `StepStarted` or a `CleanupStarted`.
+/// before the first one, while a step waited for its resource, or while the task was queued
+/// (then `Started` never comes). Every task that was `Submitted` gets exactly one
+/// `Finished`; only one that its runtime dropped ([`TaskEnd::Dropped`]) may get it right
+/// after a `StepStarted`, a `WaitingForResource` or a `CleanupStarted`. A task refused at
+/// submission (a full queue, say) gets no event at all.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum EventKind<'a> {
     /// The task was registered and is about to be spawned (delivered on the submitter's
     /// thread, inside `execute_*`).
     Submitted,
-    /// The task must wait in its flow's queue before it starts (queue add-on).
+    /// The task must wait in its flow's queue before it starts (queue add-on): its flow's
+    /// limit had no free permit. A task admitted at once is not `Queued`.
     Queued,
     /// The task's future began to run (after its queue, if it had one): its first step is
     /// next, unless a cancel already came.
     Started,
+    /// A step must wait for a permit of the resource it needs (queue add-on,
+    /// `#[step(resource = "..")]`) before it begins: `StepStarted` comes once it has one. A
+    /// step that finds a free permit is not told waiting.
+    WaitingForResource {
+        /// The step.
+        step: StepRef,
+        /// The resource's name.
+        resource: &'static str,
+    },
     /// A step began: it has been polled once.
     StepStarted {
         /// The step.
@@ -236,6 +250,7 @@ impl<'a> TaskEvent<'a> {
     pub fn step(&self) -> Option<StepRef> {
         match self.kind {
             EventKind::StepStarted { step }
+            | EventKind::WaitingForResource { step, .. }
             | EventKind::StepFinished { step, .. }
             | EventKind::CleanupStarted { step, .. }
             | EventKind::CleanupFinished { step, .. } => Some(step),

@@ -13,6 +13,8 @@
 //!
 //! Spans: `task{id, flow, payload}` (records `ending`, `cancel_reason`, `cancelled_by`) and
 //! under it `step{step, index}` (records `outcome`, `cancel_reason`), target `task_manager`.
+//! The queue add-on's waits are debug events in the task's span (`queued`, `waiting for
+//! resource`).
 //! The step's span is entered while the step and its cleanup are polled, so the step's own
 //! logs nest under it. The task's span is made inside `execute_*`, so it is a child of the
 //! span current there (a request's span, say).
@@ -67,6 +69,20 @@ mod enabled {
                 task,
                 step: Span::none(),
             })))
+        }
+
+        /// The task waits in its flow's queue (queue add-on).
+        pub(crate) fn queued(&self) {
+            if let Some(spans) = &self.0 {
+                tracing::debug!(target: TARGET, parent: &spans.task, "queued");
+            }
+        }
+
+        /// A step waits for its resource (queue add-on) before it begins.
+        pub(crate) fn waiting_for_resource(&self, step: StepRef, resource: &'static str) {
+            if let Some(spans) = &self.0 {
+                tracing::debug!(target: TARGET, parent: &spans.task, step = step.name, resource, "waiting for resource");
+            }
         }
 
         /// Where the task's events go: under the step in progress, else under the task.
@@ -216,6 +232,10 @@ mod disabled {
         pub(crate) fn open(_: TaskId, _: &FlowInfo, _: &'static str) -> Self {
             TaskSpans
         }
+        #[inline(always)]
+        pub(crate) fn queued(&self) {}
+        #[inline(always)]
+        pub(crate) fn waiting_for_resource(&self, _: StepRef, _: &'static str) {}
         #[inline(always)]
         pub(crate) fn step_started(&mut self, _: StepRef) {}
         #[inline(always)]

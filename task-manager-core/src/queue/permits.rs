@@ -93,6 +93,13 @@ pub(crate) enum Entry<W: Waiter> {
     Queued(Ticket<W>),
 }
 
+impl<W: Waiter> Entry<W> {
+    /// Whether the newcomer has to wait (for the add-ons' `Queued` event).
+    pub(crate) fn is_queued(&self) -> bool {
+        matches!(self, Entry::Queued(_))
+    }
+}
+
 impl<W: Waiter> PermitQueue<W> {
     /// A semaphore of `permits` permits whose line holds at most `capacity` waiters. Both are
     /// at least 1 (the configuration is checked before this is called).

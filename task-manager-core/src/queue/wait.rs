@@ -197,9 +197,12 @@ impl Scope {
         run: impl Future<Output = Result<T, E>>,
     ) -> StepRun<T, E> {
         let flow = self.shared.flow();
-        let queue = flow
-            .step_resource(index)
-            .and_then(|name| self.registry.queues.resource(name).cloned());
+        if index == 0 {
+            // Before the wait: the task has started, whatever its first step waits for.
+            self.events.started(self.id, &self.shared);
+        }
+        let resource = flow.step_resource(index);
+        let queue = resource.and_then(|name| self.registry.queues.resource(name).cloned());
         // No line to wait in: a cancelled task stops in `step` before the step begins, and a
         // hand-written flow whose resource was never configured just runs (submission refuses
         // those that `#[flow]` writes).
@@ -210,6 +213,10 @@ impl Scope {
         let permit: ResourcePermit = match queue.enter(&self.shared, self.shared.priority()) {
             Ok(Entry::Admitted(permit)) => permit,
             Ok(Entry::Queued(ticket)) => {
+                if let Some(resource) = resource {
+                    self.events
+                        .waiting_for_resource(self.id, &self.shared, index, resource);
+                }
                 let deadline = &mut self.deadline;
                 let probe = &self.probe;
                 probe.resource_wait_began();

@@ -89,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let outcome = handle.await;
     canceller.await??;
     println!("request 1: {}", outcome.ending());
-    for step in &outcome.report().steps {
+    for step in outcome.report().steps() {
         println!(
             "  step {:<7} {:?} after {:?}",
             step.name, step.end, step.duration

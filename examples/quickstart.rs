@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let outcome = handle.await;
     println!("   {}", outcome.ending());
-    for step in &outcome.report().steps {
+    for step in outcome.report().steps() {
         println!(
             "   step {:<6} {:?} after {:?}",
             step.name, step.end, step.duration

@@ -114,8 +114,11 @@ async fn a_cancel_landing_as_a_step_finishes_stops_the_next_step_and_cleans_noth
         ["a began", "a returned", "a dropped"],
         "`b` must not begin, and `a` finished so its cleanup must not run"
     );
-    assert_eq!(outcome.report().steps.len(), 1);
-    assert_eq!(outcome.report().steps[0].end, StepEnd::Completed);
+    assert_eq!(outcome.report().steps().len(), 1);
+    assert_eq!(
+        outcome.report().step_at(0).expect("the step began").end,
+        StepEnd::Completed
+    );
     assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
 
     let cancellation = pipeline.cancellation.lock().expect("not poisoned").take();
@@ -184,7 +187,7 @@ async fn a_cancel_before_the_first_step_means_no_step_begins() {
         }
     );
     assert_eq!(pipeline.journal.entries(), Vec::<String>::new());
-    assert!(outcome.report().steps.is_empty());
+    assert!(outcome.report().steps().len() == 0);
     assert_eq!(cancellation.await, Some(Cleanup::NoStepInProgress));
 }
 

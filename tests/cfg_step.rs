@@ -81,12 +81,7 @@ async fn the_steps_after_a_compiled_out_step_keep_their_names() {
         .execute_pipeline(Passport::new(60))
         .expect("submitted")
         .await;
-    let names: Vec<&str> = outcome
-        .report()
-        .steps
-        .iter()
-        .map(|step| step.name)
-        .collect();
+    let names: Vec<&str> = outcome.report().steps().map(|step| step.name).collect();
     assert_eq!(names, ["parse", "double", "report"]);
     assert!(
         matches!(

@@ -124,7 +124,10 @@ async fn a_panicking_step_ends_the_task_panicked_and_its_cleanup_runs() {
         ["a began", "b began", "cleanup b: the step panicked"],
         "b's cleanup runs with the reason StepPanicked, and c never begins"
     );
-    assert_eq!(outcome.report().steps[1].end, StepEnd::Panicked);
+    assert_eq!(
+        outcome.report().step_at(1).expect("the step began").end,
+        StepEnd::Panicked
+    );
     assert!(matches!(
         outcome.report().cleanup,
         Some(Cleanup::Completed { step: "b", .. })

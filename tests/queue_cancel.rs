@@ -44,7 +44,7 @@ async fn a_cancelled_queued_task_runs_nothing_and_ends_cancelled_before_it_start
             steps_completed: 0,
         }
     );
-    assert!(outcome.report().steps.is_empty(), "no step began");
+    assert!(outcome.report().steps().len() == 0, "no step began");
     assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
     assert!(!jobs.tasks.contains(b_id));
 
@@ -242,7 +242,7 @@ async fn a_task_cancelled_while_waiting_for_a_resource_ends_before_that_step() {
         }
     );
     assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
-    let began: Vec<&str> = outcome.report().steps.iter().map(|s| s.name).collect();
+    let began: Vec<&str> = outcome.report().steps().map(|s| s.name).collect();
     assert_eq!(began, ["load"]);
 
     release_a.release();

@@ -96,7 +96,7 @@ async fn a_completed_task_reports_every_step_with_its_start_and_duration() {
 
     assert_eq!(report.submitted_at, t0);
     assert_eq!(
-        report.steps,
+        report.steps().collect::<Vec<_>>(),
         [
             record("one", t0, 1, StepEnd::Completed),
             record("two", t0 + Duration::from_secs(1), 2, StepEnd::Completed),
@@ -156,7 +156,7 @@ async fn a_cancelled_task_reports_the_interrupted_step_and_its_cleanup_and_no_la
     let report = outcome.report();
 
     assert_eq!(
-        report.steps,
+        report.steps().collect::<Vec<_>>(),
         [
             record("one", t0, 1, StepEnd::Completed),
             StepRecord {

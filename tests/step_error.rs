@@ -100,8 +100,7 @@ async fn an_error_ends_the_task_failed_at_that_step_with_the_user_s_error() {
     );
     let ends: Vec<(&str, StepEnd)> = outcome
         .report()
-        .steps
-        .iter()
+        .steps()
         .map(|step| (step.name, step.end))
         .collect();
     assert_eq!(

@@ -72,8 +72,7 @@ async fn the_report_lists_the_steps_in_the_order_they_ran() {
 
     let ran: Vec<(&str, StepEnd)> = outcome
         .report()
-        .steps
-        .iter()
+        .steps()
         .map(|step| (step.name, step.end))
         .collect();
     assert_eq!(

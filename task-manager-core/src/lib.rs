@@ -182,6 +182,7 @@ mod outcome;
 mod passport;
 mod probe;
 mod queue;
+mod race;
 mod reason;
 mod registry;
 mod report;
@@ -191,6 +192,7 @@ mod shutdown;
 mod submit;
 mod sync;
 mod task;
+mod timeline;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -214,7 +216,7 @@ pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
 pub use queue::{FlowCounts, Limit, LimitOf};
 pub use reason::{CancelReason, CancelSource};
-pub use report::{Report, StepEnd, StepRecord};
+pub use report::{Report, StepEnd, StepRecord, Steps};
 pub use shutdown::{ShutdownReport, UnfinishedTask};
 pub use task::{CancelSignal, Cancelled, Task};
 

@@ -7,9 +7,9 @@
 //! the same bytes, no allocation and no boxed future per step. Everything that decides
 //! anything lives here, where it is tested without the macro.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -21,11 +21,13 @@ use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
 use crate::probe::Probe;
 use crate::queue::ResourcePermit;
+use crate::race::{CleanupRun, StepRace};
 use crate::reason::CancelReason;
 use crate::registry::Registry;
-use crate::report::{Report, StepEnd, StepRecord};
+use crate::report::{Report, StepEnd};
 use crate::shared::TaskShared;
 use crate::task::Task;
+use crate::timeline::Timeline;
 
 /// One task's runner state. Owned by the task's future; see the module docs.
 pub struct Scope {
@@ -33,9 +35,15 @@ pub struct Scope {
     pub(crate) shared: Arc<TaskShared>,
     pub(crate) registry: Arc<Registry>,
     pub(crate) deadline: Option<Pin<Box<Sleep>>>,
-    steps: Vec<StepRecord>,
-    steps_completed: usize,
-    cleanup: Option<Cleanup>,
+    /// When each begun step ran (the report's step records are derived from it).
+    pub(crate) timeline: Timeline,
+    /// The cleanup that ran, if one did: boxed, since most tasks never have one and every
+    /// byte here is a byte of every parked task.
+    cleanup: Option<Box<Cleanup>>,
+    /// The waker last registered with the task's cancel signal (its data and vtable
+    /// addresses): a step that stays pending under the same waker, as a tokio task always
+    /// is, skips the registration's two atomic operations.
+    registered_waker: (usize, usize),
     /// Tells add-ons and `tracing` what happens (see `observe/emit.rs`).
     pub(crate) events: TaskEvents,
     /// The explorer's hook (feature `testing`); an empty struct otherwise.
@@ -54,7 +62,12 @@ pub enum StepRun<T, E> {
 }
 
 /// Why a step was stopped; see [`StepRun::Stopped`].
-pub struct Stop {
+///
+/// Boxed: a stop is the cold path, and the generated state machine holds one through the
+/// cleanup's await, so eight bytes there beat seventy.
+pub struct Stop(pub(crate) Box<StopInner>);
+
+pub(crate) struct StopInner {
     step: &'static str,
     started: bool,
     kind: StopKind,
@@ -69,24 +82,28 @@ enum StopKind {
 }
 
 impl Stop {
+    fn new(step: &'static str, started: bool, kind: StopKind) -> Self {
+        Stop(Box::new(StopInner {
+            step,
+            started,
+            kind,
+            resource: None,
+        }))
+    }
+
     /// A cancel that landed before `step` began (while the task waited in a queue): the step's
     /// cleanup does not run.
     pub(crate) fn before(step: &'static str, reason: CancelReason) -> Self {
-        Stop {
-            step,
-            started: false,
-            kind: StopKind::Cancelled(reason),
-            resource: None,
-        }
+        Stop::new(step, false, StopKind::Cancelled(reason))
     }
 
     /// The reason to hand the step's cleanup, or `None` if the step never began (then it has
     /// nothing to clean up, and its cleanup must not run).
     pub fn cleanup_reason(&self) -> Option<CancelReason> {
-        if !self.started {
+        if !self.0.started {
             return None;
         }
-        Some(match &self.kind {
+        Some(match &self.0.kind {
             StopKind::Cancelled(reason) => reason.clone(),
             StopKind::Panicked(_) => CancelReason::StepPanicked,
         })
@@ -95,7 +112,7 @@ impl Stop {
     /// The reason the cleanup gets, borrowed (for the events).
     fn reason(&self) -> &CancelReason {
         static STEP_PANICKED: CancelReason = CancelReason::StepPanicked;
-        match &self.kind {
+        match &self.0.kind {
             StopKind::Cancelled(reason) => reason,
             StopKind::Panicked(_) => &STEP_PANICKED,
         }
@@ -123,7 +140,6 @@ impl Scope {
         deadline: Option<Pin<Box<Sleep>>>,
         payload_type: &'static str,
     ) -> Self {
-        let step_count = shared.flow().steps().len();
         Scope {
             events: TaskEvents::new(id, shared.flow(), payload_type),
             id,
@@ -131,9 +147,9 @@ impl Scope {
             deadline,
             shared,
             registry,
-            steps: Vec::with_capacity(step_count),
-            steps_completed: 0,
+            timeline: Timeline::default(),
             cleanup: None,
+            registered_waker: (0, 0),
         }
     }
 
@@ -141,53 +157,71 @@ impl Scope {
     ///
     /// The cancel flag is checked before every poll of the step, so a cancel that lands
     /// between two steps is seen before the next step's first poll: that step never begins.
-    pub async fn step<T, E>(
-        &mut self,
-        index: usize,
-        run: impl Future<Output = Result<T, E>>,
-    ) -> StepRun<T, E> {
-        let step = self.shared.flow().step_name(index);
+    /// The returned future holds the step's future inline, once (an `async fn` here would
+    /// hold it twice, and every byte counts in every parked task).
+    pub fn step<F, T, E>(&mut self, index: usize, run: F) -> StepRace<'_, F>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
         if index == 0 {
             self.events.started(self.id, &self.shared);
         }
         self.shared.set_step(index);
         self.probe.before_step(index);
-        let started_at = Instant::now();
-        let mut run = pin!(run);
-        let mut started = false;
-        let shared = &*self.shared;
-        let deadline = &mut self.deadline;
-        let events = &mut self.events;
-        let probe = &self.probe;
-        let id = self.id;
-        let raced = poll_fn(|cx| {
-            let deadline = deadline.as_mut().map(Pin::as_mut);
-            if must_stop(shared, deadline, || CancelReason::Timeout, cx) {
-                return Poll::Ready(Raced::Cancelled);
-            }
-            if !started {
-                started = true;
-                events.step_started(id, shared, index);
-                probe.step_began(index);
-            }
-            let _entered = events.enter_step();
-            match catch_unwind(AssertUnwindSafe(|| run.as_mut().poll(cx))) {
-                Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
-                Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
-                Ok(Poll::Pending) => {
-                    shared.register_waker(cx.waker());
-                    probe.step_pending(index);
-                    // A cancel between the check above and the registration would find no
-                    // waker to wake: look once more now that the waker is in place.
-                    if shared.is_cancel_requested() {
-                        Poll::Ready(Raced::Cancelled)
-                    } else {
-                        Poll::Pending
-                    }
+        StepRace::new(self, index, run)
+    }
+
+    /// One poll of a step's race: see [`Scope::step`].
+    pub(crate) fn poll_step<F: Future>(
+        &mut self,
+        index: usize,
+        began: &mut bool,
+        run: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Raced<F::Output>> {
+        let deadline = self.deadline.as_mut().map(Pin::as_mut);
+        if must_stop(&self.shared, deadline, || CancelReason::Timeout, cx) {
+            return Poll::Ready(Raced::Cancelled);
+        }
+        if !*began {
+            *began = true;
+            self.timeline.begin(self.shared.live().submitted_at);
+            self.events.step_started(self.id, &self.shared, index);
+            self.probe.step_began(index);
+        }
+        let _entered = self.events.enter_step();
+        match catch_unwind(AssertUnwindSafe(|| run.poll(cx))) {
+            Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
+            Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
+            Ok(Poll::Pending) => {
+                let waker = cx.waker();
+                let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
+                if identity != self.registered_waker {
+                    // The registered clone keeps these addresses from being reused while
+                    // they are remembered here.
+                    self.shared.register_waker(waker);
+                    self.registered_waker = identity;
+                }
+                self.probe.step_pending(index);
+                // A cancel between the check above and the registration would find no
+                // waker to wake: look once more now that the waker is in place.
+                if self.shared.is_cancel_requested() {
+                    Poll::Ready(Raced::Cancelled)
+                } else {
+                    Poll::Pending
                 }
             }
-        })
-        .await;
+        }
+    }
+
+    /// The end of a step's race: records it and says what the generated code does next.
+    pub(crate) fn end_step<T, E>(
+        &mut self,
+        index: usize,
+        began: bool,
+        raced: Raced<Result<T, E>>,
+    ) -> StepRun<T, E> {
+        let step = self.shared.flow().step_name(index);
         let (run, end) = match raced {
             Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
             Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
@@ -195,12 +229,7 @@ impl Scope {
                 self.events.cancel_requested(self.id, &self.shared);
                 let kind = StopKind::Cancelled(self.shared.reason());
                 (
-                    StepRun::Stopped(Stop {
-                        step,
-                        started,
-                        kind,
-                        resource: None,
-                    }),
+                    StepRun::Stopped(Stop::new(step, began, kind)),
                     StepEnd::Cancelled,
                 )
             }
@@ -214,29 +243,16 @@ impl Scope {
                     StopKind::Cancelled(self.shared.reason())
                 };
                 (
-                    StepRun::Stopped(Stop {
-                        step,
-                        started,
-                        kind,
-                        resource: None,
-                    }),
+                    StepRun::Stopped(Stop::new(step, began, kind)),
                     StepEnd::Panicked,
                 )
             }
         };
-        if started {
-            let duration = Instant::now().saturating_duration_since(started_at);
+        if began {
+            let submitted_at = self.shared.live().submitted_at;
+            let duration = self.timeline.end(submitted_at, end);
             self.events
                 .step_finished(self.id, &self.shared, index, end, duration);
-            self.steps.push(StepRecord {
-                name: step,
-                started_at,
-                duration,
-                end,
-            });
-        }
-        if matches!(run, StepRun::Completed(_)) {
-            self.steps_completed += 1;
         }
         run
     }
@@ -244,33 +260,53 @@ impl Scope {
     /// Runs a stopped step's cleanup to its end. A second cancel does not interrupt it, and a
     /// panic in it is caught and reported. Only its deadline, if the flow or the manager sets
     /// one, cuts it short: then it is dropped where it stands.
-    pub async fn cleanup(&mut self, stop: &Stop, cleanup: impl Future<Output = ()>) {
+    ///
+    /// Like [`Scope::step`], a named future rather than an `async fn`, so that the cleanup's
+    /// future is held once; its deadline's timer is boxed, since most cleanups have none.
+    pub fn cleanup<'a, F>(&'a mut self, stop: &Stop, cleanup: F) -> CleanupRun<'a>
+    where
+        F: Future<Output = ()> + Send + 'a,
+    {
         self.events
             .cleanup_started(self.id, &self.shared, stop.reason());
-        let started_at = Instant::now();
         let limit = self
             .shared
             .flow()
             .cleanup_timeout()
             .or_else(|| self.registry.cleanup_timeout());
-        let mut cleanup = pin!(cleanup);
-        let mut deadline = pin!(limit.map(tokio::time::sleep));
-        self.probe.cleanup_began(stop.step);
-        let events = &self.events;
-        let ended = poll_fn(|cx| {
-            let _entered = events.enter_step();
-            match catch_unwind(AssertUnwindSafe(|| cleanup.as_mut().poll(cx))) {
-                Ok(Poll::Ready(())) => return Poll::Ready(CleanupEnd::Completed),
-                Err(payload) => return Poll::Ready(CleanupEnd::Panicked(panic_message(payload))),
-                Ok(Poll::Pending) => {}
-            }
-            match deadline.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(CleanupEnd::TimedOut),
-                _ => Poll::Pending,
-            }
-        })
-        .await;
-        let step = stop.step;
+        let deadline = limit.map(|limit| Box::pin(tokio::time::sleep(limit)));
+        self.probe.cleanup_began(stop.0.step);
+        // Boxed: the cleanup is the cold path, and boxing it keeps its future out of the
+        // task's state machine, which every parked task carries.
+        CleanupRun::new(self, stop.0.step, deadline, Box::pin(cleanup))
+    }
+
+    /// One poll of a cleanup: see [`Scope::cleanup`].
+    pub(crate) fn poll_cleanup(
+        &self,
+        cleanup: Pin<&mut (dyn Future<Output = ()> + Send + '_)>,
+        deadline: Option<Pin<&mut Sleep>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<CleanupEnd> {
+        let _entered = self.events.enter_step();
+        match catch_unwind(AssertUnwindSafe(|| cleanup.poll(cx))) {
+            Ok(Poll::Ready(())) => return Poll::Ready(CleanupEnd::Completed),
+            Err(payload) => return Poll::Ready(CleanupEnd::Panicked(panic_message(payload))),
+            Ok(Poll::Pending) => {}
+        }
+        match deadline.map(|sleep| sleep.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(CleanupEnd::TimedOut),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// The end of a cleanup: records it for the report, the events and the cancellers.
+    pub(crate) fn end_cleanup(
+        &mut self,
+        step: &'static str,
+        started_at: Instant,
+        ended: CleanupEnd,
+    ) {
         let cleanup = match ended {
             CleanupEnd::Completed => Cleanup::Completed {
                 step,
@@ -279,33 +315,39 @@ impl Scope {
             CleanupEnd::Panicked(message) => Cleanup::Panicked { step, message },
             CleanupEnd::TimedOut => Cleanup::TimedOut {
                 step,
-                after: limit.unwrap_or_default(),
+                after: self
+                    .shared
+                    .flow()
+                    .cleanup_timeout()
+                    .or_else(|| self.registry.cleanup_timeout())
+                    .unwrap_or_default(),
             },
         };
         self.probe.cleanup_ended(&cleanup);
         self.events
             .cleanup_finished(self.id, &self.shared, &cleanup);
-        self.cleanup = Some(cleanup);
+        self.cleanup = Some(Box::new(cleanup));
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
     pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
+        let stop = *stop.0;
         if let StopKind::Cancelled(_) = stop.kind {
             // Already told if a step met the cancel; not if the task left a queue.
             self.events.cancel_requested(self.id, &self.shared);
         }
         if self.cleanup.is_none() {
-            self.cleanup = Some(if stop.started {
+            self.cleanup = Some(Box::new(if stop.started {
                 Cleanup::NotDeclared { step: stop.step }
             } else {
                 Cleanup::NoStepInProgress
-            });
+            }));
         }
         let ending = match stop.kind {
             StopKind::Cancelled(reason) => Ending::Cancelled {
                 reason,
                 step: stop.started.then_some(stop.step),
-                steps_completed: self.steps_completed,
+                steps_completed: self.timeline.completed(),
             },
             StopKind::Panicked(message) => Ending::Panicked {
                 step: stop.step,
@@ -322,7 +364,7 @@ impl Scope {
         index: usize,
         error: E,
     ) -> Outcome<T, E, R> {
-        self.probe.before_ending(self.steps_completed);
+        self.probe.before_ending(self.timeline.completed());
         let ending = match self.seal_or_cancelled() {
             None => Ending::Failed {
                 step: self.shared.flow().step_name(index),
@@ -335,7 +377,7 @@ impl Scope {
 
     /// Ends the task after its last step returned `value`.
     pub fn completed<P, R, T, E>(&mut self, task: Task<P, R>, value: T) -> Outcome<T, E, R> {
-        self.probe.before_ending(self.steps_completed);
+        self.probe.before_ending(self.timeline.completed());
         let ending = self.seal_or_cancelled().unwrap_or(Ending::Completed(value));
         self.finish(task, ending)
     }
@@ -347,11 +389,11 @@ impl Scope {
             return None;
         }
         self.events.cancel_requested(self.id, &self.shared);
-        self.cleanup = Some(Cleanup::NoStepInProgress);
+        self.cleanup = Some(Box::new(Cleanup::NoStepInProgress));
         Some(Ending::Cancelled {
             reason: self.shared.reason(),
             step: None,
-            steps_completed: self.steps_completed,
+            steps_completed: self.timeline.completed(),
         })
     }
 
@@ -362,13 +404,14 @@ impl Scope {
         let duration = finished_at.saturating_duration_since(submitted_at);
         self.events
             .finished(self.id, &self.shared, &ending, duration);
-        let report = Report {
+        let report = Report::new(
+            self.shared.flow(),
             submitted_at,
             finished_at,
-            steps: std::mem::take(&mut self.steps),
-            cleanup: self.cleanup.clone(),
-            info: task.into_info(),
-        };
+            std::mem::take(&mut self.timeline),
+            self.cleanup.as_deref().cloned(),
+            task.into_info(),
+        );
         Outcome::new(self.id, self.shared.flow().name(), ending, report)
     }
 }
@@ -380,12 +423,12 @@ impl Drop for Scope {
     fn drop(&mut self) {
         self.events.dropped(self.id, &self.shared);
         self.registry.remove(self.id);
-        self.shared.end(self.cleanup.take());
+        self.shared.end(self.cleanup.take().map(|cleanup| *cleanup));
         self.probe.task_ended();
     }
 }
 
-enum CleanupEnd {
+pub(crate) enum CleanupEnd {
     Completed,
     Panicked(String),
     TimedOut,
@@ -415,7 +458,7 @@ pub(crate) fn must_stop(
     false
 }
 
-enum Raced<T> {
+pub(crate) enum Raced<T> {
     Returned(T),
     Cancelled,
     Panicked(String),

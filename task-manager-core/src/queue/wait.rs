@@ -230,6 +230,9 @@ impl Scope {
                     polled
                 })
                 .await;
+                // Time passed waiting: the step begins when it gets the permit, not when
+                // the previous step ended.
+                self.timeline.interrupt();
                 match granted.then(|| ticket.claim()).flatten() {
                     Some(permit) => permit,
                     None => {
@@ -244,7 +247,7 @@ impl Scope {
         };
         match self.step(index, run).await {
             StepRun::Stopped(mut stop) => {
-                stop.resource = Some(permit);
+                stop.0.resource = Some(permit);
                 StepRun::Stopped(stop)
             }
             ended => ended,

@@ -582,14 +582,14 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
             ));
         }
         let report = run.outcome.report();
-        let recorded: Vec<&str> = report.steps.iter().map(|record| record.name).collect();
+        let recorded: Vec<&str> = report.steps().map(|record| record.name).collect();
         if recorded != run.begun {
             return Err(format!(
                 "the report lists the steps {recorded:?}, but the steps that began were {:?}",
                 run.begun
             ));
         }
-        if let (AwaitPoint::StepPending { step, .. }, Some(last)) = (point, report.steps.last()) {
+        if let (AwaitPoint::StepPending { step, .. }, Some(last)) = (point, report.steps().last()) {
             if last.end != StepEnd::Cancelled {
                 return Err(format!(
                     "the report says step `{step}` ended {:?}, expected Cancelled",

@@ -22,7 +22,7 @@ pub struct Config {
     /// In-flight limits for the scaling table; the headline uses `HEADLINE_IN_FLIGHT`.
     pub in_flight: Vec<usize>,
     pub steps: Vec<Steps>,
-    /// How tasks are kept in flight (`TM_BENCH_DRIVER=clients|window`).
+    /// How tasks are kept in flight (`TM_BENCH_DRIVER=window|clients`).
     pub driver: Driver,
     /// Repetitions of each throughput run; the median is reported.
     pub reps: usize,
@@ -70,8 +70,8 @@ impl Config {
             steps: env_list("TM_BENCH_STEPS")
                 .map(|counts| counts.into_iter().map(Steps::from_count).collect())
                 .unwrap_or_else(|| vec![Steps::One, Steps::Three, Steps::Ten]),
-            driver: std::env::var("TM_BENCH_DRIVER").map_or(Driver::Clients, |name| {
-                Driver::parse(&name).expect("TM_BENCH_DRIVER is `clients` or `window`")
+            driver: std::env::var("TM_BENCH_DRIVER").map_or(Driver::Window, |name| {
+                Driver::parse(&name).expect("TM_BENCH_DRIVER is `window` or `clients`")
             }),
             reps: size("TM_BENCH_REPS", 3, 1).max(1),
             cancel_tasks: size("TM_BENCH_CANCEL_TASKS", 10_000, 200),

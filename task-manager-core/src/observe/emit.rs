@@ -101,11 +101,21 @@ impl TaskEvents {
     /// Step `index` has been polled for the first time (it has begun).
     #[inline]
     pub(crate) fn step_started(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
+        // Per step: with no span and no add-on, nothing is built at all.
+        if !self.is_observed(shared) {
+            return;
+        }
         let step = step_ref(shared.flow(), index);
         self.spans.step_started(step);
         shared
             .live()
             .emit(id, shared.flow(), || EventKind::StepStarted { step });
+    }
+
+    /// Whether anyone listens to this task: a span of its own, or an add-on.
+    #[inline]
+    fn is_observed(&self, shared: &TaskShared) -> bool {
+        self.spans.is_active() || shared.live().has_addons()
     }
 
     /// Held across each poll of a step or a cleanup: its span is entered.
@@ -124,6 +134,9 @@ impl TaskEvents {
         end: StepEnd,
         duration: Duration,
     ) {
+        if !self.is_observed(shared) {
+            return;
+        }
         let step = step_ref(shared.flow(), index);
         self.spans.step_finished(step, end, duration);
         shared

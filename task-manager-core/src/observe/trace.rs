@@ -72,6 +72,12 @@ mod enabled {
         }
 
         /// The task waits in its flow's queue (queue add-on).
+        /// Whether this task has spans (a subscriber wanted them).
+        #[inline]
+        pub(crate) fn is_active(&self) -> bool {
+            self.0.is_some()
+        }
+
         pub(crate) fn queued(&self) {
             if let Some(spans) = &self.0 {
                 tracing::debug!(target: TARGET, parent: &spans.task, "queued");
@@ -231,6 +237,10 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn open(_: TaskId, _: &FlowInfo, _: &'static str) -> Self {
             TaskSpans
+        }
+        #[inline(always)]
+        pub(crate) fn is_active(&self) -> bool {
+            false
         }
         #[inline(always)]
         pub(crate) fn queued(&self) {}

@@ -9,17 +9,18 @@
 //!   below the `CANCELLED` bit): the one swap writes both, so the source needs no byte and
 //!   no lock of its own (the queue add-on's `priority` and `waiting` use the bytes a
 //!   separate source took before).
-//! * `slot` (a mutex, taken only on the cold paths: cancel, waiting, the end of a cancelled
-//!   task) holds the reason, the cleanup's result and the wakers of those waiting for either.
-//!   The canceller holds it across its compare-and-swap, so a task that sees `CANCELLED` and
-//!   then locks `slot` always finds the reason written.
+//! * `slot` (a mutex, taken on the cold paths, cancel and waiting, and once at each task's
+//!   end to mark it ended) holds the reason, the cleanup's result and the wakers of those
+//!   waiting for either, in a box made by the first cancel, waiter or progress report: most
+//!   tasks never make it. The canceller holds the mutex across its compare-and-swap, so a
+//!   task that sees `CANCELLED` and then locks `slot` always finds the reason written.
 //! * `waker` is the task's own waker, registered while a step is pending, so that a cancel
 //!   wakes the task and the step stops at once.
 //! * `step` is the index of the step in progress, written by the task alone, read by
 //!   [`status`](crate::TaskManager::status). It is advisory, so `Relaxed` suffices.
 //! * `slot.progress` is the last progress a step reported (observers read it): boxed, so a
-//!   task that never reports any pays one pointer, and under `slot` because it is written
-//!   rarely enough to share that lock rather than have one of its own.
+//!   task that never reports any pays nothing for it once the slot exists, and under `slot`
+//!   because it is written rarely enough to share that lock rather than have one of its own.
 //! * `live` is the rest of what observers read and add-ons need (`observe/live.rs`): this
 //!   file only holds it.
 //! * `priority` (the passport's) and `waiting` belong to the queue add-on: `waiting` is set
@@ -71,8 +72,23 @@ pub(crate) struct TaskShared {
     waiting: AtomicBool,
     priority: i32,
     waker: AtomicWaker,
-    slot: Mutex<Slot>,
+    slot: Mutex<SlotCell>,
     live: TaskLive,
+}
+
+/// The slot's cell: whether the task has ended, and the cold state, allocated by the first
+/// cancel, waiter or progress report. Most tasks never need it: they pay 16 bytes for the
+/// mutex and this cell instead of the hundred-odd bytes of a [`Slot`].
+#[derive(Default)]
+struct SlotCell {
+    ended: bool,
+    cold: Option<Box<Slot>>,
+}
+
+impl SlotCell {
+    fn cold(&mut self) -> &mut Slot {
+        self.cold.get_or_insert_with(Box::default)
+    }
 }
 
 #[derive(Default)]
@@ -95,7 +111,7 @@ impl TaskShared {
             waiting: AtomicBool::new(false),
             priority,
             waker: AtomicWaker::new(),
-            slot: Mutex::new(Slot::default()),
+            slot: Mutex::new(SlotCell::default()),
             live,
         }
     }
@@ -122,16 +138,17 @@ impl TaskShared {
         reason: CancelReason,
         source: CancelSource,
     ) -> CancelStatus {
-        let mut slot = self.lock();
+        let mut cell = self.lock();
         let cancelled = CANCELLED | source.code();
         match self
             .phase
             .compare_exchange(RUNNING, cancelled, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
+                let slot = cell.cold();
                 slot.reason = Some(reason);
                 let waiters = std::mem::take(&mut slot.waiters);
-                drop(slot);
+                drop(cell);
                 if self.is_waiting() {
                     // Its line must give its place away at once, not when the task next runs.
                     crate::queue::note_abandoned();
@@ -163,8 +180,9 @@ impl TaskShared {
     /// returned `false`.
     pub(crate) fn reason(&self) -> CancelReason {
         self.lock()
-            .reason
-            .clone()
+            .cold
+            .as_ref()
+            .and_then(|slot| slot.reason.clone())
             .unwrap_or(CancelReason::Requested("<reason lost>".into()))
     }
 
@@ -176,13 +194,16 @@ impl TaskShared {
 
     /// The last progress a step reported.
     pub(crate) fn progress(&self) -> Option<Progress> {
-        self.lock().progress.as_deref().copied()
+        self.lock()
+            .cold
+            .as_ref()
+            .and_then(|slot| slot.progress.as_deref().copied())
     }
 
     /// Records a step's progress; only the first report allocates.
     pub(crate) fn set_progress(&self, progress: Progress) {
-        let mut slot = self.lock();
-        match &mut slot.progress {
+        let mut cell = self.lock();
+        match &mut cell.cold().progress {
             Some(last) => **last = progress,
             none => *none = Some(Box::new(progress)),
         }
@@ -243,25 +264,32 @@ impl TaskShared {
             Ok(_) => false,
             Err(phase) => is_cancelled(phase),
         };
-        let mut slot = self.lock();
+        let mut cell = self.lock();
+        cell.ended = true;
         // Cancellers learn of the cleanup a cancel caused. A task that ended by itself caused
         // none for them, even if a panicked step's cleanup ran (the outcome reports that one).
-        slot.ended = Some(if cancelled { cleanup } else { None });
-        let waiters = std::mem::take(&mut slot.waiters);
-        drop(slot);
+        // A cancelled task has its cold slot (the cancel made it); one nobody cancelled or
+        // waited on has none, and needs none.
+        let waiters = match cell.cold.as_mut() {
+            Some(slot) => {
+                slot.ended = Some(if cancelled { cleanup } else { None });
+                std::mem::take(&mut slot.waiters)
+            }
+            None => Vec::new(),
+        };
+        drop(cell);
         waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Ready once the task has ended, with the cleanup that ran (if the task was cancelled).
     pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Option<Cleanup>> {
-        let mut slot = self.lock();
-        match &slot.ended {
-            Some(cleanup) => Poll::Ready(cleanup.clone()),
-            None => {
-                push_waker(&mut slot.waiters, cx.waker());
-                Poll::Pending
-            }
+        let mut cell = self.lock();
+        if cell.ended {
+            let cleanup = cell.cold.as_ref().and_then(|slot| slot.ended.clone());
+            return Poll::Ready(cleanup.flatten());
         }
+        push_waker(&mut cell.cold().waiters, cx.waker());
+        Poll::Pending
     }
 
     /// Ready once a cancel has been requested (for cooperative cancellation).
@@ -269,16 +297,16 @@ impl TaskShared {
         if self.is_cancel_requested() {
             return Poll::Ready(());
         }
-        let mut slot = self.lock();
+        let mut cell = self.lock();
         // Re-check under the lock: a canceller takes the waiters under this same lock.
         if self.is_cancel_requested() {
             return Poll::Ready(());
         }
-        push_waker(&mut slot.waiters, cx.waker());
+        push_waker(&mut cell.cold().waiters, cx.waker());
         Poll::Pending
     }
 
-    fn lock(&self) -> MutexGuard<'_, Slot> {
+    fn lock(&self) -> MutexGuard<'_, SlotCell> {
         // Nothing panics while holding the slot, but a poisoned lock must not wedge a cancel.
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -64,7 +64,7 @@ fn observation_costs_each_task_a_few_words() {
         "the spans' pointer and four flags"
     );
     assert!(
-        size_of::<TaskShared>() <= 168,
+        size_of::<TaskShared>() <= 88,
         "TaskShared grew to {} bytes",
         size_of::<TaskShared>()
     );

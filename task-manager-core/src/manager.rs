@@ -255,7 +255,7 @@ enum Seen {
 }
 
 fn state_of(task: &TaskShared) -> Seen {
-    if task.is_cancelling() {
+    if task.is_cancel_requested() {
         return Seen::Cancelling;
     }
     if !task.is_waiting() {

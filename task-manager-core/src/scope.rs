@@ -269,16 +269,21 @@ impl Scope {
     {
         self.events
             .cleanup_started(self.id, &self.shared, stop.reason());
-        let limit = self
-            .shared
-            .flow()
-            .cleanup_timeout()
-            .or_else(|| self.registry.cleanup_timeout());
-        let deadline = limit.map(|limit| Box::pin(tokio::time::sleep(limit)));
+        let deadline = self
+            .cleanup_limit()
+            .map(|limit| Box::pin(tokio::time::sleep(limit)));
         self.probe.cleanup_began(stop.0.step);
         // Boxed: the cleanup is the cold path, and boxing it keeps its future out of the
         // task's state machine, which every parked task carries.
         CleanupRun::new(self, stop.0.step, deadline, Box::pin(cleanup))
+    }
+
+    /// How long a cleanup may run: the flow's `cleanup_timeout`, else the manager's default.
+    fn cleanup_limit(&self) -> Option<std::time::Duration> {
+        self.shared
+            .flow()
+            .cleanup_timeout()
+            .or_else(|| self.registry.cleanup_timeout())
     }
 
     /// One poll of a cleanup: see [`Scope::cleanup`].
@@ -315,12 +320,7 @@ impl Scope {
             CleanupEnd::Panicked(message) => Cleanup::Panicked { step, message },
             CleanupEnd::TimedOut => Cleanup::TimedOut {
                 step,
-                after: self
-                    .shared
-                    .flow()
-                    .cleanup_timeout()
-                    .or_else(|| self.registry.cleanup_timeout())
-                    .unwrap_or_default(),
+                after: self.cleanup_limit().unwrap_or_default(),
             },
         };
         self.probe.cleanup_ended(&cleanup);

@@ -246,10 +246,6 @@ impl TaskShared {
         self.waker.wake();
     }
 
-    pub(crate) fn is_cancelling(&self) -> bool {
-        self.is_cancel_requested()
-    }
-
     /// Marks the task ended and wakes everyone waiting on it. Called once, by the task's
     /// scope on every path out (including a panic or the runtime dropping the task).
     pub(crate) fn end(&self, cleanup: Option<Cleanup>) {

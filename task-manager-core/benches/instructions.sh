@@ -4,7 +4,9 @@
 # 1,000 in flight (the headline shape).
 #
 # Usage: benches/instructions.sh [contender ...]   (default: empty plain token+registry library)
+#        TM_INSTR_CARGO_ARGS="--no-default-features" benches/instructions.sh library
 #
+# TM_INSTR_CARGO_ARGS: extra arguments for cargo when it builds the suite (features).
 # Each contender runs at two sizes; the difference divided by the extra tasks removes the fixed
 # costs (runtime start, warm-up, report). Needs valgrind (`apt-get install valgrind`).
 set -euo pipefail
@@ -14,7 +16,8 @@ command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not insta
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 # Build the suite once and find its binary in cargo's "Executable" line.
-binary="$(cargo bench -p task-manager-core --bench suite --no-run 2>&1 |
+# shellcheck disable=SC2086 # the extra arguments are words on purpose
+binary="$(cargo bench -p task-manager-core --bench suite --no-run ${TM_INSTR_CARGO_ARGS:-} 2>&1 |
   sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)"
 [[ -x "$binary" ]] || { echo "instructions.sh: suite binary not found" >&2; exit 1; }
 

@@ -21,8 +21,14 @@ use std::sync::OnceLock;
 /// assert_eq!(text.parse::<TaskId>().unwrap(), id);
 /// assert!("not-an-id".parse::<TaskId>().is_err());
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(u128);
+// Two halves rather than one `u128`: a `u128` is aligned to 16 bytes, and would pad every
+// struct holding an id (a task's runner among them) to a multiple of 16. The derived order
+// (high half first) is the order of the 128-bit value.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TaskId {
+    high: u64,
+    low: u64,
+}
 
 /// Why a string is not a task id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,17 +47,20 @@ impl TaskId {
         // Layout (RFC 9562 UUIDv8): 48 nonce bits | version 8 | 12 nonce bits | variant 0b10 | 62 counter bits.
         let high = (nonce & 0xFFFF_FFFF_FFFF_0000) | 0x8000 | (nonce & 0x0FFF);
         let low = (0b10 << 62) | (count & ((1 << 62) - 1));
-        TaskId(u128::from(high) << 64 | u128::from(low))
+        TaskId { high, low }
     }
 
     /// The id with these 128 bits (for instance a request id the caller already has).
     pub const fn from_u128(value: u128) -> Self {
-        TaskId(value)
+        TaskId {
+            high: (value >> 64) as u64,
+            low: value as u64,
+        }
     }
 
     /// The 128 bits of this id.
     pub const fn as_u128(self) -> u128 {
-        self.0
+        (self.high as u128) << 64 | self.low as u128
     }
 
     /// Parses UUID text (`8-4-4-4-12` hex digits, any case, optionally in braces or with a
@@ -91,7 +100,7 @@ impl TaskId {
         if digits != 32 {
             return Err(fail("hyphens must separate groups of 8-4-4-4-12 digits"));
         }
-        Ok(TaskId(value))
+        Ok(TaskId::from_u128(value))
     }
 }
 
@@ -110,13 +119,20 @@ impl FromStr for TaskId {
 
 impl From<u128> for TaskId {
     fn from(value: u128) -> Self {
-        TaskId(value)
+        TaskId::from_u128(value)
+    }
+}
+
+impl std::hash::Hash for TaskId {
+    /// As the 128-bit value (the registry's hasher folds it in one step).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.as_u128());
     }
 }
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
+        let v = self.as_u128();
         write!(
             f,
             "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",

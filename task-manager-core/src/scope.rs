@@ -141,7 +141,7 @@ impl Scope {
         payload_type: &'static str,
     ) -> Self {
         Scope {
-            events: TaskEvents::new(id, shared.flow(), payload_type),
+            events: TaskEvents::new(id, &shared, payload_type),
             id,
             probe: Probe::attach(id, &shared),
             deadline,
@@ -189,8 +189,10 @@ impl Scope {
             self.events.step_started(self.id, &self.shared, index);
             self.probe.step_began(index);
         }
-        let _entered = self.events.enter_step();
-        match catch_unwind(AssertUnwindSafe(|| run.poll(cx))) {
+        let polled = self
+            .events
+            .in_step(|| catch_unwind(AssertUnwindSafe(|| run.poll(cx))));
+        match polled {
             Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
             Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
             Ok(Poll::Pending) => {
@@ -293,8 +295,10 @@ impl Scope {
         deadline: Option<Pin<&mut Sleep>>,
         cx: &mut Context<'_>,
     ) -> Poll<CleanupEnd> {
-        let _entered = self.events.enter_step();
-        match catch_unwind(AssertUnwindSafe(|| cleanup.poll(cx))) {
+        let polled = self
+            .events
+            .in_step(|| catch_unwind(AssertUnwindSafe(|| cleanup.poll(cx))));
+        match polled {
             Ok(Poll::Ready(())) => return Poll::Ready(CleanupEnd::Completed),
             Err(payload) => return Poll::Ready(CleanupEnd::Panicked(panic_message(payload))),
             Ok(Poll::Pending) => {}

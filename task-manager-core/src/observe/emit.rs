@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use crate::cancel::Cleanup;
-use crate::flow::FlowInfo;
 use crate::id::TaskId;
 use crate::observe::event::{EventKind, StepRef, TaskEnd};
 use crate::observe::live::step_ref;
@@ -21,6 +20,9 @@ use crate::shared::TaskShared;
 /// Held by the task's scope, in the task's future.
 pub(crate) struct TaskEvents {
     spans: TaskSpans,
+    /// Somebody listens to this task's steps: it has spans, or the manager has add-ons. Both
+    /// are settled at submission, so the per-step events check this one byte.
+    observed: bool,
     /// `CancelRequested` has been told (it is told once, wherever the task meets the cancel).
     cancel_told: bool,
     /// `Finished` has been told (if not when the scope drops, the runtime dropped the task).
@@ -35,9 +37,11 @@ pub(crate) struct TaskEvents {
 impl TaskEvents {
     /// Opens the task's span (on the submitter's thread: it nests under the submitter's span).
     /// `payload_type` is the passport's payload type's name, for the span.
-    pub(crate) fn new(id: TaskId, flow: &'static FlowInfo, payload_type: &'static str) -> Self {
+    pub(crate) fn new(id: TaskId, shared: &TaskShared, payload_type: &'static str) -> Self {
+        let spans = TaskSpans::open(id, shared.flow(), payload_type);
         TaskEvents {
-            spans: TaskSpans::open(id, flow, payload_type),
+            observed: spans.is_active() || shared.live().has_addons(),
+            spans,
             cancel_told: false,
             finish_told: false,
             queued: false,
@@ -99,12 +103,18 @@ impl TaskEvents {
     }
 
     /// Step `index` has been polled for the first time (it has begun).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn step_started(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
-        // Per step: with no span and no add-on, nothing is built at all.
-        if !self.is_observed(shared) {
-            return;
+        // Per step: with no span and no add-on, two field checks and nothing else (the rest
+        // is out of line, so that it does not weigh on the unobserved task's code).
+        if self.observed {
+            self.tell_step_started(id, shared, index);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tell_step_started(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
         let step = step_ref(shared.flow(), index);
         self.spans.step_started(step);
         shared
@@ -112,20 +122,15 @@ impl TaskEvents {
             .emit(id, shared.flow(), || EventKind::StepStarted { step });
     }
 
-    /// Whether anyone listens to this task: a span of its own, or an add-on.
-    #[inline]
-    fn is_observed(&self, shared: &TaskShared) -> bool {
-        self.spans.is_active() || shared.live().has_addons()
-    }
-
-    /// Held across each poll of a step or a cleanup: its span is entered.
-    #[inline]
-    pub(crate) fn enter_step(&self) -> impl Sized + '_ {
-        self.spans.enter_step()
+    /// Runs `poll` (one poll of a step or a cleanup) inside the step's span, if the task has
+    /// one. One branch per poll when it has none: no guard is built or dropped.
+    #[inline(always)]
+    pub(crate) fn in_step<R>(&self, poll: impl FnOnce() -> R) -> R {
+        self.spans.in_step(poll)
     }
 
     /// Step `index`, which had begun, has ended.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn step_finished(
         &mut self,
         id: TaskId,
@@ -134,9 +139,21 @@ impl TaskEvents {
         end: StepEnd,
         duration: Duration,
     ) {
-        if !self.is_observed(shared) {
-            return;
+        if self.observed {
+            self.tell_step_finished(id, shared, index, end, duration);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tell_step_finished(
+        &mut self,
+        id: TaskId,
+        shared: &TaskShared,
+        index: usize,
+        end: StepEnd,
+        duration: Duration,
+    ) {
         let step = step_ref(shared.flow(), index);
         self.spans.step_finished(step, end, duration);
         shared
@@ -155,7 +172,7 @@ impl TaskEvents {
         }
         self.cancel_told = true;
         // Reading the reason locks and clones it: only for someone who listens.
-        if !shared.live().has_addons() && !self.spans.wants_cancel() {
+        if !self.observed && !self.spans.wants_events() {
             return;
         }
         let reason = shared.reason();
@@ -206,6 +223,10 @@ impl TaskEvents {
         duration: Duration,
     ) {
         self.finish_told = true;
+        // Building the ending's description reads the shared state: only for a listener.
+        if !self.observed && !self.spans.wants_events() {
+            return;
+        }
         let ending = task_end(shared, ending);
         self.spans.finished(&ending, duration);
         shared

@@ -2,12 +2,15 @@
 //! step, and events for cancels, cleanups and endings.
 //!
 //! # Cost
-//! A task's span is made when the task is submitted; if no subscriber wants it (none is
-//! installed, or its filter says no), the task keeps no span at all (`None`), and every
-//! later span operation of that task is one `is_none` check: no step spans, no field
-//! recorded, nothing formatted. The few events (cancel, cleanup, ending) go through
-//! `tracing`'s macros, which cost one relaxed load when nothing listens. Field values are
-//! handed to the subscriber unformatted (`%id` is formatted only if it is written out).
+//! A task's span is made when the task is submitted; while no subscriber is installed that is
+//! one relaxed load (`tracing`'s global level filter is `OFF`) and no span is built. If no
+//! subscriber wants the span (none is installed, or its filter says no), the task keeps no
+//! span at all (`None`), and every later span operation of that task is one `is_none` check:
+//! no step spans, no field recorded, nothing formatted; the per-step events are skipped by
+//! `TaskEvents` on one flag. The few events (cancel, cleanup, ending) are prepared only if
+//! some subscriber is installed. Field values are handed to the subscriber unformatted (`%id`
+//! is formatted only if it is written out). `benches/observe_cost.sh` measures all this
+//! against a build without the feature.
 //!
 //! Spans are boxed: a task's future holds one pointer for them, not two spans.
 //!
@@ -52,6 +55,11 @@ mod enabled {
 
     impl TaskSpans {
         pub(crate) fn open(id: TaskId, flow: &FlowInfo, payload_type: &'static str) -> Self {
+            // With no subscriber at all (the level filter is OFF until one is installed) this
+            // is one relaxed load, and no span is built, checked and dropped.
+            if !any_subscriber() {
+                return TaskSpans(None);
+            }
             let task = tracing::info_span!(
                 target: TARGET,
                 "task",
@@ -71,13 +79,13 @@ mod enabled {
             })))
         }
 
-        /// The task waits in its flow's queue (queue add-on).
         /// Whether this task has spans (a subscriber wanted them).
-        #[inline]
+        #[inline(always)]
         pub(crate) fn is_active(&self) -> bool {
             self.0.is_some()
         }
 
+        /// The task waits in its flow's queue (queue add-on).
         pub(crate) fn queued(&self) {
             if let Some(spans) = &self.0 {
                 tracing::debug!(target: TARGET, parent: &spans.task, "queued");
@@ -112,10 +120,13 @@ mod enabled {
             }
         }
 
-        /// Entered while the step (or its cleanup) is polled.
-        #[inline]
-        pub(crate) fn enter_step(&self) -> Option<tracing::span::Entered<'_>> {
-            self.0.as_ref().map(|spans| spans.step.enter())
+        /// Runs `poll` with the step's span entered (the step's own logs nest under it).
+        #[inline(always)]
+        pub(crate) fn in_step<R>(&self, poll: impl FnOnce() -> R) -> R {
+            match &self.0 {
+                None => poll(),
+                Some(spans) => spans.step.in_scope(poll),
+            }
         }
 
         #[inline]
@@ -131,9 +142,11 @@ mod enabled {
             }
         }
 
-        /// Whether [`cancel_requested`](Self::cancel_requested) would record or say anything.
-        pub(crate) fn wants_cancel(&self) -> bool {
-            self.0.is_some() || tracing::enabled!(target: TARGET, tracing::Level::INFO)
+        /// Whether the task's events (cancel, cleanup, ending) may be recorded or said: it has
+        /// spans, or some subscriber is installed (its filter decides on each event).
+        #[inline(always)]
+        pub(crate) fn wants_events(&self) -> bool {
+            self.0.is_some() || any_subscriber()
         }
 
         pub(crate) fn cancel_requested(&self, reason: &CancelReason, by: CancelSource) {
@@ -185,6 +198,13 @@ mod enabled {
             }
             self.0 = None;
         }
+    }
+
+    /// Whether any subscriber is installed (globally or for this thread): `tracing` keeps the
+    /// most verbose level any of them wants, `OFF` while there is none.
+    #[inline(always)]
+    fn any_subscriber() -> bool {
+        tracing::level_filters::LevelFilter::current() != tracing::level_filters::LevelFilter::OFF
     }
 
     fn step_outcome(end: StepEnd) -> &'static str {
@@ -249,11 +269,13 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn step_started(&mut self, _: StepRef) {}
         #[inline(always)]
-        pub(crate) fn enter_step(&self) {}
+        pub(crate) fn in_step<R>(&self, poll: impl FnOnce() -> R) -> R {
+            poll()
+        }
         #[inline(always)]
         pub(crate) fn step_finished(&mut self, _: StepRef, _: StepEnd, _: Duration) {}
         #[inline(always)]
-        pub(crate) fn wants_cancel(&self) -> bool {
+        pub(crate) fn wants_events(&self) -> bool {
             false
         }
         #[inline(always)]

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use task_manager_core::{
-    flow, FlowStep, HasTaskManager, Passport, Progress, Task, TaskManager, TaskState,
+    flow, CancelReason, CancelStatus, Ending, FlowStep, HasTaskManager, Passport, Progress, Task,
+    TaskManager, TaskState,
 };
+use task_manager_support::panics::{silence_planned_panics, PLANNED};
 use task_manager_support::{EventLog, Gate};
 
 #[derive(HasTaskManager)]
@@ -366,4 +368,62 @@ async fn a_step_enum_never_clashes_with_a_users_type_or_a_namesake_flow() {
     let right = right.execute_twin(Passport::new(())).expect("submitted");
     assert_eq!(left.await.into_result().expect("completed"), "left");
     assert_eq!(right.await.into_result().expect("completed"), "right");
+}
+
+/// A step that panics, and a cleanup held at a gate.
+#[derive(HasTaskManager)]
+struct Fragile {
+    tasks: TaskManager,
+    cleanup_gate: Gate,
+}
+
+#[flow(name = fragile)]
+impl Fragile {
+    #[step(cancel = undo)]
+    async fn work(&self, _task: &mut Task) -> Result<(), Infallible> {
+        tokio::task::yield_now().await;
+        panic!("{PLANNED}: in the step");
+    }
+
+    async fn undo(&self, _task: &mut Task, _reason: CancelReason) {
+        self.cleanup_gate.pass().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicked_steps_cleanup_shows_the_task_finishing_not_running() {
+    silence_planned_panics();
+    let fragile = Arc::new(Fragile {
+        tasks: TaskManager::new(),
+        cleanup_gate: Gate::new(),
+    });
+    let passport = Passport::new(());
+    let id = passport.id();
+    let handle = fragile.execute_fragile(passport).expect("submitted");
+
+    fragile.cleanup_gate.arrived().await;
+    let status = fragile
+        .tasks
+        .status(id)
+        .expect("registered while its cleanup runs");
+    assert_eq!(status.state, TaskState::Finishing);
+    assert_eq!(status.step, Some("work"));
+    assert_eq!(
+        fragile.tasks.snapshot()[0].status.state,
+        TaskState::Finishing
+    );
+    assert_eq!(fragile.tasks.counts("fragile").running, 1);
+    // Its ending is decided: a cancel now is too late, and changes nothing.
+    assert_eq!(
+        fragile.tasks.cancel(id, "too late").status(),
+        CancelStatus::AlreadyFinished
+    );
+
+    fragile.cleanup_gate.open();
+    let outcome = handle.await;
+    assert!(matches!(
+        outcome.ending(),
+        Ending::Panicked { step: "work", .. }
+    ));
+    assert!(fragile.tasks.status(id).is_none());
 }

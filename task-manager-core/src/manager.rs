@@ -82,6 +82,10 @@ pub enum TaskState {
     Running,
     /// A cancel took effect; the task is stopping (its cleanup may be running).
     Cancelling,
+    /// Its ending is decided, not by a cancel, and it is on its way out: a step panicked and
+    /// that step's cleanup is running, or its last step returned and it is sealing its outcome.
+    /// A cancel now changes nothing ([`CancelStatus::AlreadyFinished`](crate::CancelStatus)).
+    Finishing,
     /// Waiting in its flow's queue for admission (queue add-on); no step has begun.
     Queued {
         /// How many queued tasks will be admitted before it, as of now (0: it is next). A
@@ -192,7 +196,7 @@ impl TaskManager {
                 }
                 // Cancelled while queued, on its way out: it gave up its place already.
                 Seen::Cancelling if task.step().is_none() && task.is_waiting() => {}
-                Seen::Running | Seen::Cancelling => counts.running += 1,
+                Seen::Running | Seen::Cancelling | Seen::Finishing => counts.running += 1,
             }
         });
         counts
@@ -227,6 +231,7 @@ pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
     let state = match state_of(task) {
         Seen::Running => TaskState::Running,
         Seen::Cancelling => TaskState::Cancelling,
+        Seen::Finishing => TaskState::Finishing,
         Seen::WaitingForResource(resource) => TaskState::WaitingForResource { resource },
         Seen::Queued => registry
             .queues
@@ -250,6 +255,7 @@ pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
 enum Seen {
     Running,
     Cancelling,
+    Finishing,
     Queued,
     WaitingForResource(&'static str),
 }
@@ -257,6 +263,9 @@ enum Seen {
 fn state_of(task: &TaskShared) -> Seen {
     if task.is_cancel_requested() {
         return Seen::Cancelling;
+    }
+    if task.is_sealed() {
+        return Seen::Finishing;
     }
     if !task.is_waiting() {
         return Seen::Running;

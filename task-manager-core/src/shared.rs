@@ -168,6 +168,11 @@ impl TaskShared {
         is_cancelled(self.phase.load(Ordering::Acquire))
     }
 
+    /// Whether the task has claimed its own ending ([`seal`](Self::seal) succeeded).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == FINISHED
+    }
+
     /// The task claims its own ending. `false`: a cancel won, and the task must end cancelled.
     #[inline]
     pub(crate) fn seal(&self) -> bool {

@@ -271,6 +271,8 @@ impl Scope {
     {
         self.events
             .cleanup_started(self.id, &self.shared, stop.reason());
+        // The task's end comes after the cleanup, not at the stopped step's end.
+        self.timeline.interrupt();
         let deadline = self
             .cleanup_limit()
             .map(|limit| Box::pin(tokio::time::sleep(limit)));
@@ -402,10 +404,11 @@ impl Scope {
     }
 
     fn finish<P, R, T, E>(&mut self, task: Task<P, R>, ending: Ending<T, E>) -> Outcome<T, E, R> {
-        let finished_at = Instant::now();
         // Kept by the shared state (the snapshot reads it there), not twice.
         let submitted_at = self.shared.live().submitted_at;
-        let duration = finished_at.saturating_duration_since(submitted_at);
+        // Most tasks end in the poll where their last step ended: that instant, no clock read.
+        let duration = std::time::Duration::from_nanos(self.timeline.now(submitted_at));
+        let finished_at = submitted_at + duration;
         self.events
             .finished(self.id, &self.shared, &ending, duration);
         let report = Report::new(

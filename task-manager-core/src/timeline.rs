@@ -27,7 +27,8 @@ pub(crate) struct Timeline {
     len: u16,
     last_end: StepEnd,
     /// The offset at which the last step ended, while nothing has happened since: the next
-    /// step begins then, without reading the clock again. `NONE` otherwise.
+    /// step begins then, or the task ends then, without reading the clock again. `NONE`
+    /// otherwise.
     resume_at: u64,
     inline: [Span; INLINE],
     /// Steps past the first `INLINE`, for long flows.
@@ -53,11 +54,17 @@ impl Timeline {
     /// A step begins now. Right after the previous step ended (nothing awaited in between)
     /// that instant is reused: one clock read per step instead of two.
     pub(crate) fn begin(&mut self, submitted_at: Instant) {
-        let start = match std::mem::replace(&mut self.resume_at, NONE) {
+        let start = self.now(submitted_at);
+        self.push(Span { start, end: start });
+    }
+
+    /// The offset of now: the instant the last step ended if nothing has happened since (the
+    /// task ends in the same poll as its last step), else read from the clock.
+    pub(crate) fn now(&mut self, submitted_at: Instant) -> u64 {
+        match std::mem::replace(&mut self.resume_at, NONE) {
             NONE => offset(submitted_at, Instant::now()),
             at => at,
-        };
-        self.push(Span { start, end: start });
+        }
     }
 
     /// The step that began last ended now, in this way; returns how long it ran.
@@ -69,11 +76,12 @@ impl Timeline {
             ran = Duration::from_nanos(end.saturating_sub(span.start));
         }
         self.last_end = how;
-        self.resume_at = if how == StepEnd::Completed { end } else { NONE };
+        self.resume_at = end;
         ran
     }
 
-    /// Something was awaited between two steps (a resource): the next step reads the clock.
+    /// Something was awaited since the last step ended (a resource, a cleanup): the next
+    /// instant is read from the clock.
     pub(crate) fn interrupt(&mut self) {
         self.resume_at = NONE;
     }

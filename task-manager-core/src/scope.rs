@@ -37,9 +37,6 @@ pub struct Scope {
     pub(crate) deadline: Option<Pin<Box<Sleep>>>,
     /// When each begun step ran (the report's step records are derived from it).
     pub(crate) timeline: Timeline,
-    /// The cleanup that ran, if one did: boxed, since most tasks never have one and every
-    /// byte here is a byte of every parked task.
-    cleanup: Option<Box<Cleanup>>,
     /// The waker last registered with the task's cancel signal (its data and vtable
     /// addresses): a step that stays pending under the same waker, as a tokio task always
     /// is, skips the registration's two atomic operations.
@@ -148,7 +145,6 @@ impl Scope {
             shared,
             registry,
             timeline: Timeline::default(),
-            cleanup: None,
             registered_waker: (0, 0),
         }
     }
@@ -332,7 +328,8 @@ impl Scope {
         self.probe.cleanup_ended(&cleanup);
         self.events
             .cleanup_finished(self.id, &self.shared, &cleanup);
-        self.cleanup = Some(Box::new(cleanup));
+        // Kept in the shared state's cold slot (the cancel allocated it), not in the future.
+        self.shared.record_cleanup(cleanup);
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
@@ -342,13 +339,12 @@ impl Scope {
             // Already told if a step met the cancel; not if the task left a queue.
             self.events.cancel_requested(self.id, &self.shared);
         }
-        if self.cleanup.is_none() {
-            self.cleanup = Some(Box::new(if stop.started {
-                Cleanup::NotDeclared { step: stop.step }
-            } else {
-                Cleanup::NoStepInProgress
-            }));
-        }
+        // Unless the step's cleanup ran and recorded itself.
+        self.shared.record_cleanup_if_none(if stop.started {
+            Cleanup::NotDeclared { step: stop.step }
+        } else {
+            Cleanup::NoStepInProgress
+        });
         let ending = match stop.kind {
             StopKind::Cancelled(reason) => Ending::Cancelled {
                 reason,
@@ -395,7 +391,7 @@ impl Scope {
             return None;
         }
         self.events.cancel_requested(self.id, &self.shared);
-        self.cleanup = Some(Box::new(Cleanup::NoStepInProgress));
+        self.shared.record_cleanup(Cleanup::NoStepInProgress);
         Some(Ending::Cancelled {
             reason: self.shared.reason(),
             step: None,
@@ -411,12 +407,18 @@ impl Scope {
         let finished_at = submitted_at + duration;
         self.events
             .finished(self.id, &self.shared, &ending, duration);
+        // A task stopped by a cancel or a panic has recorded what became of its cleanup; one
+        // that completed or failed by itself ran none (and does not lock its slot for this).
+        let cleanup = match ending {
+            Ending::Cancelled { .. } | Ending::Panicked { .. } => self.shared.recorded_cleanup(),
+            Ending::Completed(_) | Ending::Failed { .. } => None,
+        };
         let report = Report::new(
             self.shared.flow(),
             submitted_at,
             finished_at,
             std::mem::take(&mut self.timeline),
-            self.cleanup.as_deref().cloned(),
+            cleanup,
             task.into_info(),
         );
         Outcome::new(self.id, self.shared.flow().name(), ending, report)
@@ -430,7 +432,7 @@ impl Drop for Scope {
     fn drop(&mut self) {
         self.events.dropped(self.id, &self.shared);
         self.registry.remove(self.id);
-        self.shared.end(self.cleanup.take().map(|cleanup| *cleanup));
+        self.shared.end();
         self.probe.task_ended();
     }
 }

@@ -94,8 +94,12 @@ impl SlotCell {
 #[derive(Default)]
 struct Slot {
     reason: Option<CancelReason>,
-    /// `Some` once the task has ended: `Some(None)` if it was never cancelled.
-    ended: Option<Option<Cleanup>>,
+    /// What became of the cleanup of the step the task stopped at (it ran, or why it did
+    /// not), recorded by the task: for its report, and for its cancellers if a cancel
+    /// stopped it. Kept here rather than in the task's future, which every task carries.
+    cleanup: Option<Cleanup>,
+    /// Set when the task ends cancelled: its cancellers are then given `cleanup`.
+    ended_cancelled: bool,
     /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
     waiters: Vec<Waker>,
     /// The last progress reported; `None` until a step reports one.
@@ -253,7 +257,24 @@ impl TaskShared {
 
     /// Marks the task ended and wakes everyone waiting on it. Called once, by the task's
     /// scope on every path out (including a panic or the runtime dropping the task).
-    pub(crate) fn end(&self, cleanup: Option<Cleanup>) {
+    /// Records what became of the stopped step's cleanup (see [`Slot::cleanup`]).
+    pub(crate) fn record_cleanup(&self, cleanup: Cleanup) {
+        self.lock().cold().cleanup = Some(cleanup);
+    }
+
+    /// Records `cleanup` unless one was recorded already (the one that ran stands).
+    pub(crate) fn record_cleanup_if_none(&self, cleanup: Cleanup) {
+        self.lock().cold().cleanup.get_or_insert(cleanup);
+    }
+
+    /// The cleanup recorded by [`record_cleanup`](Self::record_cleanup), if any.
+    pub(crate) fn recorded_cleanup(&self) -> Option<Cleanup> {
+        self.lock().cold.as_ref()?.cleanup.clone()
+    }
+
+    /// The task has ended: later cancels say "finished", and those waiting for its end are
+    /// woken, with its recorded cleanup if a cancel stopped it.
+    pub(crate) fn end(&self) {
         // A task dropped mid-step (runtime shutdown) never sealed: make later cancels say
         // "finished" rather than "requested".
         let cancelled = match self.phase.compare_exchange(
@@ -273,7 +294,7 @@ impl TaskShared {
         // waited on has none, and needs none.
         let waiters = match cell.cold.as_mut() {
             Some(slot) => {
-                slot.ended = Some(if cancelled { cleanup } else { None });
+                slot.ended_cancelled = cancelled;
                 std::mem::take(&mut slot.waiters)
             }
             None => Vec::new(),
@@ -286,8 +307,12 @@ impl TaskShared {
     pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Option<Cleanup>> {
         let mut cell = self.lock();
         if cell.ended {
-            let cleanup = cell.cold.as_ref().and_then(|slot| slot.ended.clone());
-            return Poll::Ready(cleanup.flatten());
+            let cleanup = cell
+                .cold
+                .as_ref()
+                .filter(|slot| slot.ended_cancelled)
+                .and_then(|slot| slot.cleanup.clone());
+            return Poll::Ready(cleanup);
         }
         push_waker(&mut cell.cold().waiters, cx.waker());
         Poll::Pending

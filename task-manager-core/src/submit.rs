@@ -77,7 +77,7 @@ where
         Some(Ok(admission)) => Some(admission),
         Some(Err(Full { capacity })) => {
             manager.registry.remove(id);
-            shared.end(None);
+            shared.end();
             return Err(SubmitError::QueueFull {
                 id,
                 flow: flow.name(),

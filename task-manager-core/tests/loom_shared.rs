@@ -191,7 +191,8 @@ fn a_canceller_waiting_for_the_end_is_always_woken_with_the_cleanup() {
             let task = Arc::clone(&task);
             loom::thread::spawn(move || loom::future::block_on(poll_fn(|cx| task.poll_ended(cx))))
         };
-        task.end(Some(Cleanup::NoStepInProgress));
+        task.record_cleanup(Cleanup::NoStepInProgress);
+        task.end();
         assert_eq!(
             waiter.join().expect("waiter"),
             Some(Cleanup::NoStepInProgress)
@@ -226,7 +227,7 @@ fn a_task_ending_before_any_cancel_answers_later_cancels_finished() {
             loom::thread::spawn(move || task.request_cancel(CancelReason::from("late")))
         };
         assert!(task.seal() || task.is_cancel_requested());
-        task.end(None);
+        task.end();
         let status = canceller.join().expect("canceller");
         assert!(matches!(
             status,

@@ -4,30 +4,28 @@
 
 mod queue_common;
 
-use queue_common::{gated, job, settle, soon, Jobs};
+use queue_common::{all_complete, job, settle, soon, JobFailed, Jobs};
 use task_manager_core::{
     CancelReason, CancelStatus, Cleanup, Ending, Limit, Passport, TaskManager, TaskState,
 };
 
-fn state(jobs: &Jobs, id: task_manager_core::TaskId) -> Option<TaskState> {
-    jobs.tasks.status(id).map(|status| status.state)
+/// How a task the tests cancel with "not needed" ends when no step was in progress: after
+/// `steps_completed` steps, none interrupted.
+fn not_needed(steps_completed: usize) -> Ending<String, JobFailed> {
+    Ending::Cancelled {
+        reason: CancelReason::from("not needed"),
+        step: None,
+        steps_completed,
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_queued_task_runs_nothing_and_ends_cancelled_before_it_started() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = Passport::new(job("b"));
-    let b_id = b.id();
-    let b = jobs.execute_work(b).unwrap();
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
     settle().await;
-    assert_eq!(state(&jobs, b_id), Some(TaskState::Queued { position: 0 }));
+    assert_eq!(jobs.state(b_id), Some(TaskState::Queued { position: 0 }));
 
     let cancellation = jobs.tasks.cancel(b_id, "not needed");
     assert_eq!(cancellation.status(), CancelStatus::Requested);
@@ -36,14 +34,7 @@ async fn a_cancelled_queued_task_runs_nothing_and_ends_cancelled_before_it_start
         Some(Cleanup::NoStepInProgress)
     );
     let outcome = soon("b's outcome", b).await;
-    assert_eq!(
-        outcome.ending(),
-        &Ending::Cancelled {
-            reason: CancelReason::from("not needed"),
-            step: None,
-            steps_completed: 0,
-        }
-    );
+    assert_eq!(outcome.ending(), &not_needed(0));
     assert!(outcome.report().steps().len() == 0, "no step began");
     assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
     assert!(!jobs.tasks.contains(b_id));
@@ -60,41 +51,31 @@ async fn a_cancelled_queued_task_runs_nothing_and_ends_cancelled_before_it_start
 
 #[tokio::test(start_paused = true)]
 async fn its_place_is_free_at_once_and_the_others_move_up() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_queue_capacity(2))
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let [b, c] = ["b", "c"].map(|name| Passport::new(job(name)));
-    let (b_id, c_id) = (b.id(), c.id());
-    let b = jobs.execute_work(b).unwrap();
-    let c = jobs.execute_work(c).unwrap();
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_queue_capacity(2));
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
+    let (c_id, c) = jobs.submit(Jobs::execute_work, job("c"));
     assert!(
         jobs.execute_work(Passport::new(job("refused"))).is_err(),
         "the queue is full"
     );
-    assert_eq!(state(&jobs, c_id), Some(TaskState::Queued { position: 1 }));
+    assert_eq!(jobs.state(c_id), Some(TaskState::Queued { position: 1 }));
 
     // No await between the cancel and what follows: the place is free at once, not once
     // the cancelled task has run.
     let _ = jobs.tasks.cancel(b_id, "not needed");
-    assert_eq!(state(&jobs, c_id), Some(TaskState::Queued { position: 0 }));
+    assert_eq!(jobs.state(c_id), Some(TaskState::Queued { position: 0 }));
     assert_eq!(jobs.tasks.counts("work").queued, 1);
     let d = Passport::new(job("d"));
     let d_id = d.id();
     let d = jobs
         .execute_work(d)
         .expect("the cancelled task's place was given to the next submission");
-    assert_eq!(state(&jobs, d_id), Some(TaskState::Queued { position: 1 }));
+    assert_eq!(jobs.state(d_id), Some(TaskState::Queued { position: 1 }));
 
     release_a.release();
     assert!(soon("b's outcome", b).await.is_cancelled());
-    for handle in [a, c, d] {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", [a, c, d]).await;
     assert_eq!(
         jobs.journal.with_prefix("start"),
         ["start a", "start c", "start d"]
@@ -104,27 +85,14 @@ async fn its_place_is_free_at_once_and_the_others_move_up() {
 
 #[tokio::test(start_paused = true)]
 async fn it_takes_no_slot_from_anyone() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 2)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let (b, release_b) = gated("b");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = jobs.execute_work(Passport::new(b)).unwrap();
+    let jobs = Jobs::with_work_limit(2);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b, release_b) = jobs.submit_gated(Jobs::execute_work, "b");
     let cancelled: Vec<_> = (0..5)
-        .map(|n| {
-            let passport = Passport::new(job(&format!("x{n}")));
-            let id = passport.id();
-            (id, jobs.execute_work(passport).unwrap())
-        })
+        .map(|n| jobs.submit(Jobs::execute_work, job(&format!("x{n}"))))
         .collect();
-    let (c, release_c) = gated("c");
-    let (d, release_d) = gated("d");
-    let c = jobs.execute_work(Passport::new(c)).unwrap();
-    let d = jobs.execute_work(Passport::new(d)).unwrap();
+    let (c, release_c) = jobs.submit_gated(Jobs::execute_work, "c");
+    let (d, release_d) = jobs.submit_gated(Jobs::execute_work, "d");
     for (id, _) in &cancelled {
         let _ = jobs.tasks.cancel(*id, "not needed");
     }
@@ -139,14 +107,10 @@ async fn it_takes_no_slot_from_anyone() {
     }
     release_c.release();
     release_d.release();
-    for handle in [a, b, c, d] {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", [a, b, c, d]).await;
     // And the limit is whole again: two new tasks both start.
-    let (e, release_e) = gated("e");
-    let (f, release_f) = gated("f");
-    let e = jobs.execute_work(Passport::new(e)).unwrap();
-    let f = jobs.execute_work(Passport::new(f)).unwrap();
+    let (e, release_e) = jobs.submit_gated(Jobs::execute_work, "e");
+    let (f, release_f) = jobs.submit_gated(Jobs::execute_work, "f");
     jobs.journal.wait_for("start e").await;
     jobs.journal.wait_for("start f").await;
     release_e.release();
@@ -158,17 +122,10 @@ async fn it_takes_no_slot_from_anyone() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_handle_of_a_queued_task_cancels_it_before_it_starts() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = Passport::new(job("b"));
-    let b_id = b.id();
-    drop(jobs.execute_work(b).unwrap());
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
+    drop(b);
     assert_eq!(
         soon("b's end", jobs.tasks.cancel(b_id, "again")).await,
         Some(Cleanup::NoStepInProgress)
@@ -182,14 +139,9 @@ async fn dropping_the_handle_of_a_queued_task_cancels_it_before_it_starts() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_all_empties_the_queue() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, _release_a) = gated("a");
-    let mut handles = vec![jobs.execute_work(Passport::new(a)).unwrap()];
+    let jobs = Jobs::with_work_limit(1);
+    let (a, _release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let mut handles = vec![a];
     for n in 0..10 {
         handles.push(
             jobs.execute_work(Passport::new(job(&format!("q{n}"))))
@@ -216,16 +168,13 @@ async fn cancel_all_empties_the_queue() {
 #[tokio::test(start_paused = true)]
 async fn a_task_cancelled_while_waiting_for_a_resource_ends_before_that_step() {
     let jobs = Jobs::new(TaskManager::builder().resource("db", 1).build().unwrap());
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_save(Passport::new(a)).unwrap();
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_save, "a");
     jobs.journal.wait_for("store a").await;
-    let b = Passport::new(job("b"));
-    let b_id = b.id();
-    let b = jobs.execute_save(b).unwrap();
+    let (b_id, b) = jobs.submit(Jobs::execute_save, job("b"));
     jobs.journal.wait_for("load b").await;
     settle().await;
     assert_eq!(
-        state(&jobs, b_id),
+        jobs.state(b_id),
         Some(TaskState::WaitingForResource { resource: "db" })
     );
 
@@ -233,14 +182,7 @@ async fn a_task_cancelled_while_waiting_for_a_resource_ends_before_that_step() {
     let outcome = soon("b's outcome", b).await;
     // The step that waited never began: no cleanup, and `step: None` after the one step
     // that completed, exactly as a cancel between two steps.
-    assert_eq!(
-        outcome.ending(),
-        &Ending::Cancelled {
-            reason: CancelReason::from("not needed"),
-            step: None,
-            steps_completed: 1,
-        }
-    );
+    assert_eq!(outcome.ending(), &not_needed(1));
     assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
     let began: Vec<&str> = outcome.report().steps().map(|s| s.name).collect();
     assert_eq!(began, ["load"]);
@@ -264,23 +206,13 @@ async fn a_task_cancelled_in_its_flows_queue_never_asks_for_its_first_steps_reso
             .build()
             .unwrap(),
     );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_fetch(Passport::new(a)).unwrap();
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_fetch, "a");
     jobs.journal.wait_for("fetch a").await;
-    let b = Passport::new(job("b"));
-    let b_id = b.id();
-    let b = jobs.execute_fetch(b).unwrap();
-    assert_eq!(state(&jobs, b_id), Some(TaskState::Queued { position: 0 }));
+    let (b_id, b) = jobs.submit(Jobs::execute_fetch, job("b"));
+    assert_eq!(jobs.state(b_id), Some(TaskState::Queued { position: 0 }));
     let _ = jobs.tasks.cancel(b_id, "not needed");
     let outcome = soon("b's outcome", b).await;
-    assert_eq!(
-        outcome.ending(),
-        &Ending::Cancelled {
-            reason: CancelReason::from("not needed"),
-            step: None,
-            steps_completed: 0,
-        }
-    );
+    assert_eq!(outcome.ending(), &not_needed(0));
     release_a.release();
     a.await.into_result().unwrap();
     // Both the flow's place and the "db" permit are free for the next one.

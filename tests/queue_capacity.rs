@@ -3,15 +3,14 @@
 
 mod queue_common;
 
-use queue_common::{gated, job, settle, soon, Jobs};
+use queue_common::{all_complete, job, settle, soon, Jobs};
 use task_manager_core::{Limit, Passport, SubmitError, TaskManager};
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_refuses_the_next_task_at_once_and_loses_nothing() {
     // `solo`: `#[flow(name = solo, limit = 1, queue = 2)]`.
     let jobs = Jobs::new(TaskManager::new());
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_solo(Passport::new(a)).unwrap();
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_solo, "a");
     let b = jobs.execute_solo(Passport::new(job("b"))).unwrap();
     let c = jobs.execute_solo(Passport::new(job("c"))).unwrap();
 
@@ -54,16 +53,9 @@ async fn a_full_queue_refuses_the_next_task_at_once_and_loses_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn the_queue_takes_tasks_again_once_it_has_room() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_queue_capacity(1))
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let (b, release_b) = gated("b");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = jobs.execute_work(Passport::new(b)).unwrap();
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_queue_capacity(1));
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b, release_b) = jobs.submit_gated(Jobs::execute_work, "b");
     assert!(matches!(
         jobs.execute_work(Passport::new(job("refused"))),
         Err(SubmitError::QueueFull { capacity: 1, .. })
@@ -80,14 +72,9 @@ async fn the_queue_takes_tasks_again_once_it_has_room() {
 
 #[tokio::test(start_paused = true)]
 async fn the_default_capacity_is_bounded() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let mut handles = vec![jobs.execute_work(Passport::new(a)).unwrap()];
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let mut handles = vec![a];
     for n in 0..Limit::DEFAULT_QUEUE_CAPACITY {
         handles.push(
             jobs.execute_work(Passport::new(job(&format!("q{n}"))))
@@ -102,29 +89,19 @@ async fn the_default_capacity_is_bounded() {
         })
     ));
     release_a.release();
-    for handle in handles {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", handles).await;
     assert!(jobs.tasks.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_task_admitted_at_once_takes_no_place_in_the_queue() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(2).with_queue_capacity(1))
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let (b, release_b) = gated("b");
-    let (c, release_c) = gated("c");
-    let handles = [a, b, c].map(|job| jobs.execute_work(Passport::new(job)).unwrap());
+    let jobs = Jobs::with_work_limit(Limit::new(2).with_queue_capacity(1));
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b, release_b) = jobs.submit_gated(Jobs::execute_work, "b");
+    let (c, release_c) = jobs.submit_gated(Jobs::execute_work, "c");
     assert!(jobs.execute_work(Passport::new(job("d"))).is_err());
     for release in [release_a, release_b, release_c] {
         release.release();
     }
-    for handle in handles {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", [a, b, c]).await;
 }

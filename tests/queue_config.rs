@@ -154,9 +154,7 @@ async fn the_builders_cleanup_timeout_cuts_a_cleanup_short_and_its_resource_come
             .unwrap(),
     );
     let (holder, _release) = gated("holder");
-    let holder = Passport::new(holder);
-    let holder_id = holder.id();
-    let holder = jobs.execute_save(holder).unwrap();
+    let (holder_id, holder) = jobs.submit(Jobs::execute_save, holder);
     jobs.journal.wait_for("store holder").await;
     let next = jobs.execute_save(Passport::new(job("next"))).unwrap();
     settle().await;

@@ -5,17 +5,12 @@
 
 mod queue_common;
 
-use queue_common::{gated, settle, soon, Jobs};
+use queue_common::{all_complete, gated, job, settle, Jobs};
 use task_manager_core::{Limit, Passport, TaskManager, TaskState};
 
 #[tokio::test(start_paused = true)]
 async fn a_limit_of_two_runs_two_and_starts_the_others_as_places_free() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 2)
-            .build()
-            .unwrap(),
-    );
+    let jobs = Jobs::with_work_limit(2);
     let mut releases = Vec::new();
     let mut handles = Vec::new();
     for name in ["a", "b", "c", "d", "e"] {
@@ -40,9 +35,7 @@ async fn a_limit_of_two_runs_two_and_starts_the_others_as_places_free() {
     for release in releases {
         release.release();
     }
-    for handle in handles {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", handles).await;
     assert_eq!(jobs.working.most(), 2, "never more than the limit at once");
     assert!(jobs.tasks.is_empty());
 }
@@ -67,18 +60,12 @@ async fn a_flow_without_a_limit_is_not_queued() {
 async fn a_flows_own_limit_applies_on_a_plain_manager() {
     // `solo` is declared `#[flow(name = solo, limit = 1, queue = 2)]`.
     let jobs = Jobs::new(TaskManager::new());
-    let (a, release_a) = gated("a");
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_solo, "a");
     let (b, release_b) = gated("b");
-    let a = jobs.execute_solo(Passport::new(a)).unwrap();
-    let b_passport = Passport::new(b);
-    let b_id = b_passport.id();
-    let b = jobs.execute_solo(b_passport).unwrap();
+    let (b_id, b) = jobs.submit(Jobs::execute_solo, b);
     settle().await;
     assert_eq!(jobs.journal.entries(), ["start a"]);
-    assert_eq!(
-        jobs.tasks.status(b_id).map(|status| status.state),
-        Some(TaskState::Queued { position: 0 })
-    );
+    assert_eq!(jobs.state(b_id), Some(TaskState::Queued { position: 0 }));
     release_a.release();
     a.await.into_result().unwrap();
     jobs.journal.wait_for("start b").await;
@@ -94,21 +81,15 @@ async fn the_builder_replaces_a_flows_own_limit() {
             .build()
             .unwrap(),
     );
-    let (a, release_a) = gated("a");
-    let (b, release_b) = gated("b");
-    let (c, release_c) = gated("c");
-    let handles = [a, b, c].map(|job| jobs.execute_solo(Passport::new(job)).unwrap());
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_solo, "a");
+    let (b, release_b) = jobs.submit_gated(Jobs::execute_solo, "b");
+    let (c, release_c) = jobs.submit_gated(Jobs::execute_solo, "c");
     settle().await;
     assert_eq!(jobs.journal.entries(), ["start a", "start b"]);
     for release in [release_a, release_b, release_c] {
         release.release();
     }
-    for handle in handles {
-        soon("a solo job's end", handle)
-            .await
-            .into_result()
-            .unwrap();
-    }
+    all_complete("a solo job's end", [a, b, c]).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -120,21 +101,14 @@ async fn limit_all_is_one_line_for_every_flow_without_a_limit_of_its_own() {
             .build()
             .unwrap(),
     );
-    let (working, release_work) = gated("w");
-    let work = jobs.execute_work(Passport::new(working)).unwrap();
+    let (work, release_work) = jobs.submit_gated(Jobs::execute_work, "w");
     // `save` has no limit of its own: it waits behind `work` in the shared line.
-    let save_passport = Passport::new(queue_common::job("s"));
-    let save_id = save_passport.id();
-    let save = jobs.execute_save(save_passport).unwrap();
+    let (save_id, save) = jobs.submit(Jobs::execute_save, job("s"));
     // `solo` has its own limit: it does not wait for the shared line.
-    let (solo, release_solo) = gated("o");
-    let solo = jobs.execute_solo(Passport::new(solo)).unwrap();
+    let (solo, release_solo) = jobs.submit_gated(Jobs::execute_solo, "o");
     settle().await;
     assert_eq!(jobs.journal.entries(), ["start w", "start o"]);
-    assert_eq!(
-        jobs.tasks.status(save_id).map(|status| status.state),
-        Some(TaskState::Queued { position: 0 })
-    );
+    assert_eq!(jobs.state(save_id), Some(TaskState::Queued { position: 0 }));
     release_work.release();
     release_solo.release();
     work.await.into_result().unwrap();
@@ -150,10 +124,8 @@ async fn limit_all_is_one_line_for_every_flow_without_a_limit_of_its_own() {
 async fn limits_are_per_manager() {
     let first = Jobs::new(TaskManager::new());
     let second = Jobs::new(TaskManager::new());
-    let (a, release_a) = gated("a");
-    let (b, release_b) = gated("b");
-    let a = first.execute_solo(Passport::new(a)).unwrap();
-    let b = second.execute_solo(Passport::new(b)).unwrap();
+    let (a, release_a) = first.submit_gated(Jobs::execute_solo, "a");
+    let (b, release_b) = second.submit_gated(Jobs::execute_solo, "b");
     settle().await;
     assert_eq!(first.journal.entries(), ["start a"]);
     assert_eq!(second.journal.entries(), ["start b"]);
@@ -165,16 +137,9 @@ async fn limits_are_per_manager() {
 
 #[tokio::test(start_paused = true)]
 async fn a_limit_given_as_a_limit_value_reads_the_same() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_queue_capacity(10))
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let (b, release_b) = gated("b");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = jobs.execute_work(Passport::new(b)).unwrap();
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_queue_capacity(10));
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b, release_b) = jobs.submit_gated(Jobs::execute_work, "b");
     settle().await;
     assert_eq!(jobs.journal.entries(), ["start a"]);
     release_a.release();

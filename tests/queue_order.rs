@@ -4,27 +4,20 @@
 
 mod queue_common;
 
-use queue_common::{gated, job, settle, soon, Jobs};
+use queue_common::{all_complete, gated, job, settle, Jobs};
 use task_manager_core::{Passport, TaskManager};
 
 #[tokio::test(start_paused = true)]
 async fn equal_priorities_start_in_submission_order() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (first, release) = gated("j00");
-    let mut handles = vec![jobs.execute_work(Passport::new(first)).unwrap()];
+    let jobs = Jobs::with_work_limit(1);
+    let (first, release) = jobs.submit_gated(Jobs::execute_work, "j00");
+    let mut handles = vec![first];
     let names: Vec<String> = (1..40).map(|n| format!("j{n:02}")).collect();
     for name in &names {
         handles.push(jobs.execute_work(Passport::new(job(name))).unwrap());
     }
     release.release();
-    for handle in handles {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", handles).await;
     let expected: Vec<String> = std::iter::once("start j00".to_string())
         .chain(names.iter().map(|name| format!("start {name}")))
         .collect();
@@ -33,14 +26,9 @@ async fn equal_priorities_start_in_submission_order() {
 
 #[tokio::test(start_paused = true)]
 async fn a_higher_priority_goes_first_and_equals_keep_their_order() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (running, release) = gated("running");
-    let mut handles = vec![jobs.execute_work(Passport::new(running)).unwrap()];
+    let jobs = Jobs::with_work_limit(1);
+    let (running, release) = jobs.submit_gated(Jobs::execute_work, "running");
+    let mut handles = vec![running];
     for (name, priority) in [
         ("low1", -1),
         ("zero1", 0),
@@ -56,9 +44,7 @@ async fn a_higher_priority_goes_first_and_equals_keep_their_order() {
     }
     settle().await;
     release.release();
-    for handle in handles {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", handles).await;
     assert_eq!(
         jobs.journal.with_prefix("start"),
         [
@@ -77,16 +63,9 @@ async fn a_higher_priority_goes_first_and_equals_keep_their_order() {
 
 #[tokio::test(start_paused = true)]
 async fn a_later_higher_priority_overtakes_the_waiting_but_not_the_running() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let (b, release_b) = gated("b");
-    let b = jobs.execute_work(Passport::new(b)).unwrap();
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b, release_b) = jobs.submit_gated(Jobs::execute_work, "b");
     settle().await;
     let (urgent, release_urgent) = gated("urgent");
     let urgent = jobs
@@ -103,9 +82,7 @@ async fn a_later_higher_priority_overtakes_the_waiting_but_not_the_running() {
     );
     release_urgent.release();
     release_b.release();
-    for handle in [a, b, urgent] {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", [a, b, urgent]).await;
     assert_eq!(
         jobs.journal.with_prefix("start"),
         ["start a", "start urgent", "start b"]
@@ -115,8 +92,8 @@ async fn a_later_higher_priority_overtakes_the_waiting_but_not_the_running() {
 #[tokio::test(start_paused = true)]
 async fn a_resources_line_is_served_by_priority_then_submission_order() {
     let jobs = Jobs::new(TaskManager::builder().resource("db", 1).build().unwrap());
-    let (holder, release) = gated("holder");
-    let mut handles = vec![jobs.execute_save(Passport::new(holder)).unwrap()];
+    let (holder, release) = jobs.submit_gated(Jobs::execute_save, "holder");
+    let mut handles = vec![holder];
     jobs.journal.wait_for("store holder").await;
     for (name, priority) in [("b", 0), ("c", 3), ("d", 0), ("e", 3)] {
         let passport = Passport::new(job(name)).with_priority(priority);
@@ -129,9 +106,7 @@ async fn a_resources_line_is_served_by_priority_then_submission_order() {
         ["load holder", "load b", "load c", "load d", "load e"]
     );
     release.release();
-    for handle in handles {
-        soon("a save's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a save's end", handles).await;
     assert_eq!(
         jobs.journal.with_prefix("store"),
         ["store holder", "store c", "store e", "store b", "store d"]
@@ -140,14 +115,8 @@ async fn a_resources_line_is_served_by_priority_then_submission_order() {
 
 #[tokio::test(start_paused = true)]
 async fn the_order_is_the_submission_order_not_the_order_the_runtime_first_polls_tasks() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (holder, release) = gated("holder");
-    let holder = jobs.execute_work(Passport::new(holder)).unwrap();
+    let jobs = Jobs::with_work_limit(1);
+    let (holder, release) = jobs.submit_gated(Jobs::execute_work, "holder");
     settle().await;
     // Submitted first, from another thread: tokio puts the task in its shared queue, which a
     // current-thread runtime polls after its own. Submitted second, from here: polled first.
@@ -164,9 +133,7 @@ async fn the_order_is_the_submission_order_not_the_order_the_runtime_first_polls
     let from_inside = jobs.execute_work(Passport::new(job("inside"))).unwrap();
     settle().await;
     release.release();
-    for handle in [holder, from_outside, from_inside] {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", [holder, from_outside, from_inside]).await;
     assert_eq!(
         jobs.journal.with_prefix("start"),
         ["start holder", "start outside", "start inside"]

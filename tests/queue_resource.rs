@@ -21,9 +21,8 @@ async fn at_most_n_steps_hold_the_resource_and_only_that_step_waits() {
     let mut gates = Vec::new();
     for name in ["a", "b", "c", "d", "e"] {
         let (job, release) = gated(name);
-        let passport = Passport::new(job);
-        let id = passport.id();
-        gates.push((id, jobs.execute_save(passport).unwrap(), release));
+        let (id, handle) = jobs.submit(Jobs::execute_save, job);
+        gates.push((id, handle, release));
     }
     settle().await;
     assert_eq!(
@@ -102,9 +101,7 @@ async fn the_permit_comes_back_when_the_step_panics() {
 async fn the_permit_comes_back_after_the_cleanup_when_the_step_is_cancelled() {
     let jobs = Jobs::new(db(1));
     let (holder, _release) = gated("holder");
-    let holder_passport = Passport::new(holder);
-    let holder_id = holder_passport.id();
-    let holder = jobs.execute_save(holder_passport).unwrap();
+    let (holder_id, holder) = jobs.submit(Jobs::execute_save, holder);
     jobs.journal.wait_for("store holder").await;
     let next = jobs.execute_save(Passport::new(job("next"))).unwrap();
     settle().await;

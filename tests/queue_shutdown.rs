@@ -25,25 +25,13 @@ fn shut_down(steps_completed: usize) -> Ending<String, queue_common::JobFailed> 
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_cancels_the_queued_tasks_and_they_run_nothing() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
+    let jobs = Jobs::with_work_limit(1);
     let (a, _release_a) = gated("a");
-    let a = Passport::new(a);
-    let a_id = a.id();
-    let a = jobs.execute_work(a).unwrap();
-    let [b, c] = ["b", "c"].map(|name| Passport::new(job(name)));
-    let (b_id, c_id) = (b.id(), c.id());
-    let b = jobs.execute_work(b).unwrap();
-    let c = jobs.execute_work(c).unwrap();
+    let (a_id, a) = jobs.submit(Jobs::execute_work, a);
+    let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
+    let (c_id, c) = jobs.submit(Jobs::execute_work, job("c"));
     settle().await;
-    assert_eq!(
-        jobs.tasks.status(c_id).map(|status| status.state),
-        Some(TaskState::Queued { position: 1 })
-    );
+    assert_eq!(jobs.state(c_id), Some(TaskState::Queued { position: 1 }));
     assert_eq!(jobs.tasks.counts("work").queued, 2);
 
     let report = jobs.tasks.shutdown(GRACE).await;
@@ -95,14 +83,8 @@ async fn shutdown_cancels_the_queued_tasks_and_they_run_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn once_shutdown_began_a_full_queue_says_shutting_down_not_full() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_queue_capacity(1))
-            .build()
-            .unwrap(),
-    );
-    let (a, _release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_queue_capacity(1));
+    let (a, _release_a) = jobs.submit_gated(Jobs::execute_work, "a");
     let b = jobs.execute_work(Passport::new(job("b"))).unwrap();
     settle().await;
     assert!(matches!(
@@ -132,14 +114,11 @@ async fn once_shutdown_began_a_full_queue_says_shutting_down_not_full() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_cancels_a_task_waiting_for_its_steps_resource_before_that_step_begins() {
     let jobs = Jobs::new(TaskManager::builder().resource("db", 1).build().unwrap());
-    let (holder, _release_holder) = gated("holder");
-    let holder = jobs.execute_fetch(Passport::new(holder)).unwrap();
-    let waiter = Passport::new(job("waiter"));
-    let waiter_id = waiter.id();
-    let waiter = jobs.execute_save(waiter).unwrap();
+    let (holder, _release_holder) = jobs.submit_gated(Jobs::execute_fetch, "holder");
+    let (waiter_id, waiter) = jobs.submit(Jobs::execute_save, job("waiter"));
     settle().await;
     assert_eq!(
-        jobs.tasks.status(waiter_id).map(|status| status.state),
+        jobs.state(waiter_id),
         Some(TaskState::WaitingForResource { resource: "db" })
     );
 

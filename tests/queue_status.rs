@@ -3,7 +3,7 @@
 
 mod queue_common;
 
-use queue_common::{gated, job, settle, soon, Jobs};
+use queue_common::{all_complete, gated, job, settle, soon, Jobs};
 use task_manager_core::{FlowCounts, Passport, TaskManager, TaskState, TaskStatus};
 
 fn counts(queued: usize, running: usize, waiting_for_resource: usize) -> FlowCounts {
@@ -16,22 +16,14 @@ fn counts(queued: usize, running: usize, waiting_for_resource: usize) -> FlowCou
 
 #[tokio::test(start_paused = true)]
 async fn a_queued_task_says_where_it_is_in_line_and_moves_up() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
+    let jobs = Jobs::with_work_limit(1);
     let (a, release_a) = gated("a");
-    let a_passport = Passport::new(a);
-    let a_id = a_passport.id();
-    let a = jobs.execute_work(a_passport).unwrap();
+    let (a_id, a) = jobs.submit(Jobs::execute_work, a);
     let mut queued = Vec::new();
     let mut releases = Vec::new();
     for name in ["b", "c", "d"] {
         let (job, release) = gated(name);
-        let passport = Passport::new(job);
-        queued.push((passport.id(), jobs.execute_work(passport).unwrap()));
+        queued.push(jobs.submit(Jobs::execute_work, job));
         releases.push(release);
     }
     settle().await;
@@ -62,12 +54,9 @@ async fn a_queued_task_says_where_it_is_in_line_and_moves_up() {
     release_a.release();
     a.await.into_result().unwrap();
     jobs.journal.wait_for("start b").await;
+    assert_eq!(jobs.state(queued[0].0), Some(TaskState::Running));
     assert_eq!(
-        jobs.tasks.status(queued[0].0).map(|status| status.state),
-        Some(TaskState::Running)
-    );
-    assert_eq!(
-        jobs.tasks.status(queued[1].0).map(|status| status.state),
+        jobs.state(queued[1].0),
         Some(TaskState::Queued { position: 0 })
     );
     assert_eq!(jobs.tasks.counts("work"), counts(2, 1, 0));
@@ -75,9 +64,7 @@ async fn a_queued_task_says_where_it_is_in_line_and_moves_up() {
     for release in releases {
         release.release();
     }
-    for (_, handle) in queued {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", queued.into_iter().map(|(_, handle)| handle)).await;
     assert_eq!(jobs.tasks.counts("work"), FlowCounts::default());
 }
 
@@ -90,14 +77,10 @@ async fn counts_are_per_flow_and_say_who_waits_for_a_resource() {
             .build()
             .unwrap(),
     );
-    let (w1, release_w1) = gated("w1");
-    let w1 = jobs.execute_work(Passport::new(w1)).unwrap();
+    let (w1, release_w1) = jobs.submit_gated(Jobs::execute_work, "w1");
     let w2 = jobs.execute_work(Passport::new(job("w2"))).unwrap();
-    let (s1, release_s1) = gated("s1");
-    let s1 = jobs.execute_save(Passport::new(s1)).unwrap();
-    let s2 = Passport::new(job("s2"));
-    let s2_id = s2.id();
-    let s2 = jobs.execute_save(s2).unwrap();
+    let (s1, release_s1) = jobs.submit_gated(Jobs::execute_save, "s1");
+    let (s2_id, s2) = jobs.submit(Jobs::execute_save, job("s2"));
     settle().await;
     assert_eq!(jobs.tasks.counts("work"), counts(1, 1, 0));
     assert_eq!(jobs.tasks.counts("save"), counts(0, 2, 1));
@@ -114,33 +97,18 @@ async fn counts_are_per_flow_and_say_who_waits_for_a_resource() {
     );
     release_w1.release();
     release_s1.release();
-    for handle in [w1, w2] {
-        soon("a job's end", handle).await.into_result().unwrap();
-    }
-    for handle in [s1, s2] {
-        soon("a save's end", handle).await.into_result().unwrap();
-    }
+    all_complete("a job's end", [w1, w2]).await;
+    all_complete("a save's end", [s1, s2]).await;
     assert!(jobs.tasks.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_queued_task_is_cancelling_not_queued() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = Passport::new(job("b"));
-    let b_id = b.id();
-    let b = jobs.execute_work(b).unwrap();
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
     let _ = jobs.tasks.cancel(b_id, "not needed");
-    assert_eq!(
-        jobs.tasks.status(b_id).map(|status| status.state),
-        Some(TaskState::Cancelling)
-    );
+    assert_eq!(jobs.state(b_id), Some(TaskState::Cancelling));
     assert_eq!(jobs.tasks.counts("work"), counts(0, 1, 0));
     assert!(soon("b's end", b).await.is_cancelled());
     release_a.release();

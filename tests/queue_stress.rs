@@ -10,10 +10,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_common::{gated, job, soon, Job, JobFailed, Jobs, Then};
-use task_manager_core::{
-    Ending, FlowCounts, Limit, Passport, SubmitError, TaskHandle, TaskId, TaskManager,
-};
+use queue_common::{job, soon, Job, JobHandle, Jobs, Then};
+use task_manager_core::{Ending, FlowCounts, Limit, Passport, SubmitError, TaskId, TaskManager};
 
 const WORK_LIMIT: usize = 4;
 const SAVE_LIMIT: usize = 6;
@@ -49,11 +47,9 @@ fn manager() -> TaskManager {
         .unwrap()
 }
 
-type Handle = TaskHandle<String, JobFailed, ()>;
-
 struct Submitted {
     name: String,
-    handle: Handle,
+    handle: JobHandle,
 }
 
 /// Submits one random task; `None` if its queue was full.
@@ -138,12 +134,10 @@ async fn assert_empty_and_whole(jobs: &Arc<Jobs>) {
     assert_eq!(jobs.tasks.counts("save"), FlowCounts::default());
     let mut probes = Vec::new();
     for n in 0..WORK_LIMIT {
-        let (job, release) = gated(&format!("probe-work{n}"));
-        probes.push((jobs.execute_work(Passport::new(job)).unwrap(), release));
+        probes.push(jobs.submit_gated(Jobs::execute_work, &format!("probe-work{n}")));
     }
     for n in 0..DB_PERMITS {
-        let (job, release) = gated(&format!("probe-save{n}"));
-        probes.push((jobs.execute_save(Passport::new(job)).unwrap(), release));
+        probes.push(jobs.submit_gated(Jobs::execute_save, &format!("probe-save{n}")));
     }
     for n in 0..WORK_LIMIT {
         jobs.journal.wait_for(&format!("start probe-work{n}")).await;

@@ -5,24 +5,16 @@ mod queue_common;
 
 use std::time::Duration;
 
-use queue_common::{gated, job, soon, Jobs};
-use task_manager_core::{CancelReason, Cleanup, Ending, Limit, Passport, TaskError, TaskManager};
+use queue_common::{job, soon, Jobs};
+use task_manager_core::{CancelReason, Cleanup, Ending, Limit, Passport, TaskError};
 
 const SECOND: Duration = Duration::from_secs(1);
 
 #[tokio::test(start_paused = true)]
 async fn a_task_that_waits_longer_than_the_max_wait_is_refused_with_its_own_reason() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_max_wait(5 * SECOND))
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
-    let b = Passport::new(job("b"));
-    let b_id = b.id();
-    let b = jobs.execute_work(b).unwrap();
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_max_wait(5 * SECOND));
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
 
     let outcome = soon("b's refusal", b).await;
     assert_eq!(
@@ -53,12 +45,7 @@ async fn a_task_that_waits_longer_than_the_max_wait_is_refused_with_its_own_reas
 
 #[tokio::test(start_paused = true)]
 async fn the_max_wait_no_longer_applies_once_the_task_is_admitted() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_max_wait(5 * SECOND))
-            .build()
-            .unwrap(),
-    );
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_max_wait(5 * SECOND));
     let a = jobs
         .execute_work(Passport::new(job("a").pausing(3 * SECOND)))
         .unwrap();
@@ -74,12 +61,7 @@ async fn the_max_wait_no_longer_applies_once_the_task_is_admitted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_counts_from_submission_including_the_time_spent_queued() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
+    let jobs = Jobs::with_work_limit(1);
     let a = jobs
         .execute_work(Passport::new(job("a").pausing(6 * SECOND)))
         .unwrap();
@@ -109,14 +91,8 @@ async fn a_deadline_counts_from_submission_including_the_time_spent_queued() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_that_passes_while_queued_stops_the_task_before_it_starts() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", 1)
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
     let b = jobs
         .execute_work(Passport::new(job("b")).with_timeout(2 * SECOND))
         .unwrap();
@@ -137,14 +113,8 @@ async fn a_deadline_that_passes_while_queued_stops_the_task_before_it_starts() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deadline_shorter_than_the_max_wait_wins() {
-    let jobs = Jobs::new(
-        TaskManager::builder()
-            .limit_flow("work", Limit::new(1).with_max_wait(5 * SECOND))
-            .build()
-            .unwrap(),
-    );
-    let (a, release_a) = gated("a");
-    let a = jobs.execute_work(Passport::new(a)).unwrap();
+    let jobs = Jobs::with_work_limit(Limit::new(1).with_max_wait(5 * SECOND));
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
     let b = jobs
         .execute_work(Passport::new(job("b")).with_timeout(SECOND))
         .unwrap();

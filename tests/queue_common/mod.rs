@@ -1,5 +1,6 @@
 //! What the `queue_*` tests share: a journal the steps write to, jobs a test releases one by
-//! one, a way to let the runtime run until everything is blocked, and the flows under test.
+//! one, a way to let the runtime run until everything is blocked, the flows under test, and
+//! (in [`shortcuts`]) the few lines most tests begin and end with.
 //!
 //! Every test runs on a current-thread runtime with tokio's clock paused, which jumps ahead
 //! only when every task is blocked: [`settle`] is therefore "run everything that can run",
@@ -15,6 +16,10 @@ use std::time::Duration;
 
 use task_manager_core::{flow, CancelReason, HasTaskManager, Task, TaskManager};
 use tokio::sync::{oneshot, Notify};
+
+mod shortcuts;
+#[allow(unused_imports)] // each test file uses a part of these too
+pub use shortcuts::{all_complete, Execute, JobHandle};
 
 /// Awaits `event`, or fails the test if it does not happen within a day of paused time.
 pub async fn soon<F: IntoFuture>(what: &str, event: F) -> F::Output {

@@ -1,47 +1,14 @@
 //! Contract 7: cancel of an unknown or finished id has no effect and says so.
 
-use std::convert::Infallible;
-use std::sync::Arc;
+use task_manager_core::{CancelStatus, Passport, TaskId};
+use task_manager_support::named_jobs::NamedJobs;
 
-use task_manager_core::{
-    flow, CancelReason, CancelStatus, HasTaskManager, Passport, Task, TaskId, TaskManager,
-};
-use task_manager_support::{Gate, Journal};
-
-#[derive(HasTaskManager)]
-struct Jobs {
-    tasks: TaskManager,
-    journal: Journal,
-    working: Gate,
-}
-
-#[flow(name = job)]
-impl Jobs {
-    #[step(cancel = undo)]
-    async fn work(&self, task: &mut Task<&'static str>) -> Result<&'static str, Infallible> {
-        self.journal
-            .record(format_args!("{} began", task.payload()));
-        self.working.pass().await;
-        Ok(task.payload())
-    }
-
-    async fn undo(&self, task: &mut Task<&'static str>, reason: CancelReason) {
-        self.journal
-            .record(format_args!("cleanup {}: {reason}", task.payload()));
-    }
-}
-
-fn jobs() -> Arc<Jobs> {
-    Arc::new(Jobs {
-        tasks: TaskManager::new(),
-        journal: Journal::new(),
-        working: Gate::new(),
-    })
-}
+// `execute_job`: the step records "<name> began" and waits at `jobs.working`, then returns the
+// name; a cancel's cleanup records "cleanup <name>: <reason>".
 
 #[tokio::test(start_paused = true)]
 async fn an_unknown_id_is_not_found_and_the_running_task_is_untouched() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let handle = jobs
         .execute_job(Passport::new("running"))
         .expect("submitted");
@@ -60,7 +27,7 @@ async fn an_unknown_id_is_not_found_and_the_running_task_is_untouched() {
 
 #[tokio::test(start_paused = true)]
 async fn a_finished_id_is_not_found_and_nothing_is_cleaned_up() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     jobs.working.open();
     let passport = Passport::new("done");
     let id = passport.id();
@@ -76,7 +43,7 @@ async fn a_finished_id_is_not_found_and_nothing_is_cleaned_up() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_and_ended_id_is_not_found_the_second_time() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let passport = Passport::new("cancelled");
     let id = passport.id();
     let handle = jobs.execute_job(passport).expect("submitted");
@@ -93,7 +60,7 @@ async fn a_cancelled_and_ended_id_is_not_found_the_second_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_of_an_id_not_yet_used_does_not_wait_for_a_task_to_take_it() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let request_id = TaskId::new();
     let early = jobs.tasks.cancel(request_id, "before it existed");
     assert_eq!(early.status(), CancelStatus::NotFound);
@@ -108,7 +75,7 @@ async fn a_cancel_of_an_id_not_yet_used_does_not_wait_for_a_task_to_take_it() {
 
 #[tokio::test(start_paused = true)]
 async fn cancel_all_on_an_empty_manager_finds_nothing() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let all = jobs.tasks.cancel_all("shutdown");
     assert_eq!(all.requested(), 0);
     assert!(all.cancellations().is_empty());

@@ -1,60 +1,16 @@
 //! Contract 11: running a task whose id is already running is refused with a clear error, and
 //! the running one stays cancellable (the original silently overwrote it).
 
-use std::convert::Infallible;
-use std::sync::Arc;
+use task_manager_core::{CancelReason, CancelStatus, Ending, Passport, SubmitError, TaskId};
+use task_manager_support::named_jobs::NamedJobs;
 
-use task_manager_core::{
-    flow, CancelReason, CancelStatus, Ending, HasTaskManager, Passport, SubmitError, Task, TaskId,
-    TaskManager,
-};
-use task_manager_support::{Gate, Journal};
-
-#[derive(HasTaskManager)]
-struct Jobs {
-    tasks: TaskManager,
-    journal: Journal,
-    working: Gate,
-}
-
-#[flow(name = job)]
-impl Jobs {
-    #[step(cancel = undo)]
-    async fn work(&self, task: &mut Task<&'static str>) -> Result<&'static str, Infallible> {
-        self.journal
-            .record(format_args!("{} began", task.payload()));
-        self.working.pass().await;
-        Ok(task.payload())
-    }
-
-    async fn undo(&self, task: &mut Task<&'static str>, reason: CancelReason) {
-        self.journal
-            .record(format_args!("cleanup {}: {reason}", task.payload()));
-    }
-}
-
-/// A second flow on the same struct, hence the same registry.
-#[flow(name = other_job)]
-impl Jobs {
-    #[step]
-    async fn other_work(&self, task: &mut Task<&'static str>) -> Result<(), Infallible> {
-        self.journal
-            .record(format_args!("{} began", task.payload()));
-        Ok(())
-    }
-}
-
-fn jobs() -> Arc<Jobs> {
-    Arc::new(Jobs {
-        tasks: TaskManager::new(),
-        journal: Journal::new(),
-        working: Gate::new(),
-    })
-}
+// `execute_job`: the step records "<name> began" and waits at `jobs.working`, then returns the
+// name; a cancel's cleanup records "cleanup <name>: <reason>". `execute_other_job`, a second
+// flow on the same manager: records "<name> began" and ends.
 
 #[tokio::test(start_paused = true)]
 async fn a_second_task_with_a_running_id_is_refused_and_the_first_stays_cancellable() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let id: TaskId = "67e55044-10b1-426f-9247-bb680e5fe0c8"
         .parse()
         .expect("a UUID");
@@ -96,7 +52,7 @@ async fn a_second_task_with_a_running_id_is_refused_and_the_first_stays_cancella
 
 #[tokio::test(start_paused = true)]
 async fn the_refusal_holds_across_flows_that_share_a_manager() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let passport = Passport::new("first");
     let id = passport.id();
     let first = jobs.execute_job(passport).expect("submitted");
@@ -120,7 +76,7 @@ async fn the_refusal_holds_across_flows_that_share_a_manager() {
 
 #[tokio::test(start_paused = true)]
 async fn once_the_first_task_has_ended_its_id_can_be_used_again() {
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     jobs.working.open();
     jobs.working.open();
     let id = TaskId::new();
@@ -141,7 +97,7 @@ async fn once_the_first_task_has_ended_its_id_can_be_used_again() {
 async fn the_refused_task_does_not_unregister_the_running_one() {
     // A refused submission must leave the registry entry alone: if it removed the id on its
     // way out, the running task could no longer be reached by id.
-    let jobs = jobs();
+    let jobs = NamedJobs::new();
     let passport = Passport::new("first");
     let id = passport.id();
     let first = jobs.execute_job(passport).expect("submitted");

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod named_jobs;
 pub mod panics;
 pub mod soak;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use task_manager_core::{
     flow, CancelReason, CancelStatus, Cleanup, CleanupError, ConfigError, Ending, HasTaskManager,
-    Passport, Task, TaskManager, TaskState,
+    Passport, Task, TaskHandle, TaskManager, TaskState,
 };
 use task_manager_support::panics::{silence_planned_panics, PLANNED};
 use tokio::sync::Notify;
@@ -28,6 +28,26 @@ struct Order {
 
 type JobTask = Task<Order, ()>;
 
+/// The step of both flows: panics if the order says so, else tells `begun` and holds until
+/// the task is stopped.
+async fn hold_until_stopped(task: &JobTask, begun: &Notify) -> Result<(), Infallible> {
+    if task.payload().step_panics {
+        panic!("{PLANNED}: the step");
+    }
+    begun.notify_one();
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// The cleanup of both flows, as the order says; a quick one takes `quick`.
+async fn clean_as_ordered(task: &JobTask, quick: Duration) {
+    match task.payload().cleaning {
+        Cleaning::Quick => tokio::time::sleep(quick).await,
+        Cleaning::Panics => panic!("{PLANNED}: the cleanup"),
+        Cleaning::Hangs => std::future::pending().await,
+    }
+}
+
 #[derive(HasTaskManager)]
 struct Hostile {
     tasks: TaskManager,
@@ -38,20 +58,11 @@ struct Hostile {
 impl Hostile {
     #[step(cancel = clean)]
     async fn hold(&self, task: &mut JobTask) -> Result<(), Infallible> {
-        if task.payload().step_panics {
-            panic!("{PLANNED}: the step");
-        }
-        self.begun.notify_one();
-        std::future::pending::<()>().await;
-        Ok(())
+        hold_until_stopped(task, &self.begun).await
     }
 
     async fn clean(&self, task: &mut JobTask, _reason: CancelReason) {
-        match task.payload().cleaning {
-            Cleaning::Quick => tokio::time::sleep(Duration::from_millis(10)).await,
-            Cleaning::Panics => panic!("{PLANNED}: the cleanup"),
-            Cleaning::Hangs => std::future::pending().await,
-        }
+        clean_as_ordered(task, Duration::from_millis(10)).await;
     }
 }
 
@@ -66,20 +77,11 @@ struct Bounded {
 impl Bounded {
     #[step(cancel = clean)]
     async fn hold(&self, task: &mut JobTask) -> Result<(), Infallible> {
-        if task.payload().step_panics {
-            panic!("{PLANNED}: the step");
-        }
-        self.begun.notify_one();
-        std::future::pending::<()>().await;
-        Ok(())
+        hold_until_stopped(task, &self.begun).await
     }
 
     async fn clean(&self, task: &mut JobTask, _reason: CancelReason) {
-        match task.payload().cleaning {
-            Cleaning::Quick => tokio::time::sleep(Duration::from_secs(4)).await,
-            Cleaning::Panics => panic!("{PLANNED}: the cleanup"),
-            Cleaning::Hangs => std::future::pending().await,
-        }
+        clean_as_ordered(task, Duration::from_secs(4)).await;
     }
 }
 
@@ -88,6 +90,39 @@ fn hostile(tasks: TaskManager) -> Arc<Hostile> {
         tasks,
         begun: Notify::new(),
     })
+}
+
+fn bounded(tasks: TaskManager) -> Arc<Bounded> {
+    Arc::new(Bounded {
+        tasks,
+        begun: Notify::new(),
+    })
+}
+
+impl Hostile {
+    /// Submits a task whose cleanup does as `cleaning` says, and waits until its step holds.
+    async fn begin(self: &Arc<Self>, cleaning: Cleaning) -> TaskHandle<(), Infallible, ()> {
+        let handle = self.execute_hostile(order(cleaning)).expect("submit");
+        self.begun.notified().await;
+        handle
+    }
+}
+
+impl Bounded {
+    /// Submits a task whose cleanup does as `cleaning` says, and waits until its step holds.
+    async fn begin(self: &Arc<Self>, cleaning: Cleaning) -> TaskHandle<(), Infallible, ()> {
+        let handle = self.execute_bounded(order(cleaning)).expect("submit");
+        self.begun.notified().await;
+        handle
+    }
+}
+
+/// What a cancel learns of a cleanup of `hold` that its deadline cut, `after` it began.
+fn timed_out_after(after: Duration) -> Cleanup {
+    Cleanup::TimedOut {
+        step: "hold",
+        after,
+    }
 }
 
 fn order(cleaning: Cleaning) -> Passport<Order> {
@@ -101,14 +136,8 @@ fn order(cleaning: Cleaning) -> Passport<Order> {
 async fn a_panicking_cleanup_is_reported_to_the_canceller_and_harms_no_one_else() {
     silence_planned_panics();
     let hostile = hostile(TaskManager::new());
-    let bystander = hostile
-        .execute_hostile(order(Cleaning::Quick))
-        .expect("submit");
-    hostile.begun.notified().await;
-    let handle = hostile
-        .execute_hostile(order(Cleaning::Panics))
-        .expect("submit");
-    hostile.begun.notified().await;
+    let bystander = hostile.begin(Cleaning::Quick).await;
+    let handle = hostile.begin(Cleaning::Panics).await;
     let id = handle.id();
 
     let cleanup = hostile
@@ -141,10 +170,7 @@ async fn a_panicking_cleanup_is_reported_to_the_canceller_and_harms_no_one_else(
 #[tokio::test(start_paused = true)]
 async fn a_cleanup_that_never_finishes_wedges_only_its_own_task() {
     let hostile = hostile(TaskManager::new());
-    let stuck = hostile
-        .execute_hostile(order(Cleaning::Hangs))
-        .expect("submit");
-    hostile.begun.notified().await;
+    let stuck = hostile.begin(Cleaning::Hangs).await;
     let cancellation = stuck.cancel("go");
     assert_eq!(cancellation.status(), CancelStatus::Requested);
     // The canceller can bound its own wait; the task stays registered, visibly stopping.
@@ -159,10 +185,7 @@ async fn a_cleanup_that_never_finishes_wedges_only_its_own_task() {
     );
 
     // Other tasks start, run, and are cancelled as usual.
-    let other = hostile
-        .execute_hostile(order(Cleaning::Quick))
-        .expect("submit");
-    hostile.begun.notified().await;
+    let other = hostile.begin(Cleaning::Quick).await;
     assert!(matches!(
         hostile.tasks.cancel(other.id(), "done").await,
         Some(Cleanup::Completed { .. })
@@ -184,14 +207,8 @@ async fn a_cleanup_that_never_finishes_wedges_only_its_own_task() {
 
 #[tokio::test(start_paused = true)]
 async fn a_flow_cleanup_deadline_drops_a_hanging_cleanup_and_ends_the_task() {
-    let bounded = Arc::new(Bounded {
-        tasks: TaskManager::new(),
-        begun: Notify::new(),
-    });
-    let handle = bounded
-        .execute_bounded(order(Cleaning::Hangs))
-        .expect("submit");
-    bounded.begun.notified().await;
+    let bounded = bounded(TaskManager::new());
+    let handle = bounded.begin(Cleaning::Hangs).await;
     let id = handle.id();
 
     let cleanup = bounded
@@ -199,10 +216,7 @@ async fn a_flow_cleanup_deadline_drops_a_hanging_cleanup_and_ends_the_task() {
         .cancel(id, "go")
         .await
         .expect("a cleanup was due");
-    let expected = Cleanup::TimedOut {
-        step: "hold",
-        after: Duration::from_secs(5),
-    };
+    let expected = timed_out_after(Duration::from_secs(5));
     assert_eq!(cleanup, expected);
     assert_eq!(
         cleanup.into_result(id),
@@ -220,14 +234,8 @@ async fn a_flow_cleanup_deadline_drops_a_hanging_cleanup_and_ends_the_task() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cleanup_that_finishes_within_its_deadline_completes() {
-    let bounded = Arc::new(Bounded {
-        tasks: TaskManager::new(),
-        begun: Notify::new(),
-    });
-    let handle = bounded
-        .execute_bounded(order(Cleaning::Quick))
-        .expect("submit");
-    bounded.begun.notified().await;
+    let bounded = bounded(TaskManager::new());
+    let handle = bounded.begin(Cleaning::Quick).await;
     let cleanup = bounded.tasks.cancel(handle.id(), "go").await;
     assert_eq!(
         cleanup,
@@ -241,10 +249,7 @@ async fn a_cleanup_that_finishes_within_its_deadline_completes() {
 #[tokio::test(start_paused = true)]
 async fn a_panicked_steps_hanging_cleanup_is_bounded_too() {
     silence_planned_panics();
-    let bounded = Arc::new(Bounded {
-        tasks: TaskManager::new(),
-        begun: Notify::new(),
-    });
+    let bounded = bounded(TaskManager::new());
     let passport = Passport::new(Order {
         cleaning: Cleaning::Hangs,
         step_panics: true,
@@ -256,10 +261,17 @@ async fn a_panicked_steps_hanging_cleanup_is_bounded_too() {
     ));
     assert_eq!(
         outcome.report().cleanup,
-        Some(Cleanup::TimedOut {
-            step: "hold",
-            after: Duration::from_secs(5)
-        })
+        Some(timed_out_after(Duration::from_secs(5)))
+    );
+}
+
+/// Cancels a task of `hostile` whose cleanup hangs, and asserts that the cleanup was cut
+/// `after` it began: the manager's deadline, for this flow has none of its own.
+async fn a_hanging_cleanup_is_cut_after(hostile: &Arc<Hostile>, after: Duration) {
+    let handle = hostile.begin(Cleaning::Hangs).await;
+    assert_eq!(
+        hostile.tasks.cancel(handle.id(), "go").await,
+        Some(timed_out_after(after))
     );
 }
 
@@ -268,18 +280,7 @@ async fn the_managers_deadline_applies_to_flows_without_their_own() {
     let tasks = TaskManager::new()
         .with_cleanup_timeout(Duration::from_secs(2))
         .expect("valid");
-    let hostile = hostile(tasks);
-    let handle = hostile
-        .execute_hostile(order(Cleaning::Hangs))
-        .expect("submit");
-    hostile.begun.notified().await;
-    assert_eq!(
-        hostile.tasks.cancel(handle.id(), "go").await,
-        Some(Cleanup::TimedOut {
-            step: "hold",
-            after: Duration::from_secs(2)
-        })
-    );
+    a_hanging_cleanup_is_cut_after(&hostile(tasks), Duration::from_secs(2)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -289,18 +290,7 @@ async fn the_builders_deadline_is_the_managers_deadline() {
         .build()
         .expect("valid");
     assert_eq!(tasks.cleanup_timeout(), Some(Duration::from_secs(2)));
-    let hostile = hostile(tasks);
-    let handle = hostile
-        .execute_hostile(order(Cleaning::Hangs))
-        .expect("submit");
-    hostile.begun.notified().await;
-    assert_eq!(
-        hostile.tasks.cancel(handle.id(), "go").await,
-        Some(Cleanup::TimedOut {
-            step: "hold",
-            after: Duration::from_secs(2)
-        })
-    );
+    a_hanging_cleanup_is_cut_after(&hostile(tasks), Duration::from_secs(2)).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -308,20 +298,11 @@ async fn a_flows_own_deadline_wins_over_the_managers() {
     let tasks = TaskManager::new()
         .with_cleanup_timeout(Duration::from_secs(3600))
         .expect("valid");
-    let bounded = Arc::new(Bounded {
-        tasks,
-        begun: Notify::new(),
-    });
-    let handle = bounded
-        .execute_bounded(order(Cleaning::Hangs))
-        .expect("submit");
-    bounded.begun.notified().await;
+    let bounded = bounded(tasks);
+    let handle = bounded.begin(Cleaning::Hangs).await;
     assert_eq!(
         bounded.tasks.cancel(handle.id(), "go").await,
-        Some(Cleanup::TimedOut {
-            step: "hold",
-            after: Duration::from_secs(5)
-        })
+        Some(timed_out_after(Duration::from_secs(5)))
     );
 }
 

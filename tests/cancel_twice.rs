@@ -6,7 +6,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use task_manager_core::{
-    flow, CancelReason, CancelStatus, Cleanup, Ending, HasTaskManager, Passport, Task, TaskManager,
+    flow, CancelReason, CancelStatus, Cleanup, Ending, HasTaskManager, Passport, Task, TaskHandle,
+    TaskId, TaskManager,
 };
 use task_manager_support::{Gate, Journal};
 
@@ -45,13 +46,22 @@ fn jobs(cleaning: Option<Gate>) -> Arc<Jobs> {
     })
 }
 
+impl Jobs {
+    /// Submits a task and waits until its step is parked in `work`, so that a cancel finds a
+    /// step in progress.
+    async fn start_working(self: &Arc<Self>) -> (TaskId, TaskHandle<(), Infallible, ()>) {
+        let passport = Passport::new(());
+        let id = passport.id();
+        let handle = self.execute_job(passport).expect("submitted");
+        self.working.arrived().await;
+        (id, handle)
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_cancel_is_already_requested_and_the_first_reason_stands() {
     let jobs = jobs(None);
-    let passport = Passport::new(());
-    let id = passport.id();
-    let handle = jobs.execute_job(passport).expect("submitted");
-    jobs.working.arrived().await;
+    let (id, handle) = jobs.start_working().await;
 
     let first = jobs.tasks.cancel(id, "first");
     let second = jobs.tasks.cancel(id, "second");
@@ -83,10 +93,7 @@ async fn a_second_cancel_is_already_requested_and_the_first_reason_stands() {
 async fn a_cancel_during_the_cleanup_neither_interrupts_it_nor_starts_another() {
     let cleaning = Gate::new();
     let jobs = jobs(Some(cleaning.clone()));
-    let passport = Passport::new(());
-    let id = passport.id();
-    let handle = jobs.execute_job(passport).expect("submitted");
-    jobs.working.arrived().await;
+    let (id, handle) = jobs.start_working().await;
 
     let first = jobs.tasks.cancel(id, "first");
     cleaning.arrived().await; // the cleanup is running, parked at its gate
@@ -111,10 +118,7 @@ async fn a_cancel_during_the_cleanup_neither_interrupts_it_nor_starts_another() 
 #[tokio::test(start_paused = true)]
 async fn cancels_from_several_tasks_have_one_winner_whose_reason_the_outcome_carries() {
     let jobs = jobs(None);
-    let passport = Passport::new(());
-    let id = passport.id();
-    let handle = jobs.execute_job(passport).expect("submitted");
-    jobs.working.arrived().await;
+    let (id, handle) = jobs.start_working().await;
 
     let cancellers: Vec<_> = ["one", "two", "three", "four"]
         .into_iter()
@@ -155,10 +159,7 @@ async fn cancels_from_several_tasks_have_one_winner_whose_reason_the_outcome_car
 async fn a_deadline_passing_after_a_cancel_does_not_replace_its_reason() {
     let cleaning = Gate::new();
     let jobs = jobs(Some(cleaning.clone()));
-    let passport = Passport::new(());
-    let id = passport.id();
-    let handle = jobs.execute_job(passport).expect("submitted");
-    jobs.working.arrived().await;
+    let (id, handle) = jobs.start_working().await;
 
     let _ = jobs.tasks.cancel(id, "user left");
     cleaning.arrived().await;
@@ -185,10 +186,7 @@ async fn two_threads_cancelling_at_once_run_the_cleanup_once() {
         // still registered when the slower cancel arrives.
         let cleaning = Gate::new();
         let jobs = jobs(Some(cleaning.clone()));
-        let passport = Passport::new(());
-        let id = passport.id();
-        let handle = jobs.execute_job(passport).expect("submitted");
-        jobs.working.arrived().await;
+        let (id, handle) = jobs.start_working().await;
 
         let start = Arc::new(Barrier::new(2));
         let cancel_from_thread = |reason: &'static str| {

@@ -7,6 +7,7 @@
 //! * `table`: one manager's lines (by flow name) and resources (by name).
 //! * `permits`: the priority-ordered, bounded semaphore everything above is made of; its
 //!   invariants are written at its top.
+//! * `line`: its waiting line (priority levels of arrival-ordered deques).
 //! * `wait`: the waits themselves, raced against the task's cancel flag and deadline exactly
 //!   as a step is.
 //! * `status`: [`FlowCounts`].
@@ -17,6 +18,7 @@
 
 mod config;
 mod limit;
+mod line;
 mod permits;
 mod status;
 mod table;

@@ -7,7 +7,7 @@
 //!
 //! # State (all of it under `state`'s lock)
 //! * `free`: permits nobody holds.
-//! * `waiting`: who waits, ordered by [`Key`]: higher priority first, then arrival order
+//! * `waiting`: who waits, in a [`Line`]: higher priority first, then arrival order
 //!   (`seq` grows by one on every entry, so equal priorities are served first come, first
 //!   served).
 //! * each waiter's `waiting` flag ([`Waiter::waiting_flag`]): `true` from its entry into the
@@ -33,10 +33,11 @@
 //! released.
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::line::{Key, Line};
 
 /// Bumped whenever a waiting task is cancelled. A line that is full looks for abandoned
 /// entries only when this moved since its last look: a flood of refused submissions to a
@@ -60,13 +61,6 @@ pub(crate) trait Waiter {
     fn wake(&self);
 }
 
-/// A place in the line: lower keys go first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    rank: Reverse<i32>,
-    seq: u64,
-}
-
 /// The line was full: the newcomer is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Full {
@@ -81,7 +75,7 @@ pub(crate) struct PermitQueue<W: Waiter> {
 
 struct State<W> {
     free: usize,
-    waiting: BTreeMap<Key, Arc<W>>,
+    waiting: Line<W>,
     next_seq: u64,
     /// The [`ABANDONED`] epoch at the last sweep.
     swept_at: u64,
@@ -109,7 +103,7 @@ impl<W: Waiter> PermitQueue<W> {
             capacity,
             state: Mutex::new(State {
                 free: permits,
-                waiting: BTreeMap::new(),
+                waiting: Line::default(),
                 next_seq: 0,
                 swept_at: ABANDONED.load(Ordering::Acquire),
             }),
@@ -145,7 +139,7 @@ impl<W: Waiter> PermitQueue<W> {
         };
         state.next_seq += 1;
         waiter.waiting_flag().store(true, Ordering::Release);
-        state.waiting.insert(key, Arc::clone(waiter));
+        state.waiting.push(key, Arc::clone(waiter));
         drop(state);
         if waiter.is_abandoned() {
             // Cancelled before it got here: its canceller did not know to tell the lines.
@@ -163,7 +157,7 @@ impl<W: Waiter> PermitQueue<W> {
     pub(crate) fn position_of(&self, waiter: &W) -> Option<usize> {
         let state = self.lock();
         let mut ahead = 0;
-        for queued in state.waiting.values() {
+        for queued in state.waiting.iter() {
             if std::ptr::eq(Arc::as_ptr(queued), waiter) {
                 return Some(ahead);
             }
@@ -196,8 +190,8 @@ impl<W: Waiter> PermitQueue<W> {
                         break None;
                     }
                     // Invariant 3: dropped without clearing its flag; it owns nothing.
-                    Some((_, abandoned)) if abandoned.is_abandoned() => {}
-                    Some((_, next)) => {
+                    Some(abandoned) if abandoned.is_abandoned() => {}
+                    Some(next) => {
                         next.waiting_flag().store(false, Ordering::Release);
                         break Some(next);
                     }
@@ -221,7 +215,7 @@ impl<W: Waiter> State<W> {
         let epoch = ABANDONED.load(Ordering::Acquire);
         if epoch != self.swept_at {
             self.swept_at = epoch;
-            self.waiting.retain(|_, waiter| !waiter.is_abandoned());
+            self.waiting.retain(|waiter| !waiter.is_abandoned());
         }
     }
 }
@@ -286,7 +280,7 @@ impl<W: Waiter> Drop for Ticket<W> {
         let mut state = queue.lock();
         if self.waiter.waiting_flag().load(Ordering::Acquire) {
             // Still in the line, or dropped from it as abandoned: leave; no permit is ours.
-            state.waiting.remove(&self.key);
+            state.waiting.remove(self.key);
             self.waiter.waiting_flag().store(false, Ordering::Release);
         } else {
             // Handed a permit we will not use: pass it on.

@@ -1,14 +1,17 @@
 //! The future of one step: the step's own future raced against the task's cancel signal.
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::scope::{Scope, StepRun};
+use crate::cancel::Cleanup;
+use crate::scope::{panic_message, Scope, StepRun};
 
 pin_project! {
     /// The future [`Scope::step`] returns. It holds the step's future inline, once: a plain
@@ -17,7 +20,9 @@ pin_project! {
     #[must_use = "futures do nothing unless awaited"]
     pub struct StepRace<'a, F> {
         scope: &'a mut Scope,
-        index: usize,
+        // `u32`, not `usize`: packed with `began`, the race is 8 bytes smaller (a flow has
+        // at most `u16::MAX` steps; see `TaskShared::set_step`).
+        index: u32,
         began: bool,
         #[pin]
         run: F,
@@ -28,7 +33,7 @@ impl<'a, F> StepRace<'a, F> {
     pub(crate) fn new(scope: &'a mut Scope, index: usize, run: F) -> Self {
         StepRace {
             scope,
-            index,
+            index: index as u32,
             began: false,
             run,
         }
@@ -43,36 +48,29 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StepRun<T, E>> {
         let this = self.project();
-        let raced = std::task::ready!(this.scope.poll_step(*this.index, this.began, this.run, cx));
-        Poll::Ready(this.scope.end_step(*this.index, *this.began, raced))
+        let index = *this.index as usize;
+        let raced = std::task::ready!(this.scope.poll_step(index, this.began, this.run, cx));
+        Poll::Ready(this.scope.end_step(index, *this.began, raced))
     }
 }
 
-/// The future [`Scope::cleanup`] returns: the cleanup's own future (boxed: the cold path)
-/// run to its end, or to its deadline.
+/// The future [`Scope::cleanup`] returns: a stopped step's cleanup run to its end, or to its
+/// deadline. Two pointers in the task's state machine: the cleanup and everything its run
+/// needs (start instant, deadline timer) are boxed together in a [`CleanupBody`], since the
+/// cleanup is the cold path and the largest state of a task's future is every task's size.
 #[must_use = "futures do nothing unless awaited"]
 pub struct CleanupRun<'a> {
     scope: &'a mut Scope,
-    step: &'static str,
-    started_at: Instant,
-    deadline: Option<Pin<Box<Sleep>>>,
-    cleanup: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+    /// `None`: the stopped step never began, and has no cleanup to run.
+    body: Option<Pin<Box<dyn Future<Output = Cleanup> + Send + 'a>>>,
 }
 
 impl<'a> CleanupRun<'a> {
     pub(crate) fn new(
         scope: &'a mut Scope,
-        step: &'static str,
-        deadline: Option<Pin<Box<Sleep>>>,
-        cleanup: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+        body: Option<Pin<Box<dyn Future<Output = Cleanup> + Send + 'a>>>,
     ) -> Self {
-        CleanupRun {
-            scope,
-            step,
-            started_at: Instant::now(),
-            deadline,
-            cleanup,
-        }
+        CleanupRun { scope, body }
     }
 }
 
@@ -81,9 +79,68 @@ impl Future for CleanupRun<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let deadline = this.deadline.as_mut().map(Pin::as_mut);
-        let ended = std::task::ready!(this.scope.poll_cleanup(this.cleanup.as_mut(), deadline, cx));
-        this.scope.end_cleanup(this.step, this.started_at, ended);
+        let Some(body) = this.body.as_mut() else {
+            return Poll::Ready(());
+        };
+        let cleanup = std::task::ready!(this.scope.events.in_step(|| body.as_mut().poll(cx)));
+        this.body = None;
+        this.scope.end_cleanup(cleanup);
         Poll::Ready(())
+    }
+}
+
+pin_project! {
+    /// A cleanup's own future, with its step, its start and its deadline: polled inside a
+    /// `catch_unwind`, it ends as the [`Cleanup`] record the report and the cancellers get.
+    pub(crate) struct CleanupBody<F> {
+        step: &'static str,
+        started_at: Instant,
+        limit: Option<Duration>,
+        #[pin]
+        deadline: Option<Sleep>,
+        #[pin]
+        cleanup: F,
+    }
+}
+
+impl<F> CleanupBody<F> {
+    /// Starts the clock (and the deadline, if the cleanup has a time `limit`) now.
+    pub(crate) fn new(step: &'static str, limit: Option<Duration>, cleanup: F) -> Self {
+        CleanupBody {
+            step,
+            started_at: Instant::now(),
+            limit,
+            deadline: limit.map(tokio::time::sleep),
+            cleanup,
+        }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for CleanupBody<F> {
+    type Output = Cleanup;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cleanup> {
+        let this = self.project();
+        let step = *this.step;
+        let cleanup = this.cleanup;
+        match catch_unwind(AssertUnwindSafe(|| cleanup.poll(cx))) {
+            Ok(Poll::Ready(())) => {
+                let duration = this.started_at.elapsed();
+                return Poll::Ready(Cleanup::Completed { step, duration });
+            }
+            Err(payload) => {
+                let message = panic_message(payload);
+                return Poll::Ready(Cleanup::Panicked { step, message });
+            }
+            Ok(Poll::Pending) => {}
+        }
+        // Dropped where it stands at its deadline (the task's box drops it).
+        match this.deadline.as_pin_mut().map(|sleep| sleep.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Cleanup::TimedOut {
+                step,
+                after: this.limit.unwrap_or_default(),
+            }),
+            _ => Poll::Pending,
+        }
     }
 }

@@ -21,7 +21,7 @@ use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
 use crate::probe::Probe;
 use crate::queue::ResourcePermit;
-use crate::race::{CleanupRun, StepRace};
+use crate::race::{CleanupBody, CleanupRun, StepRace};
 use crate::reason::CancelReason;
 use crate::registry::Registry;
 use crate::report::{Report, StepEnd};
@@ -65,6 +65,7 @@ pub enum StepRun<T, E> {
 pub struct Stop(pub(crate) Box<StopInner>);
 
 pub(crate) struct StopInner {
+    index: usize,
     step: &'static str,
     started: bool,
     kind: StopKind,
@@ -79,8 +80,9 @@ enum StopKind {
 }
 
 impl Stop {
-    fn new(step: &'static str, started: bool, kind: StopKind) -> Self {
+    fn new(index: usize, step: &'static str, started: bool, kind: StopKind) -> Self {
         Stop(Box::new(StopInner {
+            index,
             step,
             started,
             kind,
@@ -90,8 +92,13 @@ impl Stop {
 
     /// A cancel that landed before `step` began (while the task waited in a queue): the step's
     /// cleanup does not run.
-    pub(crate) fn before(step: &'static str, reason: CancelReason) -> Self {
-        Stop::new(step, false, StopKind::Cancelled(reason))
+    pub(crate) fn before(index: usize, step: &'static str, reason: CancelReason) -> Self {
+        Stop::new(index, step, false, StopKind::Cancelled(reason))
+    }
+
+    /// The index of the step that was stopped (the generated code runs that step's cleanup).
+    pub fn index(&self) -> usize {
+        self.0.index
     }
 
     /// The reason to hand the step's cleanup, or `None` if the step never began (then it has
@@ -227,7 +234,7 @@ impl Scope {
                 self.events.cancel_requested(self.id, &self.shared);
                 let kind = StopKind::Cancelled(self.shared.reason());
                 (
-                    StepRun::Stopped(Stop::new(step, began, kind)),
+                    StepRun::Stopped(Stop::new(index, step, began, kind)),
                     StepEnd::Cancelled,
                 )
             }
@@ -241,7 +248,7 @@ impl Scope {
                     StopKind::Cancelled(self.shared.reason())
                 };
                 (
-                    StepRun::Stopped(Stop::new(step, began, kind)),
+                    StepRun::Stopped(Stop::new(index, step, began, kind)),
                     StepEnd::Panicked,
                 )
             }
@@ -255,27 +262,30 @@ impl Scope {
         run
     }
 
-    /// Runs a stopped step's cleanup to its end. A second cancel does not interrupt it, and a
-    /// panic in it is caught and reported. Only its deadline, if the flow or the manager sets
-    /// one, cuts it short: then it is dropped where it stands.
+    /// Runs a stopped step's cleanup to its end, if the step had begun: `cleanup` is called
+    /// with the reason and returns the cleanup's future (it is not called for a step that
+    /// never began, which has nothing to clean up). A second cancel does not interrupt the
+    /// cleanup, and a panic in it is caught and reported. Only its deadline, if the flow or
+    /// the manager sets one, cuts it short: then it is dropped where it stands.
     ///
-    /// Like [`Scope::step`], a named future rather than an `async fn`, so that the cleanup's
-    /// future is held once; its deadline's timer is boxed, since most cleanups have none.
-    pub fn cleanup<'a, F>(&'a mut self, stop: &Stop, cleanup: F) -> CleanupRun<'a>
+    /// Like [`Scope::step`], a named future rather than an `async fn`; the cleanup's future
+    /// is boxed with its start and deadline (see [`CleanupRun`]). Taking a closure rather
+    /// than the future keeps the reason out of the task's state machine.
+    pub fn cleanup<'a, C, F>(&'a mut self, stop: &Stop, cleanup: C) -> CleanupRun<'a>
     where
+        C: FnOnce(CancelReason) -> F,
         F: Future<Output = ()> + Send + 'a,
     {
+        let Some(reason) = stop.cleanup_reason() else {
+            return CleanupRun::new(self, None);
+        };
         self.events
             .cleanup_started(self.id, &self.shared, stop.reason());
         // The task's end comes after the cleanup, not at the stopped step's end.
         self.timeline.interrupt();
-        let deadline = self
-            .cleanup_limit()
-            .map(|limit| Box::pin(tokio::time::sleep(limit)));
+        let body = CleanupBody::new(stop.0.step, self.cleanup_limit(), cleanup(reason));
         self.probe.cleanup_began(stop.0.step);
-        // Boxed: the cleanup is the cold path, and boxing it keeps its future out of the
-        // task's state machine, which every parked task carries.
-        CleanupRun::new(self, stop.0.step, deadline, Box::pin(cleanup))
+        CleanupRun::new(self, Some(Box::pin(body)))
     }
 
     /// How long a cleanup may run: the flow's `cleanup_timeout`, else the manager's default.
@@ -286,45 +296,8 @@ impl Scope {
             .or_else(|| self.registry.cleanup_timeout())
     }
 
-    /// One poll of a cleanup: see [`Scope::cleanup`].
-    pub(crate) fn poll_cleanup(
-        &self,
-        cleanup: Pin<&mut (dyn Future<Output = ()> + Send + '_)>,
-        deadline: Option<Pin<&mut Sleep>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<CleanupEnd> {
-        let polled = self
-            .events
-            .in_step(|| catch_unwind(AssertUnwindSafe(|| cleanup.poll(cx))));
-        match polled {
-            Ok(Poll::Ready(())) => return Poll::Ready(CleanupEnd::Completed),
-            Err(payload) => return Poll::Ready(CleanupEnd::Panicked(panic_message(payload))),
-            Ok(Poll::Pending) => {}
-        }
-        match deadline.map(|sleep| sleep.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(CleanupEnd::TimedOut),
-            _ => Poll::Pending,
-        }
-    }
-
     /// The end of a cleanup: records it for the report, the events and the cancellers.
-    pub(crate) fn end_cleanup(
-        &mut self,
-        step: &'static str,
-        started_at: Instant,
-        ended: CleanupEnd,
-    ) {
-        let cleanup = match ended {
-            CleanupEnd::Completed => Cleanup::Completed {
-                step,
-                duration: started_at.elapsed(),
-            },
-            CleanupEnd::Panicked(message) => Cleanup::Panicked { step, message },
-            CleanupEnd::TimedOut => Cleanup::TimedOut {
-                step,
-                after: self.cleanup_limit().unwrap_or_default(),
-            },
-        };
+    pub(crate) fn end_cleanup(&mut self, cleanup: Cleanup) {
         self.probe.cleanup_ended(&cleanup);
         self.events
             .cleanup_finished(self.id, &self.shared, &cleanup);
@@ -437,12 +410,6 @@ impl Drop for Scope {
     }
 }
 
-pub(crate) enum CleanupEnd {
-    Completed,
-    Panicked(String),
-    TimedOut,
-}
-
 /// The first check of every race (a step's, and a wait in a queue's), on every poll: whether
 /// the task must stop now, because a cancel was requested or its deadline passed. When the
 /// deadline passes, the cancel is requested here with the reason `expired` gives (a step's
@@ -473,7 +440,7 @@ pub(crate) enum Raced<T> {
     Panicked(String),
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(message) => *message,
         Err(payload) => match payload.downcast::<&'static str>() {

@@ -387,12 +387,17 @@ fn submit_broken(
                     StepRun::Completed(()) => {}
                     StepRun::Failed(error) => return scope.failed(task, index, error),
                     StepRun::Stopped(stop) => {
-                        let reason = stop.cleanup_reason();
-                        if reason.is_some() || bug == Bug::CleanupOfAStepThatNeverBegan {
-                            scope.cleanup(&stop, async {}).await;
+                        if stop.cleanup_reason().is_some() {
+                            scope.cleanup(&stop, |_| async {}).await;
                             if bug == Bug::CleanupTwice {
-                                scope.cleanup(&stop, async {}).await;
+                                scope.cleanup(&stop, |_| async {}).await;
                             }
+                        } else if bug == Bug::CleanupOfAStepThatNeverBegan {
+                            // Asks anyway: the scope must not call it.
+                            let never = |_| -> std::future::Ready<()> {
+                                panic!("the cleanup of a step that never began was called")
+                            };
+                            scope.cleanup(&stop, never).await;
                         }
                         if bug == Bug::GoesOnAfterAStop && index == 0 {
                             continue;
@@ -430,17 +435,15 @@ async fn catches_a_cleanup_run_twice() {
     );
 }
 
+/// `Scope::cleanup` itself refuses the cleanup of a step that never began (it does not
+/// call the closure that makes it), so no runner can get this wrong any more; the explorer
+/// still checks it ("no step was in progress, yet cleanups ran").
 #[tokio::test(start_paused = true)]
-async fn catches_a_cleanup_of_a_step_that_never_began() {
-    let error = explore_broken(Bug::CleanupOfAStepThatNeverBegan)
+async fn a_cleanup_asked_for_a_step_that_never_began_is_not_run() {
+    let explored = explore_broken(Bug::CleanupOfAStepThatNeverBegan)
         .await
-        .expect_err("caught");
-    let message = error.to_string();
-    assert!(
-        message.contains("(before step `first` began)")
-            && message.contains("no step was in progress, yet cleanups ran for [\"first\"]"),
-        "{message}"
-    );
+        .expect("the scope runs no cleanup for a step that never began");
+    assert!(explored > 2, "{explored} await points");
 }
 
 #[tokio::test(start_paused = true)]

@@ -260,6 +260,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         task,
         scope,
         out,
+        stop,
     } = Locals::new();
     // A first step that may be `#[cfg]`-ed out leaves the next one without an input.
     let unit_out = flow.steps[0]
@@ -271,6 +272,12 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(position, step)| step::code(flow, position, step, krate));
+    let cleanups = flow
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(position, step)| step::cleanup_code(flow, position, step));
+    let stopped = step::stopped_label();
     let private = step::private(Span::call_site());
     // Spanned on the user's types: a `Self` without a `TaskManager`, or runtime info that
     // is not `Default` (nor `Send`), is reported on the type at fault.
@@ -294,10 +301,13 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             passport,
             #info,
             move |mut #task, mut #scope| async move {
-                let #this: &Self = &#this;
-                #unit_out
-                #(#steps)*
-                #scope.completed(#task, #out)
+                let #stop = #stopped: {
+                    #unit_out
+                    #(#steps)*
+                    return #scope.completed(#task, #out);
+                };
+                #(#cleanups)*
+                #scope.stopped(#task, #stop)
             },
         )
     };
@@ -370,6 +380,7 @@ pub(crate) struct Locals {
     pub(crate) task: Ident,
     pub(crate) scope: Ident,
     pub(crate) out: Ident,
+    pub(crate) stop: Ident,
 }
 
 impl Locals {
@@ -384,6 +395,7 @@ impl Locals {
             task: local("__flow_task", location),
             scope: local("__flow_scope", location),
             out: local("__flow_out", location),
+            stop: local("__flow_stop", location),
         }
     }
 }

@@ -63,14 +63,10 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     let call = {
         let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
         let args = std::iter::once(task_arg).chain(input_arg);
-        quote! { #private::step_is_send(#this.#method(#(#args),*)) }
+        quote! { #private::step_is_send((*#this).#method(#(#args),*)) }
     };
     let error = flow_error(flow, position, step, krate);
-    let cleanup = step
-        .args
-        .cancel
-        .as_ref()
-        .map(|cancel| cleanup(cleanup_method(flow, cancel), cancel));
+    let stopped = stopped_label();
     // A step that needs a resource waits for it first (queue add-on); the others run as
     // they are, paying nothing for it.
     let run = match step.args.resource {
@@ -83,12 +79,33 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         let #out = match #scope.#run(#index, #call).await {
             #private::StepRun::Completed(value) => value,
             #private::StepRun::Failed(error) => return #scope.failed(#task, #index, #error),
-            #private::StepRun::Stopped(stop) => {
-                #cleanup
-                return #scope.stopped(#task, stop);
-            }
+            // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
+            #private::StepRun::Stopped(stop) => break #stopped stop,
         };
     }
+}
+
+/// The label of the block of the steps: a stopped step breaks out of it with its `Stop`, so
+/// that the cleanup runs after the step's `match` has ended, and nothing of the step (its
+/// `StepRun`) is kept in the task's state machine while the cleanup runs.
+pub(crate) fn stopped_label() -> syn::Lifetime {
+    syn::Lifetime::new("'__flow_stopped", Span::mixed_site())
+}
+
+/// After the steps' block: if the stopped step was this one, run its cleanup (the scope
+/// calls it only if the step had begun). `None` for a step without `cancel = ..`.
+pub(crate) fn cleanup_code(flow: &Flow, position: usize, step: &Step) -> Option<TokenStream> {
+    let cancel = step.args.cancel.as_ref()?;
+    let cfgs = &step.cfgs;
+    let index = index(flow, position);
+    let stop = Locals::new().stop;
+    let call = cleanup(cleanup_method(flow, cancel), cancel);
+    Some(quote! {
+        #(#cfgs)*
+        if #stop.index() == #index {
+            #call
+        }
+    })
 }
 
 /// `&mut task`, through `SameTask` on the parameter's type: a step or cleanup that takes
@@ -136,8 +153,8 @@ fn cleanup_method<'a>(flow: &'a Flow, cancel: &Ident) -> Option<&'a ImplItemFn> 
     })
 }
 
-/// Runs the cleanup if the stopped step had begun. The checks sit on the cleanup's own
-/// signature: its task type, its reason type.
+/// Runs the cleanup (the scope calls it only if the stopped step had begun). The checks sit
+/// on the cleanup's own signature: its task type, its reason type.
 fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     let Locals { scope, .. } = Locals::new();
     let task_arg = task_arg(method.and_then(ast::task_type));
@@ -148,12 +165,13 @@ fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
     let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
     let call = quote! {
-        #private::cleanup_is_send(#this.#cancel(#task_arg, #reason_arg))
+        #private::cleanup_is_send((*#this).#cancel(#task_arg, #reason_arg))
     };
+    // A closure, called by the scope only if the step had begun: the reason is handed
+    // straight to the cleanup, and is not kept in the task's state machine meanwhile.
+    let stop = Locals::new().stop;
     quote! {
-        if let ::core::option::Option::Some(reason) = stop.cleanup_reason() {
-            #scope.cleanup(&stop, #call).await;
-        }
+        #scope.cleanup(&#stop, |#reason_arg| #call).await;
     }
 }
 

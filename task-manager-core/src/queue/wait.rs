@@ -237,7 +237,11 @@ impl Scope {
                     Some(permit) => permit,
                     None => {
                         let reason = self.shared.reason();
-                        return StepRun::Stopped(Stop::before(flow.step_name(index), reason));
+                        return StepRun::Stopped(Stop::before(
+                            index,
+                            flow.step_name(index),
+                            reason,
+                        ));
                     }
                 }
             }

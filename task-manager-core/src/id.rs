@@ -187,6 +187,35 @@ mod tests {
     }
 
     #[test]
+    fn orders_and_hashes_as_its_128_bit_value() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+
+        use crate::registry::IdHasher;
+
+        let values = [
+            0u128,
+            1,
+            u128::from(u64::MAX),
+            1 << 64,
+            (1 << 64) + 1,
+            u128::MAX,
+        ];
+        for a in values {
+            for b in values {
+                let (x, y) = (TaskId::from_u128(a), TaskId::from_u128(b));
+                assert_eq!(x.cmp(&y), a.cmp(&b), "{a:x} vs {b:x}");
+            }
+            let id = TaskId::from_u128(a);
+            assert_eq!(id.as_u128(), a);
+            // The registry's hasher sees the same single 128-bit write as before the split.
+            let hasher = BuildHasherDefault::<IdHasher>::default();
+            let mut by_value = hasher.build_hasher();
+            std::hash::Hasher::write_u128(&mut by_value, a);
+            assert_eq!(hasher.hash_one(id), std::hash::Hasher::finish(&by_value));
+        }
+    }
+
+    #[test]
     fn round_trips_through_text() {
         let id = TaskId::new();
         assert_eq!(id.to_string().parse::<TaskId>(), Ok(id));

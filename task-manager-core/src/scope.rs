@@ -53,73 +53,50 @@ pub enum StepRun<T, E> {
     Completed(T),
     /// The step returned `Err`: end the task with [`Scope::failed`].
     Failed(E),
-    /// The step was stopped (cancel, timeout, panic): run its cleanup if
-    /// [`Stop::cleanup_reason`] says so, then end the task with [`Scope::stopped`].
+    /// The step was stopped (cancel, timeout, panic): run its cleanup with
+    /// [`Scope::cleanup`], then end the task with [`Scope::stopped`].
     Stopped(Stop),
 }
 
 /// Why a step was stopped; see [`StepRun::Stopped`].
 ///
-/// Boxed: a stop is the cold path, and the generated state machine holds one through the
-/// cleanup's await, so eight bytes there beat seventy.
-pub struct Stop(pub(crate) Box<StopInner>);
-
-pub(crate) struct StopInner {
-    index: usize,
-    step: &'static str,
+/// A few bytes, not boxed: a cancel's reason is in the task's cancel slot, where the cancel
+/// put it, and a panic's message is put there too (both are cold), so a stopped task
+/// allocates nothing for its stop.
+pub struct Stop {
+    index: u32,
     started: bool,
-    kind: StopKind,
+    panicked: bool,
     /// The permit of the step's resource (queue add-on): held through the step's cleanup,
     /// which may still be using the resource, and released when the stop is consumed.
     pub(crate) resource: Option<ResourcePermit>,
 }
 
-enum StopKind {
-    Cancelled(CancelReason),
-    Panicked(String),
-}
-
 impl Stop {
-    fn new(index: usize, step: &'static str, started: bool, kind: StopKind) -> Self {
-        Stop(Box::new(StopInner {
-            index,
-            step,
+    fn new(index: usize, started: bool, panicked: bool) -> Self {
+        Stop {
+            // A flow has at most `u16::MAX` steps (see `TaskShared::set_step`).
+            index: index as u32,
             started,
-            kind,
+            panicked,
             resource: None,
-        }))
+        }
     }
 
-    /// A cancel that landed before `step` began (while the task waited in a queue): the step's
-    /// cleanup does not run.
-    pub(crate) fn before(index: usize, step: &'static str, reason: CancelReason) -> Self {
-        Stop::new(index, step, false, StopKind::Cancelled(reason))
+    /// A cancel that landed before step `index` began (while the task waited in a queue):
+    /// the step's cleanup does not run.
+    pub(crate) fn before(index: usize) -> Self {
+        Stop::new(index, false, false)
     }
 
     /// The index of the step that was stopped (the generated code runs that step's cleanup).
     pub fn index(&self) -> usize {
-        self.0.index
+        self.index as usize
     }
 
-    /// The reason to hand the step's cleanup, or `None` if the step never began (then it has
-    /// nothing to clean up, and its cleanup must not run).
-    pub fn cleanup_reason(&self) -> Option<CancelReason> {
-        if !self.0.started {
-            return None;
-        }
-        Some(match &self.0.kind {
-            StopKind::Cancelled(reason) => reason.clone(),
-            StopKind::Panicked(_) => CancelReason::StepPanicked,
-        })
-    }
-
-    /// The reason the cleanup gets, borrowed (for the events).
-    fn reason(&self) -> &CancelReason {
-        static STEP_PANICKED: CancelReason = CancelReason::StepPanicked;
-        match &self.0.kind {
-            StopKind::Cancelled(reason) => reason,
-            StopKind::Panicked(_) => &STEP_PANICKED,
-        }
+    /// Whether the stopped step had begun (only then does its cleanup run).
+    pub fn began(&self) -> bool {
+        self.started
     }
 }
 
@@ -226,29 +203,27 @@ impl Scope {
         began: bool,
         raced: Raced<Result<T, E>>,
     ) -> StepRun<T, E> {
-        let step = self.shared.flow().step_name(index);
         let (run, end) = match raced {
             Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
             Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
             Raced::Cancelled => {
                 self.events.cancel_requested(self.id, &self.shared);
-                let kind = StopKind::Cancelled(self.shared.reason());
                 (
-                    StepRun::Stopped(Stop::new(index, step, began, kind)),
+                    StepRun::Stopped(Stop::new(index, began, false)),
                     StepEnd::Cancelled,
                 )
             }
             Raced::Panicked(message) => {
                 // The panic and a concurrent cancel race for the ending like any other end.
                 self.probe.step_panicked(index);
-                let kind = if self.shared.seal() {
-                    StopKind::Panicked(message)
+                let panicked = self.shared.seal();
+                if panicked {
+                    self.shared.record_panic(message);
                 } else {
                     self.events.cancel_requested(self.id, &self.shared);
-                    StopKind::Cancelled(self.shared.reason())
-                };
+                }
                 (
-                    StepRun::Stopped(Stop::new(index, step, began, kind)),
+                    StepRun::Stopped(Stop::new(index, began, panicked)),
                     StepEnd::Panicked,
                 )
             }
@@ -276,15 +251,20 @@ impl Scope {
         C: FnOnce(CancelReason) -> F,
         F: Future<Output = ()> + Send + 'a,
     {
-        let Some(reason) = stop.cleanup_reason() else {
+        if !stop.started {
             return CleanupRun::new(self, None);
+        }
+        let reason = if stop.panicked {
+            CancelReason::StepPanicked
+        } else {
+            self.shared.reason()
         };
-        self.events
-            .cleanup_started(self.id, &self.shared, stop.reason());
+        self.events.cleanup_started(self.id, &self.shared, &reason);
         // The task's end comes after the cleanup, not at the stopped step's end.
         self.timeline.interrupt();
-        let body = CleanupBody::new(stop.0.step, self.cleanup_limit(), cleanup(reason));
-        self.probe.cleanup_began(stop.0.step);
+        let step = self.shared.flow().step_name(stop.index());
+        let body = CleanupBody::new(step, self.cleanup_limit(), cleanup(reason));
+        self.probe.cleanup_began(step);
         CleanupRun::new(self, Some(Box::pin(body)))
     }
 
@@ -306,28 +286,30 @@ impl Scope {
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
+    /// The stop's permit (queue add-on) is released after the ending is sealed.
     pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
-        let stop = *stop.0;
-        if let StopKind::Cancelled(_) = stop.kind {
+        let step = self.shared.flow().step_name(stop.index());
+        if !stop.panicked {
             // Already told if a step met the cancel; not if the task left a queue.
             self.events.cancel_requested(self.id, &self.shared);
         }
         // Unless the step's cleanup ran and recorded itself.
         self.shared.record_cleanup_if_none(if stop.started {
-            Cleanup::NotDeclared { step: stop.step }
+            Cleanup::NotDeclared { step }
         } else {
             Cleanup::NoStepInProgress
         });
-        let ending = match stop.kind {
-            StopKind::Cancelled(reason) => Ending::Cancelled {
-                reason,
-                step: stop.started.then_some(stop.step),
+        let ending = if stop.panicked {
+            Ending::Panicked {
+                step,
+                message: self.shared.take_panic(),
+            }
+        } else {
+            Ending::Cancelled {
+                reason: self.shared.reason(),
+                step: stop.started.then_some(step),
                 steps_completed: self.timeline.completed(),
-            },
-            StopKind::Panicked(message) => Ending::Panicked {
-                step: stop.step,
-                message,
-            },
+            }
         };
         self.finish(task, ending)
     }

@@ -100,6 +100,9 @@ struct Slot {
     cleanup: Option<Cleanup>,
     /// Set when the task ends cancelled: its cancellers are then given `cleanup`.
     ended_cancelled: bool,
+    /// The message of the step's panic that ended the task, from the step's stop until the
+    /// ending takes it.
+    panic: Option<String>,
     /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
     waiters: Vec<Waker>,
     /// The last progress reported; `None` until a step reports one.
@@ -260,6 +263,20 @@ impl TaskShared {
     /// Records what became of the stopped step's cleanup (see [`Slot::cleanup`]).
     pub(crate) fn record_cleanup(&self, cleanup: Cleanup) {
         self.lock().cold().cleanup = Some(cleanup);
+    }
+
+    /// Keeps the message of the panic that ends the task, until [`take_panic`](Self::take_panic).
+    pub(crate) fn record_panic(&self, message: String) {
+        self.lock().cold().panic = Some(message);
+    }
+
+    /// The message [`record_panic`](Self::record_panic) kept.
+    pub(crate) fn take_panic(&self) -> String {
+        self.lock()
+            .cold
+            .as_mut()
+            .and_then(|slot| slot.panic.take())
+            .unwrap_or_default()
     }
 
     /// Records `cleanup` unless one was recorded already (the one that ran stands).

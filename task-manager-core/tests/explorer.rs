@@ -387,7 +387,7 @@ fn submit_broken(
                     StepRun::Completed(()) => {}
                     StepRun::Failed(error) => return scope.failed(task, index, error),
                     StepRun::Stopped(stop) => {
-                        if stop.cleanup_reason().is_some() {
+                        if stop.began() {
                             scope.cleanup(&stop, |_| async {}).await;
                             if bug == Bug::CleanupTwice {
                                 scope.cleanup(&stop, |_| async {}).await;

@@ -235,14 +235,8 @@ impl Scope {
                 self.timeline.interrupt();
                 match granted.then(|| ticket.claim()).flatten() {
                     Some(permit) => permit,
-                    None => {
-                        let reason = self.shared.reason();
-                        return StepRun::Stopped(Stop::before(
-                            index,
-                            flow.step_name(index),
-                            reason,
-                        ));
-                    }
+                    // Cancelled while it waited: its reason is in the cancel slot.
+                    None => return StepRun::Stopped(Stop::before(index)),
                 }
             }
             // A resource's line has a capacity of `usize::MAX`: it is never full. Should it
@@ -251,7 +245,7 @@ impl Scope {
         };
         match self.step(index, run).await {
             StepRun::Stopped(mut stop) => {
-                stop.0.resource = Some(permit);
+                stop.resource = Some(permit);
                 StepRun::Stopped(stop)
             }
             ended => ended,

@@ -1,4 +1,5 @@
-//! The future of one step: the step's own future raced against the task's cancel signal.
+//! The futures the generated code awaits: one step's own future raced against the task's
+//! cancel signal and deadline ([`StepRace`]), and a stopped step's cleanup ([`CleanupRun`]).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -172,7 +172,7 @@ impl TaskEvents {
         }
         self.cancel_told = true;
         // Reading the reason locks and clones it: only for someone who listens.
-        if !self.observed && !self.spans.wants_events() {
+        if !self.is_heard() {
             return;
         }
         let reason = shared.reason();
@@ -184,6 +184,12 @@ impl TaskEvents {
                 reason: &reason,
                 by,
             });
+    }
+
+    /// Whether the task's cancel and ending may reach anyone: it is observed, or some
+    /// subscriber is installed whose filter may want the events said without a span.
+    fn is_heard(&self) -> bool {
+        self.observed || self.spans.wants_events()
     }
 
     /// The cleanup of the step in progress starts, with `reason`.
@@ -224,7 +230,7 @@ impl TaskEvents {
     ) {
         self.finish_told = true;
         // Building the ending's description reads the shared state: only for a listener.
-        if !self.observed && !self.spans.wants_events() {
+        if !self.is_heard() {
             return;
         }
         let ending = task_end(shared, ending);

@@ -164,9 +164,13 @@ impl Scope {
             return Poll::Ready(Raced::Cancelled);
         }
         if !*began {
+            // Whoever hears `StepStarted` may cancel: a cancel that lands before the step's
+            // first poll keeps the step from beginning, wherever it comes from.
+            if !self.events.step_starting(self.id, &self.shared, index) {
+                return Poll::Ready(Raced::Cancelled);
+            }
             *began = true;
             self.timeline.begin(self.shared.live().submitted_at);
-            self.events.step_started(self.id, &self.shared, index);
             self.probe.step_began(index);
         }
         let polled = self

@@ -102,24 +102,38 @@ impl TaskEvents {
             });
     }
 
-    /// Step `index` has been polled for the first time (it has begun).
+    /// Step `index` is about to begin: told right before its first poll. Returns `false` if
+    /// a cancel has been requested meanwhile (by whoever heard this, or from anywhere else):
+    /// then the step must not begin, and this has already told the cancel and closed the
+    /// step with `StepFinished { end: Cancelled }` and a zero duration.
     #[inline(always)]
-    pub(crate) fn step_started(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
-        // Per step: with no span and no add-on, two field checks and nothing else (the rest
-        // is out of line, so that it does not weigh on the unobserved task's code).
+    pub(crate) fn step_starting(&mut self, id: TaskId, shared: &TaskShared, index: usize) -> bool {
+        // Per step: with no span and no add-on, one field check and nothing else (the rest
+        // is out of line, so that it does not weigh on the unobserved task's code). Nobody
+        // hears the event then, so nothing can slip a cancel in between the runner's check
+        // and the step's first poll that the check did not already see.
         if self.observed {
-            self.tell_step_started(id, shared, index);
+            self.tell_step_starting(id, shared, index)
+        } else {
+            true
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn tell_step_started(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
+    fn tell_step_starting(&mut self, id: TaskId, shared: &TaskShared, index: usize) -> bool {
         let step = step_ref(shared.flow(), index);
         self.spans.step_started(step);
         shared
             .live()
             .emit(id, shared.flow(), || EventKind::StepStarted { step });
+        if !shared.is_cancel_requested() {
+            return true;
+        }
+        // A listener (or anyone, meanwhile) cancelled the task: the step never begins.
+        self.cancel_requested(id, shared);
+        self.tell_step_finished(id, shared, index, StepEnd::Cancelled, Duration::ZERO);
+        false
     }
 
     /// Runs `poll` (one poll of a step or a cleanup) inside the step's span, if the task has

@@ -76,12 +76,17 @@ pub enum EventKind<'a> {
         /// The resource's name.
         resource: &'static str,
     },
-    /// A step began: it has been polled once.
+    /// A step is about to begin: told right before its first poll (the step's body has not
+    /// run yet). A cancel requested while this is delivered (by the add-on that hears it, or
+    /// from anywhere else) keeps the step from beginning: its body never runs, no cleanup
+    /// runs, `CancelRequested` and then this step's `StepFinished` follow at once, with
+    /// [`StepEnd::Cancelled`] and a zero duration, and the step is not in the task's report
+    /// (it never ran); the outcome is `Cancelled` with no step.
     StepStarted {
         /// The step.
         step: StepRef,
     },
-    /// A step that began has ended, one way or another.
+    /// A step that was started has ended, one way or another (every `StepStarted` gets one).
     StepFinished {
         /// The step.
         step: StepRef,

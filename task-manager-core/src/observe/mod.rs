@@ -5,7 +5,7 @@
 //! - `live.rs`: the per-task state observers read (age, the manager's add-ons), held
 //!   inside the task's shared state; the progress sits in that state's slot (`shared.rs`).
 //! - `emit.rs`: the runner's side. `scope.rs` calls one method per point of the task's life
-//!   (`self.events.step_started(..)`), which tells the add-ons and `tracing`.
+//!   (`self.events.step_starting(..)`), which tells the add-ons and `tracing`.
 //! - `addon.rs`, `event.rs`: the [`Addon`] trait and the [`TaskEvent`]s it hears.
 //! - `trace.rs`: the spans (feature `tracing`).
 //! - `task_ext.rs`: `Task::set_progress` and `Task::emit`.

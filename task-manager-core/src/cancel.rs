@@ -1,11 +1,13 @@
 //! What a cancel request answers, and how to wait for the cleanup it caused.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures_util::future::FusedFuture;
 
 use crate::id::TaskId;
 use crate::shared::TaskShared;
@@ -137,8 +139,9 @@ pub enum CancelError {
 }
 
 /// The answer to [`TaskManager::cancel`](crate::TaskManager::cancel). The cancel has already
-/// happened when you hold this; await it (or call [`finished`](Self::finished)) to wait until
-/// the task has ended and its cleanup has run.
+/// happened when you hold this: drop it if you do not need to wait. It is also a future:
+/// await it (or poll it from any executor, `select!` over it) to wait until the task has
+/// ended and its cleanup has run.
 ///
 /// ```
 /// # use task_manager_core::{TaskManager, TaskId, CancelStatus};
@@ -149,16 +152,33 @@ pub enum CancelError {
 /// assert_eq!(cancellation.await, None);   // nothing ran
 /// # }
 /// ```
-#[must_use = "the cancel has happened; await this to wait for the cleanup, or drop it"]
+///
+/// Outside a runtime, any executor will do (the future needs no tokio context):
+///
+/// ```
+/// # use task_manager_core::{TaskManager, TaskId};
+/// let tasks = TaskManager::new();
+/// let cleanup = futures::executor::block_on(tasks.cancel(TaskId::new(), "user left"));
+/// assert_eq!(cleanup, None);
+/// ```
+// Not `#[must_use]`: the cancel has taken effect when this is returned, so a statement
+// `tasks.cancel(id, "user left");` that does not wait for the cleanup is a complete use.
 pub struct Cancellation {
     id: TaskId,
     status: CancelStatus,
     task: Option<Arc<TaskShared>>,
+    /// It has returned its answer (for [`FusedFuture`]).
+    done: bool,
 }
 
 impl Cancellation {
     pub(crate) fn new(id: TaskId, status: CancelStatus, task: Option<Arc<TaskShared>>) -> Self {
-        Cancellation { id, status, task }
+        Cancellation {
+            id,
+            status,
+            task,
+            done: false,
+        }
     }
 
     /// The task this request was for.
@@ -191,11 +211,9 @@ impl Cancellation {
         }
     }
 
-    /// Waits until the task has ended. `Some(cleanup)` if the task ended cancelled (by this
-    /// request or an earlier one), `None` if there was nothing to cancel (unknown id, or the
-    /// task ended by itself).
-    pub fn finished(self) -> CancelFinished {
-        CancelFinished { task: self.task }
+    /// The task's shared state, while it was found (for the shutdown's report).
+    pub(crate) fn task(&self) -> Option<&Arc<TaskShared>> {
+        self.task.as_ref()
     }
 }
 
@@ -208,33 +226,26 @@ impl fmt::Debug for Cancellation {
     }
 }
 
-impl IntoFuture for Cancellation {
+/// Waits until the task has ended. `Some(cleanup)` if the task ended cancelled (by this
+/// request or an earlier one), `None` if there was nothing to cancel (unknown id, or the
+/// task ended by itself). Polling it again after that gives the same answer.
+impl Future for Cancellation {
     type Output = Option<Cleanup>;
-    type IntoFuture = CancelFinished;
-    fn into_future(self) -> CancelFinished {
-        self.finished()
-    }
-}
-
-/// Waits for a cancelled task to end; see [`Cancellation::finished`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct CancelFinished {
-    task: Option<Arc<TaskShared>>,
-}
-
-impl CancelFinished {
-    pub(crate) fn task(&self) -> Option<&Arc<TaskShared>> {
-        self.task.as_ref()
-    }
-}
-
-impl Future for CancelFinished {
-    type Output = Option<Cleanup>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &self.task {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let answer = match &self.task {
             None => Poll::Ready(None),
             Some(task) => task.poll_ended(cx),
+        };
+        if answer.is_ready() {
+            self.done = true;
         }
+        answer
+    }
+}
+
+impl FusedFuture for Cancellation {
+    fn is_terminated(&self) -> bool {
+        self.done
     }
 }
 
@@ -265,7 +276,7 @@ impl CancelAll {
         let mut ended = Vec::with_capacity(self.cancellations.len());
         for cancellation in self.cancellations {
             let id = cancellation.id;
-            ended.push((id, cancellation.finished().await));
+            ended.push((id, cancellation.await));
         }
         ended
     }

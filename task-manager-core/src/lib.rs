@@ -201,9 +201,7 @@ pub mod testing;
 pub mod __private;
 
 pub use builder::TaskManagerBuilder;
-pub use cancel::{
-    CancelAll, CancelError, CancelFinished, CancelStatus, Cancellation, Cleanup, CleanupError,
-};
+pub use cancel::{CancelAll, CancelError, CancelStatus, Cancellation, Cleanup, CleanupError};
 pub use error::{ConfigError, SubmitError};
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;

@@ -94,7 +94,7 @@ impl TaskManager {
                 _ => report.already_ending += 1,
             }
             let id = cancellation.id();
-            let mut ended = cancellation.finished();
+            let mut ended = cancellation;
             let cleanup = match deadline {
                 Some(deadline) => match tokio::time::timeout_at(deadline, &mut ended).await {
                     Ok(cleanup) => Some(cleanup),

@@ -184,7 +184,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!();
 
-    let _ = reports.tasks.cancel(monthly_id, "the user closed the page");
+    reports.tasks.cancel(monthly_id, "the user closed the page");
 
     for (name, outcome) in [
         ("daily", daily.await),

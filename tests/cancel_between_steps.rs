@@ -202,7 +202,7 @@ async fn a_step_that_could_go_on_but_has_not_returned_yet_is_in_progress() {
     pipeline.gates[0].arrived().await;
 
     pipeline.gates[0].open();
-    let _ = pipeline.tasks.cancel(id, "just in time");
+    pipeline.tasks.cancel(id, "just in time");
     let outcome = handle.await;
 
     assert_eq!(
@@ -227,7 +227,7 @@ async fn only_the_interrupted_step_is_cleaned_not_the_ones_that_finished_before_
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
     pipeline.gates[2].arrived().await;
 
-    let _ = pipeline.tasks.cancel(id, "now");
+    pipeline.tasks.cancel(id, "now");
     let _ = handle.await;
 
     assert_eq!(cleanups(&pipeline.journal), ["cleanup c: cancelled: now"]);

@@ -127,7 +127,7 @@ async fn the_stopped_step_never_resumes_even_if_what_it_awaited_arrives_later() 
         .expect("submitted");
     pipeline.gates[0].arrived().await;
 
-    let _ = handle.cancel("stop");
+    handle.cancel("stop");
     let outcome = handle.await;
     assert!(outcome.is_cancelled());
 
@@ -153,7 +153,7 @@ async fn cancel_during_the_first_step_is_cancelled_at_that_step_with_nothing_com
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
     pipeline.gates[0].arrived().await;
 
-    let _ = pipeline.tasks.cancel(id, CancelReason::Shutdown);
+    pipeline.tasks.cancel(id, CancelReason::Shutdown);
     let outcome = handle.await;
 
     assert_eq!(
@@ -183,7 +183,7 @@ async fn cancel_during_the_last_step_runs_only_that_step_s_cleanup() {
     pipeline.gates[1].open();
     pipeline.gates[2].arrived().await;
 
-    let _ = pipeline.tasks.cancel(id, "late");
+    pipeline.tasks.cancel(id, "late");
     let outcome = handle.await;
 
     assert_eq!(
@@ -231,7 +231,7 @@ async fn a_cancelled_step_stops_without_waiting_for_what_it_was_awaiting() {
     slow.began.arrived().await;
     let cancelled_at = tokio::time::Instant::now();
 
-    let _ = slow.tasks.cancel(id, "enough");
+    slow.tasks.cancel(id, "enough");
     let outcome = handle.await;
 
     // The paused clock moves only when the runtime waits for a timer: had the task waited

@@ -113,7 +113,7 @@ async fn already_requested_also_waits_for_the_one_cleanup() {
     let second = jobs.tasks.cancel(id, "second");
     assert_eq!(second.status(), CancelStatus::AlreadyRequested);
     assert!(second.status().is_cancelling());
-    let mut second = pin!(second.finished());
+    let mut second = pin!(second);
     jobs.cleaning.arrived().await;
     assert!(poll!(second.as_mut()).is_pending());
 

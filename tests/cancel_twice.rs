@@ -161,7 +161,7 @@ async fn a_deadline_passing_after_a_cancel_does_not_replace_its_reason() {
     let jobs = jobs(Some(cleaning.clone()));
     let (id, handle) = jobs.start_working().await;
 
-    let _ = jobs.tasks.cancel(id, "user left");
+    jobs.tasks.cancel(id, "user left");
     cleaning.arrived().await;
     tokio::time::sleep(Duration::from_secs(60)).await; // far past the flow's 10 s deadline
     cleaning.open();

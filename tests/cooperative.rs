@@ -165,7 +165,7 @@ async fn the_check_and_the_future_report_a_cancel_to_the_step_s_sub_operations_a
         .journal
         .contains("sub-operation: cancelled() completed"));
 
-    let _ = watchers.tasks.cancel(id, "stop");
+    watchers.tasks.cancel(id, "stop");
     watchers
         .journal
         .wait_for("sub-operation: cancelled() completed")

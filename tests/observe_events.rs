@@ -41,7 +41,7 @@ impl Pipeline {
             return Err(format!("{name} failed"));
         }
         if self.script.cancel_after == Some(name) {
-            let _ = self.tasks.cancel(task.id(), "landed between steps");
+            self.tasks.cancel(task.id(), "landed between steps");
         }
         Ok(())
     }
@@ -158,7 +158,7 @@ async fn a_cancel_during_a_step_is_told_before_the_step_ends_then_its_cleanup() 
     let id = passport.id();
     let handle = start(&pipeline, passport);
     pipeline.gates[1].arrived().await;
-    let _ = pipeline.tasks.cancel(id, "user left");
+    pipeline.tasks.cancel(id, "user left");
     assert!(handle.await.is_cancelled());
     assert_eq!(
         log.entries(),
@@ -185,7 +185,7 @@ async fn a_cancel_during_a_step_without_cleanup_tells_no_cleanup() {
     let id = passport.id();
     let handle = start(&pipeline, passport);
     pipeline.gates[2].arrived().await;
-    let _ = pipeline.tasks.cancel(id, "user left");
+    pipeline.tasks.cancel(id, "user left");
     assert!(handle.await.is_cancelled());
     assert_eq!(
         log.entries()[6..],
@@ -248,7 +248,7 @@ async fn a_cancel_before_the_first_step_starts_the_task_and_no_step() {
     let id = passport.id();
     let handle = start(&pipeline, passport);
     // Not polled yet on this single-threaded runtime.
-    let _ = pipeline.tasks.cancel(id, "never mind");
+    pipeline.tasks.cancel(id, "never mind");
     assert!(handle.await.is_cancelled());
     assert_eq!(
         log.entries(),

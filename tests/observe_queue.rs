@@ -118,7 +118,7 @@ async fn a_task_cancelled_while_queued_is_told_queued_then_cancelled_and_never_s
             (false, TaskState::Queued { position: 0 }, None),
         ]
     );
-    let _ = jobs.tasks.cancel(queued_id, "no longer needed");
+    jobs.tasks.cancel(queued_id, "no longer needed");
     assert_eq!(
         second.await.ending(),
         &Ending::Cancelled {
@@ -290,7 +290,7 @@ async fn a_cancel_while_a_step_waits_for_its_resource_is_told_with_no_cleanup() 
         .wait_for("step save#1 waits for db")
         .await;
 
-    let _ = jobs.tasks.cancel(waiter_id, "user left");
+    jobs.tasks.cancel(waiter_id, "user left");
     assert_eq!(
         second.await.ending(),
         &Ending::Cancelled {
@@ -329,7 +329,7 @@ async fn a_first_step_that_waits_for_its_resource_has_started_the_task() {
         .wait_for("step load#0 waits for db")
         .await;
 
-    let _ = jobs.tasks.cancel(waiter_id, "user left");
+    jobs.tasks.cancel(waiter_id, "user left");
     assert!(second.await.is_cancelled());
     assert_eq!(
         waiter_log.entries(),

@@ -146,7 +146,7 @@ async fn a_task_has_a_span_with_a_child_span_per_step_recording_outcome_and_canc
     let id = passport.id();
     let handle = traced.execute_traced(passport).expect("submitted");
     traced.gate.arrived().await;
-    let _ = traced.tasks.cancel(id, "stop");
+    traced.tasks.cancel(id, "stop");
     assert!(handle.await.is_cancelled());
 
     assert_eq!(

@@ -63,7 +63,7 @@ async fn its_place_is_free_at_once_and_the_others_move_up() {
 
     // No await between the cancel and what follows: the place is free at once, not once
     // the cancelled task has run.
-    let _ = jobs.tasks.cancel(b_id, "not needed");
+    jobs.tasks.cancel(b_id, "not needed");
     assert_eq!(jobs.state(c_id), Some(TaskState::Queued { position: 0 }));
     assert_eq!(jobs.tasks.counts("work").queued, 1);
     let d = Passport::new(job("d"));
@@ -94,7 +94,7 @@ async fn it_takes_no_slot_from_anyone() {
     let (c, release_c) = jobs.submit_gated(Jobs::execute_work, "c");
     let (d, release_d) = jobs.submit_gated(Jobs::execute_work, "d");
     for (id, _) in &cancelled {
-        let _ = jobs.tasks.cancel(*id, "not needed");
+        jobs.tasks.cancel(*id, "not needed");
     }
     release_a.release();
     release_b.release();
@@ -178,7 +178,7 @@ async fn a_task_cancelled_while_waiting_for_a_resource_ends_before_that_step() {
         Some(TaskState::WaitingForResource { resource: "db" })
     );
 
-    let _ = jobs.tasks.cancel(b_id, "not needed");
+    jobs.tasks.cancel(b_id, "not needed");
     let outcome = soon("b's outcome", b).await;
     // The step that waited never began: no cleanup, and `step: None` after the one step
     // that completed, exactly as a cancel between two steps.
@@ -210,7 +210,7 @@ async fn a_task_cancelled_in_its_flows_queue_never_asks_for_its_first_steps_reso
     jobs.journal.wait_for("fetch a").await;
     let (b_id, b) = jobs.submit(Jobs::execute_fetch, job("b"));
     assert_eq!(jobs.state(b_id), Some(TaskState::Queued { position: 0 }));
-    let _ = jobs.tasks.cancel(b_id, "not needed");
+    jobs.tasks.cancel(b_id, "not needed");
     let outcome = soon("b's outcome", b).await;
     assert_eq!(outcome.ending(), &not_needed(0));
     release_a.release();

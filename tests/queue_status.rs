@@ -107,7 +107,7 @@ async fn a_cancelled_queued_task_is_cancelling_not_queued() {
     let jobs = Jobs::with_work_limit(1);
     let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
     let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
-    let _ = jobs.tasks.cancel(b_id, "not needed");
+    jobs.tasks.cancel(b_id, "not needed");
     assert_eq!(jobs.state(b_id), Some(TaskState::Cancelling));
     assert_eq!(jobs.tasks.counts("work"), counts(0, 1, 0));
     assert!(soon("b's end", b).await.is_cancelled());

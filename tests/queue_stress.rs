@@ -171,7 +171,7 @@ async fn thousands_of_tasks_with_random_cancels_never_exceed_the_limits() {
         if rng.one_in(3) {
             // A random task: queued, running, waiting for "db", or long gone.
             let id = ids[rng.below(ids.len() as u64) as usize];
-            let _ = jobs.tasks.cancel(id, "random cancel");
+            jobs.tasks.cancel(id, "random cancel");
         }
         if rng.one_in(8) {
             tokio::time::sleep(Duration::from_millis(rng.below(10))).await;
@@ -220,7 +220,7 @@ async fn on_two_threads_with_a_concurrent_canceller_the_limits_still_hold() {
             while let Some(id) = ids_out.recv().await {
                 if rng.one_in(3) {
                     tokio::task::yield_now().await;
-                    let _ = jobs.tasks.cancel(id, "concurrent cancel");
+                    jobs.tasks.cancel(id, "concurrent cancel");
                 }
             }
         }

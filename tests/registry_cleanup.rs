@@ -117,7 +117,7 @@ async fn gone_after_panic() {
 async fn gone_after_cancel() {
     let jobs = jobs();
     let (id, handle) = start(&jobs, Passport::new(Path::Parks)).await;
-    let _ = jobs.tasks.cancel(id, "stop");
+    jobs.tasks.cancel(id, "stop");
     assert_eq!(
         jobs.tasks.status(id).map(|status| status.state),
         Some(TaskState::Cancelling),
@@ -251,7 +251,7 @@ async fn gone_when_the_outcome_arrives_on_another_thread() {
         let handle = jobs.execute_job(passport).expect("submitted");
         if path == Path::Parks {
             jobs.working.arrived().await;
-            let _ = handle.cancel("stop");
+            handle.cancel("stop");
         }
         let outcome = handle.await;
         assert_eq!(outcome.is_cancelled(), path == Path::Parks);

@@ -151,7 +151,7 @@ async fn a_cancelled_task_reports_the_interrupted_step_and_its_cleanup_and_no_la
     let id = passport.id();
     let handle = work.execute_work(passport).expect("submitted");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let _ = work.tasks.cancel(id, "user left");
+    work.tasks.cancel(id, "user left");
     let outcome = handle.await;
     let report = outcome.report();
 

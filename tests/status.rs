@@ -77,7 +77,7 @@ async fn status_follows_the_task_from_submission_to_its_end() {
         status(Some(("render", 1)), TaskState::Running)
     );
 
-    let _ = reports.tasks.cancel(id, "stop");
+    reports.tasks.cancel(id, "stop");
     reports.cleaning.arrived().await;
     assert_eq!(
         reports.tasks.status(id),
@@ -101,7 +101,7 @@ async fn a_task_cancelled_before_it_started_is_cancelling_at_no_step() {
     let passport = Passport::new(());
     let id = passport.id();
     let handle = reports.execute_report(passport).expect("submitted");
-    let _ = reports.tasks.cancel(id, "stop");
+    reports.tasks.cancel(id, "stop");
     assert_eq!(
         reports.tasks.status(id),
         status(None, TaskState::Cancelling)

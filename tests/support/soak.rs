@@ -200,7 +200,7 @@ pub async fn run(
         in_flight.push(async move {
             if let Some(reached) = reached {
                 let _ = reached.await;
-                let _ = tasks.cancel(handle.id(), "soak: cancelled mid-step");
+                tasks.cancel(handle.id(), "soak: cancelled mid-step");
             }
             let (ending, _) = handle.await.into_parts();
             (kind, ending)

@@ -5,12 +5,16 @@
 use std::collections::HashMap;
 
 use proc_macro2::Span;
-use syn::{FnArg, GenericParam, ImplItem, ImplItemFn, Receiver, ReturnType, Signature, Type};
+use syn::{
+    FnArg, GenericArgument, GenericParam, ImplItem, ImplItemFn, PathArguments, Receiver,
+    ReturnType, Signature, Type, TypeParamBound,
+};
 
 use crate::ast::{Flow, Step};
 use crate::attr::{FlowArgs, StepsEnum};
 use crate::ctxt::{self, Errors};
 use crate::steps_enum;
+use crate::types;
 
 /// The signature a cleanup must have, for messages.
 const CLEANUP_SIGNATURE: &str =
@@ -109,11 +113,23 @@ fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
     let sig = &step.method.sig;
     let name = &sig.ident;
     let what = format!("step `{name}`");
+    // A `fn` that returns a future is an `async fn` written by hand: one error says so, and
+    // its return type (the future) is not also reported as "not a `Result`".
+    let returned_future = returned_future(sig);
     if sig.asyncness.is_none() {
-        errors.at(
-            sig.fn_token,
-            format_args!("{what} must be an `async fn`: write `async fn {name}(..)`"),
-        );
+        match &returned_future {
+            Some(output) => errors.at(
+                sig.fn_token,
+                format_args!(
+                    "{what} must be an `async fn`, not a `fn` that returns a future: write `async fn {name}(..) -> {}`",
+                    output.map_or_else(|| "Result<Output, Error>".to_owned(), ctxt::pretty),
+                ),
+            ),
+            None => errors.at(
+                sig.fn_token,
+                format_args!("{what} must be an `async fn`: write `async fn {name}(..)`"),
+            ),
+        }
     }
     check_not_unsafe(sig, &what, errors);
     check_not_generic(
@@ -156,6 +172,7 @@ fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
             sig.paren_token.span.close(),
             format_args!("{what} must return `Result<Output, Error>`: add `-> Result<.., ..>` here (`std::convert::Infallible` is the error of a step that cannot fail)"),
         ),
+        ReturnType::Type(..) if returned_future.is_some() => {}
         ReturnType::Type(_, ty) => {
             if let Some(problem) = not_a_result(ty) {
                 errors.at(
@@ -213,6 +230,11 @@ fn check_cleanup(method: &ImplItemFn, errors: &mut Errors) {
 }
 
 fn check_cleanup_return(sig: &Signature, what: &str, errors: &mut Errors) {
+    // A `fn` that returns a future is told to be an `async fn`; its return type (the
+    // future) is not also reported as "returns something".
+    if returned_future(sig).is_some() {
+        return;
+    }
     if let ReturnType::Type(_, ty) = &sig.output {
         if !matches!(&**ty, Type::Tuple(tuple) if tuple.elems.is_empty()) {
             errors.at(
@@ -345,6 +367,79 @@ fn contains_impl_trait(ty: &Type) -> bool {
         Type::Tuple(tuple) => tuple.elems.iter().any(contains_impl_trait),
         _ => false,
     }
+}
+
+/// For a `fn` (not `async`) that returns a future, what the future yields, if it is
+/// written (`impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T> + Send>>`,
+/// `BoxFuture<'_, T>`): `Some(None)` for a future whose output is not written
+/// (`impl TryFuture<..>`, `Pin<P>`), `None` for anything else. An `async fn` returns what
+/// its body yields, whatever that is.
+fn returned_future(sig: &Signature) -> Option<Option<&Type>> {
+    match &sig.output {
+        ReturnType::Type(_, ty) if sig.asyncness.is_none() => future_type(ty),
+        _ => None,
+    }
+}
+
+/// See `returned_future`.
+fn future_type(ty: &Type) -> Option<Option<&Type>> {
+    let bounds = match types::ungrouped(ty) {
+        Type::ImplTrait(impl_trait) => &impl_trait.bounds,
+        Type::TraitObject(object) => &object.bounds,
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let name = last.ident.to_string();
+            let mut type_args = match &last.arguments {
+                PathArguments::AngleBracketed(args) => args
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        GenericArgument::Type(ty) => Some(ty),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            return match name.as_str() {
+                // `Pin<Box<dyn Future<Output = T>>>`; any `Pin<P>` is a future.
+                "Pin" => Some(type_args.pop().and_then(future_type).flatten()),
+                "Box" => type_args.pop().and_then(future_type),
+                // `BoxFuture<'a, T>`
+                _ if name.ends_with("Future") => Some(type_args.pop()),
+                _ => None,
+            };
+        }
+        _ => return None,
+    };
+    let mut futures = bounds
+        .iter()
+        .filter_map(|bound| match bound {
+            TypeParamBound::Trait(bound) => Some(&bound.path),
+            _ => None,
+        })
+        .filter(|path| {
+            path.segments
+                .last()
+                .is_some_and(|last| last.ident.to_string().ends_with("Future"))
+        })
+        .peekable();
+    futures.peek()?;
+    Some(futures.find_map(future_output))
+}
+
+/// The `T` of a bound `Future<Output = T>`.
+fn future_output(path: &syn::Path) -> Option<&Type> {
+    let last = path.segments.last()?;
+    if last.ident != "Future" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+        _ => None,
+    })
 }
 
 /// Why a return type is not a `Result`; `None` if it is one: `Result<T, E>` by any path,

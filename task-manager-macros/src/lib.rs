@@ -100,13 +100,15 @@ use proc_macro::TokenStream;
 /// - each step returns `Result<Output, Error>` (or an alias whose name ends in `Result`,
 ///   such as `io::Result<T>`);
 /// - `cancel = <method>` names an `async fn` of the same block taking `&self`, the task
-///   and a `CancelReason`, returning nothing; a step cannot be its own cleanup.
+///   and `reason: CancelReason` by value, returning nothing; a step cannot be its own
+///   cleanup.
 ///
 /// rustc checks the rest, and the generated code makes it report those errors on the
 /// user's tokens too: the steps take the same task type (the first step's fixes `Payload`
 /// and `Info`), each input parameter's type is the previous step's output, every step has
-/// the same error type (the last step's), `Info: Default + Send`, the steps' and cleanups'
-/// futures are `Send`, the type implements `HasTaskManager`.
+/// the same error type (the last step's), a cleanup's reason parameter is `CancelReason`
+/// (or an alias of it), `Info: Default + Send`, the steps' and cleanups' futures are
+/// `Send`, the type implements `HasTaskManager`.
 ///
 /// `#[cfg(..)]` on a step is honoured: a step compiled out is not part of the flow, and
 /// its neighbours' types must meet. Helper attributes are recognised by the last segment of

@@ -208,8 +208,9 @@ fn check_cleanup(method: &ImplItemFn, errors: &mut Errors) {
         return check_cleanup_return(sig, &what, errors);
     }
     let rest: Vec<&FnArg> = inputs.collect();
-    if let Some(task) = rest.first().filter(|_| rest.len() >= 2) {
+    if let [task, reason, ..] = rest.as_slice() {
         check_task_parameter(task, &what, errors);
+        check_reason_parameter(reason, &what, errors);
     }
     match rest.as_slice() {
         [_, _] => {}
@@ -271,6 +272,30 @@ fn check_task_parameter(arg: &FnArg, what: &str, errors: &mut Errors) {
             ),
         );
     }
+}
+
+/// The reason parameter: `reason: CancelReason`, by value. A type the macro can tell is
+/// not one (a reference, a tuple, ..) is refused here; a path (`CancelReason`, an alias of
+/// it, `String`) is rustc's to judge, through the `CleanupReason` check on its span (see
+/// `step::cleanup`). An `impl Trait` is refused as generic already.
+fn check_reason_parameter(arg: &FnArg, what: &str, errors: &mut Errors) {
+    let FnArg::Typed(typed) = arg else { return };
+    let ty = types::ungrouped(&typed.ty);
+    if contains_impl_trait(ty) {
+        return;
+    }
+    let written = ctxt::pretty(ty);
+    let why = match ty {
+        Type::Path(_) | Type::Macro(_) | Type::Infer(_) | Type::Verbatim(_) => return,
+        Type::Reference(_) => "the flow hands the cleanup a `CancelReason` of its own; borrow it inside the cleanup if you need a reference",
+        _ => "the flow hands the cleanup the `CancelReason` the task was stopped for, and nothing else",
+    };
+    errors.at(
+        ty,
+        format_args!(
+            "{what} takes the reason it was cancelled by value: `reason: CancelReason`, not `{written}` ({why})"
+        ),
+    );
 }
 
 /// Whether a task type is `Task<..>` or named like an alias of it (`QueryTask`).

@@ -12,6 +12,7 @@ use syn::{
 
 use crate::ast::{Flow, Step};
 use crate::attr::{FlowArgs, StepsEnum};
+use crate::borrows::{self, Borrow};
 use crate::ctxt::{self, Errors};
 use crate::steps_enum;
 use crate::types;
@@ -51,7 +52,12 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
         .collect();
     check_step_enum(flow, args, errors);
     for (position, step) in flow.steps.iter().enumerate() {
-        check_step(step, position == 0, errors);
+        check_step(
+            step,
+            position == 0,
+            position + 1 == flow.steps.len(),
+            errors,
+        );
         if let Some(cancel) = &step.args.cancel {
             match methods.get(&cancel.to_string()) {
                 None => errors.at(
@@ -109,7 +115,7 @@ fn check_limit_keys(args: &FlowArgs, errors: &mut Errors) {
     }
 }
 
-fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
+fn check_step(step: &Step, is_first: bool, is_last: bool, errors: &mut Errors) {
     let sig = &step.method.sig;
     let name = &sig.ident;
     let what = format!("step `{name}`");
@@ -179,8 +185,40 @@ fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
                     ty,
                     format_args!("{what} must return `Result<Output, Error>`{problem}: its `Ok` value goes to the next step, its `Err` ends the task (`std::convert::Infallible` is the error of a step that cannot fail)"),
                 );
+            } else if let Some(borrow) = borrows::in_output(ty) {
+                check_owned_output(&borrow, &what, is_last, errors);
             }
         }
+    }
+}
+
+/// A step's output owns its data: it is moved on while the task is lent to the next step.
+fn check_owned_output(borrow: &Borrow, what: &str, is_last: bool, errors: &mut Errors) {
+    let why = if is_last {
+        "the last step's output becomes the task's result, so it must own its data"
+    } else {
+        "a step's output is moved into the next step, so it must own its data"
+    };
+    let fix = "return an owned value (`String` rather than `&str`, `Vec<T>` rather than `&[T]`), an `Arc<..>`, or a clone";
+    match borrow {
+        Borrow::Reference(reference) => errors.at(
+            reference,
+            format_args!(
+                "the output of {what} is a borrow, `{}`: {why}; {fix}",
+                ctxt::pretty(reference)
+            ),
+        ),
+        Borrow::Lifetime(lifetime) => errors.at(
+            lifetime,
+            format_args!("the output of {what} borrows for `{lifetime}`: {why}; {fix}"),
+        ),
+        Borrow::HiddenLifetime(segment) => errors.at(
+            segment,
+            format_args!(
+                "the output of {what} borrows (`{}` holds a borrow whose lifetime is left out): {why}; {fix}",
+                ctxt::pretty(segment)
+            ),
+        ),
     }
 }
 

@@ -1,7 +1,10 @@
 //! The spellings the macros accept beyond the plain ones: helper attributes by path
 //! (`#[task_manager_core::step]`), aliases of `Task` and `Result`, a marked manager field
-//! among several, a tuple struct.
+//! among several, a tuple struct, outputs that borrow only `'static` data, an alias of
+//! `CancelReason`.
 
+use std::borrow::Cow;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -136,4 +139,84 @@ async fn a_flow_written_by_macro_rules_works() {
     let outcome = counter.start().expect("submitted").await;
     assert_eq!(outcome.into_result().expect("completed"), 2);
     assert!(counter.tasks.is_empty());
+}
+
+/// The reason parameter may be spelled through an alias.
+type Reason = CancelReason;
+
+/// What `'static` borrows the last step hands back: a function pointer and a closure whose
+/// lifetimes are their own.
+type Labels = (
+    fn(&str) -> &str,
+    Box<dyn Fn(&str) -> usize + Send>,
+    Cow<'static, str>,
+);
+
+/// Outputs may borrow `'static` data (only a borrow of something else is refused), and a
+/// step's input may be written `&str` for a `&'static str`.
+#[derive(HasTaskManager)]
+struct Labeller {
+    tasks: TaskManager,
+}
+
+#[task_manager_core::flow(name = label)]
+impl Labeller {
+    #[task_manager_core::step]
+    async fn pick(&self, _task: &mut Task<Reasons>) -> Result<&'static str, Infallible> {
+        Ok("label")
+    }
+
+    #[task_manager_core::step(cancel = abort_widen)]
+    async fn widen(
+        &self,
+        task: &mut Task<Reasons>,
+        label: &str,
+    ) -> Result<Cow<'static, str>, Infallible> {
+        if !task.payload().is_closed() {
+            std::future::pending::<()>().await;
+        }
+        Ok(Cow::Owned(label.to_uppercase()))
+    }
+
+    #[task_manager_core::step]
+    async fn finish(
+        &self,
+        _task: &mut Task<Reasons>,
+        label: Cow<'static, str>,
+    ) -> Result<Labels, Infallible> {
+        Ok((|text| text.trim(), Box::new(|text| text.len()), label))
+    }
+
+    async fn abort_widen(&self, task: &mut Task<Reasons>, reason: Reason) {
+        let _ = task.payload().send(reason);
+    }
+}
+
+/// Where the cleanup reports the reason it got; a closed one tells `widen` not to wait.
+type Reasons = mpsc::UnboundedSender<Reason>;
+
+#[tokio::test(start_paused = true)]
+async fn static_borrows_in_outputs_and_an_aliased_reason_work() {
+    let labeller = Arc::new(Labeller {
+        tasks: TaskManager::new(),
+    });
+
+    // Completed: the `'static` borrows reach the task's result.
+    let (closed, _) = mpsc::unbounded_channel::<Reason>();
+    let outcome = labeller
+        .execute_label(Passport::new(closed))
+        .expect("submitted")
+        .await;
+    let (trim, len, label) = outcome.into_result().expect("completed");
+    assert_eq!((trim(" a "), len("abc"), label.as_ref()), ("a", 3, "LABEL"));
+
+    // Cancelled in `widen`: its cleanup gets the reason through the alias.
+    let (journal, mut reasons) = mpsc::unbounded_channel();
+    let passport = Passport::new(journal);
+    let id = passport.id();
+    let handle = labeller.execute_label(passport).expect("submitted");
+    tokio::task::yield_now().await;
+    labeller.tasks.cancel(id, "test").await;
+    drop(handle);
+    assert_eq!(reasons.recv().await, Some(CancelReason::from("test")));
 }

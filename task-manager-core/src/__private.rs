@@ -2,7 +2,8 @@
 //! release, in lockstep with `task-manager-macros` (the two crates pin each other exactly).
 
 pub use crate::checks::{
-    cleanup_is_send, no_input, step_is_send, submit_flow, NextInput, NoInput, SameError, SameTask,
+    cleanup_is_send, no_input, step_is_send, submit_flow, CleanupReason, NextInput, NoInput,
+    SameError, SameTask,
 };
 pub use crate::scope::{Scope, StepRun, Stop};
 pub use crate::submit::submit;

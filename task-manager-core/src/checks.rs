@@ -84,6 +84,23 @@ impl<T> SameTask<T> for T {
     }
 }
 
+/// A cleanup's reason parameter against the `CancelReason` the flow hands it, by value.
+#[diagnostic::on_unimplemented(
+    message = "a cleanup takes the reason it was cancelled by value, `reason: CancelReason`, not `{Reason}`",
+    label = "expected `CancelReason`",
+    note = "the flow hands each cleanup the `CancelReason` the task was stopped for, which the cleanup owns: write `reason: CancelReason` (and borrow it inside the cleanup if you need to)"
+)]
+pub trait CleanupReason<Reason> {
+    /// The reason, as the cleanup's parameter.
+    fn into_reason(self) -> Reason;
+}
+
+impl<T> CleanupReason<T> for T {
+    fn into_reason(self) -> T {
+        self
+    }
+}
+
 /// Checks that a step's future is `Send`: a task moves between the runtime's threads.
 ///
 /// rustc names the step in the error ("future returned by `send` is not `Send`") and

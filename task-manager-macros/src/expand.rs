@@ -14,6 +14,7 @@ use syn::{Ident, Item, ItemImpl, Path, Type};
 
 use crate::ast::{self, Flow};
 use crate::attr::{self, FlowArgs};
+use crate::borrows;
 use crate::ctxt::Errors;
 use crate::step;
 use crate::steps_enum;
@@ -142,10 +143,10 @@ impl Header {
             .unwrap_or_else(|| syn::parse_quote!(#krate::Task));
         let (payload_ty, info_ty) = types::task_generics(&task_ty, &krate);
         // A return type the macro has refused already stands as `()`, so that the stub
-        // adds no error about it.
+        // adds no error about it (an undeclared `'a` of a borrowed output, for one).
         let last_return: Type = last
             .return_type()
-            .filter(|ty| valid::not_a_result(ty).is_none())
+            .filter(|ty| valid::not_a_result(ty).is_none() && borrows::in_output(ty).is_none())
             .cloned()
             .unwrap_or_else(|| syn::parse_quote!(::core::result::Result<(), ()>));
         let (output_ty, error_ty) = types::result_generics(&last_return, &krate);

@@ -6,14 +6,16 @@
 //!
 //! Each entry point here only forwards: `ast` reads the user's code into a small model
 //! (keeping the user's tokens for error spans), `attr` parses the attribute arguments,
-//! `valid` checks the rules that need no type information, `expand` and `step` write the
-//! code (with checks spanned on the user's tokens for the rules only rustc can judge),
-//! `derive` writes `HasTaskManager`. Every error is collected (`ctxt`) and reported at once.
+//! `valid` checks the rules that need no type information (`borrows` finds a borrow in a
+//! step's output type for it), `expand` and `step` write the code (with checks spanned on
+//! the user's tokens for the rules only rustc can judge), `derive` writes
+//! `HasTaskManager`. Every error is collected (`ctxt`) and reported at once.
 
 #![deny(missing_docs)]
 
 mod ast;
 mod attr;
+mod borrows;
 mod ctxt;
 mod derive;
 mod duration;
@@ -99,14 +101,19 @@ use proc_macro::TokenStream;
 ///   previous step's `Ok` value, or nothing if that value is `()`;
 /// - each step returns `Result<Output, Error>` (or an alias whose name ends in `Result`,
 ///   such as `io::Result<T>`);
+/// - a step's `Output` owns its data: no reference or lifetime in it but `'static` ones
+///   (`&'static str` is fine, `&str` or `Cow<'a, str>` is not), as it is moved into the
+///   next step, which is lent the task (the last step's becomes the task's result);
 /// - `cancel = <method>` names an `async fn` of the same block taking `&self`, the task
-///   and a `CancelReason`, returning nothing; a step cannot be its own cleanup.
+///   and `reason: CancelReason` by value, returning nothing; a step cannot be its own
+///   cleanup.
 ///
 /// rustc checks the rest, and the generated code makes it report those errors on the
 /// user's tokens too: the steps take the same task type (the first step's fixes `Payload`
 /// and `Info`), each input parameter's type is the previous step's output, every step has
-/// the same error type (the last step's), `Info: Default + Send`, the steps' and cleanups'
-/// futures are `Send`, the type implements `HasTaskManager`.
+/// the same error type (the last step's), a cleanup's reason parameter is `CancelReason`
+/// (or an alias of it), `Info: Default + Send`, the steps' and cleanups' futures are
+/// `Send`, the type implements `HasTaskManager`.
 ///
 /// `#[cfg(..)]` on a step is honoured: a step compiled out is not part of the flow, and
 /// its neighbours' types must meet. Helper attributes are recognised by the last segment of

@@ -9,7 +9,7 @@
 //! reported on the `#[flow]` attribute instead.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ImplItemFn, Path, Type};
 
@@ -158,10 +158,9 @@ fn cleanup_method<'a>(flow: &'a Flow, cancel: &Ident) -> Option<&'a ImplItemFn> 
 fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     let Locals { scope, .. } = Locals::new();
     let task_arg = task_arg(method.and_then(ast::task_type));
-    let reason_span = method
-        .and_then(|method| ast::typed_parameter(method, 2))
-        .map_or_else(Span::call_site, Spanned::span);
-    let reason_arg = Ident::new("reason", reason_span);
+    let reason_ty = method.and_then(|method| ast::typed_parameter(method, 2));
+    let reason = local("__flow_reason", Span::call_site());
+    let reason_arg = reason_arg(reason_ty);
     // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
     let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
     let call = quote! {
@@ -171,7 +170,22 @@ fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     // straight to the cleanup, and is not kept in the task's state machine meanwhile.
     let stop = Locals::new().stop;
     quote! {
-        #scope.cleanup(&#stop, |#reason_arg| #call).await;
+        #scope.cleanup(&#stop, |#reason| #call).await;
+    }
+}
+
+/// The reason, through `CleanupReason` on the reason parameter's type: a cleanup that takes
+/// another type (`String`, `Arc<CancelReason>`) is told to take `CancelReason` by value,
+/// there, rather than reading rustc's "expected `String`, found `CancelReason`" (the types
+/// the other way round from the user's point of view).
+fn reason_arg(reason_ty: Option<&Type>) -> TokenStream {
+    match reason_ty {
+        Some(reason_ty) => {
+            let span = reason_ty.span();
+            let (private, reason) = (private(span), local("__flow_reason", span));
+            quote_spanned! {span=> #private::CleanupReason::<#reason_ty>::into_reason(#reason) }
+        }
+        None => local("__flow_reason", Span::call_site()).into_token_stream(),
     }
 }
 

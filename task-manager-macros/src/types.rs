@@ -81,3 +81,12 @@ fn last_segment_args<'a>(ty: &'a Type, name: &str) -> Option<Vec<&'a Type>> {
         PathArguments::Parenthesized(_) => None,
     }
 }
+
+/// The type inside any parentheses or invisible groups around it.
+pub(crate) fn ungrouped(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(paren) => ungrouped(&paren.elem),
+        Type::Group(group) => ungrouped(&group.elem),
+        other => other,
+    }
+}

@@ -5,12 +5,17 @@
 use std::collections::HashMap;
 
 use proc_macro2::Span;
-use syn::{FnArg, GenericParam, ImplItem, ImplItemFn, Receiver, ReturnType, Signature, Type};
+use syn::{
+    FnArg, GenericArgument, GenericParam, ImplItem, ImplItemFn, PathArguments, Receiver,
+    ReturnType, Signature, Type, TypeParamBound,
+};
 
 use crate::ast::{Flow, Step};
 use crate::attr::{FlowArgs, StepsEnum};
+use crate::borrows::{self, Borrow};
 use crate::ctxt::{self, Errors};
 use crate::steps_enum;
+use crate::types;
 
 /// The signature a cleanup must have, for messages.
 const CLEANUP_SIGNATURE: &str =
@@ -47,7 +52,12 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
         .collect();
     check_step_enum(flow, args, errors);
     for (position, step) in flow.steps.iter().enumerate() {
-        check_step(step, position == 0, errors);
+        check_step(
+            step,
+            position == 0,
+            position + 1 == flow.steps.len(),
+            errors,
+        );
         if let Some(cancel) = &step.args.cancel {
             match methods.get(&cancel.to_string()) {
                 None => errors.at(
@@ -105,15 +115,27 @@ fn check_limit_keys(args: &FlowArgs, errors: &mut Errors) {
     }
 }
 
-fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
+fn check_step(step: &Step, is_first: bool, is_last: bool, errors: &mut Errors) {
     let sig = &step.method.sig;
     let name = &sig.ident;
     let what = format!("step `{name}`");
+    // A `fn` that returns a future is an `async fn` written by hand: one error says so, and
+    // its return type (the future) is not also reported as "not a `Result`".
+    let returned_future = returned_future(sig);
     if sig.asyncness.is_none() {
-        errors.at(
-            sig.fn_token,
-            format_args!("{what} must be an `async fn`: write `async fn {name}(..)`"),
-        );
+        match &returned_future {
+            Some(output) => errors.at(
+                sig.fn_token,
+                format_args!(
+                    "{what} must be an `async fn`, not a `fn` that returns a future: write `async fn {name}(..) -> {}`",
+                    output.map_or_else(|| "Result<Output, Error>".to_owned(), ctxt::pretty),
+                ),
+            ),
+            None => errors.at(
+                sig.fn_token,
+                format_args!("{what} must be an `async fn`: write `async fn {name}(..)`"),
+            ),
+        }
     }
     check_not_unsafe(sig, &what, errors);
     check_not_generic(
@@ -156,14 +178,47 @@ fn check_step(step: &Step, is_first: bool, errors: &mut Errors) {
             sig.paren_token.span.close(),
             format_args!("{what} must return `Result<Output, Error>`: add `-> Result<.., ..>` here (`std::convert::Infallible` is the error of a step that cannot fail)"),
         ),
+        ReturnType::Type(..) if returned_future.is_some() => {}
         ReturnType::Type(_, ty) => {
             if let Some(problem) = not_a_result(ty) {
                 errors.at(
                     ty,
                     format_args!("{what} must return `Result<Output, Error>`{problem}: its `Ok` value goes to the next step, its `Err` ends the task (`std::convert::Infallible` is the error of a step that cannot fail)"),
                 );
+            } else if let Some(borrow) = borrows::in_output(ty) {
+                check_owned_output(&borrow, &what, is_last, errors);
             }
         }
+    }
+}
+
+/// A step's output owns its data: it is moved on while the task is lent to the next step.
+fn check_owned_output(borrow: &Borrow, what: &str, is_last: bool, errors: &mut Errors) {
+    let why = if is_last {
+        "the last step's output becomes the task's result, so it must own its data"
+    } else {
+        "a step's output is moved into the next step, so it must own its data"
+    };
+    let fix = "return an owned value (`String` rather than `&str`, `Vec<T>` rather than `&[T]`), an `Arc<..>`, or a clone";
+    match borrow {
+        Borrow::Reference(reference) => errors.at(
+            reference,
+            format_args!(
+                "the output of {what} is a borrow, `{}`: {why}; {fix}",
+                ctxt::pretty(reference)
+            ),
+        ),
+        Borrow::Lifetime(lifetime) => errors.at(
+            lifetime,
+            format_args!("the output of {what} borrows for `{lifetime}`: {why}; {fix}"),
+        ),
+        Borrow::HiddenLifetime(segment) => errors.at(
+            segment,
+            format_args!(
+                "the output of {what} borrows (`{}` holds a borrow whose lifetime is left out): {why}; {fix}",
+                ctxt::pretty(segment)
+            ),
+        ),
     }
 }
 
@@ -191,8 +246,9 @@ fn check_cleanup(method: &ImplItemFn, errors: &mut Errors) {
         return check_cleanup_return(sig, &what, errors);
     }
     let rest: Vec<&FnArg> = inputs.collect();
-    if let Some(task) = rest.first().filter(|_| rest.len() >= 2) {
+    if let [task, reason, ..] = rest.as_slice() {
         check_task_parameter(task, &what, errors);
+        check_reason_parameter(reason, &what, errors);
     }
     match rest.as_slice() {
         [_, _] => {}
@@ -213,6 +269,11 @@ fn check_cleanup(method: &ImplItemFn, errors: &mut Errors) {
 }
 
 fn check_cleanup_return(sig: &Signature, what: &str, errors: &mut Errors) {
+    // A `fn` that returns a future is told to be an `async fn`; its return type (the
+    // future) is not also reported as "returns something".
+    if returned_future(sig).is_some() {
+        return;
+    }
     if let ReturnType::Type(_, ty) = &sig.output {
         if !matches!(&**ty, Type::Tuple(tuple) if tuple.elems.is_empty()) {
             errors.at(
@@ -249,6 +310,30 @@ fn check_task_parameter(arg: &FnArg, what: &str, errors: &mut Errors) {
             ),
         );
     }
+}
+
+/// The reason parameter: `reason: CancelReason`, by value. A type the macro can tell is
+/// not one (a reference, a tuple, ..) is refused here; a path (`CancelReason`, an alias of
+/// it, `String`) is rustc's to judge, through the `CleanupReason` check on its span (see
+/// `step::cleanup`). An `impl Trait` is refused as generic already.
+fn check_reason_parameter(arg: &FnArg, what: &str, errors: &mut Errors) {
+    let FnArg::Typed(typed) = arg else { return };
+    let ty = types::ungrouped(&typed.ty);
+    if contains_impl_trait(ty) {
+        return;
+    }
+    let written = ctxt::pretty(ty);
+    let why = match ty {
+        Type::Path(_) | Type::Macro(_) | Type::Infer(_) | Type::Verbatim(_) => return,
+        Type::Reference(_) => "the flow hands the cleanup a `CancelReason` of its own; borrow it inside the cleanup if you need a reference",
+        _ => "the flow hands the cleanup the `CancelReason` the task was stopped for, and nothing else",
+    };
+    errors.at(
+        ty,
+        format_args!(
+            "{what} takes the reason it was cancelled by value: `reason: CancelReason`, not `{written}` ({why})"
+        ),
+    );
 }
 
 /// Whether a task type is `Task<..>` or named like an alias of it (`QueryTask`).
@@ -345,6 +430,79 @@ fn contains_impl_trait(ty: &Type) -> bool {
         Type::Tuple(tuple) => tuple.elems.iter().any(contains_impl_trait),
         _ => false,
     }
+}
+
+/// For a `fn` (not `async`) that returns a future, what the future yields, if it is
+/// written (`impl Future<Output = T>`, `Pin<Box<dyn Future<Output = T> + Send>>`,
+/// `BoxFuture<'_, T>`): `Some(None)` for a future whose output is not written
+/// (`impl TryFuture<..>`, `Pin<P>`), `None` for anything else. An `async fn` returns what
+/// its body yields, whatever that is.
+fn returned_future(sig: &Signature) -> Option<Option<&Type>> {
+    match &sig.output {
+        ReturnType::Type(_, ty) if sig.asyncness.is_none() => future_type(ty),
+        _ => None,
+    }
+}
+
+/// See `returned_future`.
+fn future_type(ty: &Type) -> Option<Option<&Type>> {
+    let bounds = match types::ungrouped(ty) {
+        Type::ImplTrait(impl_trait) => &impl_trait.bounds,
+        Type::TraitObject(object) => &object.bounds,
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let name = last.ident.to_string();
+            let mut type_args = match &last.arguments {
+                PathArguments::AngleBracketed(args) => args
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        GenericArgument::Type(ty) => Some(ty),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            return match name.as_str() {
+                // `Pin<Box<dyn Future<Output = T>>>`; any `Pin<P>` is a future.
+                "Pin" => Some(type_args.pop().and_then(future_type).flatten()),
+                "Box" => type_args.pop().and_then(future_type),
+                // `BoxFuture<'a, T>`
+                _ if name.ends_with("Future") => Some(type_args.pop()),
+                _ => None,
+            };
+        }
+        _ => return None,
+    };
+    let mut futures = bounds
+        .iter()
+        .filter_map(|bound| match bound {
+            TypeParamBound::Trait(bound) => Some(&bound.path),
+            _ => None,
+        })
+        .filter(|path| {
+            path.segments
+                .last()
+                .is_some_and(|last| last.ident.to_string().ends_with("Future"))
+        })
+        .peekable();
+    futures.peek()?;
+    Some(futures.find_map(future_output))
+}
+
+/// The `T` of a bound `Future<Output = T>`.
+fn future_output(path: &syn::Path) -> Option<&Type> {
+    let last = path.segments.last()?;
+    if last.ident != "Future" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+        _ => None,
+    })
 }
 
 /// Why a return type is not a `Result`; `None` if it is one: `Result<T, E>` by any path,

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::limit::Limit;
 use crate::manager::TaskManager;
 use crate::observe::{Addon, AddonSet};
-use crate::queue::{Limit, QueueConfig};
+use crate::queue::QueueConfig;
 
 /// Builds a [`TaskManager`] with settings: add-ons that hear every task's events, which
 /// flows run how many tasks at once and how many wait for how long (the queue add-on), which

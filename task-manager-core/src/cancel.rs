@@ -1,142 +1,20 @@
-//! What a cancel request answers, and how to wait for the cleanup it caused.
+//! The handles a canceller holds: the answer to one cancel, which is also the future of the
+//! task's end ([`Cancellation`]), and the answers to a cancel of every task ([`CancelAll`]).
+//! The values they carry (`CancelStatus`, `Cleanup`) sit below, in `reason.rs` and
+//! `cleanup.rs`.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::future::FusedFuture;
 
+use crate::cleanup::Cleanup;
 use crate::id::TaskId;
+use crate::reason::{CancelError, CancelStatus};
 use crate::shared::TaskShared;
-
-/// What a cancel request found, decided at the moment of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CancelStatus {
-    /// This request took effect: the task will end cancelled with this request's reason, and
-    /// the cleanup of the step in progress (if one was in progress) runs.
-    Requested,
-    /// An earlier request already took effect; its reason stands and its cleanup runs once.
-    AlreadyRequested,
-    /// The task had already decided its own ending (it completed, failed or panicked) and is
-    /// on its way out; this request changes nothing. (A panicked step's cleanup still runs,
-    /// as it would have anyway; the outcome reports it, and awaiting this gives `None`.)
-    AlreadyFinished,
-    /// No running task has this id: it never existed, or it has finished and been forgotten.
-    NotFound,
-}
-
-impl CancelStatus {
-    /// Whether the task is (now or already) being cancelled.
-    pub fn is_cancelling(self) -> bool {
-        matches!(
-            self,
-            CancelStatus::Requested | CancelStatus::AlreadyRequested
-        )
-    }
-}
-
-/// What happened on the cleanup side when a task was cancelled (or a step panicked).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cleanup {
-    /// The step in progress was stopped and its cleanup ran to the end.
-    Completed {
-        /// The interrupted step.
-        step: &'static str,
-        /// How long the cleanup took.
-        duration: Duration,
-    },
-    /// The step in progress was stopped; it declares no cleanup (`#[step]` without `cancel`).
-    NotDeclared {
-        /// The interrupted step.
-        step: &'static str,
-    },
-    /// No step was in progress: the cancel landed before the first step, between two steps,
-    /// or after the last; nothing needed cleaning up.
-    NoStepInProgress,
-    /// The cleanup panicked. The task still ended; the panic did not spread.
-    Panicked {
-        /// The interrupted step.
-        step: &'static str,
-        /// The panic's message.
-        message: String,
-    },
-    /// The cleanup did not finish within its deadline (`#[flow(cleanup_timeout = "..")]` or
-    /// [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout)): it
-    /// was dropped where it stood, and the task ended.
-    TimedOut {
-        /// The interrupted step.
-        step: &'static str,
-        /// The deadline it overran.
-        after: Duration,
-    },
-}
-
-impl Cleanup {
-    /// `Err` if the cleanup panicked or overran its deadline, so that a canceller can `?` it.
-    pub fn into_result(self, id: TaskId) -> Result<Cleanup, CleanupError> {
-        match self {
-            Cleanup::Panicked { step, message } => {
-                Err(CleanupError::Panicked { id, step, message })
-            }
-            Cleanup::TimedOut { step, after } => Err(CleanupError::TimedOut { id, step, after }),
-            done => Ok(done),
-        }
-    }
-
-    /// The step whose cleanup this is about; `None` for [`Cleanup::NoStepInProgress`].
-    pub fn step(&self) -> Option<&'static str> {
-        match self {
-            Cleanup::Completed { step, .. }
-            | Cleanup::NotDeclared { step }
-            | Cleanup::Panicked { step, .. }
-            | Cleanup::TimedOut { step, .. } => Some(step),
-            Cleanup::NoStepInProgress => None,
-        }
-    }
-}
-
-/// A cleanup that did not finish properly.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CleanupError {
-    /// The cleanup panicked.
-    #[error("the cleanup of step `{step}` of task {id} panicked: {message}")]
-    Panicked {
-        /// The task.
-        id: TaskId,
-        /// The step whose cleanup panicked.
-        step: &'static str,
-        /// The panic's message.
-        message: String,
-    },
-    /// The cleanup overran its deadline and was dropped.
-    #[error(
-        "the cleanup of step `{step}` of task {id} did not finish within {after:?} and was dropped"
-    )]
-    TimedOut {
-        /// The task.
-        id: TaskId,
-        /// The step whose cleanup overran.
-        step: &'static str,
-        /// The deadline.
-        after: Duration,
-    },
-}
-
-/// A cancel that found nothing to cancel, as an error: see [`Cancellation::found`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CancelError {
-    /// No running task has this id.
-    #[error("no running task has id {id}: it never existed, or it has already ended")]
-    NotFound {
-        /// The id asked for.
-        id: TaskId,
-    },
-}
 
 /// The answer to [`TaskManager::cancel`](crate::TaskManager::cancel). The cancel has already
 /// happened when you hold this: drop it if you do not need to wait. It is also a future:
@@ -234,7 +112,7 @@ impl Future for Cancellation {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let answer = match &self.task {
             None => Poll::Ready(None),
-            Some(task) => task.poll_ended(cx),
+            Some(task) => task.cell().poll_ended(cx),
         };
         if answer.is_ready() {
             self.done = true;

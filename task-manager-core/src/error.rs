@@ -1,7 +1,7 @@
 //! Why a task could not be submitted, and why a setting was refused.
 
 use crate::id::TaskId;
-use crate::queue::LimitOf;
+use crate::limit::LimitOf;
 
 /// A task that was refused at submission. Nothing of it ran; nothing was registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

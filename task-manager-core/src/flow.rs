@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::queue::{Limit, ZeroSetting};
+use crate::limit::{Limit, ZeroSetting};
 
 /// The static description of one flow: its name, its steps' names in order, its default
 /// deadline, and (queue add-on) its limit and the resource each step needs. `#[flow]` writes

@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use crate::cancel::Cancellation;
 use crate::id::TaskId;
 use crate::outcome::Outcome;
-use crate::reason::{CancelReason, CancelSource};
+use crate::queue::Abandonments;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
 use crate::shared::TaskShared;
 
 /// A running task, as its submitter holds it. Await it for the [`Outcome`].
@@ -30,6 +31,9 @@ pub struct TaskHandle<T, E, R> {
     join: JoinHandle<Outcome<T, E, R>>,
     /// `Some` while dropping the handle should cancel the task.
     cancel_on_drop: Option<Arc<TaskShared>>,
+    /// The lines of the task's manager, if the task may wait in one (queue add-on): a cancel
+    /// made here tells them, as the manager's own cancel does.
+    lines: Option<Abandonments>,
 }
 
 impl<T, E, R> TaskHandle<T, E, R> {
@@ -37,12 +41,30 @@ impl<T, E, R> TaskHandle<T, E, R> {
         id: TaskId,
         join: JoinHandle<Outcome<T, E, R>>,
         task: Arc<TaskShared>,
+        lines: Option<Abandonments>,
     ) -> Self {
         TaskHandle {
             id,
             join,
             cancel_on_drop: Some(task),
+            lines,
         }
+    }
+
+    /// Cancels the task, telling its lines if it was waiting in one.
+    fn request_cancel(
+        &self,
+        task: &TaskShared,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> CancelStatus {
+        let status = task.cell().request_cancel_by(reason, source);
+        if status == CancelStatus::Requested && task.is_waiting() {
+            if let Some(lines) = &self.lines {
+                lines.note();
+            }
+        }
+        status
     }
 
     /// The task's id.
@@ -56,10 +78,10 @@ impl<T, E, R> TaskHandle<T, E, R> {
         match &self.cancel_on_drop {
             Some(task) => Cancellation::new(
                 self.id,
-                task.request_cancel_by(reason.into(), CancelSource::Request),
+                self.request_cancel(task, reason.into(), CancelSource::Request),
                 Some(Arc::clone(task)),
             ),
-            None => Cancellation::new(self.id, crate::CancelStatus::AlreadyFinished, None),
+            None => Cancellation::new(self.id, CancelStatus::AlreadyFinished, None),
         }
     }
 
@@ -97,7 +119,11 @@ impl<T, E, R> Future for TaskHandle<T, E, R> {
 impl<T, E, R> Drop for TaskHandle<T, E, R> {
     fn drop(&mut self) {
         if let Some(task) = self.cancel_on_drop.take() {
-            let _ = task.request_cancel(CancelReason::HandleDropped);
+            self.request_cancel(
+                &task,
+                CancelReason::HandleDropped,
+                CancelSource::HandleDropped,
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Task ids: 128 bits, unique across processes, printed and parsed as UUID text.
 
 use std::fmt;
+use std::hash::Hasher;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -168,6 +169,29 @@ fn process_nonce() -> u64 {
     })
 }
 
+/// Ids are already unique 128-bit values: folding and one multiply is all the hashing they
+/// need (SipHash would cost more than the rest of a registry insert).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        let folded = (value as u64) ^ ((value >> 64) as u64);
+        self.0 = folded.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        // Hashbrown takes the bucket from the low bits and a tag from the top seven.
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,8 +213,6 @@ mod tests {
     #[test]
     fn orders_and_hashes_as_its_128_bit_value() {
         use std::hash::{BuildHasher, BuildHasherDefault};
-
-        use crate::registry::IdHasher;
 
         let values = [
             0u128,

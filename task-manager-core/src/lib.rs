@@ -169,12 +169,15 @@
 
 mod builder;
 mod cancel;
+mod cell;
 mod checks;
+mod cleanup;
 mod cleanup_deadline;
 mod error;
 mod flow;
 mod handle;
 mod id;
+mod limit;
 mod limits;
 mod manager;
 mod observe;
@@ -201,19 +204,21 @@ pub mod testing;
 pub mod __private;
 
 pub use builder::TaskManagerBuilder;
-pub use cancel::{CancelAll, CancelError, CancelStatus, Cancellation, Cleanup, CleanupError};
+pub use cancel::{CancelAll, Cancellation};
+pub use cleanup::{Cleanup, CleanupError};
 pub use error::{ConfigError, SubmitError};
 pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
+pub use limit::{Limit, LimitOf};
 pub use manager::{HasTaskManager, TaskManager, TaskState, TaskStatus};
 pub use observe::{
     Addon, EventKind, FlowStep, Progress, StepRef, TaskEnd, TaskEvent, TaskSnapshot,
 };
 pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
-pub use queue::{FlowCounts, Limit, LimitOf};
-pub use reason::{CancelReason, CancelSource};
+pub use queue::FlowCounts;
+pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus};
 pub use report::{Report, StepEnd, StepRecord, Steps};
 pub use shutdown::{ShutdownReport, UnfinishedTask};
 pub use task::{CancelSignal, Cancelled, Task};

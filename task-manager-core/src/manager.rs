@@ -3,10 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::cancel::{CancelAll, CancelStatus, Cancellation};
+use crate::cancel::{CancelAll, Cancellation};
 use crate::id::TaskId;
 use crate::observe::{AddonSet, FlowStep, Progress};
 use crate::queue::{FlowCounts, Queues};
+use crate::reason::CancelStatus;
 use crate::reason::{CancelReason, CancelSource};
 use crate::registry::Registry;
 use crate::shared::TaskShared;
@@ -135,7 +136,10 @@ impl TaskManager {
     pub fn cancel(&self, id: TaskId, reason: impl Into<CancelReason>) -> Cancellation {
         match self.registry.get(id) {
             Some(task) => {
-                let status = task.request_cancel_by(reason.into(), CancelSource::Request);
+                let status = task
+                    .cell()
+                    .request_cancel_by(reason.into(), CancelSource::Request);
+                self.note_if_abandoned(&task, status);
                 Cancellation::new(id, status, Some(task))
             }
             None => Cancellation::new(id, CancelStatus::NotFound, None),
@@ -158,11 +162,20 @@ impl TaskManager {
         let cancellations = found
             .into_iter()
             .map(|(id, task)| {
-                let status = task.request_cancel_by(reason.clone(), source);
+                let status = task.cell().request_cancel_by(reason.clone(), source);
+                self.note_if_abandoned(&task, status);
                 Cancellation::new(id, status, Some(task))
             })
             .collect();
         CancelAll { cancellations }
+    }
+
+    /// A cancel that took effect on a task waiting in one of this manager's lines tells the
+    /// lines, so that a full line gives the task's place away at once (queue add-on).
+    fn note_if_abandoned(&self, task: &TaskShared, status: CancelStatus) {
+        if status == CancelStatus::Requested && task.is_waiting() {
+            self.registry.queues.abandonments().note();
+        }
     }
 
     /// Where the running task `id` is; `None` if no running task has that id. A queued task
@@ -247,7 +260,7 @@ pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
         step: step_index.map(|index| flow.step_name(index)),
         step_index,
         state,
-        progress: task.progress(),
+        progress: task.cell().progress(),
     }
 }
 
@@ -261,10 +274,10 @@ enum Seen {
 }
 
 fn state_of(task: &TaskShared) -> Seen {
-    if task.is_cancel_requested() {
+    if task.cell().is_cancel_requested() {
         return Seen::Cancelling;
     }
-    if task.is_sealed() {
+    if task.cell().is_sealed() {
         return Seen::Finishing;
     }
     if !task.is_waiting() {

@@ -20,7 +20,7 @@ pub(crate) use off::Probe;
 mod off {
     use std::sync::Arc;
 
-    use crate::cancel::Cleanup;
+    use crate::cleanup::Cleanup;
     use crate::id::TaskId;
     use crate::shared::TaskShared;
 

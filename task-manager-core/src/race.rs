@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 
 use tokio::time::{Instant, Sleep};
 
-use crate::cancel::Cleanup;
+use crate::cleanup::Cleanup;
 use crate::scope::{panic_message, Scope, StepRun};
 
 pin_project! {

@@ -1,8 +1,11 @@
-//! Why a task was stopped.
+//! A cancel's words: why a task is stopped ([`CancelReason`]), who asked ([`CancelSource`]),
+//! and what the request found ([`CancelStatus`], [`CancelError`]).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
+
+use crate::id::TaskId;
 
 /// Why a task is being cancelled. The first reason given wins: later cancels of the same task
 /// do not replace it.
@@ -174,4 +177,42 @@ impl fmt::Display for CancelSource {
             CancelSource::MaxWait => "its queue's max wait",
         })
     }
+}
+
+/// What a cancel request found, decided at the moment of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CancelStatus {
+    /// This request took effect: the task will end cancelled with this request's reason, and
+    /// the cleanup of the step in progress (if one was in progress) runs.
+    Requested,
+    /// An earlier request already took effect; its reason stands and its cleanup runs once.
+    AlreadyRequested,
+    /// The task had already decided its own ending (it completed, failed or panicked) and is
+    /// on its way out; this request changes nothing. (A panicked step's cleanup still runs,
+    /// as it would have anyway; the outcome reports it, and awaiting this gives `None`.)
+    AlreadyFinished,
+    /// No running task has this id: it never existed, or it has finished and been forgotten.
+    NotFound,
+}
+
+impl CancelStatus {
+    /// Whether the task is (now or already) being cancelled.
+    pub fn is_cancelling(self) -> bool {
+        matches!(
+            self,
+            CancelStatus::Requested | CancelStatus::AlreadyRequested
+        )
+    }
+}
+
+/// A cancel that found nothing to cancel, as an error: see [`Cancellation::found`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// No running task has this id.
+    #[error("no running task has id {id}: it never existed, or it has already ended")]
+    NotFound {
+        /// The id asked for.
+        id: TaskId,
+    },
 }

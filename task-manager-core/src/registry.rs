@@ -3,14 +3,14 @@
 //! task reaches both through the one pointer it already holds.
 
 use std::collections::hash_map::{Entry, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
-use crate::id::TaskId;
+use crate::id::{IdHasher, TaskId};
 use crate::queue::Queues;
 use crate::shared::TaskShared;
 
@@ -147,27 +147,4 @@ fn lock(
 ) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskShared>, BuildHasherDefault<IdHasher>>> {
     // The map is never left half-updated by a panic (no user code runs under the lock).
     shard.0.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Ids are already unique 128-bit values: folding and one multiply is all the hashing they
-/// need (SipHash would cost more than the rest of a registry insert).
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        let folded = (value as u64) ^ ((value >> 64) as u64);
-        self.0 = folded.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn finish(&self) -> u64 {
-        // Hashbrown takes the bucket from the low bits and a tag from the top seven.
-        self.0 ^ (self.0 >> 32)
-    }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cancel::Cleanup;
+use crate::cleanup::Cleanup;
 use crate::flow::FlowInfo;
 use crate::timeline::Timeline;
 

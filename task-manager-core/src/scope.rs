@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
-use crate::cancel::Cleanup;
+use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
@@ -185,13 +185,13 @@ impl Scope {
                 if identity != self.registered_waker {
                     // The registered clone keeps these addresses from being reused while
                     // they are remembered here.
-                    self.shared.register_waker(waker);
+                    self.shared.cell().register_waker(waker);
                     self.registered_waker = identity;
                 }
                 self.probe.step_pending(index);
                 // A cancel between the check above and the registration would find no
                 // waker to wake: look once more now that the waker is in place.
-                if self.shared.is_cancel_requested() {
+                if self.shared.cell().is_cancel_requested() {
                     Poll::Ready(Raced::Cancelled)
                 } else {
                     Poll::Pending
@@ -220,9 +220,9 @@ impl Scope {
             Raced::Panicked(message) => {
                 // The panic and a concurrent cancel race for the ending like any other end.
                 self.probe.step_panicked(index);
-                let panicked = self.shared.seal();
+                let panicked = self.shared.cell().seal();
                 if panicked {
-                    self.shared.record_panic(message);
+                    self.shared.cell().record_panic(message);
                 } else {
                     self.events.cancel_requested(self.id, &self.shared);
                 }
@@ -261,7 +261,7 @@ impl Scope {
         let reason = if stop.panicked {
             CancelReason::StepPanicked
         } else {
-            self.shared.reason()
+            self.shared.cell().reason()
         };
         self.events.cleanup_started(self.id, &self.shared, &reason);
         // The task's end comes after the cleanup, not at the stopped step's end.
@@ -286,7 +286,7 @@ impl Scope {
         self.events
             .cleanup_finished(self.id, &self.shared, &cleanup);
         // Kept in the shared state's cold slot (the cancel allocated it), not in the future.
-        self.shared.record_cleanup(cleanup);
+        self.shared.cell().record_cleanup(cleanup);
     }
 
     /// Ends the task after a stopped step (and its cleanup, if it ran).
@@ -298,7 +298,7 @@ impl Scope {
             self.events.cancel_requested(self.id, &self.shared);
         }
         // Unless the step's cleanup ran and recorded itself.
-        self.shared.record_cleanup_if_none(if stop.started {
+        self.shared.cell().record_cleanup_if_none(if stop.started {
             Cleanup::NotDeclared { step }
         } else {
             Cleanup::NoStepInProgress
@@ -306,11 +306,11 @@ impl Scope {
         let ending = if stop.panicked {
             Ending::Panicked {
                 step,
-                message: self.shared.take_panic(),
+                message: self.shared.cell().take_panic(),
             }
         } else {
             Ending::Cancelled {
-                reason: self.shared.reason(),
+                reason: self.shared.cell().reason(),
                 step: stop.started.then_some(step),
                 steps_completed: self.timeline.completed(),
             }
@@ -346,13 +346,13 @@ impl Scope {
     /// Claims the task's ending; if a cancel won the race, the cancelled ending instead
     /// (no step is in progress, so there is nothing to clean up).
     fn seal_or_cancelled<T, E>(&mut self) -> Option<Ending<T, E>> {
-        if self.shared.seal() {
+        if self.shared.cell().seal() {
             return None;
         }
         self.events.cancel_requested(self.id, &self.shared);
-        self.shared.record_cleanup(Cleanup::NoStepInProgress);
+        self.shared.cell().record_cleanup(Cleanup::NoStepInProgress);
         Some(Ending::Cancelled {
-            reason: self.shared.reason(),
+            reason: self.shared.cell().reason(),
             step: None,
             steps_completed: self.timeline.completed(),
         })
@@ -369,7 +369,9 @@ impl Scope {
         // A task stopped by a cancel or a panic has recorded what became of its cleanup; one
         // that completed or failed by itself ran none (and does not lock its slot for this).
         let cleanup = match ending {
-            Ending::Cancelled { .. } | Ending::Panicked { .. } => self.shared.recorded_cleanup(),
+            Ending::Cancelled { .. } | Ending::Panicked { .. } => {
+                self.shared.cell().recorded_cleanup()
+            }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
         let report = Report::new(
@@ -391,7 +393,7 @@ impl Drop for Scope {
     fn drop(&mut self) {
         self.events.dropped(self.id, &self.shared);
         self.registry.remove(self.id);
-        self.shared.end();
+        self.shared.cell().end();
         self.probe.task_ended();
     }
 }
@@ -408,12 +410,12 @@ pub(crate) fn must_stop(
     expired: impl FnOnce() -> CancelReason,
     cx: &mut Context<'_>,
 ) -> bool {
-    if shared.is_cancel_requested() {
+    if shared.cell().is_cancel_requested() {
         return true;
     }
     if let Some(sleep) = deadline {
         if sleep.poll(cx).is_ready() {
-            let _ = shared.request_cancel(expired());
+            let _ = shared.cell().request_cancel(expired());
             return true;
         }
     }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use crate::cancel::{CancelStatus, Cleanup};
+use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::manager::TaskManager;
+use crate::reason::CancelStatus;
 use crate::reason::{CancelReason, CancelSource};
 
 /// What [`TaskManager::shutdown`] found and did.

@@ -77,7 +77,7 @@ where
         Some(Ok(admission)) => Some(admission),
         Some(Err(Full { capacity })) => {
             manager.registry.remove(id);
-            shared.end();
+            shared.cell().end();
             return Err(SubmitError::QueueFull {
                 id,
                 flow: flow.name(),
@@ -101,6 +101,7 @@ where
     {
         scope.events.queued(id, &shared);
     }
+    let may_wait = admission.is_some() || !flow.resources().is_empty();
     let join = match admission {
         None => runtime.spawn(body(task, scope)),
         Some((entry, max_wait)) => {
@@ -110,5 +111,7 @@ where
             runtime.spawn(run_admitted(entry, limits, probe, body(task, scope)))
         }
     };
-    Ok(TaskHandle::new(id, join, shared))
+    // Only a task that may wait in a line needs to tell the lines when its handle cancels it.
+    let lines = (may_wait).then(|| queues.abandonments().clone());
+    Ok(TaskHandle::new(id, join, shared, lines))
 }

@@ -79,7 +79,7 @@ impl<P, R> Task<P, R> {
 
     /// Whether a cancel has been requested (a non-blocking check, for work that stops itself).
     pub fn is_cancelled(&self) -> bool {
-        self.shared.is_cancel_requested()
+        self.shared.cell().is_cancel_requested()
     }
 
     /// Completes when a cancel is requested. A step is stopped at its next await anyway; this
@@ -141,7 +141,7 @@ pub struct CancelSignal {
 impl CancelSignal {
     /// Whether a cancel has been requested.
     pub fn is_cancelled(&self) -> bool {
-        self.shared.is_cancel_requested()
+        self.shared.cell().is_cancel_requested()
     }
 
     /// Completes when a cancel is requested (at once if one already was).
@@ -169,7 +169,7 @@ pub struct Cancelled {
 impl Future for Cancelled {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.shared.poll_cancel_requested(cx)
+        self.shared.cell().poll_cancel_requested(cx)
     }
 }
 

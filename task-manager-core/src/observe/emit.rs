@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::cancel::Cleanup;
+use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::observe::event::{EventKind, StepRef, TaskEnd};
 use crate::observe::live::step_ref;
@@ -78,7 +78,7 @@ impl TaskEvents {
             return;
         }
         self.start_told = true;
-        if self.queued && shared.is_cancel_requested() {
+        if self.queued && shared.cell().is_cancel_requested() {
             return;
         }
         shared.live().emit(id, shared.flow(), || EventKind::Started);
@@ -127,7 +127,7 @@ impl TaskEvents {
         shared
             .live()
             .emit(id, shared.flow(), || EventKind::StepStarted { step });
-        if !shared.is_cancel_requested() {
+        if !shared.cell().is_cancel_requested() {
             return true;
         }
         // A listener (or anyone, meanwhile) cancelled the task: the step never begins.
@@ -189,8 +189,8 @@ impl TaskEvents {
         if !self.is_heard() {
             return;
         }
-        let reason = shared.reason();
-        let by = shared.cancel_source();
+        let reason = shared.cell().reason();
+        let by = shared.cell().cancel_source();
         self.spans.cancel_requested(&reason, by);
         shared
             .live()

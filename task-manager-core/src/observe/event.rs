@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
-use crate::cancel::Cleanup;
+use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::observe::steps::FlowStep;
 use crate::reason::{CancelReason, CancelSource};

@@ -28,7 +28,7 @@ impl<P, R> Task<P, R> {
     pub fn set_progress(&self, done: u64, total: u64) {
         let shared = self.shared();
         let progress = Progress { done, total };
-        shared.set_progress(progress);
+        shared.cell().set_progress(progress);
         trace::progress(progress);
         shared
             .live()
@@ -40,7 +40,7 @@ impl<P, R> Task<P, R> {
 
     /// The last progress reported with [`set_progress`](Self::set_progress).
     pub fn progress(&self) -> Option<Progress> {
-        self.shared().progress()
+        self.shared().cell().progress()
     }
 
     /// Sends the step's own event to the manager's add-ons, which read it back by its type

@@ -35,7 +35,7 @@ mod enabled {
     use tracing::field::{display, Empty};
     use tracing::{Id, Span};
 
-    use crate::cancel::Cleanup;
+    use crate::cleanup::Cleanup;
     use crate::flow::FlowInfo;
     use crate::id::TaskId;
     use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
@@ -243,7 +243,7 @@ mod enabled {
 mod disabled {
     use std::time::Duration;
 
-    use crate::cancel::Cleanup;
+    use crate::cleanup::Cleanup;
     use crate::flow::FlowInfo;
     use crate::id::TaskId;
     use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};

@@ -3,35 +3,12 @@
 //! lines (`Queues`) when it builds.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
-use crate::queue::limit::{Limit, ZeroSetting};
-use crate::queue::permits::PermitQueue;
+use crate::limit::{Limit, LimitOf, ZeroSetting};
+use crate::queue::permits::{Abandonments, PermitQueue};
 use crate::queue::table::{FlowQueue, Queues, ResourceQueue};
-
-/// Which limit a [`ConfigError`] of the queue add-on is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LimitOf {
-    /// `limit_flow(name, ..)` or `#[flow(name = .., limit = ..)]`.
-    Flow(String),
-    /// `limit_all(..)`.
-    AllFlows,
-    /// `resource(name, ..)`.
-    Resource(String),
-}
-
-impl fmt::Display for LimitOf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LimitOf::Flow(flow) => write!(f, "the limit of flow `{flow}`"),
-            LimitOf::AllFlows => f.write_str("the limit of all flows (`limit_all`)"),
-            LimitOf::Resource(resource) => write!(f, "resource `{resource}`"),
-        }
-    }
-}
 
 /// What the builder was told about limits and resources, in the order it was told.
 #[derive(Debug, Default, Clone)]
@@ -49,6 +26,7 @@ impl QueueConfig {
     /// zero queue capacity or a zero max wait, a resource with zero permits, a flow or a
     /// resource configured twice.
     pub(crate) fn build(self) -> Result<Queues, ConfigError> {
+        let abandonments = Abandonments::default();
         let mut flows = HashMap::with_capacity(self.flows.len());
         for (flow, limit) in self.flows {
             let of = LimitOf::Flow(flow.clone());
@@ -56,12 +34,12 @@ impl QueueConfig {
             if flows.contains_key(flow.as_str()) {
                 return Err(ConfigError::Duplicate { of });
             }
-            flows.insert(flow.into_boxed_str(), FlowQueue::new(limit));
+            flows.insert(flow.into_boxed_str(), FlowQueue::new(limit, &abandonments));
         }
         let all = match self.all {
             Some(limit) => {
                 check(limit, &LimitOf::AllFlows)?;
-                Some(FlowQueue::new(limit))
+                Some(FlowQueue::new(limit, &abandonments))
             }
             None => None,
         };
@@ -76,10 +54,11 @@ impl QueueConfig {
             }
             // Every running task may wait for a resource: the line is as long as there are
             // tasks, and the task-level limits bound those.
-            let queue: ResourceQueue = Arc::new(PermitQueue::new(permits, usize::MAX));
+            let queue: ResourceQueue =
+                Arc::new(PermitQueue::new(permits, usize::MAX, &abandonments));
             resources.insert(name.into_boxed_str(), queue);
         }
-        Ok(Queues::new(flows, all, resources))
+        Ok(Queues::new(flows, all, resources, abandonments))
     }
 }
 

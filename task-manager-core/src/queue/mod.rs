@@ -1,7 +1,9 @@
 //! The queue add-on: bounded concurrency per flow, a bounded and cancellable priority queue
 //! in front of it, and named resources that single steps wait for.
 //!
-//! * `limit`: the public [`Limit`] (permits, queue capacity, max wait).
+//! The public [`Limit`](crate::Limit) (permits, queue capacity, max wait) is a value beside
+//! the flow's description (`limit.rs`); this folder is what runs it.
+//!
 //! * `config`: the limits and resources given to [`TaskManagerBuilder`](crate::TaskManagerBuilder)
 //!   (`builder.rs`), checked into the manager's lines (it reports [`ConfigError`](crate::ConfigError)s).
 //! * `table`: one manager's lines (by flow name) and resources (by name).
@@ -17,20 +19,16 @@
 //! `table.rs`.
 
 mod config;
-mod limit;
 mod line;
 mod permits;
 mod status;
 mod table;
 mod wait;
 
-pub use config::LimitOf;
-pub use limit::Limit;
 pub use status::FlowCounts;
 
 pub(crate) use config::QueueConfig;
-pub(crate) use limit::ZeroSetting;
-pub(crate) use permits::{note_abandoned, Full, Permit};
+pub(crate) use permits::{Abandonments, Full, Permit};
 pub(crate) use table::Queues;
 pub(crate) use wait::{run_admitted, WaitLimits};
 

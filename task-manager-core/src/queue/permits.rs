@@ -27,7 +27,8 @@
 //!    flag still set and owns nothing.
 //! 4. **Bounded.** `waiting.len() <= capacity`. Abandoned entries count until they are dropped;
 //!    `enter` drops them before refusing anyone, if a waiter was abandoned since its last look
-//!    (the [`ABANDONED`] epoch), so that a cancelled task's place is free at once.
+//!    (its manager's [`Abandonments`] count moved), so that a cancelled task's place is free
+//!    at once.
 //!
 //! Lock order: nothing else is locked while `state` is held; wakers are called after it is
 //! released.
@@ -39,14 +40,23 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::line::{Key, Line};
 
-/// Bumped whenever a waiting task is cancelled. A line that is full looks for abandoned
-/// entries only when this moved since its last look: a flood of refused submissions to a
-/// full line costs one comparison each, not a scan.
-static ABANDONED: AtomicU64 = AtomicU64::new(0);
+/// How many waiters of one manager's lines gave up (their tasks were cancelled while they
+/// waited), counted by the cancellers. A line that is full looks for abandoned entries only
+/// when this moved since its last look: a flood of refused submissions to a full line costs
+/// one comparison each, not a scan. One count per manager, shared by its lines: a cancel in
+/// one manager never makes another manager's lines look.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Abandonments(Arc<AtomicU64>);
 
-/// Tells every line that some waiter gave up (see [`ABANDONED`]).
-pub(crate) fn note_abandoned() {
-    ABANDONED.fetch_add(1, Ordering::Release);
+impl Abandonments {
+    /// Some waiter of these lines gave up.
+    pub(crate) fn note(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// What the line needs from a waiter. The runtime's waiter is a task (`TaskShared`); the unit
@@ -70,6 +80,7 @@ pub(crate) struct Full {
 pub(crate) struct PermitQueue<W: Waiter> {
     permits: usize,
     capacity: usize,
+    abandonments: Abandonments,
     state: Mutex<State<W>>,
 }
 
@@ -77,7 +88,7 @@ struct State<W> {
     free: usize,
     waiting: Line<W>,
     next_seq: u64,
-    /// The [`ABANDONED`] epoch at the last sweep.
+    /// The [`Abandonments`] count at the last sweep.
     swept_at: u64,
 }
 
@@ -97,15 +108,16 @@ impl<W: Waiter> Entry<W> {
 impl<W: Waiter> PermitQueue<W> {
     /// A semaphore of `permits` permits whose line holds at most `capacity` waiters. Both are
     /// at least 1 (the configuration is checked before this is called).
-    pub(crate) fn new(permits: usize, capacity: usize) -> Self {
+    pub(crate) fn new(permits: usize, capacity: usize, abandonments: &Abandonments) -> Self {
         PermitQueue {
             permits,
             capacity,
+            abandonments: abandonments.clone(),
             state: Mutex::new(State {
                 free: permits,
                 waiting: Line::default(),
                 next_seq: 0,
-                swept_at: ABANDONED.load(Ordering::Acquire),
+                swept_at: abandonments.count(),
             }),
         }
     }
@@ -126,7 +138,7 @@ impl<W: Waiter> PermitQueue<W> {
             }));
         }
         if state.waiting.len() >= self.capacity {
-            state.sweep();
+            state.sweep(&self.abandonments);
             if state.waiting.len() >= self.capacity {
                 return Err(Full {
                     capacity: self.capacity,
@@ -143,7 +155,7 @@ impl<W: Waiter> PermitQueue<W> {
         drop(state);
         if waiter.is_abandoned() {
             // Cancelled before it got here: its canceller did not know to tell the lines.
-            note_abandoned();
+            self.abandonments.note();
         }
         Ok(Entry::Queued(Ticket {
             queue: Some(Arc::clone(self)),
@@ -210,9 +222,10 @@ impl<W: Waiter> PermitQueue<W> {
 }
 
 impl<W: Waiter> State<W> {
-    /// Drops abandoned entries, if any waiter anywhere was abandoned since the last sweep.
-    fn sweep(&mut self) {
-        let epoch = ABANDONED.load(Ordering::Acquire);
+    /// Drops abandoned entries, if any waiter of the manager's lines was abandoned since the
+    /// last sweep.
+    fn sweep(&mut self, abandonments: &Abandonments) {
+        let epoch = abandonments.count();
         if epoch != self.swept_at {
             self.swept_at = epoch;
             self.waiting.retain(|waiter| !waiter.is_abandoned());
@@ -304,9 +317,10 @@ mod tests {
     }
 
     impl Fake {
-        fn abandon(&self) {
+        /// Gives up, and tells the lines as a canceller does.
+        fn abandon(&self, lines: &Abandonments) {
             self.abandoned.store(true, Ordering::Release);
-            note_abandoned();
+            lines.note();
         }
         fn wakes(&self) -> usize {
             self.wakes.load(Ordering::Acquire)
@@ -326,7 +340,11 @@ mod tests {
     }
 
     fn queue(permits: usize, capacity: usize) -> Arc<PermitQueue<Fake>> {
-        Arc::new(PermitQueue::new(permits, capacity))
+        Arc::new(PermitQueue::new(
+            permits,
+            capacity,
+            &Abandonments::default(),
+        ))
     }
 
     fn admitted(entry: Result<Entry<Fake>, Full>) -> Permit<Fake> {
@@ -436,7 +454,7 @@ mod tests {
         let stayer = Arc::new(Fake::default());
         let stayer_ticket = queued(q.enter(&stayer, 0));
         assert_eq!(q.position_of(&stayer), Some(1));
-        quitter.abandon();
+        quitter.abandon(&q.abandonments);
         assert_eq!(
             q.position_of(&stayer),
             Some(0),
@@ -487,7 +505,7 @@ mod tests {
         let holder = admitted(q.enter(&Arc::new(Fake::default()), 0));
         let quitter = Arc::new(Fake::default());
         let quitter_ticket = queued(q.enter(&quitter, 0));
-        quitter.abandon();
+        quitter.abandon(&q.abandonments);
         let late = Arc::new(Fake::default());
         let late_ticket = queued(q.enter(&late, 0)); // sweeps the quitter away
         assert!(!quitter_ticket.is_granted());
@@ -532,7 +550,7 @@ mod tests {
                     let index = (next() as usize) % line.len();
                     let (waiter, ticket) = line.swap_remove(index);
                     if next() % 2 == 0 {
-                        waiter.abandon();
+                        waiter.abandon(&q.abandonments);
                     }
                     drop(ticket);
                 }

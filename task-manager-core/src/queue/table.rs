@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::flow::FlowInfo;
-use crate::queue::limit::Limit;
-use crate::queue::permits::PermitQueue;
+use crate::limit::Limit;
+use crate::queue::permits::{Abandonments, PermitQueue};
 use crate::shared::TaskShared;
 
 /// A line of tasks (a flow's limit, `limit_all`, or a resource).
@@ -26,9 +26,13 @@ pub(crate) struct FlowQueue {
 }
 
 impl FlowQueue {
-    pub(crate) fn new(limit: Limit) -> Self {
+    pub(crate) fn new(limit: Limit, abandonments: &Abandonments) -> Self {
         FlowQueue {
-            queue: Arc::new(PermitQueue::new(limit.permits(), limit.queue_capacity())),
+            queue: Arc::new(PermitQueue::new(
+                limit.permits(),
+                limit.queue_capacity(),
+                abandonments,
+            )),
             max_wait: limit.max_wait(),
         }
     }
@@ -45,6 +49,8 @@ pub(crate) struct Queues {
     declared: Mutex<HashMap<&'static str, FlowQueue>>,
     /// From the builder, by name. Fixed once built.
     resources: HashMap<Box<str>, ResourceQueue>,
+    /// How many waiters of these lines gave up: told by the manager's cancellers.
+    abandonments: Abandonments,
 }
 
 impl Queues {
@@ -52,13 +58,21 @@ impl Queues {
         flows: HashMap<Box<str>, FlowQueue>,
         all: Option<FlowQueue>,
         resources: HashMap<Box<str>, ResourceQueue>,
+        abandonments: Abandonments,
     ) -> Self {
         Queues {
             flows,
             all,
             declared: Mutex::default(),
             resources,
+            abandonments,
         }
+    }
+
+    /// The count a canceller bumps when it cancels a task that waits in one of these lines
+    /// (see `queue/permits.rs`, invariant 4).
+    pub(crate) fn abandonments(&self) -> &Abandonments {
+        &self.abandonments
     }
 
     /// Runs `visit` on the line tasks of `flow` wait in; `None` if the flow is not limited on
@@ -80,7 +94,7 @@ impl Queues {
             let mut declared = lock(&self.declared);
             let line = declared
                 .entry(flow.name())
-                .or_insert_with(|| FlowQueue::new(limit));
+                .or_insert_with(|| FlowQueue::new(limit, &self.abandonments));
             return Some(visit(line));
         }
         self.all.as_ref().map(visit)

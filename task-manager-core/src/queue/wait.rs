@@ -27,7 +27,7 @@ use crate::shared::TaskShared;
 
 impl Waiter for TaskShared {
     fn is_abandoned(&self) -> bool {
-        self.is_cancel_requested()
+        self.cell().is_cancel_requested()
     }
 
     fn waiting_flag(&self) -> &AtomicBool {
@@ -35,7 +35,7 @@ impl Waiter for TaskShared {
     }
 
     fn wake(&self) {
-        TaskShared::wake(self);
+        self.cell().wake();
     }
 }
 
@@ -173,11 +173,11 @@ fn poll_line(
     }
     // Register before looking, so that a hand-off or a cancel between the look and the
     // registration still wakes this task.
-    shared.register_waker(cx.waker());
+    shared.cell().register_waker(cx.waker());
     if ticket.is_granted() {
         return Poll::Ready(true);
     }
-    if shared.is_cancel_requested() {
+    if shared.cell().is_cancel_requested() {
         return Poll::Ready(false);
     }
     Poll::Pending
@@ -206,7 +206,7 @@ impl Scope {
         // No line to wait in: a cancelled task stops in `step` before the step begins, and a
         // hand-written flow whose resource was never configured just runs (submission refuses
         // those that `#[flow]` writes).
-        let Some(queue) = queue.filter(|_| !self.shared.is_cancel_requested()) else {
+        let Some(queue) = queue.filter(|_| !self.shared.cell().is_cancel_requested()) else {
             return self.step(index, run).await;
         };
         self.shared.set_step(index);

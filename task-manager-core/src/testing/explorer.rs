@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::cancel::{CancelStatus, Cleanup};
+use crate::cleanup::Cleanup;
 use crate::error::SubmitError;
 use crate::handle::TaskHandle;
 use crate::id::TaskId;
@@ -14,6 +14,7 @@ use crate::manager::TaskManager;
 use crate::outcome::{Ending, Outcome};
 use crate::passport::Passport;
 use crate::reason::CancelReason;
+use crate::reason::CancelStatus;
 use crate::report::StepEnd;
 
 use super::probe::{self, Recorder};

@@ -4,9 +4,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::cancel::{CancelStatus, Cancellation, Cleanup};
+use crate::cancel::Cancellation;
+use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::reason::CancelReason;
+use crate::reason::CancelStatus;
 use crate::shared::TaskShared;
 
 use super::explorer::AwaitPoint;
@@ -105,9 +107,12 @@ impl Record {
         let (Some(shared), Some(id)) = (self.shared.clone(), self.id) else {
             return;
         };
-        let status = shared.request_cancel(self.reason.clone());
-        self.second_cancel =
-            Some(shared.request_cancel(CancelReason::from("a second cancel, to be ignored")));
+        let status = shared.cell().request_cancel(self.reason.clone());
+        self.second_cancel = Some(
+            shared
+                .cell()
+                .request_cancel(CancelReason::from("a second cancel, to be ignored")),
+        );
         self.cancellation = Some(Cancellation::new(id, status, Some(shared)));
     }
 }

@@ -1,5 +1,8 @@
-//! How many tasks of a flow may run at once, and how the rest wait.
+//! How many tasks of a flow may run at once, and how the rest wait: the value the queue
+//! add-on (`queue/`) is configured with, kept beside the other values so that a flow's
+//! description and the errors can name it without reaching into the add-on.
 
+use std::fmt;
 use std::time::Duration;
 
 /// A limit on how many tasks run at once, with the line the others wait in.
@@ -111,4 +114,26 @@ pub(crate) enum ZeroSetting {
     Permits,
     QueueCapacity,
     MaxWait,
+}
+
+/// Which limit a [`ConfigError`] of the queue add-on (`limit_flow`, `limit_all`, `resource`, or `#[flow(limit = ..)]`) is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LimitOf {
+    /// `limit_flow(name, ..)` or `#[flow(name = .., limit = ..)]`.
+    Flow(String),
+    /// `limit_all(..)`.
+    AllFlows,
+    /// `resource(name, ..)`.
+    Resource(String),
+}
+
+impl fmt::Display for LimitOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitOf::Flow(flow) => write!(f, "the limit of flow `{flow}`"),
+            LimitOf::AllFlows => f.write_str("the limit of all flows (`limit_all`)"),
+            LimitOf::Resource(resource) => write!(f, "resource `{resource}`"),
+        }
+    }
 }

@@ -1,83 +1,26 @@
-//! A loom model of the racy core: `src/shared.rs`, the very file, compiled here against
-//! loom's instrumented atomics, mutex and waker (through the `sync` module below, which
-//! stands in for the crate's `src/sync.rs`). Loom runs each scenario under every
-//! interleaving of its threads (and every visible order of their memory operations) and
-//! fails on a broken assertion, a deadlock or a lost wake-up.
+//! The loom model of the cell (see the module docs of `mod.rs`): each scenario runs under
+//! every interleaving of its two threads and every visible order of their memory operations,
+//! and fails on a broken assertion, a deadlock or a lost wake-up. Compiled only with
+//! `--cfg task_manager_loom`, when `crate::sync` is loom's.
 //!
-//! The scenarios are the decisions `shared.rs` exists to make:
+//! The scenarios are the decisions the cell exists to make:
 //! - a step finishing (the task seals its ending) against a cancel: exactly one wins, and a
 //!   winning cancel's reason is always there for the task to read;
 //! - two cancels: one takes effect, its reason and who asked for it (its source) stand;
 //! - a cancel against a step going to sleep: the step is always woken;
 //! - a canceller waiting for the end, a signal waiting for the cancel: always woken.
-//!
-//! Each model has two threads and a handful of operations, so the whole file runs in well
-//! under a second.
-
-#![allow(dead_code)] // `shared.rs` has methods these scenarios do not need
 
 use std::future::poll_fn;
 use std::task::Poll;
 
 use loom::sync::Arc;
-use task_manager_core::{CancelStatus, Cleanup, FlowInfo};
 
-/// What `src/sync.rs` provides, from loom.
-mod sync {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
-    pub(crate) use loom::sync::{Mutex, MutexGuard};
-    pub(crate) use std::sync::PoisonError;
+use super::TaskCell;
+use crate::cleanup::Cleanup;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
-    /// futures' `AtomicWaker` API over loom's.
-    pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
-
-    impl AtomicWaker {
-        pub(crate) fn new() -> Self {
-            AtomicWaker(loom::future::AtomicWaker::new())
-        }
-
-        pub(crate) fn register(&self, waker: &std::task::Waker) {
-            self.0.register_by_ref(waker);
-        }
-
-        pub(crate) fn wake(&self) {
-            self.0.wake();
-        }
-    }
-}
-
-/// The crate paths `shared.rs` imports from, mapped to the public types.
-mod cancel {
-    pub(crate) use task_manager_core::{CancelStatus, Cleanup};
-}
-mod flow {
-    pub(crate) use task_manager_core::FlowInfo;
-}
-/// `src/reason.rs` itself, for the crate-private byte code of a cancel's source.
-#[path = "../src/reason.rs"]
-mod reason;
-/// What observers read (`src/observe/live.rs`): `shared.rs` only holds it, so nothing of it
-/// takes part in the decisions modelled here.
-mod observe {
-    pub(crate) use task_manager_core::Progress;
-    pub(crate) struct TaskLive;
-}
-/// The queue add-on's one hook in `shared.rs`: it tells the lines that a waiting task gave up.
-/// No task of these scenarios waits in a line, so the call is never made here.
-mod queue {
-    pub(crate) fn note_abandoned() {}
-}
-
-#[path = "../src/shared.rs"]
-mod shared;
-
-use reason::{CancelReason, CancelSource};
-use shared::TaskShared;
-
-static FLOW: FlowInfo = FlowInfo::new("model", &["step"]);
-
-fn task() -> Arc<TaskShared> {
-    Arc::new(TaskShared::new(&FLOW, 0, observe::TaskLive))
+fn task() -> Arc<TaskCell> {
+    Arc::new(TaskCell::new())
 }
 
 #[test]

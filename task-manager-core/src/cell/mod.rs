@@ -1,0 +1,296 @@
+//! The cell that decides how a task ends: by itself, or by a cancel, and then with which
+//! reason, from whom, and what became of the stopped step's cleanup. Everything else about a
+//! task (its flow, its step, its place in a queue, what observers read) is in `shared.rs`,
+//! which holds one of these.
+//!
+//! # Invariants
+//! * `phase` decides, once and for all, whether the task ends by itself or by a cancel. It
+//!   moves `RUNNING -> CANCELLED` (a canceller wins) or `RUNNING -> FINISHED` (the task sealed
+//!   its own ending first); never anything else. Whoever makes that compare-and-swap decides,
+//!   so "did the step finish or was it cancelled first" has exactly one answer. A cancelled
+//!   phase also says who asked (the winning canceller's `CancelSource::code`, in the bits
+//!   below the `CANCELLED` bit): the one swap writes both.
+//! * `slot` (a mutex, taken on the cold paths, cancel and waiting, and once at each task's
+//!   end to mark it ended) holds the reason, the cleanup's result, a panicked step's message,
+//!   the last progress and the wakers of those waiting for the end or the cancel, in a box
+//!   made by the first cancel, waiter or progress report: most tasks never make it. The
+//!   canceller holds the mutex across its compare-and-swap, so a task that sees `CANCELLED`
+//!   and then locks `slot` always finds the reason written.
+//! * `waker` is the task's own waker, registered while a step (or a wait in a line) is
+//!   pending, so that a cancel wakes the task and the step stops at once. The protocol of
+//!   the task's side: look at `phase`, register the waker, look at `phase` again.
+//! * `ENDED`, a bit set on top of the decided phase under `slot`'s lock, says the task's
+//!   runner is gone (on every path); those waiting for the end look at it under that lock.
+//!
+//! Lock order: a registry shard, then `slot`; never the reverse. Wakers are called after the
+//! lock is released.
+//!
+//! # Checked with loom
+//! `loom.rs` beside this file runs the decisions above under every interleaving, compiled
+//! against loom's atomics, mutex and waker through the crate's `sync` facade:
+//! `RUSTFLAGS="--cfg task_manager_loom" cargo test -p task-manager-core --lib cell::loom`.
+//! This file imports only the values it stores and `crate::sync`.
+
+use std::task::{Context, Poll, Waker};
+
+use crate::cleanup::Cleanup;
+use crate::observe::Progress;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
+use crate::sync::{AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
+
+#[cfg(all(test, task_manager_loom))]
+mod loom;
+
+const RUNNING: u8 = 0;
+const FINISHED: u8 = 1;
+/// Set in every cancelled phase; the bits of `SOURCE` hold the source's code (`1..=0x3f`).
+const CANCELLED: u8 = 0x80;
+/// Set, under `slot`'s lock, once the task's runner is gone (see [`TaskCell::end`]), on top
+/// of the decided phase; it lives in the phase byte so that the slot's cell is one pointer.
+const ENDED: u8 = 0x40;
+const SOURCE: u8 = 0x3f;
+
+/// Whether `phase` is a cancelled one.
+#[inline]
+const fn is_cancelled(phase: u8) -> bool {
+    phase & CANCELLED != 0
+}
+
+/// See the module docs.
+pub(crate) struct TaskCell {
+    phase: AtomicU8,
+    waker: AtomicWaker,
+    slot: Mutex<SlotCell>,
+}
+
+/// The slot's cell: the cold state, allocated by the first cancel, waiter or progress
+/// report. Most tasks never need it: they pay 16 bytes for the mutex and this pointer instead
+/// of the hundred-odd bytes of a [`Slot`].
+#[derive(Default)]
+struct SlotCell {
+    cold: Option<Box<Slot>>,
+}
+
+impl SlotCell {
+    fn cold(&mut self) -> &mut Slot {
+        self.cold.get_or_insert_with(Box::default)
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    reason: Option<CancelReason>,
+    /// What became of the cleanup of the step the task stopped at (it ran, or why it did
+    /// not), recorded by the task: for its report, and for its cancellers if a cancel
+    /// stopped it. Kept here rather than in the task's future, which every task carries.
+    cleanup: Option<Cleanup>,
+    /// The message of the step's panic that ended the task, from the step's stop until the
+    /// ending takes it.
+    panic: Option<String>,
+    /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
+    waiters: Vec<Waker>,
+    /// The last progress reported; `None` until a step reports one.
+    progress: Option<Box<Progress>>,
+}
+
+impl TaskCell {
+    pub(crate) fn new() -> Self {
+        TaskCell {
+            phase: AtomicU8::new(RUNNING),
+            waker: AtomicWaker::new(),
+            slot: Mutex::new(SlotCell::default()),
+        }
+    }
+
+    /// Asks the task to stop, by the means the reason implies. Only the first call while the
+    /// task runs takes effect.
+    pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
+        let source = CancelSource::implied_by(&reason);
+        self.request_cancel_by(reason, source)
+    }
+
+    /// Asks the task to stop, saying who asks. Only the first call while the task runs
+    /// takes effect.
+    pub(crate) fn request_cancel_by(
+        &self,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> CancelStatus {
+        let mut cell = self.lock();
+        let cancelled = CANCELLED | source.code();
+        match self
+            .phase
+            .compare_exchange(RUNNING, cancelled, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                let slot = cell.cold();
+                slot.reason = Some(reason);
+                let waiters = std::mem::take(&mut slot.waiters);
+                drop(cell);
+                self.waker.wake();
+                waiters.into_iter().for_each(Waker::wake);
+                CancelStatus::Requested
+            }
+            Err(phase) if is_cancelled(phase) => CancelStatus::AlreadyRequested,
+            Err(_) => CancelStatus::AlreadyFinished,
+        }
+    }
+
+    /// The hot-path check, made before every poll of a step.
+    #[inline]
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        is_cancelled(self.phase.load(Ordering::Acquire))
+    }
+
+    /// Whether the task has claimed its own ending ([`seal`](Self::seal) succeeded).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.phase.load(Ordering::Acquire) & !ENDED == FINISHED
+    }
+
+    /// The task claims its own ending. `false`: a cancel won, and the task must end cancelled.
+    #[inline]
+    pub(crate) fn seal(&self) -> bool {
+        self.phase
+            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The winning reason. Call only after `is_cancel_requested` returned `true` or `seal`
+    /// returned `false`.
+    pub(crate) fn reason(&self) -> CancelReason {
+        self.lock()
+            .cold
+            .as_ref()
+            .and_then(|slot| slot.reason.clone())
+            .unwrap_or(CancelReason::Requested("<reason lost>".into()))
+    }
+
+    /// Who asked for the winning cancel. Call only when [`reason`](Self::reason) may be.
+    pub(crate) fn cancel_source(&self) -> CancelSource {
+        CancelSource::from_code(self.phase.load(Ordering::Acquire) & SOURCE)
+            .unwrap_or(CancelSource::Request)
+    }
+
+    /// The last progress a step reported.
+    pub(crate) fn progress(&self) -> Option<Progress> {
+        self.lock()
+            .cold
+            .as_ref()
+            .and_then(|slot| slot.progress.as_deref().copied())
+    }
+
+    /// Records a step's progress; only the first report allocates.
+    pub(crate) fn set_progress(&self, progress: Progress) {
+        let mut cell = self.lock();
+        match &mut cell.cold().progress {
+            Some(last) => **last = progress,
+            none => *none = Some(Box::new(progress)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn register_waker(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Wakes the task (say, its line handed it a permit).
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// Records what became of the stopped step's cleanup (see [`Slot::cleanup`]).
+    pub(crate) fn record_cleanup(&self, cleanup: Cleanup) {
+        self.lock().cold().cleanup = Some(cleanup);
+    }
+
+    /// Keeps the message of the panic that ends the task, until [`take_panic`](Self::take_panic).
+    pub(crate) fn record_panic(&self, message: String) {
+        self.lock().cold().panic = Some(message);
+    }
+
+    /// The message [`record_panic`](Self::record_panic) kept.
+    pub(crate) fn take_panic(&self) -> String {
+        self.lock()
+            .cold
+            .as_mut()
+            .and_then(|slot| slot.panic.take())
+            .unwrap_or_default()
+    }
+
+    /// Records `cleanup` unless one was recorded already (the one that ran stands).
+    pub(crate) fn record_cleanup_if_none(&self, cleanup: Cleanup) {
+        self.lock().cold().cleanup.get_or_insert(cleanup);
+    }
+
+    /// The cleanup recorded by [`record_cleanup`](Self::record_cleanup), if any.
+    pub(crate) fn recorded_cleanup(&self) -> Option<Cleanup> {
+        self.lock().cold.as_ref()?.cleanup.clone()
+    }
+
+    /// The task has ended: later cancels say "finished", and those waiting for its end are
+    /// woken, with its recorded cleanup if a cancel stopped it. Called once, by the task's
+    /// runner on every path out (including a panic or the runtime dropping the task).
+    pub(crate) fn end(&self) {
+        // A task dropped mid-step (runtime shutdown) never sealed: make later cancels say
+        // "finished" rather than "requested".
+        let _ = self
+            .phase
+            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+        let mut cell = self.lock();
+        self.phase.fetch_or(ENDED, Ordering::AcqRel);
+        // A cancelled task has its cold slot (the cancel made it); one nobody cancelled or
+        // waited on has none, and needs none.
+        let waiters = match cell.cold.as_mut() {
+            Some(slot) => std::mem::take(&mut slot.waiters),
+            None => Vec::new(),
+        };
+        drop(cell);
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Ready once the task has ended, with the cleanup that ran (if the task was cancelled).
+    pub(crate) fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<Option<Cleanup>> {
+        let mut cell = self.lock();
+        // `ENDED` is set under this lock: read under it, it cannot change before the waker
+        // is in the list that `end` takes.
+        let phase = self.phase.load(Ordering::Acquire);
+        if phase & ENDED != 0 {
+            // Cancellers learn of the cleanup a cancel caused. A task that ended by itself
+            // caused none for them, even if a panicked step's cleanup ran (the outcome
+            // reports that one).
+            let cleanup = cell
+                .cold
+                .as_ref()
+                .filter(|_| is_cancelled(phase))
+                .and_then(|slot| slot.cleanup.clone());
+            return Poll::Ready(cleanup);
+        }
+        push_waker(&mut cell.cold().waiters, cx.waker());
+        Poll::Pending
+    }
+
+    /// Ready once a cancel has been requested (for cooperative cancellation).
+    pub(crate) fn poll_cancel_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_cancel_requested() {
+            return Poll::Ready(());
+        }
+        let mut cell = self.lock();
+        // Re-check under the lock: a canceller takes the waiters under this same lock.
+        if self.is_cancel_requested() {
+            return Poll::Ready(());
+        }
+        push_waker(&mut cell.cold().waiters, cx.waker());
+        Poll::Pending
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotCell> {
+        // Nothing panics while holding the slot, but a poisoned lock must not wedge a cancel.
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn push_waker(waiters: &mut Vec<Waker>, waker: &Waker) {
+    if !waiters.iter().any(|known| known.will_wake(waker)) {
+        waiters.push(waker.clone());
+    }
+}

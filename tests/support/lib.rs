@@ -34,6 +34,7 @@
 
 pub mod named_jobs;
 pub mod panics;
+pub mod queue;
 pub mod soak;
 
 use std::fmt::Display;
@@ -110,6 +111,15 @@ impl Journal {
     /// Everything recorded so far, in order.
     pub fn entries(&self) -> Vec<String> {
         self.lock().clone()
+    }
+
+    /// The entries starting with `prefix`, in order.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|entry| entry.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// How many entries are exactly `entry`.

@@ -34,6 +34,7 @@
 
 pub mod named_jobs;
 pub mod panics;
+pub mod pipeline;
 pub mod queue;
 pub mod soak;
 

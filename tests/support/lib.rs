@@ -11,6 +11,11 @@
 //! rather than hanging it. (Doctests are off for this crate; the unit test at the bottom
 //! runs the scenario below.)
 //!
+//! The fixtures that several test files share are modules: [`pipeline`] (three gated steps,
+//! for where a cancel lands), [`queue`] (the flows of the `queue_*` tests), [`named_jobs`]
+//! (tasks named by their payload, for the tests about ids) and [`soak`]. [`EventLog`]
+//! journals a task's events; [`panics`] silences planned panics.
+//!
 //! ```
 //! use task_manager_support::{Gate, Journal};
 //!

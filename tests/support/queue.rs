@@ -1,7 +1,8 @@
 //! The fixture of the `queue_*` tests: jobs a test releases one by one, the flows under test,
 //! counters of what runs at once, a way to let the runtime run until everything is blocked,
-//! and (in [`shortcuts`]) the few lines most tests begin and end with. The steps and
-//! cleanups write to a [`Journal`]; waits are bounded by [`soon`](crate::soon).
+//! and the few lines most tests begin and end with ([`Jobs::with_work_limit`],
+//! [`Jobs::submit`], [`all_complete`], ...). The steps and cleanups write to a [`Journal`];
+//! waits are bounded by [`soon`](crate::soon).
 //!
 //! Every queue test runs on a current-thread runtime with tokio's clock paused, which jumps
 //! ahead only when every task is blocked: [`settle`] is therefore "run everything that can

@@ -2,100 +2,23 @@
 //! A cancel that lands between two steps is never lost: no later step starts, and no cleanup
 //! runs for a step that finished.
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use task_manager_core::{
-    flow, CancelReason, CancelStatus, Cancellation, Cleanup, Ending, HasTaskManager, Passport,
-    StepEnd, Task, TaskManager,
-};
-use task_manager_support::{Gate, Journal};
+use task_manager_core::{CancelReason, CancelStatus, Cleanup, Ending, Passport, StepEnd};
+use task_manager_support::pipeline::{Pipeline, Script};
 
-#[derive(HasTaskManager)]
-struct Pipeline {
-    tasks: TaskManager,
-    journal: Journal,
-    gates: [Gate; 3],
-    /// The step (if any) that cancels its own task as the very last thing it does before
-    /// returning: the cancel lands after the step's work is done, before the next step.
-    cancels_as_it_finishes: Option<&'static str>,
-    /// The cancellation that step got, for the test to await.
-    cancellation: Mutex<Option<Cancellation>>,
-}
-
-impl Pipeline {
-    async fn run(&self, task: &Task, name: &'static str, index: usize) {
-        self.journal.record(format_args!("{name} began"));
-        let _dropped = self.journal.on_drop(format_args!("{name} dropped"));
-        self.gates[index].pass().await;
-        self.journal.record(format_args!("{name} returned"));
-        if self.cancels_as_it_finishes == Some(name) {
-            let cancellation = self.tasks.cancel(task.id(), "arrived as a step finished");
-            assert_eq!(cancellation.status(), CancelStatus::Requested);
-            *self.cancellation.lock().expect("not poisoned") = Some(cancellation);
-        }
-    }
-}
-
-#[flow(name = pipeline)]
-impl Pipeline {
-    #[step(cancel = clean_a)]
-    async fn a(&self, task: &mut Task) -> Result<(), Infallible> {
-        self.run(task, "a", 0).await;
-        Ok(())
-    }
-
-    #[step(cancel = clean_b)]
-    async fn b(&self, task: &mut Task) -> Result<(), Infallible> {
-        self.run(task, "b", 1).await;
-        Ok(())
-    }
-
-    #[step(cancel = clean_c)]
-    async fn c(&self, task: &mut Task) -> Result<(), Infallible> {
-        self.run(task, "c", 2).await;
-        Ok(())
-    }
-
-    async fn clean_a(&self, _task: &mut Task, reason: CancelReason) {
-        self.journal.record(format_args!("cleanup a: {reason}"));
-    }
-
-    async fn clean_b(&self, _task: &mut Task, reason: CancelReason) {
-        self.journal.record(format_args!("cleanup b: {reason}"));
-    }
-
-    async fn clean_c(&self, _task: &mut Task, reason: CancelReason) {
-        self.journal.record(format_args!("cleanup c: {reason}"));
-    }
-}
-
-/// A pipeline with the gates of these steps open, and maybe a step that cancels its own task.
-fn pipeline(open: &[usize], cancels_as_it_finishes: Option<&'static str>) -> Arc<Pipeline> {
-    let pipeline = Arc::new(Pipeline {
-        tasks: TaskManager::new(),
-        journal: Journal::new(),
-        gates: Default::default(),
-        cancels_as_it_finishes,
-        cancellation: Mutex::new(None),
-    });
-    for &index in open {
-        pipeline.gates[index].open();
-    }
-    pipeline
-}
-
-fn cleanups(journal: &Journal) -> Vec<String> {
-    journal
-        .entries()
-        .into_iter()
-        .filter(|entry| entry.starts_with("cleanup"))
-        .collect()
+/// A pipeline with every gate open, whose step `step` cancels its own task as it finishes.
+fn cancelling_as_it_finishes(step: &'static str) -> Arc<Pipeline> {
+    let script = Script {
+        cancels_as_it_finishes: Some(step),
+        ..Script::default()
+    };
+    Pipeline::scripted(&[0, 1, 2], script)
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_landing_as_a_step_finishes_stops_the_next_step_and_cleans_nothing() {
-    let pipeline = pipeline(&[0, 1, 2], Some("a"));
+    let pipeline = cancelling_as_it_finishes("a");
     let outcome = pipeline
         .execute_pipeline(Passport::new(()))
         .expect("submitted")
@@ -121,14 +44,14 @@ async fn a_cancel_landing_as_a_step_finishes_stops_the_next_step_and_cleans_noth
     );
     assert_eq!(outcome.report().cleanup, Some(Cleanup::NoStepInProgress));
 
-    let cancellation = pipeline.cancellation.lock().expect("not poisoned").take();
+    let cancellation = pipeline.take_cancellation();
     let cleanup = cancellation.expect("step a cancelled").await;
     assert_eq!(cleanup, Some(Cleanup::NoStepInProgress));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_landing_as_the_middle_step_finishes_is_not_lost() {
-    let pipeline = pipeline(&[0, 1, 2], Some("b"));
+    let pipeline = cancelling_as_it_finishes("b");
     let outcome = pipeline
         .execute_pipeline(Passport::new(()))
         .expect("submitted")
@@ -143,13 +66,13 @@ async fn a_cancel_landing_as_the_middle_step_finishes_is_not_lost() {
         }
     ));
     assert!(!pipeline.journal.contains("c began"));
-    assert_eq!(cleanups(&pipeline.journal), Vec::<String>::new());
+    assert_eq!(pipeline.cleanups(), Vec::<String>::new());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_landing_as_the_last_step_finishes_still_wins_over_completion() {
     // The canceller was told `Requested`, so the task must not report success.
-    let pipeline = pipeline(&[0, 1, 2], Some("c"));
+    let pipeline = cancelling_as_it_finishes("c");
     let outcome = pipeline
         .execute_pipeline(Passport::new(()))
         .expect("submitted")
@@ -163,12 +86,12 @@ async fn a_cancel_landing_as_the_last_step_finishes_still_wins_over_completion()
             steps_completed: 3,
         }
     );
-    assert_eq!(cleanups(&pipeline.journal), Vec::<String>::new());
+    assert_eq!(pipeline.cleanups(), Vec::<String>::new());
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_before_the_first_step_means_no_step_begins() {
-    let pipeline = pipeline(&[0, 1, 2], None);
+    let pipeline = Pipeline::new(&[0, 1, 2]);
     let passport = Passport::new(());
     let id = passport.id();
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
@@ -195,7 +118,7 @@ async fn a_cancel_before_the_first_step_means_no_step_begins() {
 async fn a_step_that_could_go_on_but_has_not_returned_yet_is_in_progress() {
     // `a` has been let through its gate but not polled since: it has not finished, so the
     // cancel interrupts it and its cleanup runs; the step never gets to return.
-    let pipeline = pipeline(&[], None);
+    let pipeline = Pipeline::new(&[]);
     let passport = Passport::new(());
     let id = passport.id();
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
@@ -207,7 +130,12 @@ async fn a_step_that_could_go_on_but_has_not_returned_yet_is_in_progress() {
 
     assert_eq!(
         pipeline.journal.entries(),
-        ["a began", "a dropped", "cleanup a: cancelled: just in time"]
+        [
+            "a began",
+            "a dropped",
+            "cleanup a began: cancelled: just in time",
+            "cleanup a finished"
+        ]
     );
     assert!(matches!(
         outcome.ending(),
@@ -221,7 +149,7 @@ async fn a_step_that_could_go_on_but_has_not_returned_yet_is_in_progress() {
 
 #[tokio::test(start_paused = true)]
 async fn only_the_interrupted_step_is_cleaned_not_the_ones_that_finished_before_it() {
-    let pipeline = pipeline(&[0, 1], None);
+    let pipeline = Pipeline::new(&[0, 1]);
     let passport = Passport::new(());
     let id = passport.id();
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
@@ -230,5 +158,8 @@ async fn only_the_interrupted_step_is_cleaned_not_the_ones_that_finished_before_
     pipeline.tasks.cancel(id, "now");
     let _ = handle.await;
 
-    assert_eq!(cleanups(&pipeline.journal), ["cleanup c: cancelled: now"]);
+    assert_eq!(
+        pipeline.cleanups(),
+        ["cleanup c began: cancelled: now", "cleanup c finished"]
+    );
 }

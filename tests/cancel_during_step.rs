@@ -10,71 +10,12 @@ use task_manager_core::{
     flow, CancelReason, CancelStatus, Cleanup, Ending, HasTaskManager, Passport, StepEnd, Task,
     TaskManager,
 };
-use task_manager_support::{Gate, Journal};
-
-#[derive(HasTaskManager)]
-struct Pipeline {
-    tasks: TaskManager,
-    journal: Journal,
-    /// One gate per step: a step waits at its gate until the test opens it.
-    gates: [Gate; 3],
-}
-
-impl Pipeline {
-    /// What every step does: say it began, wait at its gate, say it returned. The guard
-    /// records when the step's future is dropped, whether it returned or was stopped.
-    async fn run(&self, name: &str, index: usize) {
-        self.journal.record(format_args!("{name} began"));
-        let _dropped = self.journal.on_drop(format_args!("{name} dropped"));
-        self.gates[index].pass().await;
-        self.journal.record(format_args!("{name} returned"));
-    }
-}
-
-#[flow(name = pipeline)]
-impl Pipeline {
-    #[step(cancel = clean_a)]
-    async fn a(&self, _task: &mut Task) -> Result<(), Infallible> {
-        self.run("a", 0).await;
-        Ok(())
-    }
-
-    #[step(cancel = clean_b)]
-    async fn b(&self, _task: &mut Task) -> Result<(), Infallible> {
-        self.run("b", 1).await;
-        Ok(())
-    }
-
-    #[step(cancel = clean_c)]
-    async fn c(&self, _task: &mut Task) -> Result<&'static str, Infallible> {
-        self.run("c", 2).await;
-        Ok("done")
-    }
-
-    async fn clean_a(&self, _task: &mut Task, reason: CancelReason) {
-        self.journal.record(format_args!("cleanup a: {reason}"));
-    }
-
-    async fn clean_b(&self, _task: &mut Task, reason: CancelReason) {
-        self.journal.record(format_args!("cleanup b: {reason}"));
-    }
-
-    async fn clean_c(&self, _task: &mut Task, reason: CancelReason) {
-        self.journal.record(format_args!("cleanup c: {reason}"));
-    }
-}
-
-fn pipeline() -> Arc<Pipeline> {
-    Arc::new(Pipeline {
-        tasks: TaskManager::new(),
-        journal: Journal::new(),
-        gates: Default::default(),
-    })
-}
+use task_manager_support::pipeline::Pipeline;
+use task_manager_support::Gate;
 
 #[tokio::test(start_paused = true)]
 async fn cancel_during_the_middle_step_stops_it_cleans_it_once_and_starts_nothing_after() {
-    let pipeline = pipeline();
+    let pipeline = Pipeline::new(&[]);
     let passport = Passport::new(());
     let id = passport.id();
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
@@ -101,7 +42,8 @@ async fn cancel_during_the_middle_step_stops_it_cleans_it_once_and_starts_nothin
             "a dropped",
             "b began",
             "b dropped", // stopped before its cleanup began: not left running
-            "cleanup b: cancelled: user left",
+            "cleanup b began: cancelled: user left",
+            "cleanup b finished",
         ]
     );
     let report: Vec<(&str, StepEnd)> = outcome
@@ -121,7 +63,7 @@ async fn cancel_during_the_middle_step_stops_it_cleans_it_once_and_starts_nothin
 
 #[tokio::test(start_paused = true)]
 async fn the_stopped_step_never_resumes_even_if_what_it_awaited_arrives_later() {
-    let pipeline = pipeline();
+    let pipeline = Pipeline::new(&[]);
     let handle = pipeline
         .execute_pipeline(Passport::new(()))
         .expect("submitted");
@@ -140,14 +82,19 @@ async fn the_stopped_step_never_resumes_even_if_what_it_awaited_arrives_later() 
     }
     assert_eq!(
         pipeline.journal.entries(),
-        ["a began", "a dropped", "cleanup a: cancelled: stop"]
+        [
+            "a began",
+            "a dropped",
+            "cleanup a began: cancelled: stop",
+            "cleanup a finished"
+        ]
     );
     assert!(pipeline.tasks.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn cancel_during_the_first_step_is_cancelled_at_that_step_with_nothing_completed() {
-    let pipeline = pipeline();
+    let pipeline = Pipeline::new(&[]);
     let passport = Passport::new(());
     let id = passport.id();
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
@@ -167,7 +114,7 @@ async fn cancel_during_the_first_step_is_cancelled_at_that_step_with_nothing_com
     assert_eq!(
         pipeline
             .journal
-            .count("cleanup a: the task manager is shutting down"),
+            .count("cleanup a began: the task manager is shutting down"),
         1
     );
     assert!(!pipeline.journal.contains("b began"));
@@ -175,7 +122,7 @@ async fn cancel_during_the_first_step_is_cancelled_at_that_step_with_nothing_com
 
 #[tokio::test(start_paused = true)]
 async fn cancel_during_the_last_step_runs_only_that_step_s_cleanup() {
-    let pipeline = pipeline();
+    let pipeline = Pipeline::new(&[]);
     let passport = Passport::new(());
     let id = passport.id();
     let handle = pipeline.execute_pipeline(passport).expect("submitted");
@@ -194,13 +141,10 @@ async fn cancel_during_the_last_step_runs_only_that_step_s_cleanup() {
             steps_completed: 2,
         }
     );
-    let cleanups: Vec<String> = pipeline
-        .journal
-        .entries()
-        .into_iter()
-        .filter(|entry| entry.starts_with("cleanup"))
-        .collect();
-    assert_eq!(cleanups, ["cleanup c: cancelled: late"]);
+    assert_eq!(
+        pipeline.cleanups(),
+        ["cleanup c began: cancelled: late", "cleanup c finished"]
+    );
 }
 
 #[derive(HasTaskManager)]

@@ -13,6 +13,7 @@ struct Trace {
 
 type TraceTask = Task<u32, Trace>;
 
+// Its own flow, not `task_manager_support::pipeline`: the `#[cfg]`-ed steps are what is tested.
 #[derive(HasTaskManager)]
 struct Pipeline {
     tasks: TaskManager,

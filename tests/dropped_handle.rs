@@ -1,83 +1,20 @@
 //! Contract 10: dropping the handle cancels the task (reason: dropped) and its cleanup still
 //! runs to completion; an explicit `detach` lets a task run on unobserved.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use task_manager_core::{
-    flow, CancelReason, CancelStatus, Cleanup, HasTaskManager, Passport, Task, TaskManager,
-};
-use task_manager_support::{Gate, Journal};
+use task_manager_core::{CancelStatus, Cleanup, Passport};
+use task_manager_support::pipeline::{Pipeline, Script};
 
-#[derive(HasTaskManager)]
-struct Pipeline {
-    tasks: TaskManager,
-    journal: Journal,
-    gates: [Gate; 3],
-}
-
-impl Pipeline {
-    async fn run(&self, name: &str, index: usize) {
-        self.journal.record(format_args!("{name} began"));
-        self.gates[index].pass().await;
-        self.journal.record(format_args!("{name} returned"));
-    }
-
-    /// A cleanup that takes five seconds over several awaits: it must not be cut short.
-    async fn clean(&self, name: &str, reason: CancelReason) {
-        self.journal
-            .record(format_args!("cleanup {name} began: {reason}"));
-        for _ in 0..5 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        self.journal.record(format_args!("cleanup {name} finished"));
-    }
-}
-
-#[flow(name = pipeline)]
-impl Pipeline {
-    #[step(cancel = clean_a)]
-    async fn a(&self, _task: &mut Task) -> Result<(), Infallible> {
-        self.run("a", 0).await;
-        Ok(())
-    }
-
-    #[step(cancel = clean_b)]
-    async fn b(&self, _task: &mut Task) -> Result<(), Infallible> {
-        self.run("b", 1).await;
-        Ok(())
-    }
-
-    #[step(cancel = clean_c)]
-    async fn c(&self, _task: &mut Task) -> Result<(), Infallible> {
-        self.run("c", 2).await;
-        Ok(())
-    }
-
-    async fn clean_a(&self, _task: &mut Task, reason: CancelReason) {
-        self.clean("a", reason).await;
-    }
-
-    async fn clean_b(&self, _task: &mut Task, reason: CancelReason) {
-        self.clean("b", reason).await;
-    }
-
-    async fn clean_c(&self, _task: &mut Task, reason: CancelReason) {
-        self.clean("c", reason).await;
-    }
-}
-
+/// A pipeline with the gates of the steps `open` open, whose cleanups take five seconds over
+/// five awaits: a dropped handle must not cut them short.
 fn pipeline(open: &[usize]) -> Arc<Pipeline> {
-    let pipeline = Arc::new(Pipeline {
-        tasks: TaskManager::new(),
-        journal: Journal::new(),
-        gates: Default::default(),
-    });
-    for &index in open {
-        pipeline.gates[index].open();
-    }
-    pipeline
+    let script = Script {
+        cleanup_seconds: 5,
+        ..Script::default()
+    };
+    Pipeline::scripted(open, script)
 }
 
 #[tokio::test(start_paused = true)]
@@ -110,7 +47,9 @@ async fn dropping_the_handle_cancels_and_the_cleanup_runs_to_its_end_unobserved(
         [
             "a began",
             "a returned",
+            "a dropped",
             "b began",
+            "b dropped",
             "cleanup b began: its handle was dropped",
             "cleanup b finished"
         ]
@@ -178,10 +117,13 @@ async fn a_detached_task_runs_on_to_its_end() {
         [
             "a began",
             "a returned",
+            "a dropped",
             "b began",
             "b returned",
+            "b dropped",
             "c began",
-            "c returned"
+            "c returned",
+            "c dropped"
         ]
     );
     assert!(pipeline.tasks.is_empty());
@@ -208,6 +150,7 @@ async fn a_detached_task_stays_cancellable_by_id() {
         pipeline.journal.entries(),
         [
             "a began",
+            "a dropped",
             "cleanup a began: cancelled: no longer needed",
             "cleanup a finished"
         ]

@@ -11,6 +11,8 @@ use task_manager_core::{
 };
 use task_manager_support::{EventLog, Gate};
 
+// Its own flow, not `task_manager_support::pipeline`: steps that fail or panic on cue, and a `c`
+// with no cleanup, are what is tested.
 #[derive(HasTaskManager)]
 struct Pipeline {
     tasks: TaskManager,

@@ -2,12 +2,11 @@
 //! before it started", frees its place at once, and the others move up. And the decided
 //! semantics of a cancel while a task waits for a step's resource.
 
-mod queue_common;
-
-use queue_common::{all_complete, job, settle, soon, JobFailed, Jobs};
 use task_manager_core::{
     CancelReason, CancelStatus, Cleanup, Ending, Limit, Passport, TaskManager, TaskState,
 };
+use task_manager_support::queue::{all_complete, job, settle, JobFailed, Jobs};
+use task_manager_support::soon;
 
 /// How a task the tests cancel with "not needed" ends when no step was in progress: after
 /// `steps_completed` steps, none interrupted.

@@ -1,10 +1,9 @@
 //! Contract line 4: a full queue refuses the next task at once with the typed error; nothing
 //! already queued is lost.
 
-mod queue_common;
-
-use queue_common::{all_complete, job, settle, soon, Jobs};
 use task_manager_core::{Limit, Passport, SubmitError, TaskManager};
+use task_manager_support::queue::{all_complete, job, settle, Jobs};
+use task_manager_support::soon;
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_refuses_the_next_task_at_once_and_loses_nothing() {

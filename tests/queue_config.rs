@@ -3,12 +3,11 @@
 //! compile errors: see `tests/ui/queue_*.rs`. The builder also sets the cleanup deadline that
 //! `TaskManager::with_cleanup_timeout` sets, with the same check.
 
-mod queue_common;
-
 use std::time::Duration;
 
-use queue_common::{gated, job, settle, soon, Jobs};
 use task_manager_core::{Cleanup, ConfigError, Limit, LimitOf, Passport, SubmitError, TaskManager};
+use task_manager_support::queue::{gated, job, settle, Jobs};
+use task_manager_support::soon;
 
 #[test]
 fn zero_permits_are_refused() {

@@ -3,10 +3,8 @@
 //! builder, the flow's own `#[flow(limit)]`, `limit_all`; and that a flow without one is not
 //! queued at all.
 
-mod queue_common;
-
-use queue_common::{all_complete, gated, job, settle, Jobs};
 use task_manager_core::{Limit, Passport, TaskManager, TaskState};
+use task_manager_support::queue::{all_complete, gated, job, settle, Jobs};
 
 #[tokio::test(start_paused = true)]
 async fn a_limit_of_two_runs_two_and_starts_the_others_as_places_free() {

@@ -2,10 +2,8 @@
 //! higher priority goes first (strictly: see the crate docs on starvation). The same holds in
 //! a resource's line.
 
-mod queue_common;
-
-use queue_common::{all_complete, gated, job, settle, Jobs};
 use task_manager_core::{Passport, TaskManager};
+use task_manager_support::queue::{all_complete, gated, job, settle, Jobs};
 
 #[tokio::test(start_paused = true)]
 async fn equal_priorities_start_in_submission_order() {

@@ -3,10 +3,9 @@
 //! success, error, panic, cancel (after the cleanup), and the runtime dropping the task. The
 //! task-level permit comes back when the runtime drops the task too.
 
-mod queue_common;
-
-use queue_common::{gated, gated_then, job, settle, soon, Jobs, Then};
 use task_manager_core::{Cleanup, Ending, Passport, TaskManager, TaskState};
+use task_manager_support::queue::{gated, gated_then, job, settle, JobFailed, Jobs, Then};
+use task_manager_support::soon;
 
 fn db(permits: usize) -> TaskManager {
     TaskManager::builder()
@@ -55,7 +54,7 @@ async fn at_most_n_steps_hold_the_resource_and_only_that_step_waits() {
 async fn the_next_one_gets_the_permit_after(
     jobs: &std::sync::Arc<Jobs>,
     then: Then,
-) -> Ending<String, queue_common::JobFailed> {
+) -> Ending<String, JobFailed> {
     let (holder, release) = gated_then("holder", then);
     let holder = jobs.execute_save(Passport::new(holder)).unwrap();
     jobs.journal.wait_for("store holder").await;

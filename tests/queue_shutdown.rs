@@ -3,19 +3,17 @@
 //! its line at once, runs nothing more (no step begins, no cleanup runs), and ends cancelled
 //! with reason `Shutdown`; the queue is empty afterwards and takes no new task.
 
-mod queue_common;
-
 use std::pin::pin;
 use std::time::Duration;
 
-use queue_common::{gated, job, settle, Jobs};
 use task_manager_core::{
     CancelReason, Cleanup, Ending, FlowCounts, Limit, Passport, SubmitError, TaskManager, TaskState,
 };
+use task_manager_support::queue::{gated, job, settle, JobFailed, Jobs};
 
 const GRACE: Duration = Duration::from_secs(10);
 
-fn shut_down(steps_completed: usize) -> Ending<String, queue_common::JobFailed> {
+fn shut_down(steps_completed: usize) -> Ending<String, JobFailed> {
     Ending::Cancelled {
         reason: CancelReason::Shutdown,
         step: None,

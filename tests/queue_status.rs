@@ -1,10 +1,9 @@
 //! What `status` and `counts` say about queued tasks, running ones, and those waiting for a
 //! resource.
 
-mod queue_common;
-
-use queue_common::{all_complete, gated, job, settle, soon, Jobs};
 use task_manager_core::{FlowCounts, Passport, TaskManager, TaskState, TaskStatus};
+use task_manager_support::queue::{all_complete, gated, job, settle, Jobs};
+use task_manager_support::soon;
 
 fn counts(queued: usize, running: usize, waiting_for_resource: usize) -> FlowCounts {
     let mut counts = FlowCounts::default();

@@ -4,14 +4,13 @@
 //! task ends exactly once; a task cancelled before it started ran nothing; and at the end the
 //! queues and the registry are empty and every permit is back.
 
-mod queue_common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use queue_common::{job, soon, Job, JobHandle, Jobs, Then};
 use task_manager_core::{Ending, FlowCounts, Limit, Passport, SubmitError, TaskId, TaskManager};
+use task_manager_support::queue::{job, Job, JobHandle, Jobs, Then};
+use task_manager_support::soon;
 
 const WORK_LIMIT: usize = 4;
 const SAVE_LIMIT: usize = 6;

@@ -1,12 +1,11 @@
 //! Time and the queue: a task's deadline counts from submission, time spent queued included;
 //! the limit's max wait refuses a task that waited too long, with its own typed reason.
 
-mod queue_common;
-
 use std::time::Duration;
 
-use queue_common::{job, soon, Jobs};
 use task_manager_core::{CancelReason, Cleanup, Ending, Limit, Passport, TaskError};
+use task_manager_support::queue::{job, Jobs};
+use task_manager_support::soon;
 
 const SECOND: Duration = Duration::from_secs(1);
 

@@ -11,6 +11,11 @@
 //! rather than hanging it. (Doctests are off for this crate; the unit test at the bottom
 //! runs the scenario below.)
 //!
+//! The fixtures that several test files share are modules: [`pipeline`] (three gated steps,
+//! for where a cancel lands), [`queue`] (the flows of the `queue_*` tests), [`named_jobs`]
+//! (tasks named by their payload, for the tests about ids) and [`soak`]. [`EventLog`]
+//! journals a task's events; [`panics`] silences planned panics.
+//!
 //! ```
 //! use task_manager_support::{Gate, Journal};
 //!
@@ -34,6 +39,8 @@
 
 pub mod named_jobs;
 pub mod panics;
+pub mod pipeline;
+pub mod queue;
 pub mod soak;
 
 use std::fmt::Display;
@@ -110,6 +117,15 @@ impl Journal {
     /// Everything recorded so far, in order.
     pub fn entries(&self) -> Vec<String> {
         self.lock().clone()
+    }
+
+    /// The entries starting with `prefix`, in order.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|entry| entry.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// How many entries are exactly `entry`.

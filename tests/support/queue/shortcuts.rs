@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use task_manager_core::{Limit, Passport, SubmitError, TaskHandle, TaskId, TaskManager, TaskState};
 
-use super::{soon, Job, JobFailed, Jobs, Release};
+use super::{Job, JobFailed, Jobs, Release};
+use crate::soon;
 
 /// The handle of a task of any of the test flows (each ends with the job's name).
 pub type JobHandle = TaskHandle<String, JobFailed, ()>;

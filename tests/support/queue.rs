@@ -1,88 +1,29 @@
-//! What the `queue_*` tests share: a journal the steps write to, jobs a test releases one by
-//! one, a way to let the runtime run until everything is blocked, the flows under test, and
-//! (in [`shortcuts`]) the few lines most tests begin and end with.
+//! The fixture of the `queue_*` tests: jobs a test releases one by one, the flows under test,
+//! counters of what runs at once, a way to let the runtime run until everything is blocked,
+//! and the few lines most tests begin and end with ([`Jobs::with_work_limit`],
+//! [`Jobs::submit`], [`all_complete`], ...). The steps and cleanups write to a [`Journal`];
+//! waits are bounded by [`soon`](crate::soon).
 //!
-//! Every test runs on a current-thread runtime with tokio's clock paused, which jumps ahead
-//! only when every task is blocked: [`settle`] is therefore "run everything that can run",
-//! and [`soon`] turns a wait that would hang into a failure, at no real cost.
+//! Every queue test runs on a current-thread runtime with tokio's clock paused, which jumps
+//! ahead only when every task is blocked: [`settle`] is therefore "run everything that can
+//! run".
 
-#![allow(dead_code)] // each test file uses a part of this
-
-use std::future::IntoFuture;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use task_manager_core::{flow, CancelReason, HasTaskManager, Task, TaskManager};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
+
+use crate::Journal;
 
 mod shortcuts;
-#[allow(unused_imports)] // each test file uses a part of these too
 pub use shortcuts::{all_complete, Execute, JobHandle};
-
-/// Awaits `event`, or fails the test if it does not happen within a day of paused time.
-pub async fn soon<F: IntoFuture>(what: &str, event: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(24 * 3600), event).await {
-        Ok(output) => output,
-        Err(_) => panic!("{what} did not happen"),
-    }
-}
 
 /// Lets every task that can run, run, until all are blocked. The paused clock moves the 1 ms
 /// only once the runtime has nothing else to do; no step here sleeps for less.
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
-}
-
-/// An ordered log of what steps and cleanups did.
-#[derive(Default)]
-pub struct Journal {
-    entries: Mutex<Vec<String>>,
-    changed: Notify,
-}
-
-impl Journal {
-    pub fn record(&self, entry: impl Into<String>) {
-        self.lock().push(entry.into());
-        self.changed.notify_waiters();
-    }
-
-    pub fn entries(&self) -> Vec<String> {
-        self.lock().clone()
-    }
-
-    /// The entries starting with `prefix`, in order.
-    pub fn with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.lock()
-            .iter()
-            .filter(|entry| entry.starts_with(prefix))
-            .cloned()
-            .collect()
-    }
-
-    pub fn contains(&self, entry: &str) -> bool {
-        self.lock().iter().any(|known| known == entry)
-    }
-
-    /// Waits until `entry` is recorded.
-    pub async fn wait_for(&self, entry: &str) {
-        soon(&format!("journal entry {entry:?}"), async {
-            loop {
-                let mut changed = pin!(self.changed.notified());
-                changed.as_mut().enable();
-                if self.contains(entry) {
-                    return;
-                }
-                changed.await;
-            }
-        })
-        .await;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// What a job's step does once it has begun.

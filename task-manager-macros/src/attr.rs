@@ -439,11 +439,3 @@ fn respan_path(mut path: Path, span: Span) -> Path {
     }
     path
 }
-
-/// The path to the runtime crate: `::task_manager_core` unless overridden.
-pub(crate) fn runtime_path(krate: Option<&Path>) -> Path {
-    krate.cloned().unwrap_or_else(|| {
-        let ident = Ident::new("task_manager_core", Span::call_site());
-        syn::parse_quote!(::#ident)
-    })
-}

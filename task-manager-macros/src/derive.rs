@@ -7,6 +7,7 @@ use syn::{Data, DeriveInput, Field, Fields, Index, Member, Path, Type};
 
 use crate::attr;
 use crate::ctxt::Errors;
+use crate::names;
 
 pub(crate) fn has_task_manager(input: TokenStream) -> TokenStream {
     let input: DeriveInput = match syn::parse2(input) {
@@ -15,7 +16,7 @@ pub(crate) fn has_task_manager(input: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let args = attr::parse_derive_args(&input.attrs, &mut errors);
-    let krate = attr::runtime_path(args.krate.as_ref());
+    let krate = names::runtime_path(args.krate.as_ref());
     let field = manager_field(&input, &mut errors);
     match (errors.into_result(), field) {
         (Ok(()), Some((member, ty))) => {
@@ -23,10 +24,7 @@ pub(crate) fn has_task_manager(input: TokenStream) -> TokenStream {
             // reported there.
             // The field goes through a local located on its type, so that the trait-bound
             // error underlines that type alone, while `self` keeps call-site hygiene.
-            let field = proc_macro2::Ident::new(
-                "__flow_field",
-                proc_macro2::Span::mixed_site().located_at(ty.span()),
-            );
+            let field = names::local("__flow_field", ty.span());
             let call = quote_spanned! {ty.span()=> #krate::HasTaskManager::task_manager(#field) };
             let body = quote! { let #field = &self.#member; #call };
             implementation(&input, &krate, &body)

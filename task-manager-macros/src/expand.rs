@@ -16,6 +16,7 @@ use crate::ast::{self, Flow};
 use crate::attr::{self, FlowArgs};
 use crate::borrows;
 use crate::ctxt::Errors;
+use crate::names::{self, Locals};
 use crate::step;
 use crate::steps_enum;
 use crate::types;
@@ -131,7 +132,7 @@ struct Header {
 
 impl Header {
     fn new(flow: &Flow, args: &FlowArgs, name: &Ident) -> Self {
-        let krate = attr::runtime_path(args.krate.as_ref());
+        let krate = names::runtime_path(args.krate.as_ref());
         let first = &flow.steps[0];
         let last = &flow.steps[flow.steps.len() - 1];
         // A task type the macro has refused already stands as `Task`, so that the stub adds
@@ -210,7 +211,10 @@ impl Header {
         // one name on a type are reported ("duplicate definitions") there. `self` and
         // `passport` keep call-site hygiene, so that they are the ones the body uses even
         // when the flow is written by a `macro_rules!` and the name comes from its caller.
-        let (self_, passport) = (self_token(), Ident::new("passport", Span::call_site()));
+        let (self_, passport) = (
+            names::self_token(),
+            Ident::new("passport", Span::call_site()),
+        );
         let method = quote_spanned! {method.span()=>
             #[doc = #doc]
             #[allow(clippy::too_many_lines, clippy::type_complexity, clippy::used_underscore_binding)]
@@ -278,16 +282,13 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .iter()
         .enumerate()
         .filter_map(|(position, step)| step::cleanup_code(flow, position, step));
-    let stopped = step::stopped_label();
-    let private = step::private(Span::call_site());
+    let stopped = names::stopped_label();
+    let private = names::private(Span::call_site());
     // Spanned on the user's types: a `Self` without a `TaskManager`, or runtime info that
     // is not `Default` (nor `Send`), is reported on the type at fault.
     // The receiver goes through a local located on the user's type, so that the trait-bound
     // error underlines that type alone, while `self` itself keeps call-site hygiene.
-    let receiver = Ident::new(
-        "__flow_receiver",
-        Span::mixed_site().located_at(self_ty.span()),
-    );
+    let receiver = names::local("__flow_receiver", self_ty.span());
     let manager =
         quote_spanned! {self_ty.span()=> #krate::HasTaskManager::task_manager(#receiver) };
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
@@ -372,43 +373,4 @@ fn duration_tokens(duration: std::time::Duration) -> TokenStream {
     let count = u64::try_from(count).unwrap_or(u64::MAX);
     let count = proc_macro2::Literal::u64_unsuffixed(count);
     quote! { ::core::time::Duration::#constructor(#count) }
-}
-
-/// The generated locals: unreachable from user code (mixed-site hygiene) and prefixed so
-/// that they read clearly in `cargo expand`.
-pub(crate) struct Locals {
-    pub(crate) this: Ident,
-    pub(crate) task: Ident,
-    pub(crate) scope: Ident,
-    pub(crate) out: Ident,
-    pub(crate) stop: Ident,
-}
-
-impl Locals {
-    pub(crate) fn new() -> Self {
-        Locals::at(Span::call_site())
-    }
-
-    /// The same locals, reported (if ever) at `location`.
-    pub(crate) fn at(location: Span) -> Self {
-        Locals {
-            this: local("__flow_this", location),
-            task: local("__flow_task", location),
-            scope: local("__flow_scope", location),
-            out: local("__flow_out", location),
-            stop: local("__flow_stop", location),
-        }
-    }
-}
-
-/// A generated local, reported (if ever) at `location`.
-pub(crate) fn local(name: &str, location: Span) -> Ident {
-    Ident::new(name, Span::mixed_site().located_at(location))
-}
-
-/// `self` with call-site hygiene, to interpolate into tokens spanned elsewhere: `self` is
-/// hygienic, and one spanned on a user's token from another macro context would not name
-/// the method's receiver.
-pub(crate) fn self_token() -> syn::Token![self] {
-    <syn::Token![self]>::default()
 }

@@ -9,7 +9,8 @@
 //! `valid` checks the rules that need no type information (`borrows` finds a borrow in a
 //! step's output type for it), `expand` and `step` write the code (with checks spanned on
 //! the user's tokens for the rules only rustc can judge), `derive` writes
-//! `HasTaskManager`. Every error is collected (`ctxt`) and reported at once.
+//! `HasTaskManager`; `names` holds the names all the written code shares (the runtime's
+//! path, the generated locals). Every error is collected (`ctxt`) and reported at once.
 
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ mod ctxt;
 mod derive;
 mod duration;
 mod expand;
+mod names;
 mod step;
 mod steps_enum;
 mod types;

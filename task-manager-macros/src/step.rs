@@ -14,23 +14,8 @@ use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ImplItemFn, Path, Type};
 
 use crate::ast::{self, Flow, Step};
-use crate::expand::{local, Locals};
+use crate::names::{local, private, private_at_call_site, stopped_label, Locals};
 use crate::types;
-
-/// The alias of the runtime's `__private` module in the generated body, located at `span`
-/// for a check on the user's token. Mixed-site, as the local the check takes: rustc
-/// reports a check whose path and argument come from different contexts on the
-/// `#[flow]` attribute instead.
-pub(crate) fn private(span: Span) -> Ident {
-    local("__flow_private", span)
-}
-
-/// The same alias for the checks on the task's span (`step_is_send`): call-site, as the
-/// task's own `Send` check, so that rustc prints the two as one error (see `code`).
-/// (A `use` alias is an item: items are not hidden by mixed-site hygiene, so both resolve.)
-fn private_at_call_site() -> Ident {
-    Ident::new("__flow_private", Span::call_site())
-}
 
 /// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
 /// for a step that needs a resource).
@@ -51,7 +36,7 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         None => {
             // Where the input parameter would go.
             let span = step.method.sig.paren_token.span.join();
-            let (private, out) = (self::private(span), local("__flow_out", span));
+            let (private, out) = (self::private(span), Locals::at(span).out);
             let check = quote_spanned! {span=> #private::no_input(#out); };
             (Some(quote! { #(#cfgs)* #check }), None)
         }
@@ -85,13 +70,6 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     }
 }
 
-/// The label of the block of the steps: a stopped step breaks out of it with its `Stop`, so
-/// that the cleanup runs after the step's `match` has ended, and nothing of the step (its
-/// `StepRun`) is kept in the task's state machine while the cleanup runs.
-pub(crate) fn stopped_label() -> syn::Lifetime {
-    syn::Lifetime::new("'__flow_stopped", Span::mixed_site())
-}
-
 /// After the steps' block: if the stopped step was this one, run its cleanup (the scope
 /// calls it only if the step had begun). `None` for a step without `cancel = ..`.
 pub(crate) fn cleanup_code(flow: &Flow, position: usize, step: &Step) -> Option<TokenStream> {
@@ -114,7 +92,7 @@ fn task_arg(task_ty: Option<&Type>) -> TokenStream {
     match task_ty {
         Some(task_ty) => {
             let span = task_ty.span();
-            let (private, task) = (private(span), local("__flow_task", span));
+            let (private, task) = (private(span), Locals::at(span).task);
             quote_spanned! {span=> #private::SameTask::<#task_ty>::as_step_task(&mut #task) }
         }
         None => {
@@ -127,7 +105,7 @@ fn task_arg(task_ty: Option<&Type>) -> TokenStream {
 /// The previous step's output, through `NextInput` on the input parameter's type.
 fn input_arg(input_ty: &Type) -> TokenStream {
     let span = input_ty.span();
-    let (private, out) = (private(span), local("__flow_out", span));
+    let (private, out) = (private(span), Locals::at(span).out);
     quote_spanned! {span=> #private::NextInput::<#input_ty>::into_input(#out) }
 }
 

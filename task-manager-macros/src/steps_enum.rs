@@ -19,7 +19,8 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use crate::ast::{Flow, Step};
-use crate::attr::{self, FlowArgs, StepsEnum};
+use crate::attr::{FlowArgs, StepsEnum};
+use crate::names;
 
 pub(crate) fn expand(flow: &Flow, args: &FlowArgs, flow_name: &Ident) -> TokenStream {
     let Some(enum_name) = enum_name(args, flow_name) else {
@@ -105,7 +106,7 @@ fn fnv1a(text: &str) -> u32 {
 
 /// The enum and its impls.
 fn definition(flow: &Flow, args: &FlowArgs, flow_name: &Ident, enum_name: &Ident) -> TokenStream {
-    let krate = attr::runtime_path(args.krate.as_ref());
+    let krate = names::runtime_path(args.krate.as_ref());
     // The same strings as the flow's `FlowInfo` (see `expand`), which status and events
     // carry: `step_as` compares them.
     let flow_text = flow_name.to_string();

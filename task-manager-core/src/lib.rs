@@ -183,19 +183,16 @@ mod manager;
 mod observe;
 mod outcome;
 mod passport;
-mod probe;
 mod queue;
-mod race;
 mod reason;
 mod registry;
 mod report;
-mod scope;
+mod run;
 mod shared;
 mod shutdown;
-mod submit;
+mod status;
 mod sync;
 mod task;
-mod timeline;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -211,16 +208,14 @@ pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
 pub use limit::{Limit, LimitOf};
-pub use manager::{HasTaskManager, TaskManager, TaskState, TaskStatus};
-pub use observe::{
-    Addon, EventKind, FlowStep, Progress, StepRef, TaskEnd, TaskEvent, TaskSnapshot,
-};
+pub use manager::{HasTaskManager, TaskManager};
+pub use observe::{Addon, EventKind, FlowStep, Progress, StepRef, TaskEnd, TaskEvent};
 pub use outcome::{Ending, Outcome, TaskError};
 pub use passport::Passport;
-pub use queue::FlowCounts;
 pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus};
 pub use report::{Report, StepEnd, StepRecord, Steps};
 pub use shutdown::{ShutdownReport, UnfinishedTask};
+pub use status::{FlowCounts, TaskSnapshot, TaskState, TaskStatus};
 pub use task::{CancelSignal, Cancelled, Task};
 
 /// Turns an `impl` block into a flow: its `#[step]` methods run in order as one task, each

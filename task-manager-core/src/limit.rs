@@ -116,7 +116,8 @@ pub(crate) enum ZeroSetting {
     MaxWait,
 }
 
-/// Which limit a [`ConfigError`] of the queue add-on (`limit_flow`, `limit_all`, `resource`, or `#[flow(limit = ..)]`) is about.
+/// Which limit a [`ConfigError`](crate::ConfigError) of the queue add-on is about: one given
+/// to `limit_flow`, `limit_all` or `resource`, or a `#[flow(limit = ..)]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LimitOf {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::cancel::{CancelAll, Cancellation};
 use crate::id::TaskId;
-use crate::observe::{AddonSet, FlowStep, Progress};
-use crate::queue::{FlowCounts, Queues};
+use crate::observe::AddonSet;
+use crate::queue::Queues;
 use crate::reason::CancelStatus;
 use crate::reason::{CancelReason, CancelSource};
 use crate::registry::Registry;
@@ -31,74 +31,6 @@ pub struct TaskManager {
     pub(crate) registry: Arc<Registry>,
     /// The add-ons every task of this manager tells its events to; `None` if there are none.
     pub(crate) addons: Option<Arc<AddonSet>>,
-}
-
-/// Where a running task is, as seen by [`TaskManager::status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskStatus {
-    /// The flow the task runs.
-    pub flow: &'static str,
-    /// The step in progress (or waiting for its resource): `None` before the first step has
-    /// begun (while queued, too).
-    pub step: Option<&'static str>,
-    /// The index of that step in the flow (0-based).
-    pub step_index: Option<usize>,
-    /// What the task is doing.
-    pub state: TaskState,
-    /// The last progress a step reported ([`Task::set_progress`](crate::Task::set_progress)).
-    pub progress: Option<Progress>,
-}
-
-impl TaskStatus {
-    /// The step in progress as flow `S`'s generated step enum; `None` before the first step
-    /// or if the task is of another flow.
-    ///
-    /// ```
-    /// # use task_manager_core::*;
-    /// # #[derive(HasTaskManager)] struct Queries { tasks: TaskManager }
-    /// # #[flow(name = query)]
-    /// # impl Queries {
-    /// #     #[step] async fn prepare(&self, _t: &mut Task) -> Result<(), std::io::Error> { Ok(()) }
-    /// #     #[step] async fn send(&self, _t: &mut Task) -> Result<(), std::io::Error> { Ok(()) }
-    /// # }
-    /// # fn demo(queries: &Queries, id: TaskId) {
-    /// if let Some(QueryStep::Send) = queries.tasks.status(id).and_then(|s| s.step_as::<QueryStep>()) {
-    ///     println!("{id} is waiting for the server");
-    /// }
-    /// # }
-    /// ```
-    pub fn step_as<S: FlowStep>(&self) -> Option<S> {
-        if self.flow != S::FLOW {
-            return None;
-        }
-        S::from_index(self.step_index?)
-    }
-}
-
-/// The state of a running task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TaskState {
-    /// Running its steps.
-    Running,
-    /// A cancel took effect; the task is stopping (its cleanup may be running).
-    Cancelling,
-    /// Its ending is decided, not by a cancel, and it is on its way out: a step panicked and
-    /// that step's cleanup is running, or its last step returned and it is sealing its outcome.
-    /// A cancel now changes nothing ([`CancelStatus::AlreadyFinished`](crate::CancelStatus)).
-    Finishing,
-    /// Waiting in its flow's queue for admission (queue add-on); no step has begun.
-    Queued {
-        /// How many queued tasks will be admitted before it, as of now (0: it is next). A
-        /// later task of higher priority can push it back.
-        position: usize,
-    },
-    /// Admitted, and waiting for a permit of the resource its next step needs (queue
-    /// add-on); that step (in [`TaskStatus::step`]) has not begun.
-    WaitingForResource {
-        /// The resource's name.
-        resource: &'static str,
-    },
 }
 
 impl TaskManager {
@@ -178,43 +110,6 @@ impl TaskManager {
         }
     }
 
-    /// Where the running task `id` is; `None` if no running task has that id. A queued task
-    /// is "running" in this sense (registered, cancellable): its state says it is queued.
-    pub fn status(&self, id: TaskId) -> Option<TaskStatus> {
-        self.registry
-            .get(id)
-            .map(|task| status_of(&task, &self.registry))
-    }
-
-    /// How many tasks of flow `flow` are queued and running on this manager, now. It visits
-    /// every registered task (a status call, not a hot-path one).
-    ///
-    /// ```
-    /// # use task_manager_core::TaskManager;
-    /// let tasks = TaskManager::new();
-    /// let counts = tasks.counts("query");
-    /// assert_eq!((counts.queued, counts.running), (0, 0));
-    /// ```
-    pub fn counts(&self, flow: &str) -> FlowCounts {
-        let mut counts = FlowCounts::default();
-        self.registry.for_each(|_, task| {
-            if task.flow().name() != flow {
-                return;
-            }
-            match state_of(task) {
-                Seen::Queued => counts.queued += 1,
-                Seen::WaitingForResource(_) => {
-                    counts.running += 1;
-                    counts.waiting_for_resource += 1;
-                }
-                // Cancelled while queued, on its way out: it gave up its place already.
-                Seen::Cancelling if task.step().is_none() && task.is_waiting() => {}
-                Seen::Running | Seen::Cancelling | Seen::Finishing => counts.running += 1,
-            }
-        });
-        counts
-    }
-
     /// The ids of all running tasks (a snapshot).
     pub fn running_ids(&self) -> Vec<TaskId> {
         let mut ids = Vec::new();
@@ -235,60 +130,6 @@ impl TaskManager {
     /// Whether no task is running.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
-    let flow = task.flow();
-    let step_index = task.step();
-    let state = match state_of(task) {
-        Seen::Running => TaskState::Running,
-        Seen::Cancelling => TaskState::Cancelling,
-        Seen::Finishing => TaskState::Finishing,
-        Seen::WaitingForResource(resource) => TaskState::WaitingForResource { resource },
-        Seen::Queued => registry
-            .queues
-            .with_line(flow, |line| line.queue.position_of(task))
-            .flatten()
-            // Admitted between the two looks.
-            .map_or(TaskState::Running, |position| TaskState::Queued {
-                position,
-            }),
-    };
-    TaskStatus {
-        flow: flow.name(),
-        step: step_index.map(|index| flow.step_name(index)),
-        step_index,
-        state,
-        progress: task.cell().progress(),
-    }
-}
-
-/// A task's state as its shared flags say, without its queue position.
-enum Seen {
-    Running,
-    Cancelling,
-    Finishing,
-    Queued,
-    WaitingForResource(&'static str),
-}
-
-fn state_of(task: &TaskShared) -> Seen {
-    if task.cell().is_cancel_requested() {
-        return Seen::Cancelling;
-    }
-    if task.cell().is_sealed() {
-        return Seen::Finishing;
-    }
-    if !task.is_waiting() {
-        return Seen::Running;
-    }
-    match task.step() {
-        None => Seen::Queued,
-        Some(index) => match task.flow().step_resource(index) {
-            Some(resource) => Seen::WaitingForResource(resource),
-            None => Seen::Running,
-        },
     }
 }
 

@@ -205,7 +205,7 @@ impl CancelStatus {
     }
 }
 
-/// A cancel that found nothing to cancel, as an error: see [`Cancellation::found`].
+/// A cancel that found nothing to cancel, as an error: see [`Cancellation::found`](crate::Cancellation::found).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CancelError {

@@ -13,11 +13,17 @@
 //! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
 //!   holds it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::task::Context;
+
+use tokio::time::Sleep;
 
 use crate::cell::TaskCell;
 use crate::flow::FlowInfo;
 use crate::observe::TaskLive;
+use crate::reason::CancelReason;
 
 /// `step` before the first step begins (while queued, or between submit and first poll).
 const NOT_STARTED: u16 = u16::MAX;
@@ -82,5 +88,29 @@ impl TaskShared {
     /// The `waiting` flag, for the line the task waits in.
     pub(crate) fn waiting_flag(&self) -> &AtomicBool {
         &self.waiting
+    }
+
+    /// The first check of every race (a step's, and a wait in a line's), on every poll:
+    /// whether the task must stop now, because a cancel was requested or its deadline passed.
+    /// When the deadline passes, the cancel is requested here with the reason `expired` gives
+    /// (a step's deadline is the task's timeout; a queued task's may be its max wait); a
+    /// concurrent cancel may win that, and its reason then stands.
+    #[inline]
+    pub(crate) fn must_stop(
+        &self,
+        deadline: Option<Pin<&mut Sleep>>,
+        expired: impl FnOnce() -> CancelReason,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        if self.cell.is_cancel_requested() {
+            return true;
+        }
+        if let Some(sleep) = deadline {
+            if sleep.poll(cx).is_ready() {
+                let _ = self.cell.request_cancel(expired());
+                return true;
+            }
+        }
+        false
     }
 }

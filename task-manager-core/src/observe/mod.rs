@@ -8,8 +8,7 @@
 //!   (`self.events.step_starting(..)`), which tells the add-ons and `tracing`.
 //! - `addon.rs`, `event.rs`: the [`Addon`] trait and the [`TaskEvent`]s it hears.
 //! - `trace.rs`: the spans (feature `tracing`).
-//! - `task_ext.rs`: `Task::set_progress` and `Task::emit`.
-//! - `snapshot.rs`, `steps.rs`: `TaskManager::snapshot` and the [`FlowStep`] trait.
+//! - `steps.rs`: the [`FlowStep`] trait (the generated step enums).
 //!
 //! # What it costs when nobody listens
 //! A manager without add-ons holds `None`; each event point checks it and builds no event.
@@ -25,22 +24,15 @@
 //! few flags. See the test `observation_costs_each_task_a_few_words`.
 
 mod addon;
-mod emit;
 mod event;
 mod live;
-mod snapshot;
 mod steps;
-mod task_ext;
-mod trace;
+pub(crate) mod trace;
 
 pub use addon::Addon;
 pub use event::{EventKind, Progress, StepRef, TaskEnd, TaskEvent};
-pub use snapshot::TaskSnapshot;
 pub use steps::FlowStep;
 
 pub(crate) use addon::AddonSet;
-pub(crate) use emit::TaskEvents;
-pub(crate) use live::TaskLive;
-
-#[cfg(test)]
-mod tests;
+pub(crate) use live::{step_ref, TaskLive};
+pub(crate) use trace::TaskSpans;

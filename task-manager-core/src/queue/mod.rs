@@ -11,8 +11,8 @@
 //!   invariants are written at its top.
 //! * `line`: its waiting line (priority levels of arrival-ordered deques).
 //! * `wait`: the waits themselves, raced against the task's cancel flag and deadline exactly
-//!   as a step is.
-//! * `status`: [`FlowCounts`].
+//!   as a step is: the admission wait the runner spawns around a task's body, and
+//!   [`acquire`], which the runner awaits for a step's resource. Neither knows the runner.
 //!
 //! Cost for a flow that uses none of it: at submission three plain reads (the flow's static
 //! limit and resource list, the manager's table being empty); nothing per step. See
@@ -21,16 +21,13 @@
 mod config;
 mod line;
 mod permits;
-mod status;
 mod table;
 mod wait;
 
-pub use status::FlowCounts;
-
 pub(crate) use config::QueueConfig;
-pub(crate) use permits::{Abandonments, Full, Permit};
+pub(crate) use permits::{Abandonments, Entry, Full, Permit};
 pub(crate) use table::Queues;
-pub(crate) use wait::{run_admitted, WaitLimits};
+pub(crate) use wait::{acquire, run_admitted, WaitLimits};
 
 use crate::shared::TaskShared;
 

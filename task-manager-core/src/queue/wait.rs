@@ -1,13 +1,15 @@
 //! Waiting in a line, raced against the task's cancel flag and deadline exactly as a step is
-//! (`scope::must_stop` is the same check, on every poll, before anything else).
+//! (`TaskShared::must_stop` is the same check, on every poll, before anything else). The
+//! runner awaits these; they know nothing of it: an await point is reported through the
+//! `on_pending` callback it passes.
 //!
 //! * A queued task is a spawned task that waits for admission before its body is first
 //!   polled. The body is made at submission (so the task context and scope sit inside it
 //!   once, not twice); if the wait ends in a cancel, the body's first step sees the cancel
 //!   before it begins, and the task ends "cancelled before it started" through the same code
 //!   as any cancel before a step: no step, no cleanup.
-//! * A step with a resource waits for its permit inside the scope, before the step begins.
-//!   In both cases nothing of the step has run, so a cancel there runs no cleanup.
+//! * A step with a resource waits for its permit ([`acquire`]) before the step begins. In
+//!   both cases nothing of the step has run, so a cancel there runs no cleanup.
 
 use std::future::{poll_fn, ready, Future};
 use std::pin::Pin;
@@ -18,11 +20,9 @@ use std::time::Duration;
 use futures_util::future::{Either, FutureExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use crate::probe::Probe;
 use crate::queue::permits::{Entry, Ticket, Waiter};
 use crate::queue::{ResourcePermit, TaskPermit};
 use crate::reason::CancelReason;
-use crate::scope::{must_stop, Scope, StepRun, Stop};
 use crate::shared::TaskShared;
 
 impl Waiter for TaskShared {
@@ -88,17 +88,17 @@ fn expired(max_wait: Option<Duration>) -> CancelReason {
 /// its arguments for its whole life, so the body (the task's whole state machine) would be
 /// stored twice. Here the body is stored once, and the wait's small state beside it.
 ///
-/// `probe` is the task's explorer hook (feature `testing`; nothing otherwise): each poll of the
-/// wait that returns `Pending` is an await point where the explorer may cancel the task.
-pub(crate) fn run_admitted<Body: Future>(
+/// `on_pending` is called on each poll of the wait that returns `Pending`: an await point
+/// (the runner's explorer hook may cancel the task there).
+pub(crate) fn run_admitted<Body: Future, OnPending: Fn()>(
     entry: Entry<TaskShared>,
     limits: WaitLimits,
-    probe: Probe,
+    on_pending: OnPending,
     body: Body,
 ) -> impl Future<Output = Body::Output> {
     let admitted = match entry {
         Entry::Admitted(permit) => Either::Left(ready(Some(permit))),
-        Entry::Queued(ticket) => Either::Right(Admission::new(ticket, limits, probe)),
+        Entry::Queued(ticket) => Either::Right(Admission::new(ticket, limits, on_pending)),
     };
     // `None`: cancelled while queued (by a request, the deadline or the max wait). The body
     // sees the cancel before its first step begins and ends at once.
@@ -112,7 +112,7 @@ pub(crate) fn run_admitted<Body: Future>(
 
 /// Waits until its ticket is handed a permit; `None` if the task must stop first (its cancel
 /// is then requested). Dropping it leaves the line (the ticket's own drop).
-struct Admission {
+struct Admission<OnPending> {
     /// `None` once the wait is over.
     ticket: Option<Ticket<TaskShared>>,
     /// Boxed, like a scope's deadline, and only when there is a limit to the wait: an inline
@@ -120,21 +120,25 @@ struct Admission {
     expiry: Option<Pin<Box<Sleep>>>,
     /// The max wait, if it is what `expiry` stands for (else it is the deadline).
     max_wait: Option<Duration>,
-    probe: Probe,
+    on_pending: OnPending,
 }
 
-impl Admission {
-    fn new(ticket: Ticket<TaskShared>, limits: WaitLimits, probe: Probe) -> Self {
+impl<OnPending> Admission<OnPending> {
+    fn new(ticket: Ticket<TaskShared>, limits: WaitLimits, on_pending: OnPending) -> Self {
         Admission {
             ticket: Some(ticket),
             expiry: limits.expires_at.map(|at| Box::pin(sleep_until(at))),
             max_wait: limits.max_wait,
-            probe,
+            on_pending,
         }
     }
 }
 
-impl Future for Admission {
+// Nothing in it is pinned structurally: the ticket and the callback are moved freely, and
+// the timer is boxed.
+impl<OnPending> Unpin for Admission<OnPending> {}
+
+impl<OnPending: Fn()> Future for Admission<OnPending> {
     type Output = Option<TaskPermit>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -146,8 +150,8 @@ impl Future for Admission {
         let expiry = this.expiry.as_mut().map(Pin::as_mut);
         let polled = poll_line(ticket, expiry, || expired(max_wait), cx);
         if polled.is_pending() {
-            // The explorer may cancel here; the cancel wakes this task, which then leaves.
-            this.probe.admission_pending();
+            // An await point: a cancel here wakes this task, which then leaves.
+            (this.on_pending)();
         }
         let granted = std::task::ready!(polled);
         let ticket = this.ticket.take();
@@ -168,7 +172,7 @@ fn poll_line(
     cx: &mut Context<'_>,
 ) -> Poll<bool> {
     let shared = ticket.waiter();
-    if must_stop(shared, deadline, expired, cx) {
+    if shared.must_stop(deadline, expired, cx) {
         return Poll::Ready(false);
     }
     // Register before looking, so that a hand-off or a cancel between the look and the
@@ -183,72 +187,22 @@ fn poll_line(
     Poll::Pending
 }
 
-impl Scope {
-    /// Runs step `index`, which needs a resource (`#[step(resource = "..")]`): waits for one
-    /// of its permits, raced against the cancel and the deadline, then runs the step as
-    /// [`Scope::step`] does, holding the permit until the step is over: released when it
-    /// returns, or, if it is stopped, when its [`Stop`] is consumed (after its cleanup).
-    ///
-    /// A cancel while waiting stops the task before the step began: the step's cleanup does
-    /// not run, and the task ends `Cancelled { step: None, .. }`.
-    pub async fn step_with_resource<T, E>(
-        &mut self,
-        index: usize,
-        run: impl Future<Output = Result<T, E>>,
-    ) -> StepRun<T, E> {
-        let flow = self.shared.flow();
-        if index == 0 {
-            // Before the wait: the task has started, whatever its first step waits for.
-            self.events.started(self.id, &self.shared);
+/// Waits in a resource's line until `ticket` is handed a permit, raced against the task's
+/// cancel and `deadline` (the task's own): `None` if the task must stop first (its cancel is
+/// then requested). `on_pending` is called on each poll that returns `Pending`.
+pub(crate) async fn acquire(
+    ticket: Ticket<TaskShared>,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+    on_pending: impl Fn(),
+) -> Option<ResourcePermit> {
+    let granted = poll_fn(|cx| {
+        let deadline = deadline.as_mut().map(Pin::as_mut);
+        let polled = poll_line(&ticket, deadline, || CancelReason::Timeout, cx);
+        if polled.is_pending() {
+            on_pending();
         }
-        let resource = flow.step_resource(index);
-        let queue = resource.and_then(|name| self.registry.queues.resource(name).cloned());
-        // No line to wait in: a cancelled task stops in `step` before the step begins, and a
-        // hand-written flow whose resource was never configured just runs (submission refuses
-        // those that `#[flow]` writes).
-        let Some(queue) = queue.filter(|_| !self.shared.cell().is_cancel_requested()) else {
-            return self.step(index, run).await;
-        };
-        self.shared.set_step(index);
-        let permit: ResourcePermit = match queue.enter(&self.shared, self.shared.priority()) {
-            Ok(Entry::Admitted(permit)) => permit,
-            Ok(Entry::Queued(ticket)) => {
-                if let Some(resource) = resource {
-                    self.events
-                        .waiting_for_resource(self.id, &self.shared, index, resource);
-                }
-                let deadline = &mut self.deadline;
-                let probe = &self.probe;
-                probe.resource_wait_began();
-                let granted = poll_fn(|cx| {
-                    let deadline = deadline.as_mut().map(Pin::as_mut);
-                    let polled = poll_line(&ticket, deadline, || CancelReason::Timeout, cx);
-                    if polled.is_pending() {
-                        // The explorer may cancel here, as while queued for admission.
-                        probe.resource_pending(index);
-                    }
-                    polled
-                })
-                .await;
-                // Time passed waiting: the step begins when it gets the permit, not when
-                // the previous step ended.
-                self.timeline.interrupt();
-                match granted.then(|| ticket.claim()).flatten() {
-                    Some(permit) => permit,
-                    // Cancelled while it waited: its reason is in the cancel slot.
-                    None => return StepRun::Stopped(Stop::before(index)),
-                }
-            }
-            // A resource's line has a capacity of `usize::MAX`: it is never full. Should it
-            // be, the step waits for nothing rather than fail.
-            Err(_) => return self.step(index, run).await,
-        };
-        match self.step(index, run).await {
-            StepRun::Stopped(mut stop) => {
-                stop.resource = Some(permit);
-                StepRun::Stopped(stop)
-            }
-            ended => ended,
-        }
-    }
+        polled
+    })
+    .await;
+    granted.then(|| ticket.claim()).flatten()
 }

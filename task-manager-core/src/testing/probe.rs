@@ -13,7 +13,7 @@ use crate::shared::TaskShared;
 
 use super::explorer::AwaitPoint;
 
-/// The hook a [`Scope`](crate::scope::Scope) holds: `None` for every task the explorer did not
+/// The hook a [`Scope`](crate::run::scope::Scope) holds: `None` for every task the explorer did not
 /// arm, so that other tasks (and other tests) run as they would without the feature.
 pub(crate) struct Probe(Option<Arc<Recorder>>);
 

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::cleanup::Cleanup;
-use crate::scope::{panic_message, Scope, StepRun};
+use crate::run::scope::{panic_message, Scope, StepRun};
 
 pin_project! {
     /// The future [`Scope::step`] returns. It holds the step's future inline, once: a plain

@@ -2,9 +2,7 @@
 
 use std::any::Any;
 
-use crate::observe::event::{EventKind, Progress};
-use crate::observe::live::step_ref;
-use crate::observe::trace;
+use crate::observe::{step_ref, trace, EventKind, Progress};
 use crate::task::Task;
 
 impl<P, R> Task<P, R> {

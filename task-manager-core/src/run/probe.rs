@@ -1,6 +1,6 @@
 //! The cancellation explorer's hook into the runner.
 //!
-//! [`Scope`](crate::scope::Scope) reports each await point of its task to a `Probe`: each
+//! [`Scope`](crate::run::scope::Scope) reports each await point of its task to a `Probe`: each
 //! poll of the wait for admission that returns `Pending` (`admission_pending`: the queue
 //! add-on's wait holds a `share` of its task's probe), each poll of a step's wait for its
 //! resource that returns `Pending` (`resource_pending`), before each step, each poll of a step

@@ -17,17 +17,17 @@ use tokio::time::{Instant, Sleep};
 
 use crate::cleanup::Cleanup;
 use crate::id::TaskId;
-use crate::observe::TaskEvents;
 use crate::outcome::{Ending, Outcome};
-use crate::probe::Probe;
 use crate::queue::ResourcePermit;
-use crate::race::{CleanupBody, CleanupRun, StepRace};
 use crate::reason::CancelReason;
 use crate::registry::Registry;
+use crate::report::timeline::Timeline;
 use crate::report::{Report, StepEnd};
+use crate::run::hooks::TaskEvents;
+use crate::run::probe::Probe;
+use crate::run::race::{CleanupBody, CleanupRun, StepRace};
 use crate::shared::TaskShared;
 use crate::task::Task;
-use crate::timeline::Timeline;
 
 /// One task's runner state. Owned by the task's future; see the module docs.
 pub struct Scope {
@@ -160,7 +160,10 @@ impl Scope {
         cx: &mut Context<'_>,
     ) -> Poll<Raced<F::Output>> {
         let deadline = self.deadline.as_mut().map(Pin::as_mut);
-        if must_stop(&self.shared, deadline, || CancelReason::Timeout, cx) {
+        if self
+            .shared
+            .must_stop(deadline, || CancelReason::Timeout, cx)
+        {
             return Poll::Ready(Raced::Cancelled);
         }
         if !*began {
@@ -396,30 +399,6 @@ impl Drop for Scope {
         self.shared.cell().end();
         self.probe.task_ended();
     }
-}
-
-/// The first check of every race (a step's, and a wait in a queue's), on every poll: whether
-/// the task must stop now, because a cancel was requested or its deadline passed. When the
-/// deadline passes, the cancel is requested here with the reason `expired` gives (a step's
-/// deadline is the task's timeout; a queued task's may be its max wait); a concurrent cancel
-/// may win that, and its reason then stands.
-#[inline]
-pub(crate) fn must_stop(
-    shared: &TaskShared,
-    deadline: Option<Pin<&mut Sleep>>,
-    expired: impl FnOnce() -> CancelReason,
-    cx: &mut Context<'_>,
-) -> bool {
-    if shared.cell().is_cancel_requested() {
-        return true;
-    }
-    if let Some(sleep) = deadline {
-        if sleep.poll(cx).is_ready() {
-            let _ = shared.cell().request_cancel(expired());
-            return true;
-        }
-    }
-    false
 }
 
 pub(crate) enum Raced<T> {

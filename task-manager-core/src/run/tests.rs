@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::manager::TaskManager;
 use crate::observe::{Addon, TaskEvent};
-use crate::scope::Scope;
+use crate::run::scope::Scope;
 
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<String>>>);
@@ -51,7 +51,8 @@ fn a_manager_without_add_ons_holds_none() {
 fn observation_costs_each_task_a_few_words() {
     use std::mem::size_of;
 
-    use crate::observe::{TaskEvents, TaskLive};
+    use crate::observe::TaskLive;
+    use crate::run::hooks::TaskEvents;
     use crate::shared::TaskShared;
 
     assert_eq!(
@@ -75,7 +76,7 @@ fn observation_costs_each_task_a_few_words() {
     // The explorer's hook (feature `testing`) adds a pointer to the scope. The scope holds
     // the timeline of the first four steps inline (64 bytes), which replaced a per-task
     // heap allocation of 56 bytes a step, and the identity of the registered waker (16).
-    let hook = size_of::<crate::probe::Probe>();
+    let hook = size_of::<crate::run::probe::Probe>();
     assert!(
         size_of::<Scope>() <= 160 + hook,
         "Scope grew to {} bytes",

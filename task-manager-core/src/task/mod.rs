@@ -1,5 +1,7 @@
 //! The context every step and cleanup of a task receives.
 
+mod events;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

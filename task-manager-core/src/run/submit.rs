@@ -13,7 +13,7 @@ use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
 use crate::queue::{run_admitted, Full, WaitLimits};
-use crate::scope::{arm_deadline, Scope};
+use crate::run::scope::{arm_deadline, Scope};
 use crate::shared::TaskShared;
 use crate::task::Task;
 
@@ -108,7 +108,8 @@ where
             let limits = WaitLimits::new(submitted_at, timeout, max_wait);
             // The explorer's hook, shared with the wait for admission (feature `testing`).
             let probe = scope.probe.share();
-            runtime.spawn(run_admitted(entry, limits, probe, body(task, scope)))
+            let on_pending = move || probe.admission_pending();
+            runtime.spawn(run_admitted(entry, limits, on_pending, body(task, scope)))
         }
     };
     // Only a task that may wait in a line needs to tell the lines when its handle cancels it.

@@ -6,7 +6,9 @@ use tokio::time::Instant;
 
 use crate::cleanup::Cleanup;
 use crate::flow::FlowInfo;
-use crate::timeline::Timeline;
+pub(crate) mod timeline;
+
+use timeline::Timeline;
 
 /// The record of one task: each step that began, the cleanup if one ran, and the runtime
 /// info as the task left it. Times are tokio [`Instant`]s, so they follow a paused test clock.

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use crate::cleanup::Cleanup;
 use crate::id::TaskId;
-use crate::observe::event::{EventKind, StepRef, TaskEnd};
-use crate::observe::live::step_ref;
-use crate::observe::trace::TaskSpans;
+use crate::observe::{step_ref, EventKind, StepRef, TaskEnd, TaskSpans};
 use crate::outcome::Ending;
 use crate::reason::CancelReason;
 use crate::report::StepEnd;

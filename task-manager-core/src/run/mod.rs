@@ -1,0 +1,26 @@
+//! The runner: everything that drives one task from its submission to its outcome. `#[flow]`
+//! writes one `async` block per flow that calls into [`Scope`]; the rest of the crate is what
+//! the runner uses (the task's cell and shared state, the registry, the queue's waits, the
+//! hooks to observers).
+//!
+//! * `submit`: register the task, take its place in its flow's line, spawn it.
+//! * `scope`: the task's runner state ([`Scope`]) and how it ends the task.
+//! * `race`: a step's future raced against the cancel and the deadline, and a stopped step's
+//!   cleanup: what a step does (race, end, record) lives there.
+//! * `resource`: a step that waits for a resource's permit first.
+//! * `hooks`: the one hook set every lifecycle point calls; it tells the add-ons, `tracing`
+//!   and the explorer's probe.
+//! * `probe`: the explorer's hook (feature `testing`), an empty struct otherwise.
+
+mod hooks;
+mod probe;
+mod race;
+mod resource;
+mod scope;
+mod submit;
+
+pub use scope::{Scope, StepRun, Stop};
+pub use submit::submit;
+
+#[cfg(test)]
+mod tests;

@@ -237,6 +237,10 @@ fn steps(config: &Config, results: &Results) -> Table {
     let slope = |figures: &[Option<f64>]| -> Option<f64> {
         let first = config.steps.first()?.count() as f64;
         let last = config.steps.last()?.count() as f64;
+        // One flow length alone has no slope.
+        if first == last {
+            return None;
+        }
         Some((figures.last().copied()?? - figures.first().copied()??) / (last - first))
     };
     for which in Which::ALL.into_iter().filter(|w| *w != Which::Empty) {

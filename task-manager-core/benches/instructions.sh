@@ -3,7 +3,7 @@
 # repeatable, unlike wall time on a shared 2-core machine. Current_thread runtime, 3 steps,
 # 1,000 in flight (the headline shape).
 #
-# Usage: benches/instructions.sh [contender ...]   (default: empty plain token+registry library)
+# Usage: benches/instructions.sh [contender ...]   (default: empty plain token+registry tuned library)
 #        TM_INSTR_CARGO_ARGS="--no-default-features" benches/instructions.sh library
 #
 # TM_INSTR_CARGO_ARGS: extra arguments for cargo when it builds the suite (features).
@@ -37,7 +37,7 @@ count() { # contender tasks -> total instructions
 }
 
 contenders=("$@")
-[[ ${#contenders[@]} -gt 0 ]] || contenders=(empty plain token+registry library)
+[[ ${#contenders[@]} -gt 0 ]] || contenders=(empty plain token+registry tuned library)
 for contender in "${contenders[@]}"; do
   a="$(count "$contender" "$small")"
   b="$(count "$contender" "$large")"

@@ -24,7 +24,7 @@ use tokio::runtime::{Builder, Runtime};
 use tokio_util::sync::CancellationToken;
 
 use contender::Contender;
-use contenders::{empty::Empty, plain::Plain, token::Registry, token::Token};
+use contenders::{empty::Empty, plain::Plain, token::Registry, token::Token, tuned::Tuned};
 use steps::Steps;
 
 fn current_thread() -> Runtime {
@@ -55,6 +55,10 @@ fn spawn_join(c: &mut Criterion) {
     let token = Token::default();
     group.bench_function("token+registry", |b| {
         b.to_async(&runtime).iter(|| token.spawn(Steps::Three))
+    });
+    let tuned = Tuned::default();
+    group.bench_function("tuned", |b| {
+        b.to_async(&runtime).iter(|| tuned.spawn(Steps::Three))
     });
     group.finish();
 }

@@ -25,9 +25,11 @@ marker="$scratch/.installed-0.1.1"
 if [[ ! -f "$marker" ]]; then
   mkdir -p "$scratch"
   # npm output goes to stderr so that stdout carries only the JSON line.
+  # Exit 4 (like 3 above): the environment cannot run the original, the suite skips it.
   (cd "$scratch" &&
     { [[ -f package.json ]] || echo '{"name":"tm-original-scratch","private":true}' >package.json; } &&
-    npm install --no-audit --no-fund --loglevel=error "$package" 1>&2)
+    npm install --no-audit --no-fund --loglevel=error "$package" 1>&2) ||
+    { echo "run.sh: cannot install $package from the npm registry" >&2; exit 4; }
   touch "$marker"
 fi
 

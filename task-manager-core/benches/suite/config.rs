@@ -19,12 +19,13 @@ pub struct Config {
     pub tasks: usize,
     /// Tasks per run at 1 in flight, where every task pays a full wake-up round trip.
     pub serial_tasks: usize,
-    /// In-flight limits for the scaling table; the headline uses `HEADLINE_IN_FLIGHT`.
+    /// Loads (tasks in flight) of the throughput table; the headline uses `HEADLINE_IN_FLIGHT`.
     pub in_flight: Vec<usize>,
     pub steps: Vec<Steps>,
     /// How tasks are kept in flight (`TM_BENCH_DRIVER=window|clients`).
     pub driver: Driver,
-    /// Repetitions of each throughput run; the median is reported.
+    /// Repetitions of each throughput and cancel-all measurement, contenders interleaved
+    /// within each; medians and spreads are over these.
     pub reps: usize,
     pub cancel_tasks: usize,
     pub memory_tasks: usize,
@@ -48,6 +49,9 @@ pub const SCENARIOS: [&str; 5] = ["throughput", "cancel", "memory", "queue", "or
 /// The issue's headline: 1,000 tasks in flight.
 pub const HEADLINE_IN_FLIGHT: usize = 1_000;
 
+/// Fewer repetitions than this and a spread says little; the report says so.
+pub const ENOUGH_REPS: usize = 7;
+
 impl Config {
     pub fn from_env() -> Self {
         let smoke = env_flag("TM_BENCH_SMOKE")
@@ -60,20 +64,16 @@ impl Config {
             smoke,
             tasks,
             serial_tasks: size("TM_BENCH_SERIAL_TASKS", tasks / 10, 500),
-            in_flight: env_list("TM_BENCH_IN_FLIGHT").unwrap_or_else(|| {
-                if smoke {
-                    vec![1, 10, HEADLINE_IN_FLIGHT]
-                } else {
-                    vec![1, 10, HEADLINE_IN_FLIGHT, 100_000]
-                }
-            }),
+            // The same loads in a smoke run: fewer tasks than in flight just means all at once.
+            in_flight: env_list("TM_BENCH_IN_FLIGHT")
+                .unwrap_or_else(|| vec![1, HEADLINE_IN_FLIGHT, 100_000]),
             steps: env_list("TM_BENCH_STEPS")
                 .map(|counts| counts.into_iter().map(Steps::from_count).collect())
                 .unwrap_or_else(|| vec![Steps::One, Steps::Three, Steps::Ten]),
             driver: std::env::var("TM_BENCH_DRIVER").map_or(Driver::Window, |name| {
                 Driver::parse(&name).expect("TM_BENCH_DRIVER is `window` or `clients`")
             }),
-            reps: size("TM_BENCH_REPS", 3, 1).max(1),
+            reps: size("TM_BENCH_REPS", ENOUGH_REPS, 3).max(1),
             cancel_tasks: size("TM_BENCH_CANCEL_TASKS", 10_000, 200),
             memory_tasks: size("TM_BENCH_MEMORY_TASKS", 100_000, 1_000),
             queue_tasks: size("TM_BENCH_QUEUE_TASKS", 100_000, 1_000),

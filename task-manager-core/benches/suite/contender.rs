@@ -28,6 +28,7 @@ pub trait Parker: Send + Sync + 'static {
     fn with_probe(probe: Arc<Probe>) -> Self;
 
     /// The probe given to `with_probe`.
+    #[allow(dead_code)] // used by the `memory` binary, which shares this file
     fn probe(&self) -> &Probe;
 
     /// Spawns the task for `slot`; it calls `probe.parked()` when it reaches its await point.

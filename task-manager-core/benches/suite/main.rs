@@ -5,12 +5,16 @@
 //! Markdown tables, then one JSON line (the summary, ratios included), and writes
 //! `summary.json` and `ns_per_task.svg` to `target/task-manager-bench/` (or `$TM_BENCH_OUT`).
 //! `cargo test -p task-manager-core --bench suite`, or `TM_BENCH_SMOKE=1`, does a smoke run
-//! with tiny sizes. Sizes: see `config.rs`.
+//! with tiny sizes. Sizes: see `config.rs`. How it measures: see `benches/README.md`.
+//!
+//! This binary has no counting allocator, on purpose: memory is weighed by the `memory` bench
+//! binary, which this one starts (see `scenarios/memory.rs`). It exits with an error when a
+//! scenario broke or measured less than asked (`check.rs`), after writing the report.
 
+mod check;
 mod config;
 mod contender;
 mod contenders;
-mod heap;
 mod machine;
 mod measure;
 mod probe;
@@ -18,14 +22,16 @@ mod report;
 mod runtime;
 mod scenarios;
 mod steps;
+// Both sides of the conversation with the `memory` binary; this one uses the asking half.
+#[allow(dead_code)]
+mod weighing;
+
+use std::process::ExitCode;
 
 use config::Config;
 use machine::Machine;
 
-fn main() {
-    if scenarios::memory::run_child_if_asked() {
-        return;
-    }
+fn main() -> ExitCode {
     let config = Config::from_env();
     let machine = Machine::probe();
     eprintln!(
@@ -35,10 +41,11 @@ fn main() {
     );
 
     let results = scenarios::run_all(&config);
-    let summary = report::json::summary(&config, &machine, &results);
+    let problems = check::problems(&config, &results);
+    let summary = report::json::summary(&config, &machine, &results, &problems);
 
     println!("## task-manager-core benchmarks\n\n{}", machine.describe());
-    print!("{}", report::table::render(&config, &results));
+    print!("{}", report::table::render(&config, &results, &problems));
     println!("\n{summary}");
 
     std::fs::create_dir_all(&config.out_dir).expect("creating the report folder");
@@ -52,4 +59,13 @@ fn main() {
         json_path.display(),
         svg_path.display()
     );
+
+    if problems.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("[suite] FAILED: {} problem(s):", problems.len());
+    for problem in &problems {
+        eprintln!("[suite]   {problem}");
+    }
+    ExitCode::FAILURE
 }

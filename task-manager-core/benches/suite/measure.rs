@@ -1,4 +1,4 @@
-//! Wall and CPU clocks, medians and percentiles.
+//! Wall and CPU clocks, medians, spreads and percentiles.
 
 use std::time::{Duration, Instant};
 
@@ -108,9 +108,58 @@ pub fn best(samples: &[PerItem]) -> PerItem {
     }
 }
 
+/// A figure over repetitions, e.g. the library's time divided by a baseline's, one value
+/// per repetition: its median and how far the repetitions spread.
+#[derive(Debug, Clone)]
+pub struct Spread {
+    /// The values in repetition order.
+    pub values: Vec<f64>,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// First and third quartiles (linear interpolation between ranks).
+    pub q1: f64,
+    pub q3: f64,
+}
+
+impl Spread {
+    /// `None` without values, or if one is not a finite number.
+    pub fn of(values: Vec<f64>) -> Option<Self> {
+        if values.is_empty() || values.iter().any(|value| !value.is_finite()) {
+            return None;
+        }
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let quantile = |q: f64| {
+            let rank = q * (sorted.len() - 1) as f64;
+            let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+            sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+        };
+        Some(Spread {
+            median: quantile(0.5),
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+            q1: quantile(0.25),
+            q3: quantile(0.75),
+            values,
+        })
+    }
+
+    /// Element-wise `numerator[i] / denominator[i]`: the ratio within each repetition.
+    pub fn of_ratios(numerator: &[f64], denominator: &[f64]) -> Option<Self> {
+        if numerator.len() != denominator.len() {
+            return None;
+        }
+        let ratios = numerator.iter().zip(denominator);
+        Spread::of(ratios.map(|(n, d)| n / d).collect())
+    }
+}
+
 /// Latency distribution in nanoseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Percentiles {
+    /// How many latencies were measured.
+    pub samples: usize,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
@@ -122,6 +171,7 @@ impl Percentiles {
         samples.sort_unstable();
         let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
         Percentiles {
+            samples: samples.len(),
             p50_ns: at(0.50),
             p99_ns: at(0.99),
             max_ns: samples[samples.len() - 1],

@@ -1,49 +1,24 @@
-//! Baseline (b): what a careful user writes by hand. Each task gets a `CancellationToken`
-//! raced in a biased `select!` on every step, and is findable by id through a
-//! `Mutex<HashMap<u64, CancellationToken>>` registry fed by an atomic counter.
+//! Baseline (b), "token+registry": the obvious hand-written design. Each task gets a
+//! `CancellationToken` raced in a biased `select!` on every step, and is findable by id
+//! through a `Mutex<HashMap<u64, CancellationToken>>` registry fed by an atomic counter.
 
-use std::collections::HashMap;
 use std::future::{pending, Future};
 use std::mem::size_of_val;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::contender::{Canceller, Contender, Parker};
+use crate::contenders::registry::{self, CancelHandle};
 use crate::probe::Probe;
 use crate::steps::{step, Steps};
 
-/// The running tasks, by id.
-#[derive(Default)]
-pub struct Registry {
-    next_id: AtomicU64,
-    tokens: Mutex<HashMap<u64, CancellationToken>>,
-}
+/// The running tasks, by id (shared with the tuned baseline).
+pub type Registry = registry::Registry<CancellationToken>;
 
-impl Registry {
-    pub fn register(&self) -> (u64, CancellationToken) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let token = CancellationToken::new();
-        self.lock().insert(id, token.clone());
-        (id, token)
-    }
-
-    pub fn deregister(&self, id: u64) {
-        self.lock().remove(&id);
-    }
-
-    /// Cancels outside the lock: `cancel` wakes the task, which may take the lock at once.
-    pub fn cancel(&self, id: u64) {
-        let token = self.lock().remove(&id);
-        if let Some(token) = token {
-            token.cancel();
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, CancellationToken>> {
-        // A panicking task cannot leave the map half-updated, so a poisoned lock is usable.
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+impl CancelHandle for CancellationToken {
+    fn cancel(&self) {
+        CancellationToken::cancel(self);
     }
 }
 

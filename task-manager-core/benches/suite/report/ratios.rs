@@ -1,10 +1,13 @@
-//! The issue's targets as ratios of figures from the same run.
+//! The issue's targets, and the comparisons a reader asks for, as ratios of figures from the
+//! same run. Where both sides were repeated in turns, the ratio is taken within each
+//! repetition and reported as the median with its spread.
 
 use crate::config::HEADLINE_IN_FLIGHT;
 use crate::contenders::Which;
-use crate::measure::PerItem;
+use crate::measure::{PerItem, Spread};
 use crate::runtime::Flavor;
 use crate::scenarios::queue::Variant;
+use crate::scenarios::throughput::Clock;
 use crate::scenarios::Results;
 use crate::steps::Steps;
 
@@ -14,6 +17,8 @@ pub struct Ratio {
     pub name: &'static str,
     pub flavor: Flavor,
     pub value: Option<f64>,
+    /// The per-repetition ratios behind `value` (their median), where there are some.
+    pub spread: Option<Spread>,
     pub target: Option<Target>,
 }
 
@@ -44,17 +49,18 @@ impl Ratio {
 }
 
 impl Results {
-    /// The headline cost: 3 steps, 1,000 in flight.
+    /// The headline cost: 3 steps, 1,000 in flight (median over the repetitions).
     pub fn headline(&self, which: Which, flavor: Flavor) -> Option<PerItem> {
-        self.throughput
-            .iter()
-            .find(|row| {
-                row.contender == which
-                    && row.shape.flavor == flavor
-                    && row.shape.steps == Steps::Three
-                    && row.shape.in_flight == HEADLINE_IN_FLIGHT
-            })
-            .map(|row| row.cost)
+        self.headline_row(which, flavor).map(|row| row.cost)
+    }
+
+    pub fn headline_row(
+        &self,
+        which: Which,
+        flavor: Flavor,
+    ) -> Option<&crate::scenarios::throughput::Row> {
+        self.throughput_group(flavor, Steps::Three, HEADLINE_IN_FLIGHT)?
+            .row(which)
     }
 
     /// The largest share of the cores other processes took during a throughput row (median
@@ -62,90 +68,123 @@ impl Results {
     pub fn interference(&self) -> Option<f64> {
         self.throughput
             .iter()
+            .flat_map(|group| &group.rows)
             .map(|row| row.cost.foreign)
             .reduce(f64::max)
     }
 
     pub fn ratios(&self) -> Vec<Ratio> {
+        use Which::{Library, Plain, Token, Tuned};
         let mut ratios = Vec::new();
         for flavor in Flavor::ALL {
+            let headline = self.throughput_group(flavor, Steps::Three, HEADLINE_IN_FLIGHT);
+            let per_rep = |numerator, denominator, clock| {
+                headline.and_then(|group| group.ratio(numerator, denominator, clock))
+            };
             let wall = |which| self.headline(which, flavor).map(|cost| cost.wall_ns);
-            let cpu = |which| self.headline(which, flavor).map(|cost| cost.cpu_ns);
             let original = self.original.headline().map(|figure| figure.wall_ns);
             let original_microtask = self
                 .original
                 .figure("microtask", 3, HEADLINE_IN_FLIGHT)
                 .map(|figure| figure.wall_ns);
-            let cancel = |which| {
-                self.cancel
-                    .iter()
-                    .find(|r| r.contender == which && r.flavor == flavor)
-            };
+            let cancel = self.cancel_group(flavor);
             let memory = |which| {
                 self.memory
                     .iter()
                     .find(|r| r.contender == which && r.flavor == flavor)
             };
-            let mut push = |name, value, target| {
-                ratios.push(Ratio {
-                    name,
-                    flavor,
-                    value,
-                    target,
-                })
+            let single = |name, value, target| Ratio {
+                name,
+                flavor,
+                value,
+                spread: None,
+                target,
             };
-            push(
+            let repeated = |name, spread: Option<Spread>, target| Ratio {
+                name,
+                flavor,
+                value: spread.as_ref().map(|s| s.median),
+                spread,
+                target,
+            };
+            ratios.push(repeated(
                 "library / token+registry, wall ns/task",
-                divide(wall(Which::Library), wall(Which::Token)),
+                per_rep(Library, Token, Clock::Wall),
                 Some(Target::AtMost(0.8)),
-            );
-            push(
+            ));
+            ratios.push(repeated(
                 "library / token+registry, CPU ns/task",
-                divide(cpu(Which::Library), cpu(Which::Token)),
+                per_rep(Library, Token, Clock::Cpu),
                 Some(Target::AtMost(0.8)),
-            );
-            push(
-                "original (setImmediate) / library, wall ns/task",
-                divide(original, wall(Which::Library)),
-                Some(Target::AtLeast(25.0)),
-            );
-            push(
-                "original (microtask) / library, wall ns/task",
-                divide(original_microtask, wall(Which::Library)),
+            ));
+            ratios.push(repeated(
+                "library / tuned, wall ns/task",
+                per_rep(Library, Tuned, Clock::Wall),
                 None,
-            );
-            push(
-                "original (setImmediate) / token+registry, wall ns/task",
-                divide(original, wall(Which::Token)),
+            ));
+            ratios.push(repeated(
+                "library / tuned, CPU ns/task",
+                per_rep(Library, Tuned, Clock::Cpu),
                 None,
-            );
-            push(
+            ));
+            ratios.push(repeated(
                 "token+registry / plain, wall ns/task",
-                divide(wall(Which::Token), wall(Which::Plain)),
+                per_rep(Token, Plain, Clock::Wall),
                 None,
-            );
-            push(
+            ));
+            ratios.push(repeated(
+                "tuned / plain, wall ns/task",
+                per_rep(Tuned, Plain, Clock::Wall),
+                None,
+            ));
+            ratios.push(repeated(
                 "library / plain, wall ns/task",
-                divide(wall(Which::Library), wall(Which::Plain)),
+                per_rep(Library, Plain, Clock::Wall),
                 None,
-            );
-            push(
-                "library cancel p99, canceller on runtime (ns)",
-                cancel(Which::Library).map(|row| row.on_runtime.p99_ns as f64),
-                Some(Target::AtMost(1_000.0)),
-            );
-            let cancel_all = |which| cancel(which).map(|row| row.cancel_all.as_nanos() as f64);
-            push(
+            ));
+            ratios.push(repeated(
                 "library / token+registry, cancel all",
-                divide(cancel_all(Which::Library), cancel_all(Which::Token)),
+                cancel.and_then(|group| group.cancel_all_ratio(Library, Token)),
                 Some(Target::AtMost(1.2)),
-            );
-            let rss = |which| memory(which).map(|row| row.rss_bytes_per_task);
-            push(
+            ));
+            ratios.push(repeated(
+                "library / tuned, cancel all",
+                cancel.and_then(|group| group.cancel_all_ratio(Library, Tuned)),
+                None,
+            ));
+            ratios.push(single(
+                "original (setImmediate) / library, wall ns/task",
+                divide(original, wall(Library)),
+                Some(Target::AtLeast(25.0)),
+            ));
+            ratios.push(single(
+                "original (microtask) / library, wall ns/task",
+                divide(original_microtask, wall(Library)),
+                None,
+            ));
+            ratios.push(single(
+                "original (setImmediate) / token+registry, wall ns/task",
+                divide(original, wall(Token)),
+                None,
+            ));
+            ratios.push(single(
+                "library cancel p99, canceller on runtime (ns)",
+                cancel
+                    .and_then(|group| group.row(Library))
+                    .map(|row| row.on_runtime.p99_ns as f64),
+                Some(Target::AtMost(1_000.0)),
+            ));
+            let rss = |which| memory(which).map(|row| row.weight.rss_bytes_per_task);
+            ratios.push(single(
                 "library / token+registry, RSS bytes per parked task",
-                divide(rss(Which::Library), rss(Which::Token)),
+                divide(rss(Library), rss(Token)),
                 Some(Target::AtMost(0.8)),
-            );
+            ));
+            ratios.push(single(
+                "library / tuned, RSS bytes per parked task",
+                divide(rss(Library), rss(Tuned)),
+                None,
+            ));
             let queue = |variant| {
                 self.queue
                     .iter()
@@ -154,11 +193,11 @@ impl Results {
             };
             // Issue 4's goal: the add-on against the hand-written semaphore whose submitter
             // acquires a permit before spawning.
-            push(
+            ratios.push(single(
                 "library queue / semaphore acquire before spawn, wall ns/task",
                 divide(queue(Variant::Library), queue(Variant::AcquireBeforeSpawn)),
                 Some(Target::AtMost(1.1)),
-            );
+            ));
         }
         ratios
     }

@@ -1,6 +1,8 @@
 //! The chart: headline wall ns/task for the library, the hand-written baselines and the
 //! original, as a horizontal bar chart on a log scale (the original is ~100x the others).
-//! Plain SVG text, so the suite needs no plotting dependency.
+//! Bars are medians over the repetitions, whiskers their min–max; each runtime's title
+//! carries the library's per-repetition ratios. Plain SVG text, so the suite needs no
+//! plotting dependency.
 
 use std::fmt::Write;
 
@@ -8,12 +10,16 @@ use crate::config::HEADLINE_IN_FLIGHT;
 use crate::contenders::Which;
 use crate::machine::Machine;
 use crate::runtime::Flavor;
+use crate::scenarios::throughput::Clock;
 use crate::scenarios::Results;
+use crate::steps::Steps;
 
 struct Bar {
     label: &'static str,
     color: &'static str,
     value: Option<f64>,
+    /// Least and greatest repetition, when repeated.
+    range: Option<(f64, f64)>,
 }
 
 struct Group {
@@ -33,6 +39,7 @@ fn color(which: Which) -> &'static str {
         Which::Empty => "#9e9e9e",
         Which::Plain => "#5b8def",
         Which::Token => "#f0a030",
+        Which::Tuned => "#9467bd",
         Which::Library => "#2ca02c",
     }
 }
@@ -42,6 +49,7 @@ fn chart_label(which: Which) -> &'static str {
         Which::Empty => "empty task (floor)",
         Which::Plain => "hand-written, no cancel",
         Which::Token => "hand-written, token + registry",
+        Which::Tuned => "hand-written, tuned (flag + waker)",
         Which::Library => "library #[flow]",
     }
 }
@@ -49,19 +57,50 @@ fn chart_label(which: Which) -> &'static str {
 fn groups(results: &Results, machine: &Machine) -> Vec<Group> {
     let mut groups: Vec<Group> = Flavor::ALL
         .into_iter()
-        .map(|flavor| Group {
-            title: match flavor {
+        .map(|flavor| {
+            let runtime = match flavor {
                 Flavor::CurrentThread => "tokio current_thread".to_string(),
                 Flavor::MultiThread => format!("tokio multi_thread ({} workers)", machine.cores),
-            },
-            bars: Which::ALL
+            };
+            let headline = results.throughput_group(flavor, Steps::Three, HEADLINE_IN_FLIGHT);
+            let ratios: Vec<String> = Which::BASELINES
                 .into_iter()
-                .map(|which| Bar {
-                    label: chart_label(which),
-                    color: color(which),
-                    value: results.headline(which, flavor).map(|cost| cost.wall_ns),
+                .filter_map(|baseline| {
+                    let spread = headline?.ratio(Which::Library, baseline, Clock::Wall)?;
+                    Some(format!(
+                        "library / {} {:.2} ({:.2}–{:.2})",
+                        baseline.name(),
+                        spread.median,
+                        spread.min,
+                        spread.max
+                    ))
                 })
-                .collect(),
+                .collect();
+            Group {
+                title: if ratios.is_empty() {
+                    runtime
+                } else {
+                    format!("{runtime}: {}", ratios.join(", "))
+                },
+                bars: Which::ALL
+                    .into_iter()
+                    .map(|which| {
+                        let row = results.headline_row(which, flavor);
+                        let walls = || row.into_iter().flat_map(|r| &r.samples).map(|s| s.wall_ns);
+                        Bar {
+                            label: chart_label(which),
+                            color: color(which),
+                            value: row.map(|row| row.cost.wall_ns),
+                            range: row.map(|_| {
+                                (
+                                    walls().fold(f64::INFINITY, f64::min),
+                                    walls().fold(0.0, f64::max),
+                                )
+                            }),
+                        }
+                    })
+                    .collect(),
+            }
         })
         .collect();
     let original = |yield_name| {
@@ -77,11 +116,13 @@ fn groups(results: &Results, machine: &Machine) -> Vec<Group> {
                 label: "yield = setImmediate",
                 color: "#d62728",
                 value: original("setImmediate"),
+                range: None,
             },
             Bar {
                 label: "yield = microtask",
                 color: "#ff9896",
                 value: original("microtask"),
+                range: None,
             },
         ],
     });
@@ -108,7 +149,9 @@ pub fn render(results: &Results, machine: &Machine) -> String {
     let groups = groups(results, machine);
     let values: Vec<f64> = groups
         .iter()
-        .flat_map(|g| g.bars.iter().filter_map(|b| b.value))
+        .flat_map(|g| g.bars.iter())
+        .flat_map(|b| [b.value, b.range.map(|r| r.0), b.range.map(|r| r.1)])
+        .flatten()
         .filter(|v| *v > 0.0)
         .collect();
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -139,7 +182,7 @@ pub fn render(results: &Results, machine: &Machine) -> String {
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         svg,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">Wall time per task: 3 steps, {HEADLINE_IN_FLIGHT} in flight (log scale, shorter is better)</text>"#
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">Wall time per task: 3 steps, {HEADLINE_IN_FLIGHT} in flight (median, whiskers min–max; log scale, shorter is better)</text>"#
     );
     let _ = writeln!(
         svg,
@@ -191,10 +234,23 @@ pub fn render(results: &Results, machine: &Machine) -> String {
                         ROW - 6.0,
                         bar.color
                     );
+                    let mut label_at = end;
+                    if let Some((least, most)) = bar.range.filter(|(least, _)| *least > 0.0) {
+                        let (from, to, middle) = (x(least), x(most), y + ROW / 2.0);
+                        let _ = writeln!(
+                            svg,
+                            r##"<path d="M{from:.1} {:.1}V{:.1}M{from:.1} {middle:.1}H{to:.1}M{to:.1} {:.1}V{:.1}" stroke="#333" fill="none"/>"##,
+                            middle - 4.0,
+                            middle + 4.0,
+                            middle - 4.0,
+                            middle + 4.0
+                        );
+                        label_at = label_at.max(to);
+                    }
                     let _ = writeln!(
                         svg,
                         r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                        end + 6.0,
+                        label_at + 6.0,
                         y + ROW * 0.65,
                         format_ns(value)
                     );

@@ -1,11 +1,14 @@
 //! The human-readable report: Markdown tables, ready to paste into the README.
 
 use std::fmt::Write;
+use std::time::Duration;
 
-use crate::config::{Config, HEADLINE_IN_FLIGHT};
+use crate::config::{Config, ENOUGH_REPS, HEADLINE_IN_FLIGHT};
 use crate::contenders::Which;
+use crate::measure::Spread;
 use crate::runtime::Flavor;
 use crate::scenarios::queue::Variant;
+use crate::scenarios::throughput::Clock;
 use crate::scenarios::Results;
 use crate::steps::Steps;
 
@@ -77,11 +80,28 @@ fn micros(nanos: u64) -> String {
     format!("{:.2}", nanos as f64 / 1_000.0)
 }
 
+/// A per-repetition ratio: its median, then the least and the greatest repetition.
+fn ratio(spread: Option<&Spread>) -> String {
+    spread.map_or_else(
+        || "-".into(),
+        |s| format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max),
+    )
+}
+
 /// Above this share of the cores taken by other processes, the report warns.
 const INTERFERENCE_WARNING: f64 = 0.05;
 
-pub fn render(config: &Config, results: &Results) -> String {
+pub fn render(config: &Config, results: &Results, problems: &[String]) -> String {
     let mut out = String::new();
+    if !problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**FAILED:** the suite did not measure everything it was asked to:\n"
+        );
+        for problem in problems {
+            let _ = writeln!(out, "- {problem}");
+        }
+    }
     if let Some(ratio) = results.interference().filter(|r| *r > INTERFERENCE_WARNING) {
         let _ = writeln!(
             out,
@@ -90,10 +110,29 @@ pub fn render(config: &Config, results: &Results) -> String {
             ratio * 100.0
         );
     }
+    if config.reps < ENOUGH_REPS {
+        let _ = writeln!(
+            out,
+            "\n**Note:** {} repetitions (fewer than {ENOUGH_REPS}): the spreads say little.",
+            config.reps
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nMethod: the contenders take turns within each of {} repetitions (one run each, a \
+         fresh runtime per run); a ratio is computed within each repetition and shown as \
+         `median (min–max)` over the repetitions. Memory is measured by the `memory` bench \
+         binary, one process per contender and runtime; this process has no counting \
+         allocator.",
+        config.reps
+    );
     headline(config, results).render(&mut out);
-    in_flight(config, results).render(&mut out);
+    for clock in [Clock::Wall, Clock::Cpu] {
+        loads(config, results, clock).render(&mut out);
+    }
     steps(config, results).render(&mut out);
     cancellation(config, results).render(&mut out);
+    cancel_all_ratios(config, results).render(&mut out);
     memory(config, results).render(&mut out);
     future_sizes(results).render(&mut out);
     queue(config, results).render(&mut out);
@@ -136,38 +175,53 @@ fn headline(config: &Config, results: &Results) -> Table {
     table
 }
 
-fn in_flight(config: &Config, results: &Results) -> Table {
-    let mut header = vec!["contender".to_string(), "runtime".to_string()];
-    header.extend(config.in_flight.iter().map(|n| format!("{n} in flight")));
+/// One row per load and runtime: every contender's ns/task and the library's two ratios.
+fn loads(config: &Config, results: &Results, clock: Clock) -> Table {
+    let clock_name = match clock {
+        Clock::Wall => "wall",
+        Clock::Cpu => "CPU",
+    };
+    let mut header: Vec<String> = ["in flight", "runtime", "tasks"].map(String::from).to_vec();
+    header.extend(Which::ALL.iter().map(|which| which.name().to_string()));
+    header.extend(
+        Which::BASELINES
+            .iter()
+            .map(|baseline| format!("library / {}", baseline.name())),
+    );
+    if clock == Clock::Wall {
+        header.push("original (node)".into());
+    }
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = Table::new(
         format!(
-            "Scaling with tasks in flight, 3 steps (wall ns/task; {} tasks at 1 in flight, {} otherwise)",
-            config.serial_tasks, config.tasks
+            "Throughput by load, 3 steps ({clock_name} ns/task, median of {} interleaved repetitions; ratios per repetition: median (min–max))",
+            config.reps
         ),
         &header,
     );
-    for which in Which::ALL {
+    for &in_flight in &config.in_flight {
         for flavor in Flavor::ALL {
-            let mut cells = vec![which.name().to_string(), flavor.name().to_string()];
-            for &in_flight in &config.in_flight {
-                let row = results.throughput.iter().find(|row| {
-                    row.contender == which
-                        && row.shape.flavor == flavor
-                        && row.shape.steps == Steps::Three
-                        && row.shape.in_flight == in_flight
-                });
-                cells.push(ns(row.map(|r| r.cost.wall_ns)));
+            let Some(group) = results.throughput_group(flavor, Steps::Three, in_flight) else {
+                continue;
+            };
+            let mut cells = vec![
+                in_flight.to_string(),
+                flavor.name().to_string(),
+                group.shape.tasks.to_string(),
+            ];
+            for which in Which::ALL {
+                cells.push(ns(group.row(which).map(|row| clock.of(&row.cost))));
+            }
+            for baseline in Which::BASELINES {
+                cells.push(ratio(group.ratio(Which::Library, baseline, clock).as_ref()));
+            }
+            if clock == Clock::Wall {
+                let figure = results.original.figure("setImmediate", 3, in_flight);
+                cells.push(ns(figure.map(|f| f.wall_ns)));
             }
             table.row(cells);
         }
     }
-    let mut cells = vec!["original".to_string(), "node".to_string()];
-    for &in_flight in &config.in_flight {
-        let figure = results.original.figure("setImmediate", 3, in_flight);
-        cells.push(ns(figure.map(|f| f.wall_ns)));
-    }
-    table.row(cells);
     table
 }
 
@@ -183,24 +237,20 @@ fn steps(config: &Config, results: &Results) -> Table {
     let slope = |figures: &[Option<f64>]| -> Option<f64> {
         let first = config.steps.first()?.count() as f64;
         let last = config.steps.last()?.count() as f64;
+        // One flow length alone has no slope.
+        if first == last {
+            return None;
+        }
         Some((figures.last().copied()?? - figures.first().copied()??) / (last - first))
     };
-    for which in [Which::Plain, Which::Token, Which::Library] {
+    for which in Which::ALL.into_iter().filter(|w| *w != Which::Empty) {
         for flavor in Flavor::ALL {
             let figures: Vec<Option<f64>> = config
                 .steps
                 .iter()
                 .map(|&steps| {
-                    results
-                        .throughput
-                        .iter()
-                        .find(|row| {
-                            row.contender == which
-                                && row.shape.flavor == flavor
-                                && row.shape.steps == steps
-                                && row.shape.in_flight == HEADLINE_IN_FLIGHT
-                        })
-                        .map(|row| row.cost.wall_ns)
+                    let group = results.throughput_group(flavor, steps, HEADLINE_IN_FLIGHT)?;
+                    Some(group.row(which)?.cost.wall_ns)
                 })
                 .collect();
             let mut cells = vec![which.name().to_string(), flavor.name().to_string()];
@@ -229,8 +279,8 @@ fn steps(config: &Config, results: &Results) -> Table {
 fn cancellation(config: &Config, results: &Results) -> Table {
     let mut table = Table::new(
         format!(
-            "Cancellation, {} parked tasks: cancel() to the cleanup's first line (µs)",
-            config.cancel_tasks
+            "Cancellation, {} parked tasks: cancel() to the cleanup's first line (µs, pooled over {} repetitions), and cancel all + await every cleanup (ms)",
+            config.cancel_tasks, config.reps
         ),
         &[
             "contender",
@@ -241,21 +291,31 @@ fn cancellation(config: &Config, results: &Results) -> Table {
             "outside thread p50",
             "p99",
             "max",
-            "cancel all + every cleanup (ms)",
+            "cancel all, median",
+            "min–max",
         ],
     );
-    for row in &results.cancel {
-        table.row(vec![
-            row.contender.name().into(),
-            row.flavor.name().into(),
-            micros(row.on_runtime.p50_ns),
-            micros(row.on_runtime.p99_ns),
-            micros(row.on_runtime.max_ns),
-            micros(row.outside_thread.p50_ns),
-            micros(row.outside_thread.p99_ns),
-            micros(row.outside_thread.max_ns),
-            format!("{:.2}", row.cancel_all.as_secs_f64() * 1_000.0),
-        ]);
+    let millis = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1_000.0);
+    for group in &results.cancel {
+        for row in &group.rows {
+            let least = row.cancel_all.iter().min().copied();
+            let most = row.cancel_all.iter().max().copied();
+            table.row(vec![
+                row.contender.name().into(),
+                group.flavor.name().into(),
+                micros(row.on_runtime.p50_ns),
+                micros(row.on_runtime.p99_ns),
+                micros(row.on_runtime.max_ns),
+                micros(row.outside_thread.p50_ns),
+                micros(row.outside_thread.p99_ns),
+                micros(row.outside_thread.max_ns),
+                row.cancel_all_median().map_or_else(|| "-".into(), millis),
+                match (least, most) {
+                    (Some(least), Some(most)) => format!("{}–{}", millis(least), millis(most)),
+                    _ => "-".into(),
+                },
+            ]);
+        }
     }
     if let Some(cancel) = results.original.json().get("cancel") {
         let field = |name: &str| cancel[name].as_u64().map_or_else(|| "-".into(), micros);
@@ -272,14 +332,45 @@ fn cancellation(config: &Config, results: &Results) -> Table {
             "n/a".into(),
             "n/a".into(),
             all,
+            "-".into(),
         ]);
+    }
+    table
+}
+
+fn cancel_all_ratios(config: &Config, results: &Results) -> Table {
+    let mut header = vec!["runtime".to_string()];
+    header.extend(
+        Which::BASELINES
+            .iter()
+            .map(|baseline| format!("library / {}", baseline.name())),
+    );
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut table = Table::new(
+        format!(
+            "Cancel all {} parked tasks + await every cleanup: library / baseline, per repetition (median (min–max) of {})",
+            config.cancel_tasks, config.reps
+        ),
+        &header,
+    );
+    for group in &results.cancel {
+        let mut cells = vec![group.flavor.name().to_string()];
+        for baseline in Which::BASELINES {
+            cells.push(ratio(
+                group.cancel_all_ratio(Which::Library, baseline).as_ref(),
+            ));
+        }
+        table.row(cells);
     }
     table
 }
 
 fn memory(config: &Config, results: &Results) -> Table {
     let mut table = Table::new(
-        format!("Memory per parked task, {} parked", config.memory_tasks),
+        format!(
+            "Memory per parked task, {} parked, each contender in its own process",
+            config.memory_tasks
+        ),
         &[
             "contender",
             "runtime",
@@ -292,9 +383,9 @@ fn memory(config: &Config, results: &Results) -> Table {
         table.row(vec![
             row.contender.name().into(),
             row.flavor.name().into(),
-            format!("{:.0}", row.rss_bytes_per_task),
-            format!("{:.0}", row.heap_bytes_per_task),
-            format!("{:.2}", row.allocations_per_task),
+            format!("{:.0}", row.weight.rss_bytes_per_task),
+            format!("{:.0}", row.weight.heap_bytes_per_task),
+            format!("{:.2}", row.weight.allocations_per_task),
         ]);
     }
     if let Some(memory) = results.original.json().get("memory") {
@@ -369,8 +460,8 @@ fn queue(config: &Config, results: &Results) -> Table {
 
 fn ratios(results: &Results) -> Table {
     let mut table = Table::new(
-        "Ratios (same run)",
-        &["ratio", "runtime", "value", "target", "met"],
+        "Ratios (same run; per-repetition ratios: median and min–max)",
+        &["ratio", "runtime", "value", "min–max", "target", "met"],
     );
     for ratio in results.ratios() {
         table.row(vec![
@@ -379,6 +470,10 @@ fn ratios(results: &Results) -> Table {
             ratio
                 .value
                 .map_or_else(|| "-".into(), |v| format!("{v:.2}")),
+            ratio
+                .spread
+                .as_ref()
+                .map_or_else(String::new, |s| format!("{:.2}–{:.2}", s.min, s.max)),
             ratio.target.map_or_else(String::new, |t| t.describe()),
             match ratio.met() {
                 Some(true) => "yes".into(),

@@ -1,124 +1,111 @@
-//! Memory per parked task: RSS delta and heap bytes for many parked tasks.
+//! Memory per parked task: RSS growth and heap bytes and allocations for many parked tasks.
 //!
-//! Each measurement runs in a child process (this same binary, told what to do by
-//! `TM_BENCH_CHILD`), so that memory freed by earlier scenarios and kept by the allocator
-//! cannot hide the cost of the one being measured.
+//! Measured outside this process, by the `memory` bench binary (`benches/memory/main.rs`),
+//! started afresh for each contender and runtime: the heap figures need a counting global
+//! allocator, which would tax every allocation of the timed scenarios if it lived here, and a
+//! fresh process keeps memory that one measurement freed, and the allocator kept, out of the
+//! next one's RSS. What the two binaries say to each other is in `weighing.rs`.
 
-use std::process::Command;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::contender::Parker;
-use crate::contenders::{library::Library, plain::Plain, token::Token, Which};
+use crate::contenders::Which;
 use crate::runtime::Flavor;
-use crate::{heap, probe::Probe};
+use crate::weighing::{Request, Weight};
 
-const CHILD_ENV: &str = "TM_BENCH_CHILD";
+/// Where the `memory` binary is, if not to be built by cargo (e.g. when this binary is run by
+/// hand, outside cargo).
+const BINARY_ENV: &str = "TM_BENCH_MEMORY_BIN";
 
 #[derive(Debug, Clone)]
 pub struct Row {
     pub contender: Which,
     pub flavor: Flavor,
     pub tasks: usize,
-    pub rss_bytes_per_task: f64,
-    /// Heap bytes still allocated per task, counted on the spawning thread (see `heap`).
-    pub heap_bytes_per_task: f64,
-    pub allocations_per_task: f64,
+    pub weight: Weight,
 }
 
-/// Runs the measurement in a child process; `None` for a contender that cannot park tasks.
-pub fn measure(which: Which, flavor: Flavor, tasks: usize) -> Option<Row> {
-    if which == Which::Empty {
-        return None;
+/// The `memory` binary: `$TM_BENCH_MEMORY_BIN`, or else built by cargo like this binary.
+pub fn binary() -> Result<PathBuf, String> {
+    match std::env::var_os(BINARY_ENV) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => build_with_cargo(),
     }
-    let exe = std::env::current_exe().expect("locating the suite's own binary");
-    let output = Command::new(exe)
-        .env(
-            CHILD_ENV,
-            format!("memory {} {} {tasks}", which.name(), flavor.name()),
-        )
+}
+
+/// Asks cargo to build the `memory` bench target the way this one was built (the profile of
+/// `cargo test` or `cargo bench`, the same features of task-manager-core) and returns its
+/// path. Cargo does nothing when it is up to date. `CARGO` is set when cargo started us.
+fn build_with_cargo() -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    // `cargo test` builds with debug assertions, `cargo bench` without.
+    let subcommand = if cfg!(debug_assertions) {
+        "test"
+    } else {
+        "bench"
+    };
+    // Every feature of task-manager-core: the child must run the library this binary runs.
+    let features: Vec<&str> = [
+        ("tracing", cfg!(feature = "tracing")),
+        ("testing", cfg!(feature = "testing")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let mut command = Command::new(&cargo);
+    command
+        .args([subcommand, "--no-run", "-p", "task-manager-core"])
+        .args(["--bench", "memory", "--no-default-features"])
+        .args([
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        // Cargo's own messages (compiling, errors) go where ours go.
+        .stderr(Stdio::inherit());
+    if !features.is_empty() {
+        command.arg(format!("--features={}", features.join(",")));
+    }
+    let described = format!("{command:?}");
+    let output = command
         .output()
-        .expect("starting the memory child process");
-    assert!(
-        output.status.success(),
-        "memory child failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let figures: Value =
-        serde_json::from_slice(&output.stdout).expect("memory child printed no JSON");
-    let field = |name: &str| figures[name].as_f64().expect("memory child JSON field");
-    Some(Row {
-        contender: which,
-        flavor,
-        tasks,
-        rss_bytes_per_task: field("rss_bytes_per_task"),
-        heap_bytes_per_task: field("heap_bytes_per_task"),
-        allocations_per_task: field("allocations_per_task"),
-    })
-}
-
-/// In a child process: does the measurement `TM_BENCH_CHILD` asks for, prints it as JSON and
-/// returns true. Returns false in the parent.
-pub fn run_child_if_asked() -> bool {
-    let Ok(request) = std::env::var(CHILD_ENV) else {
-        return false;
-    };
-    let parts: Vec<&str> = request.split(' ').collect();
-    let [_memory, contender, flavor, tasks] = parts[..] else {
-        panic!("bad {CHILD_ENV}={request:?}");
-    };
-    let which = Which::parse(contender).expect("child: unknown contender");
-    let flavor = Flavor::parse(flavor).expect("child: unknown flavor");
-    let tasks: usize = tasks.parse().expect("child: task count");
-    let figures = match which {
-        Which::Plain => park_and_weigh::<Plain>(flavor, tasks),
-        Which::Token => park_and_weigh::<Token>(flavor, tasks),
-        Which::Library => park_and_weigh::<Library>(flavor, tasks),
-        Which::Empty => panic!("child: {} cannot park tasks", which.name()),
-    };
-    println!("{figures}");
-    true
-}
-
-fn park_and_weigh<P: Parker>(flavor: Flavor, tasks: usize) -> Value {
-    let runtime = flavor.runtime();
-    // Warm-up: a first batch brings the runtime's own structures to their working size.
-    let warm_up = P::with_probe(Probe::new(tasks.min(1_000)));
-    spawn_parked(&runtime, &warm_up);
-
-    // Made before the first snapshot: the probe's per-slot stamps are not the task's cost.
-    let contender = P::with_probe(Probe::new(tasks));
-    let rss_before = rss_bytes();
-    let ((), allocation) = heap::on_this_thread(|| spawn_parked(&runtime, &contender));
-    let rss_after = rss_bytes();
-    let per_task = |amount: f64| amount / tasks as f64;
-    json!({
-        "rss_bytes_per_task": per_task(rss_after as f64 - rss_before as f64),
-        "heap_bytes_per_task": per_task(allocation.bytes_current as f64),
-        "allocations_per_task": per_task(allocation.count_current as f64),
-    })
-}
-
-/// Fills every slot of the contender's probe with a parked task spawned from this thread (so
-/// the heap counter sees the task cells), and waits until all reached their await point.
-fn spawn_parked<P: Parker>(runtime: &tokio::runtime::Runtime, contender: &P) {
-    let probe = contender.probe();
-    let _context = runtime.enter();
-    for slot in 0..probe.slots() {
-        let _id = contender.spawn_parked(slot);
+        .map_err(|error| format!("cannot start {described}: {error}"))?;
+    if !output.status.success() {
+        return Err(format!("{described} failed ({})", output.status));
     }
-    runtime.block_on(probe.all_parked());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["target"]["name"] == "memory")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("{described} named no `memory` executable"))
 }
 
-/// Resident set size, from the second field of /proc/self/statm.
-fn rss_bytes() -> u64 {
-    // Linux reports statm in pages; 4 KiB on the x86-64 machines this suite targets.
-    const PAGE_SIZE: u64 = 4096;
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("reading /proc/self/statm");
-    let resident: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("parsing /proc/self/statm");
-    resident * PAGE_SIZE
+/// Weighs one contender on one runtime in a fresh process of `binary`.
+pub fn measure(binary: &Path, request: Request) -> Result<Row, String> {
+    let args = request.to_args();
+    let output = Command::new(binary).args(&args).output().map_err(|error| {
+        let binary = binary.display();
+        format!("memory {}: cannot start {binary}: {error}", args.join(" "))
+    })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let failed = |why: String| {
+        let args = args.join(" ");
+        format!("memory {args}: {why}; its stderr: {}", stderr.trim())
+    };
+    if !output.status.success() {
+        return Err(failed(format!("exited with {}", output.status)));
+    }
+    let line = stdout.lines().last().unwrap_or_default();
+    let weight = Weight::from_line(line).map_err(failed)?;
+    Ok(Row {
+        contender: request.contender,
+        flavor: request.flavor,
+        tasks: request.tasks,
+        weight,
+    })
 }

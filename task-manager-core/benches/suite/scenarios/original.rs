@@ -13,9 +13,16 @@ use crate::config::{Config, HEADLINE_IN_FLIGHT};
 #[derive(Debug, Clone)]
 pub enum Original {
     Measured(Value),
-    /// Not measured (disabled, no node, or the script failed); the reason is reported.
+    /// Not measured, and that is no fault of the suite (disabled, no node, no registry to
+    /// install the package from); the reason is reported.
     Skipped(String),
+    /// The script ran and broke: the run fails (see `check.rs`).
+    Failed(String),
 }
+
+/// `run.sh`'s exit codes for "this machine cannot run the original".
+const NO_NODE: i32 = 3;
+const CANNOT_INSTALL: i32 = 4;
 
 /// One throughput figure of the original.
 #[derive(Debug, Clone, Copy)]
@@ -44,8 +51,11 @@ impl Original {
             Err(error) => return Original::Skipped(format!("cannot start bash: {error}")),
         };
         if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Original::Skipped(format!("run.sh failed: {}", stderr.trim()));
+            let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            return match output.status.code() {
+                Some(NO_NODE | CANNOT_INSTALL) => Original::Skipped(stderr),
+                _ => Original::Failed(format!("run.sh failed ({}): {stderr}", output.status)),
+            };
         }
         let last_line = String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -54,7 +64,7 @@ impl Original {
             .to_owned();
         match serde_json::from_str(&last_line) {
             Ok(value) => Original::Measured(value),
-            Err(error) => Original::Skipped(format!("run.sh printed no JSON ({error})")),
+            Err(error) => Original::Failed(format!("run.sh printed no JSON ({error})")),
         }
     }
 
@@ -62,6 +72,7 @@ impl Original {
         match self {
             Original::Measured(value) => value.clone(),
             Original::Skipped(reason) => serde_json::json!({ "skipped": reason }),
+            Original::Failed(reason) => serde_json::json!({ "failed": reason }),
         }
     }
 

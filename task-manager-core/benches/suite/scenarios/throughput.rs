@@ -1,16 +1,24 @@
-//! Per-task cost: many tasks through one contender with a fixed number in flight.
+//! Per-task cost: many tasks through each contender with a fixed number in flight.
+//!
+//! The contenders take turns, one run each per repetition (A B C D A B C D ...), each run on a
+//! fresh runtime: a slow phase of the shared machine then hits every contender of that
+//! repetition alike, and a ratio taken within one repetition cancels most of it. Ratios are
+//! therefore computed per repetition and summarised by their median and spread, never as a
+//! ratio of two medians.
 
 use std::sync::Arc;
 
 use crate::contender::Contender;
-use crate::contenders::{empty::Empty, library::Library, plain::Plain, token::Token, Which};
-use crate::measure::{best, median, timed, PerItem};
+use crate::contenders::{
+    empty::Empty, library::Library, plain::Plain, token::Token, tuned::Tuned, Which,
+};
+use crate::measure::{best, median, timed, PerItem, Spread};
 use crate::runtime::Flavor;
 use crate::scenarios::driver::Driver;
 use crate::steps::Steps;
 
 /// One throughput measurement's parameters.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     pub flavor: Flavor,
     pub steps: Steps,
@@ -18,38 +26,75 @@ pub struct Shape {
     pub tasks: usize,
 }
 
-/// One row of the throughput tables.
+/// Every contender measured on one shape, repetitions interleaved.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub shape: Shape,
+    pub rows: Vec<Row>,
+}
+
+/// One contender on one shape.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub contender: Which,
-    pub shape: Shape,
-    pub reps: usize,
+    /// One per repetition, in order: `samples[i]` ran between the other contenders' `i`-th.
+    pub samples: Vec<PerItem>,
     /// Median over the repetitions.
     pub cost: PerItem,
     /// Minimum over the repetitions.
     pub best: PerItem,
 }
 
-/// Measures every contender on one shape. Repetitions are interleaved across contenders, so
-/// a slow phase of the machine hits all of them alike; each row is the median of its reps.
-pub fn measure(contenders: &[Which], shape: Shape, reps: usize, driver: Driver) -> Vec<Row> {
+/// Which clock a ratio compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Wall,
+    Cpu,
+}
+
+impl Clock {
+    pub fn of(self, cost: &PerItem) -> f64 {
+        match self {
+            Clock::Wall => cost.wall_ns,
+            Clock::Cpu => cost.cpu_ns,
+        }
+    }
+}
+
+impl Group {
+    pub fn row(&self, which: Which) -> Option<&Row> {
+        self.rows.iter().find(|row| row.contender == which)
+    }
+
+    /// `numerator / denominator` within each repetition; `None` unless both were measured.
+    pub fn ratio(&self, numerator: Which, denominator: Which, clock: Clock) -> Option<Spread> {
+        let per_rep = |which| -> Option<Vec<f64>> {
+            let row = self.row(which)?;
+            Some(row.samples.iter().map(|cost| clock.of(cost)).collect())
+        };
+        Spread::of_ratios(&per_rep(numerator)?, &per_rep(denominator)?)
+    }
+}
+
+/// Measures every contender on one shape, `reps` interleaved repetitions.
+pub fn measure(contenders: &[Which], shape: Shape, reps: usize, driver: Driver) -> Group {
     let mut samples: Vec<Vec<PerItem>> = vec![Vec::with_capacity(reps); contenders.len()];
     for _ in 0..reps {
         for (which, samples) in contenders.iter().zip(&mut samples) {
             samples.push(run_once(*which, shape, driver));
         }
     }
-    contenders
+    let rows = contenders
         .iter()
         .zip(samples)
         .map(|(contender, samples)| Row {
             contender: *contender,
-            shape,
-            reps: samples.len(),
             cost: median(&samples),
             best: best(&samples),
+            samples,
         })
-        .collect()
+        .collect();
+    Group { shape, rows }
 }
 
 fn run_once(which: Which, shape: Shape, driver: Driver) -> PerItem {
@@ -57,6 +102,7 @@ fn run_once(which: Which, shape: Shape, driver: Driver) -> PerItem {
         Which::Empty => run_contender(Empty, shape, driver),
         Which::Plain => run_contender(Plain::default(), shape, driver),
         Which::Token => run_contender(Token::default(), shape, driver),
+        Which::Tuned => run_contender(Tuned::default(), shape, driver),
         Which::Library => run_contender(Library::default(), shape, driver),
     }
 }
@@ -67,6 +113,7 @@ pub fn future_size(which: Which, steps: Steps) -> Option<usize> {
         Which::Empty => Empty.task_future_size(steps),
         Which::Plain => Plain::default().task_future_size(steps),
         Which::Token => Token::default().task_future_size(steps),
+        Which::Tuned => Tuned::default().task_future_size(steps),
         Which::Library => Library::default().task_future_size(steps),
     }
 }

@@ -31,6 +31,24 @@ pub struct Passport<P = ()> {
     timeout_secs: u64,
     timeout_subsec_nanos: u32,
     priority: i32,
+    /// The cancellation explorer's recorder for the task this passport starts (feature
+    /// `testing`): the explorer arms the passport it hands to the submit closure, and the
+    /// runner's probe takes it at submission. Typed `Any` so that this value knows nothing
+    /// of the explorer.
+    #[cfg(feature = "testing")]
+    pub(crate) armed: Option<Armed>,
+}
+
+/// See `Passport::armed`.
+#[cfg(feature = "testing")]
+#[derive(Clone)]
+pub(crate) struct Armed(pub(crate) std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+#[cfg(feature = "testing")]
+impl std::fmt::Debug for Armed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Armed")
+    }
 }
 
 /// Never a valid sub-second nanosecond count (those are below 10^9).
@@ -45,6 +63,8 @@ impl<P> Passport<P> {
             timeout_secs: 0,
             timeout_subsec_nanos: NO_TIMEOUT,
             priority: 0,
+            #[cfg(feature = "testing")]
+            armed: None,
         }
     }
 

@@ -1,9 +1,12 @@
-//! The runner's side of observation: one method per point of a task's life, each called
-//! from one line of `scope.rs` (or `submit.rs`), each telling the add-ons and `tracing`.
+//! The runner's one hook set: one method per point of a task's life, each called from one
+//! line of the runner, each telling whoever listens: the add-ons (events), `tracing` (spans)
+//! and the cancellation explorer's probe (feature `testing`). A new listener is added here,
+//! and the runner does not change.
 //!
 //! Every method is cheap when nobody listens: the add-on event is built only if the manager
-//! has add-ons (one `is_none`), and the spans are touched only if a subscriber wanted the
-//! task's span (one `is_none`); see `live.rs` and `trace.rs`.
+//! has add-ons (one `is_none`), the spans are touched only if a subscriber wanted the task's
+//! span (one `is_none`), and the probe is an empty struct without the feature; see
+//! `observe/live.rs`, `observe/trace.rs` and `probe.rs`.
 
 use std::time::Duration;
 
@@ -11,13 +14,17 @@ use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::observe::{step_ref, EventKind, StepRef, TaskEnd, TaskSpans};
 use crate::outcome::Ending;
+use crate::passport::Passport;
 use crate::reason::CancelReason;
 use crate::report::StepEnd;
+use crate::run::probe::Probe;
 use crate::shared::TaskShared;
 
 /// Held by the task's scope, in the task's future.
-pub(crate) struct TaskEvents {
+pub(crate) struct Hooks {
     spans: TaskSpans,
+    /// The explorer's hook (feature `testing`); an empty struct otherwise.
+    probe: Probe,
     /// Somebody listens to this task's steps: it has spans, or the manager has add-ons. Both
     /// are settled at submission, so the per-step events check this one byte.
     observed: bool,
@@ -32,13 +39,19 @@ pub(crate) struct TaskEvents {
     start_told: bool,
 }
 
-impl TaskEvents {
-    /// Opens the task's span (on the submitter's thread: it nests under the submitter's span).
-    /// `payload_type` is the passport's payload type's name, for the span.
-    pub(crate) fn new(id: TaskId, shared: &TaskShared, payload_type: &'static str) -> Self {
-        let spans = TaskSpans::open(id, shared.flow(), payload_type);
-        TaskEvents {
+impl Hooks {
+    /// Opens the task's span (on the submitter's thread: it nests under the submitter's span;
+    /// the passport's payload type names it) and attaches the explorer's probe if the
+    /// passport was armed.
+    pub(crate) fn new<P>(
+        id: TaskId,
+        shared: &std::sync::Arc<TaskShared>,
+        passport: &mut Passport<P>,
+    ) -> Self {
+        let spans = TaskSpans::open(id, shared.flow(), std::any::type_name::<P>());
+        Hooks {
             observed: spans.is_active() || shared.live().has_addons(),
+            probe: Probe::attach(id, shared, passport),
             spans,
             cancel_told: false,
             finish_told: false,
@@ -82,6 +95,46 @@ impl TaskEvents {
         shared.live().emit(id, shared.flow(), || EventKind::Started);
     }
 
+    /// Step `index` is next (the runner is about to race it, or to wait for its resource):
+    /// the task has started if it is the first.
+    #[inline]
+    pub(crate) fn step_next(&mut self, id: TaskId, shared: &TaskShared, index: usize) {
+        if index == 0 {
+            self.started(id, shared);
+        }
+        self.probe.before_step(index);
+    }
+
+    /// The poll of a wait for step `index`'s resource left it pending: an await point.
+    #[inline(always)]
+    pub(crate) fn resource_pending(&self, index: usize) {
+        self.probe.resource_pending(index);
+    }
+
+    /// What the wait for admission calls when it stays pending: an await point. A share of
+    /// the explorer's hook (nothing without the feature), for the spawned wait to hold.
+    pub(crate) fn on_admission_pending(&self) -> impl Fn() + Send + 'static {
+        let probe = self.probe.share();
+        move || probe.admission_pending()
+    }
+
+    /// The poll of step `index` left it pending: an await point.
+    #[inline(always)]
+    pub(crate) fn step_pending(&self, index: usize) {
+        self.probe.step_pending(index);
+    }
+
+    /// Step `index` panicked (its ending is raced for next).
+    pub(crate) fn step_panicked(&self, index: usize) {
+        self.probe.step_panicked(index);
+    }
+
+    /// The task is about to claim its own ending, `steps_completed` steps done.
+    #[inline(always)]
+    pub(crate) fn before_ending(&self, steps_completed: usize) {
+        self.probe.before_ending(steps_completed);
+    }
+
     /// Step `index` must wait for a permit of its resource before it begins (queue add-on).
     pub(crate) fn waiting_for_resource(
         &mut self,
@@ -90,6 +143,7 @@ impl TaskEvents {
         index: usize,
         resource: &'static str,
     ) {
+        self.probe.resource_wait_began();
         let step = step_ref(shared.flow(), index);
         self.spans.waiting_for_resource(step, resource);
         shared
@@ -110,11 +164,11 @@ impl TaskEvents {
         // is out of line, so that it does not weigh on the unobserved task's code). Nobody
         // hears the event then, so nothing can slip a cancel in between the runner's check
         // and the step's first poll that the check did not already see.
-        if self.observed {
-            self.tell_step_starting(id, shared, index)
-        } else {
-            true
+        let begins = !self.observed || self.tell_step_starting(id, shared, index);
+        if begins {
+            self.probe.step_began(index);
         }
+        begins
     }
 
     #[cold]
@@ -206,6 +260,9 @@ impl TaskEvents {
 
     /// The cleanup of the step in progress starts, with `reason`.
     pub(crate) fn cleanup_started(&self, id: TaskId, shared: &TaskShared, reason: &CancelReason) {
+        if let Some(step) = shared.step() {
+            self.probe.cleanup_began(shared.flow().step_name(step));
+        }
         let Some(step) = current_step(shared) else {
             return;
         };
@@ -220,6 +277,7 @@ impl TaskEvents {
 
     /// That cleanup has ended as `cleanup` says.
     pub(crate) fn cleanup_finished(&self, id: TaskId, shared: &TaskShared, cleanup: &Cleanup) {
+        self.probe.cleanup_ended(cleanup);
         let Some(step) = current_step(shared) else {
             return;
         };
@@ -255,8 +313,16 @@ impl TaskEvents {
             });
     }
 
-    /// The scope is being dropped: if the task never finished, its runtime dropped it.
-    pub(crate) fn dropped(&mut self, id: TaskId, shared: &TaskShared) {
+    /// The scope is being dropped, on every way out of the task: `leave` takes the task out
+    /// of the registry and ends its cell. Listeners hear `Finished { Dropped }` before that if
+    /// the task never finished (its runtime dropped it); the probe hears the end after.
+    pub(crate) fn dropped(&mut self, id: TaskId, shared: &TaskShared, leave: impl FnOnce()) {
+        self.tell_dropped(id, shared);
+        leave();
+        self.probe.task_ended();
+    }
+
+    fn tell_dropped(&mut self, id: TaskId, shared: &TaskShared) {
         // Add-ons are not called while a panic unwinds (a second panic would abort).
         if self.finish_told || std::thread::panicking() {
             return;

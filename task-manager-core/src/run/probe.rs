@@ -22,6 +22,7 @@ mod off {
 
     use crate::cleanup::Cleanup;
     use crate::id::TaskId;
+    use crate::passport::Passport;
     use crate::shared::TaskShared;
 
     /// The hook, compiled out.
@@ -29,7 +30,11 @@ mod off {
 
     impl Probe {
         #[inline(always)]
-        pub(crate) fn attach(_id: TaskId, _shared: &Arc<TaskShared>) -> Self {
+        pub(crate) fn attach<P>(
+            _id: TaskId,
+            _shared: &Arc<TaskShared>,
+            _passport: &mut Passport<P>,
+        ) -> Self {
             Probe
         }
 

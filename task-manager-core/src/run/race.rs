@@ -12,7 +12,9 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::cleanup::Cleanup;
-use crate::run::scope::{panic_message, Scope, StepRun};
+use crate::reason::CancelReason;
+use crate::report::StepEnd;
+use crate::run::scope::{Scope, StepRun, Stop};
 
 pin_project! {
     /// The future [`Scope::step`] returns. It holds the step's future inline, once: a plain
@@ -55,6 +57,118 @@ where
     }
 }
 
+/// What a step's race does on each poll, and when it ends: kept with the race, on the
+/// runner's state it borrows.
+impl Scope {
+    /// One poll of a step's race: see [`Scope::step`].
+    fn poll_step<F: Future>(
+        &mut self,
+        index: usize,
+        began: &mut bool,
+        run: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Raced<F::Output>> {
+        let deadline = self.deadline.as_mut().map(Pin::as_mut);
+        if self
+            .shared
+            .must_stop(deadline, || CancelReason::Timeout, cx)
+        {
+            return Poll::Ready(Raced::Cancelled);
+        }
+        if !*began {
+            // Whoever hears `StepStarted` may cancel: a cancel that lands before the step's
+            // first poll keeps the step from beginning, wherever it comes from.
+            if !self.hooks.step_starting(self.id, &self.shared, index) {
+                return Poll::Ready(Raced::Cancelled);
+            }
+            *began = true;
+            self.timeline.begin(self.shared.live().submitted_at);
+        }
+        let polled = self
+            .hooks
+            .in_step(|| catch_unwind(AssertUnwindSafe(|| run.poll(cx))));
+        match polled {
+            Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
+            Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
+            Ok(Poll::Pending) => {
+                let waker = cx.waker();
+                let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
+                if identity != self.registered_waker {
+                    // The registered clone keeps these addresses from being reused while
+                    // they are remembered here.
+                    self.shared.cell().register_waker(waker);
+                    self.registered_waker = identity;
+                }
+                self.hooks.step_pending(index);
+                // A cancel between the check above and the registration would find no
+                // waker to wake: look once more now that the waker is in place.
+                if self.shared.cell().is_cancel_requested() {
+                    Poll::Ready(Raced::Cancelled)
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+
+    /// The end of a step's race: records it and says what the generated code does next.
+    fn end_step<T, E>(
+        &mut self,
+        index: usize,
+        began: bool,
+        raced: Raced<Result<T, E>>,
+    ) -> StepRun<T, E> {
+        let (run, end) = match raced {
+            Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
+            Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
+            Raced::Cancelled => {
+                self.hooks.cancel_requested(self.id, &self.shared);
+                (
+                    StepRun::Stopped(Stop::new(index, began, false)),
+                    StepEnd::Cancelled,
+                )
+            }
+            Raced::Panicked(message) => {
+                // The panic and a concurrent cancel race for the ending like any other end.
+                self.hooks.step_panicked(index);
+                let panicked = self.shared.cell().seal();
+                if panicked {
+                    self.shared.cell().record_panic(message);
+                } else {
+                    self.hooks.cancel_requested(self.id, &self.shared);
+                }
+                (
+                    StepRun::Stopped(Stop::new(index, began, panicked)),
+                    StepEnd::Panicked,
+                )
+            }
+        };
+        if began {
+            let submitted_at = self.shared.live().submitted_at;
+            let duration = self.timeline.end(submitted_at, end);
+            self.hooks
+                .step_finished(self.id, &self.shared, index, end, duration);
+        }
+        run
+    }
+}
+
+pub(crate) enum Raced<T> {
+    Returned(T),
+    Cancelled,
+    Panicked(String),
+}
+
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_string(),
+            Err(_) => "<a panic whose payload is not a string>".to_string(),
+        },
+    }
+}
+
 /// The future [`Scope::cleanup`] returns: a stopped step's cleanup run to its end, or to its
 /// deadline. Two pointers in the task's state machine: the cleanup and everything its run
 /// needs (start instant, deadline timer) are boxed together in a [`CleanupBody`], since the
@@ -83,7 +197,7 @@ impl Future for CleanupRun<'_> {
         let Some(body) = this.body.as_mut() else {
             return Poll::Ready(());
         };
-        let cleanup = std::task::ready!(this.scope.events.in_step(|| body.as_mut().poll(cx)));
+        let cleanup = std::task::ready!(this.scope.hooks.in_step(|| body.as_mut().poll(cx)));
         this.body = None;
         this.scope.end_cleanup(cleanup);
         Poll::Ready(())

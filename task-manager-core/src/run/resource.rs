@@ -23,7 +23,7 @@ impl Scope {
         let flow = self.shared.flow();
         if index == 0 {
             // Before the wait: the task has started, whatever its first step waits for.
-            self.events.started(self.id, &self.shared);
+            self.hooks.started(self.id, &self.shared);
         }
         let resource = flow.step_resource(index);
         let queue = resource.and_then(|name| self.registry.queues.resource(name).cloned());
@@ -38,14 +38,13 @@ impl Scope {
             Ok(Entry::Admitted(permit)) => permit,
             Ok(Entry::Queued(ticket)) => {
                 if let Some(resource) = resource {
-                    self.events
+                    self.hooks
                         .waiting_for_resource(self.id, &self.shared, index, resource);
                 }
-                let probe = &self.probe;
-                probe.resource_wait_began();
+                let hooks = &self.hooks;
                 // An await point: the explorer may cancel here, as while queued for admission.
                 let granted =
-                    queue::acquire(ticket, &mut self.deadline, || probe.resource_pending(index))
+                    queue::acquire(ticket, &mut self.deadline, || hooks.resource_pending(index))
                         .await;
                 // Time passed waiting: the step begins when it gets the permit, not when
                 // the previous step ended.

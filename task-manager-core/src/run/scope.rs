@@ -8,43 +8,39 @@
 //! anything lives here, where it is tested without the macro.
 
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
 use crate::cleanup::Cleanup;
 use crate::id::TaskId;
 use crate::outcome::{Ending, Outcome};
+use crate::passport::Passport;
 use crate::queue::ResourcePermit;
 use crate::reason::CancelReason;
 use crate::registry::Registry;
 use crate::report::timeline::Timeline;
-use crate::report::{Report, StepEnd};
-use crate::run::hooks::TaskEvents;
-use crate::run::probe::Probe;
+use crate::report::Report;
+use crate::run::hooks::Hooks;
 use crate::run::race::{CleanupBody, CleanupRun, StepRace};
 use crate::shared::TaskShared;
 use crate::task::Task;
 
 /// One task's runner state. Owned by the task's future; see the module docs.
 pub struct Scope {
-    pub(crate) id: TaskId,
-    pub(crate) shared: Arc<TaskShared>,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) deadline: Option<Pin<Box<Sleep>>>,
+    pub(super) id: TaskId,
+    pub(super) shared: Arc<TaskShared>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) deadline: Option<Pin<Box<Sleep>>>,
     /// When each begun step ran (the report's step records are derived from it).
-    pub(crate) timeline: Timeline,
+    pub(super) timeline: Timeline,
     /// The waker last registered with the task's cancel signal (its data and vtable
     /// addresses): a step that stays pending under the same waker, as a tokio task always
     /// is, skips the registration's two atomic operations.
-    registered_waker: (usize, usize),
-    /// Tells add-ons and `tracing` what happens (see `observe/emit.rs`).
-    pub(crate) events: TaskEvents,
-    /// The explorer's hook (feature `testing`); an empty struct otherwise.
-    pub(crate) probe: Probe,
+    pub(super) registered_waker: (usize, usize),
+    /// Tells add-ons, `tracing` and the explorer's probe what happens (see `hooks.rs`).
+    pub(super) hooks: Hooks,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -73,7 +69,7 @@ pub struct Stop {
 }
 
 impl Stop {
-    fn new(index: usize, started: bool, panicked: bool) -> Self {
+    pub(super) fn new(index: usize, started: bool, panicked: bool) -> Self {
         Stop {
             // A flow has at most `u16::MAX` steps (see `TaskShared::set_step`).
             index: index as u32,
@@ -114,17 +110,16 @@ pub(crate) fn arm_deadline(
 }
 
 impl Scope {
-    pub(crate) fn new(
+    pub(crate) fn new<P>(
         id: TaskId,
         shared: Arc<TaskShared>,
         registry: Arc<Registry>,
         deadline: Option<Pin<Box<Sleep>>>,
-        payload_type: &'static str,
+        passport: &mut Passport<P>,
     ) -> Self {
         Scope {
-            events: TaskEvents::new(id, &shared, payload_type),
+            hooks: Hooks::new(id, &shared, passport),
             id,
-            probe: Probe::attach(id, &shared),
             deadline,
             shared,
             registry,
@@ -143,105 +138,9 @@ impl Scope {
     where
         F: Future<Output = Result<T, E>>,
     {
-        if index == 0 {
-            self.events.started(self.id, &self.shared);
-        }
+        self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
-        self.probe.before_step(index);
         StepRace::new(self, index, run)
-    }
-
-    /// One poll of a step's race: see [`Scope::step`].
-    pub(crate) fn poll_step<F: Future>(
-        &mut self,
-        index: usize,
-        began: &mut bool,
-        run: Pin<&mut F>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Raced<F::Output>> {
-        let deadline = self.deadline.as_mut().map(Pin::as_mut);
-        if self
-            .shared
-            .must_stop(deadline, || CancelReason::Timeout, cx)
-        {
-            return Poll::Ready(Raced::Cancelled);
-        }
-        if !*began {
-            // Whoever hears `StepStarted` may cancel: a cancel that lands before the step's
-            // first poll keeps the step from beginning, wherever it comes from.
-            if !self.events.step_starting(self.id, &self.shared, index) {
-                return Poll::Ready(Raced::Cancelled);
-            }
-            *began = true;
-            self.timeline.begin(self.shared.live().submitted_at);
-            self.probe.step_began(index);
-        }
-        let polled = self
-            .events
-            .in_step(|| catch_unwind(AssertUnwindSafe(|| run.poll(cx))));
-        match polled {
-            Ok(Poll::Ready(result)) => Poll::Ready(Raced::Returned(result)),
-            Err(payload) => Poll::Ready(Raced::Panicked(panic_message(payload))),
-            Ok(Poll::Pending) => {
-                let waker = cx.waker();
-                let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
-                if identity != self.registered_waker {
-                    // The registered clone keeps these addresses from being reused while
-                    // they are remembered here.
-                    self.shared.cell().register_waker(waker);
-                    self.registered_waker = identity;
-                }
-                self.probe.step_pending(index);
-                // A cancel between the check above and the registration would find no
-                // waker to wake: look once more now that the waker is in place.
-                if self.shared.cell().is_cancel_requested() {
-                    Poll::Ready(Raced::Cancelled)
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
-    }
-
-    /// The end of a step's race: records it and says what the generated code does next.
-    pub(crate) fn end_step<T, E>(
-        &mut self,
-        index: usize,
-        began: bool,
-        raced: Raced<Result<T, E>>,
-    ) -> StepRun<T, E> {
-        let (run, end) = match raced {
-            Raced::Returned(Ok(value)) => (StepRun::Completed(value), StepEnd::Completed),
-            Raced::Returned(Err(error)) => (StepRun::Failed(error), StepEnd::Failed),
-            Raced::Cancelled => {
-                self.events.cancel_requested(self.id, &self.shared);
-                (
-                    StepRun::Stopped(Stop::new(index, began, false)),
-                    StepEnd::Cancelled,
-                )
-            }
-            Raced::Panicked(message) => {
-                // The panic and a concurrent cancel race for the ending like any other end.
-                self.probe.step_panicked(index);
-                let panicked = self.shared.cell().seal();
-                if panicked {
-                    self.shared.cell().record_panic(message);
-                } else {
-                    self.events.cancel_requested(self.id, &self.shared);
-                }
-                (
-                    StepRun::Stopped(Stop::new(index, began, panicked)),
-                    StepEnd::Panicked,
-                )
-            }
-        };
-        if began {
-            let submitted_at = self.shared.live().submitted_at;
-            let duration = self.timeline.end(submitted_at, end);
-            self.events
-                .step_finished(self.id, &self.shared, index, end, duration);
-        }
-        run
     }
 
     /// Runs a stopped step's cleanup to its end, if the step had begun: `cleanup` is called
@@ -266,12 +165,11 @@ impl Scope {
         } else {
             self.shared.cell().reason()
         };
-        self.events.cleanup_started(self.id, &self.shared, &reason);
+        self.hooks.cleanup_started(self.id, &self.shared, &reason);
         // The task's end comes after the cleanup, not at the stopped step's end.
         self.timeline.interrupt();
         let step = self.shared.flow().step_name(stop.index());
         let body = CleanupBody::new(step, self.cleanup_limit(), cleanup(reason));
-        self.probe.cleanup_began(step);
         CleanupRun::new(self, Some(Box::pin(body)))
     }
 
@@ -285,9 +183,7 @@ impl Scope {
 
     /// The end of a cleanup: records it for the report, the events and the cancellers.
     pub(crate) fn end_cleanup(&mut self, cleanup: Cleanup) {
-        self.probe.cleanup_ended(&cleanup);
-        self.events
-            .cleanup_finished(self.id, &self.shared, &cleanup);
+        self.hooks.cleanup_finished(self.id, &self.shared, &cleanup);
         // Kept in the shared state's cold slot (the cancel allocated it), not in the future.
         self.shared.cell().record_cleanup(cleanup);
     }
@@ -298,7 +194,7 @@ impl Scope {
         let step = self.shared.flow().step_name(stop.index());
         if !stop.panicked {
             // Already told if a step met the cancel; not if the task left a queue.
-            self.events.cancel_requested(self.id, &self.shared);
+            self.hooks.cancel_requested(self.id, &self.shared);
         }
         // Unless the step's cleanup ran and recorded itself.
         self.shared.cell().record_cleanup_if_none(if stop.started {
@@ -328,7 +224,7 @@ impl Scope {
         index: usize,
         error: E,
     ) -> Outcome<T, E, R> {
-        self.probe.before_ending(self.timeline.completed());
+        self.hooks.before_ending(self.timeline.completed());
         let ending = match self.seal_or_cancelled() {
             None => Ending::Failed {
                 step: self.shared.flow().step_name(index),
@@ -341,7 +237,7 @@ impl Scope {
 
     /// Ends the task after its last step returned `value`.
     pub fn completed<P, R, T, E>(&mut self, task: Task<P, R>, value: T) -> Outcome<T, E, R> {
-        self.probe.before_ending(self.timeline.completed());
+        self.hooks.before_ending(self.timeline.completed());
         let ending = self.seal_or_cancelled().unwrap_or(Ending::Completed(value));
         self.finish(task, ending)
     }
@@ -352,7 +248,7 @@ impl Scope {
         if self.shared.cell().seal() {
             return None;
         }
-        self.events.cancel_requested(self.id, &self.shared);
+        self.hooks.cancel_requested(self.id, &self.shared);
         self.shared.cell().record_cleanup(Cleanup::NoStepInProgress);
         Some(Ending::Cancelled {
             reason: self.shared.cell().reason(),
@@ -367,7 +263,7 @@ impl Scope {
         // Most tasks end in the poll where their last step ended: that instant, no clock read.
         let duration = std::time::Duration::from_nanos(self.timeline.now(submitted_at));
         let finished_at = submitted_at + duration;
-        self.events
+        self.hooks
             .finished(self.id, &self.shared, &ending, duration);
         // A task stopped by a cancel or a panic has recorded what became of its cleanup; one
         // that completed or failed by itself ran none (and does not lock its slot for this).
@@ -394,25 +290,10 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
-        self.events.dropped(self.id, &self.shared);
-        self.registry.remove(self.id);
-        self.shared.cell().end();
-        self.probe.task_ended();
-    }
-}
-
-pub(crate) enum Raced<T> {
-    Returned(T),
-    Cancelled,
-    Panicked(String),
-}
-
-pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(message) => (*message).to_string(),
-            Err(_) => "<a panic whose payload is not a string>".to_string(),
-        },
+        let (id, shared, registry) = (self.id, &self.shared, &self.registry);
+        self.hooks.dropped(id, shared, || {
+            registry.remove(id);
+            shared.cell().end();
+        });
     }
 }

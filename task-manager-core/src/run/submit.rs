@@ -29,7 +29,7 @@ use crate::task::Task;
 pub fn submit<P, R, T, E, Fut>(
     manager: &TaskManager,
     flow: &'static FlowInfo,
-    passport: Passport<P>,
+    mut passport: Passport<P>,
     body: impl FnOnce(Task<P, R>, Scope) -> Fut,
 ) -> Result<TaskHandle<T, E, R>, SubmitError>
 where
@@ -90,16 +90,16 @@ where
         Arc::clone(&shared),
         Arc::clone(&manager.registry),
         deadline,
-        std::any::type_name::<P>(),
+        &mut passport,
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     // Told before the spawn, so that they come before anything the task tells.
-    scope.events.submitted(id, &shared);
+    scope.hooks.submitted(id, &shared);
     if admission
         .as_ref()
         .is_some_and(|(entry, _)| entry.is_queued())
     {
-        scope.events.queued(id, &shared);
+        scope.hooks.queued(id, &shared);
     }
     let may_wait = admission.is_some() || !flow.resources().is_empty();
     let join = match admission {
@@ -107,8 +107,7 @@ where
         Some((entry, max_wait)) => {
             let limits = WaitLimits::new(submitted_at, timeout, max_wait);
             // The explorer's hook, shared with the wait for admission (feature `testing`).
-            let probe = scope.probe.share();
-            let on_pending = move || probe.admission_pending();
+            let on_pending = scope.hooks.on_admission_pending();
             runtime.spawn(run_admitted(entry, limits, on_pending, body(task, scope)))
         }
     };

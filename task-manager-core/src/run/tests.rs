@@ -52,7 +52,7 @@ fn observation_costs_each_task_a_few_words() {
     use std::mem::size_of;
 
     use crate::observe::TaskLive;
-    use crate::run::hooks::TaskEvents;
+    use crate::run::hooks::Hooks;
     use crate::shared::TaskShared;
 
     assert_eq!(
@@ -61,7 +61,7 @@ fn observation_costs_each_task_a_few_words() {
         "submission time and the add-ons' pointer"
     );
     assert!(
-        size_of::<TaskEvents>() <= 16,
+        size_of::<Hooks>() <= 16 + size_of::<crate::run::probe::Probe>(),
         "the spans' pointer and five flags"
     );
     // A `u128` would align every struct holding an id to 16 bytes: the scope with `tracing`

@@ -2,7 +2,6 @@
 //! point, cancelling there, and check each time that the task kept the contract.
 
 use std::fmt;
-use std::sync::Arc;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
@@ -17,7 +16,7 @@ use crate::reason::CancelReason;
 use crate::reason::CancelStatus;
 use crate::report::StepEnd;
 
-use super::probe::{self, Recorder};
+use super::probe::Recorder;
 
 /// A point of a task's run at which a cancel can land, in the order the explorer meets them.
 ///
@@ -455,12 +454,11 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
     }
 
     async fn run_once(&self, cancel_at: Option<usize>) -> Result<Run<T, E, R>, ExploreError> {
-        let passport = Passport::new((self.input)());
-        let id = passport.id();
         let recorder = Recorder::new(cancel_at, self.reason.clone());
-        probe::arm(id, Arc::clone(&recorder));
+        let passport = recorder.arm(Passport::new((self.input)()));
+        let id = passport.id();
         let submitted = (self.submit)(passport);
-        let never_attached = probe::disarm(id);
+        let never_attached = !recorder.attached();
         let handle = submitted?;
         if never_attached || handle.id() != id {
             return Err(ExploreError::PassportNotUsed {

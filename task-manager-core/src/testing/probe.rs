@@ -1,12 +1,12 @@
 //! The recording side of the runner's hook (see `crate::probe`): what one armed task did,
 //! point by point, and the cancel the explorer told it to take at one of those points.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::cancel::Cancellation;
 use crate::cleanup::Cleanup;
 use crate::id::TaskId;
+use crate::passport::{Armed, Passport};
 use crate::reason::CancelReason;
 use crate::reason::CancelStatus;
 use crate::shared::TaskShared;
@@ -16,27 +16,6 @@ use super::explorer::AwaitPoint;
 /// The hook a [`Scope`](crate::run::scope::Scope) holds: `None` for every task the explorer did not
 /// arm, so that other tasks (and other tests) run as they would without the feature.
 pub(crate) struct Probe(Option<Arc<Recorder>>);
-
-/// Tasks armed by the explorer and not yet submitted, by id. `ARMED_COUNT` lets every other
-/// submission skip the lock.
-static ARMED: Mutex<Vec<(TaskId, Arc<Recorder>)>> = Mutex::new(Vec::new());
-static ARMED_COUNT: AtomicUsize = AtomicUsize::new(0);
-
-/// Arms the task that will be submitted under `id`: its scope will report to `recorder`.
-pub(crate) fn arm(id: TaskId, recorder: Arc<Recorder>) {
-    let mut armed = lock(&ARMED);
-    armed.push((id, recorder));
-    ARMED_COUNT.store(armed.len(), Ordering::Release);
-}
-
-/// Forgets `id` if no task took it; `true` if it was still armed (nothing was submitted under it).
-pub(crate) fn disarm(id: TaskId) -> bool {
-    let mut armed = lock(&ARMED);
-    let before = armed.len();
-    armed.retain(|(armed_id, _)| *armed_id != id);
-    ARMED_COUNT.store(armed.len(), Ordering::Release);
-    armed.len() != before
-}
 
 /// What one armed task did, and what it was told to do.
 pub(crate) struct Recorder {
@@ -67,6 +46,19 @@ pub(crate) struct Record {
 }
 
 impl Recorder {
+    /// Arms `passport`: the task it starts will report to this recorder.
+    pub(crate) fn arm<P>(self: &Arc<Self>, mut passport: Passport<P>) -> Passport<P> {
+        passport.armed = Some(Armed(
+            Arc::clone(self) as Arc<dyn std::any::Any + Send + Sync>
+        ));
+        passport
+    }
+
+    /// Whether a submitted task took this recorder (its passport was the armed one).
+    pub(crate) fn attached(&self) -> bool {
+        self.lock().id.is_some()
+    }
+
     pub(crate) fn new(cancel_at: Option<usize>, reason: CancelReason) -> Arc<Self> {
         Arc::new(Recorder {
             record: Mutex::new(Record {
@@ -118,17 +110,20 @@ impl Record {
 }
 
 impl Probe {
-    pub(crate) fn attach(id: TaskId, shared: &Arc<TaskShared>) -> Self {
-        if ARMED_COUNT.load(Ordering::Acquire) == 0 {
-            return Probe(None);
-        }
-        let mut armed = lock(&ARMED);
-        let Some(at) = armed.iter().position(|(armed_id, _)| *armed_id == id) else {
+    /// The hook of the task `passport` starts: its recorder if the explorer armed it
+    /// (see [`Recorder::arm`]), none otherwise.
+    pub(crate) fn attach<P>(
+        id: TaskId,
+        shared: &Arc<TaskShared>,
+        passport: &mut Passport<P>,
+    ) -> Self {
+        let Some(recorder) = passport
+            .armed
+            .take()
+            .and_then(|armed| armed.0.downcast::<Recorder>().ok())
+        else {
             return Probe(None);
         };
-        let (_, recorder) = armed.swap_remove(at);
-        ARMED_COUNT.store(armed.len(), Ordering::Release);
-        drop(armed);
         {
             let mut record = recorder.lock();
             record.shared = Some(Arc::clone(shared));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use task_manager_core::__private;
 use task_manager_core::{
-    flow, CancelError, CancelStatus, FlowInfo, HasTaskManager, Passport, SubmitError, Task, TaskId,
+    flow, CancelError, CancelStatus, HasTaskManager, Passport, SubmitError, Task, TaskId,
     TaskManager,
 };
 use tokio::sync::Notify;
@@ -169,7 +169,9 @@ async fn a_zero_timeout_is_refused_at_submission() {
 #[tokio::test(start_paused = true)]
 async fn a_flow_with_a_zero_timeout_is_refused_too() {
     // `#[flow(timeout = "0s")]` does not compile; a hand-built `FlowInfo` can still say it.
-    static ZERO: FlowInfo = FlowInfo::new("zero", &["only"]).with_timeout(Duration::ZERO);
+    static ZERO: __private::FlowInfo =
+        __private::FlowInfo::new("zero", &[__private::StepInfo::new("only")])
+            .with_timeout(Duration::ZERO);
     let tasks = TaskManager::new();
     let passport = Passport::new(());
     let id = passport.id();

@@ -509,8 +509,9 @@ fn every_task_ends_once_the_right_way_under_a_fault_storm() {
         .build()
         .expect("a runtime");
     let storm = Arc::new(Storm {
-        tasks: TaskManager::new()
-            .with_cleanup_timeout(CLEANUP_DEADLINE)
+        tasks: TaskManager::builder()
+            .cleanup_timeout(CLEANUP_DEADLINE)
+            .build()
             .expect("a valid deadline"),
     });
     let observed: Vec<Observed> = runtime.block_on(async {

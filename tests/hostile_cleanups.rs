@@ -277,8 +277,9 @@ async fn a_hanging_cleanup_is_cut_after(hostile: &Arc<Hostile>, after: Duration)
 
 #[tokio::test(start_paused = true)]
 async fn the_managers_deadline_applies_to_flows_without_their_own() {
-    let tasks = TaskManager::new()
-        .with_cleanup_timeout(Duration::from_secs(2))
+    let tasks = TaskManager::builder()
+        .cleanup_timeout(Duration::from_secs(2))
+        .build()
         .expect("valid");
     a_hanging_cleanup_is_cut_after(&hostile(tasks), Duration::from_secs(2)).await;
 }
@@ -295,8 +296,9 @@ async fn the_builders_deadline_is_the_managers_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn a_flows_own_deadline_wins_over_the_managers() {
-    let tasks = TaskManager::new()
-        .with_cleanup_timeout(Duration::from_secs(3600))
+    let tasks = TaskManager::builder()
+        .cleanup_timeout(Duration::from_secs(3600))
+        .build()
         .expect("valid");
     let bounded = bounded(tasks);
     let handle = bounded.begin(Cleaning::Hangs).await;
@@ -308,27 +310,26 @@ async fn a_flows_own_deadline_wins_over_the_managers() {
 
 #[test]
 fn a_zero_manager_deadline_is_refused_and_a_huge_one_never_comes() {
-    let error = TaskManager::new()
-        .with_cleanup_timeout(Duration::ZERO)
+    let error = TaskManager::builder()
+        .cleanup_timeout(Duration::ZERO)
+        .build()
         .expect_err("zero");
     assert_eq!(
         error,
         ConfigError::Zero {
-            setting: "with_cleanup_timeout",
+            setting: "cleanup_timeout",
             why: "every cleanup would be dropped before it could run"
         }
     );
     assert_eq!(
         error.to_string(),
-        "`with_cleanup_timeout` must be longer than zero: every cleanup would be dropped before it could run"
+        "`cleanup_timeout` must be longer than zero: every cleanup would be dropped before it could run"
     );
-    let never = TaskManager::new()
-        .with_cleanup_timeout(Duration::MAX)
+    let never = TaskManager::builder()
+        .cleanup_timeout(Duration::MAX)
+        .build()
         .expect("accepted: it never comes");
-    assert_eq!(
-        never.cleanup_timeout(),
-        Some(Duration::from_nanos(u64::MAX))
-    );
+    assert_eq!(never.cleanup_timeout(), Some(Duration::MAX));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Configuration errors are typed and name what is wrong: the builder's at `build`, a step's
 //! unknown resource at submission (the manager meets its flows only then). The macro's are
-//! compile errors: see `tests/ui/queue_*.rs`. The builder also sets the cleanup deadline that
-//! `TaskManager::with_cleanup_timeout` sets, with the same check.
+//! compile errors: see `tests/ui/queue_*.rs`. The builder also sets the manager's cleanup
+//! deadline, with the same check as every other setting.
 
 use std::time::Duration;
 
@@ -118,7 +118,7 @@ async fn a_step_naming_an_unknown_resource_is_refused_at_submission() {
 }
 
 #[test]
-fn a_zero_cleanup_timeout_is_refused_by_the_builder_as_by_with_cleanup_timeout() {
+fn a_zero_cleanup_timeout_is_refused_by_the_builder() {
     let error = TaskManager::builder()
         .resource("db", 1)
         .cleanup_timeout(Duration::ZERO)

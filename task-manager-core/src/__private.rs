@@ -5,6 +5,7 @@ pub use crate::checks::{
     cleanup_is_send, no_input, step_is_send, submit_flow, CleanupReason, NextInput, NoInput,
     SameError, SameTask,
 };
+pub use crate::flow::{FlowInfo, StepInfo};
 pub use crate::run::{submit, Scope, StepRun, Stop};
 
 use crate::task::Task;

@@ -112,10 +112,26 @@ impl TaskManagerBuilder {
         self
     }
 
-    /// Gives every cleanup of the manager's tasks a deadline, as
-    /// [`TaskManager::with_cleanup_timeout`] does (which says what it means); a flow's own
-    /// `#[flow(cleanup_timeout = "..")]` takes precedence. Checked by [`build`](Self::build):
-    /// zero is refused.
+    /// Gives every cleanup of the manager's tasks a deadline: a cleanup still running
+    /// `timeout` after it began is dropped where it stands, the task ends, and its cancellers
+    /// get [`Cleanup::TimedOut`](crate::Cleanup::TimedOut). A flow's own
+    /// `#[flow(cleanup_timeout = "..")]` takes precedence. Fixed for the manager's life and
+    /// every clone of it.
+    ///
+    /// Without a deadline (the default) a cleanup runs as long as it takes: a cleanup that
+    /// never finishes keeps its task registered, but wedges nothing else. A deadline too far
+    /// for the clock (`Duration::MAX`) never comes. Checked by [`build`](Self::build): zero
+    /// is refused ([`ConfigError::Zero`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use task_manager_core::TaskManager;
+    ///
+    /// let tasks = TaskManager::builder().cleanup_timeout(Duration::from_secs(5)).build()?;
+    /// assert_eq!(tasks.cleanup_timeout(), Some(Duration::from_secs(5)));
+    /// assert!(TaskManager::builder().cleanup_timeout(Duration::ZERO).build().is_err());
+    /// # Ok::<(), task_manager_core::ConfigError>(())
+    /// ```
     pub fn cleanup_timeout(mut self, timeout: Duration) -> Self {
         self.cleanup_timeout = Some(timeout);
         self
@@ -135,14 +151,20 @@ impl TaskManagerBuilder {
     /// are not known to the manager before then.
     pub fn build(self) -> Result<TaskManager, ConfigError> {
         let queues = self.queues.build()?;
-        if let Some(timeout) = self.cleanup_timeout {
-            crate::limits::check_cleanup_timeout("cleanup_timeout", timeout)?;
+        if self
+            .cleanup_timeout
+            .is_some_and(|timeout| timeout.is_zero())
+        {
+            return Err(ConfigError::Zero {
+                setting: "cleanup_timeout",
+                why: "every cleanup would be dropped before it could run",
+            });
         }
-        let manager = TaskManager::with_parts(queues, AddonSet::new(self.addons));
-        if let Some(timeout) = self.cleanup_timeout {
-            manager.registry.set_cleanup_timeout(timeout);
-        }
-        Ok(manager)
+        Ok(TaskManager::with_parts(
+            queues,
+            self.cleanup_timeout,
+            AddonSet::new(self.addons),
+        ))
     }
 }
 

@@ -31,7 +31,7 @@ pub enum Cleanup {
         message: String,
     },
     /// The cleanup did not finish within its deadline (`#[flow(cleanup_timeout = "..")]` or
-    /// [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout)): it
+    /// [`TaskManagerBuilder::cleanup_timeout`](crate::TaskManagerBuilder::cleanup_timeout)): it
     /// was dropped where it stood, and the task ended.
     TimedOut {
         /// The interrupted step.

@@ -70,8 +70,8 @@ pub enum SubmitError {
     },
 }
 
-/// A configuration that cannot work: a setting of [`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout),
-/// or of a [`TaskManagerBuilder`](crate::TaskManagerBuilder), refused by its
+/// A configuration that cannot work: a setting of a
+/// [`TaskManagerBuilder`](crate::TaskManagerBuilder), refused by its
 /// [`build`](crate::TaskManagerBuilder::build).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

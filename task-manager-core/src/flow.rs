@@ -4,42 +4,92 @@ use std::time::Duration;
 
 use crate::limit::{Limit, ZeroSetting};
 
-/// The static description of one flow: its name, its steps' names in order, its default
-/// deadline, and (queue add-on) its limit and the resource each step needs. `#[flow]` writes
-/// one per flow; it is public so that status and reports can name steps, and so that the
-/// runtime can be driven without the macro in tests.
+/// The static description of one flow: its name, its steps in order (one [`StepInfo`] each),
+/// its default deadline, its cleanup deadline and (queue add-on) its limit. `#[flow]` writes
+/// one per flow, in a `static`; the runner, status and reports read it. Not a public API
+/// (it is reached through the macros' `__private` module): a per-flow setting is added here
+/// and to the macro's expansion together.
 ///
 /// ```
 /// use std::time::Duration;
-/// use task_manager_core::{FlowInfo, Limit};
+/// use task_manager_core::__private::{FlowInfo, StepInfo};
+/// use task_manager_core::Limit;
 ///
-/// static FLOW: FlowInfo = FlowInfo::new("query", &["prepare", "send"])
-///     .with_timeout(Duration::from_secs(30))
-///     .with_limit(Limit::new(4).with_queue_capacity(100))
-///     .with_resources(&[None, Some("db")]);
+/// static FLOW: FlowInfo = FlowInfo::new(
+///     "query",
+///     &[StepInfo::new("prepare"), StepInfo::new("send").with_resource("db")],
+/// )
+/// .with_timeout(Duration::from_secs(30))
+/// .with_limit(Limit::new(4).with_queue_capacity(100));
 /// assert_eq!(FLOW.step_name(1), "send");
 /// assert_eq!(FLOW.step_resource(1), Some("db"));
 /// ```
 #[derive(Debug)]
 pub struct FlowInfo {
     name: &'static str,
-    steps: &'static [&'static str],
+    steps: &'static [StepInfo],
     timeout: Option<Duration>,
     cleanup_timeout: Option<Duration>,
     limit: Option<Limit>,
-    resources: &'static [Option<&'static str>],
+    /// Whether any step needs a resource (queue add-on): settled when the flow is written,
+    /// so that a flow without any costs one read at submission.
+    any_resource: bool,
+}
+
+/// The static description of one step: the one place a per-step setting lives (its name,
+/// the resource it waits for; a per-step policy is added here, with its `#[step(..)]` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepInfo {
+    name: &'static str,
+    resource: Option<&'static str>,
+}
+
+impl StepInfo {
+    /// A step with this name (its method's name) and no setting.
+    pub const fn new(name: &'static str) -> Self {
+        StepInfo {
+            name,
+            resource: None,
+        }
+    }
+
+    /// The same step, waiting for a permit of the manager's resource `name` before it
+    /// begins (`#[step(resource = "db")]`). The name must be a resource of the manager the
+    /// flow's tasks are submitted to ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)).
+    pub const fn with_resource(self, name: &'static str) -> Self {
+        StepInfo {
+            resource: Some(name),
+            ..self
+        }
+    }
+
+    /// The step's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The resource the step waits for, if any.
+    pub const fn resource(&self) -> Option<&'static str> {
+        self.resource
+    }
 }
 
 impl FlowInfo {
-    /// A flow with these step names, in order, and no deadline.
-    pub const fn new(name: &'static str, steps: &'static [&'static str]) -> Self {
+    /// A flow with these steps, in order, and no deadline.
+    pub const fn new(name: &'static str, steps: &'static [StepInfo]) -> Self {
+        let mut any_resource = false;
+        let mut index = 0;
+        while index < steps.len() {
+            any_resource |= steps[index].resource.is_some();
+            index += 1;
+        }
         FlowInfo {
             name,
             steps,
             timeout: None,
             cleanup_timeout: None,
             limit: None,
-            resources: &[],
+            any_resource,
         }
     }
 
@@ -53,7 +103,7 @@ impl FlowInfo {
 
     /// The same flow with a deadline on each cleanup: a cleanup still running that long after
     /// it began is dropped, and the task ends with [`Cleanup::TimedOut`](crate::Cleanup::TimedOut).
-    /// It replaces the manager's default ([`TaskManager::with_cleanup_timeout`](crate::TaskManager::with_cleanup_timeout)).
+    /// It replaces the manager's default ([`TaskManagerBuilder::cleanup_timeout`](crate::TaskManagerBuilder::cleanup_timeout)).
     pub const fn with_cleanup_timeout(self, timeout: Duration) -> Self {
         FlowInfo {
             cleanup_timeout: Some(timeout),
@@ -87,33 +137,31 @@ impl FlowInfo {
         }
     }
 
-    /// The same flow with the resource each step needs (`#[step(resource = "db")]`), one entry
-    /// per step, in order. Each name must be a resource of the manager the flow's tasks are
-    /// submitted to ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)).
-    ///
-    /// # Panics
-    /// If there is not one entry per step (a compile error in a `static`).
-    pub const fn with_resources(self, resources: &'static [Option<&'static str>]) -> Self {
-        assert!(
-            resources.len() == self.steps.len(),
-            "give one resource entry per step (`None` for a step that needs none)"
-        );
-        FlowInfo { resources, ..self }
-    }
-
     /// The flow's name (`name = ...` in `#[flow]`).
     pub const fn name(&self) -> &'static str {
         self.name
     }
 
-    /// The steps' names, in the order they run.
-    pub const fn steps(&self) -> &'static [&'static str] {
+    /// The steps, in the order they run.
+    pub const fn steps(&self) -> &'static [StepInfo] {
         self.steps
     }
 
     /// The name of step `index`, or `"<unknown step>"` if out of range.
     pub fn step_name(&self, index: usize) -> &'static str {
-        self.steps.get(index).copied().unwrap_or("<unknown step>")
+        self.steps
+            .get(index)
+            .map_or("<unknown step>", StepInfo::name)
+    }
+
+    /// The resource step `index` waits for, if any.
+    pub fn step_resource(&self, index: usize) -> Option<&'static str> {
+        self.steps.get(index).and_then(StepInfo::resource)
+    }
+
+    /// Whether any step waits for a resource.
+    pub const fn has_resources(&self) -> bool {
+        self.any_resource
     }
 
     /// The flow's default deadline.
@@ -129,15 +177,5 @@ impl FlowInfo {
     /// The flow's own limit (`#[flow(limit = ..)]`).
     pub const fn limit(&self) -> Option<Limit> {
         self.limit
-    }
-
-    /// The resource each step needs, one entry per step; empty if no step needs one.
-    pub const fn resources(&self) -> &'static [Option<&'static str>] {
-        self.resources
-    }
-
-    /// The resource step `index` needs, if any.
-    pub fn step_resource(&self, index: usize) -> Option<&'static str> {
-        self.resources.get(index).copied().flatten()
     }
 }

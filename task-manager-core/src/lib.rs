@@ -99,8 +99,8 @@
 //! own ([`TaskManagerBuilder::limit_all`]). Resources are named and sized on the builder
 //! ([`TaskManagerBuilder::resource`]) and claimed by steps (`#[step(resource = "db")]`).
 //! Limits are per manager: two managers do not share permits. The builder also takes the
-//! manager's cleanup deadline ([`TaskManagerBuilder::cleanup_timeout`], as
-//! [`TaskManager::with_cleanup_timeout`]); everything it is given is checked at `build`.
+//! manager's cleanup deadline ([`TaskManagerBuilder::cleanup_timeout`]); everything it is
+//! given is checked at `build`.
 //!
 //! **Order.** A task takes its place in line when it is submitted (synchronously, inside
 //! `execute_*`), so that start order is submission order, not the order in which the runtime
@@ -172,13 +172,11 @@ mod cancel;
 mod cell;
 mod checks;
 mod cleanup;
-mod cleanup_deadline;
 mod error;
 mod flow;
 mod handle;
 mod id;
 mod limit;
-mod limits;
 mod manager;
 mod observe;
 mod outcome;
@@ -204,7 +202,6 @@ pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use error::{ConfigError, SubmitError};
-pub use flow::FlowInfo;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
 pub use limit::{Limit, LimitOf};

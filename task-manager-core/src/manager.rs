@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cancel::{CancelAll, Cancellation};
 use crate::id::TaskId;
@@ -45,11 +46,21 @@ impl TaskManager {
     /// A manager with the queue add-on's lines and resources, and `addons`: what
     /// [`TaskManagerBuilder::build`](crate::TaskManagerBuilder::build) makes once it has
     /// checked them.
-    pub(crate) fn with_parts(queues: Queues, addons: Option<Arc<AddonSet>>) -> Self {
+    pub(crate) fn with_parts(
+        queues: Queues,
+        cleanup_timeout: Option<Duration>,
+        addons: Option<Arc<AddonSet>>,
+    ) -> Self {
         TaskManager {
-            registry: Arc::new(Registry::with_queues(queues)),
+            registry: Arc::new(Registry::with_settings(queues, cleanup_timeout)),
             addons,
         }
+    }
+
+    /// The manager's default cleanup deadline, if its builder set one
+    /// ([`TaskManagerBuilder::cleanup_timeout`](crate::TaskManagerBuilder::cleanup_timeout)).
+    pub fn cleanup_timeout(&self) -> Option<Duration> {
+        self.registry.cleanup_timeout()
     }
 
     /// Cancels the running task `id`: the step in progress stops at once, its cleanup runs

@@ -4,7 +4,7 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -21,8 +21,8 @@ pub(crate) struct Registry {
     /// Set once by [`TaskManager::shutdown`](crate::TaskManager::shutdown), never cleared.
     /// Read under a shard lock by `insert`; see there why that closes the race with shutdown.
     shutting_down: AtomicBool,
-    /// The manager's default cleanup deadline in nanoseconds; 0 for none.
-    cleanup_timeout_nanos: AtomicU64,
+    /// The manager's default cleanup deadline, fixed when the manager is built.
+    cleanup_timeout: Option<Duration>,
     /// The lines and resources of the queue add-on; empty without it.
     pub(crate) queues: Queues,
 }
@@ -52,14 +52,16 @@ impl Refused {
 
 impl Registry {
     pub(crate) fn new() -> Self {
-        Self::with_queues(Queues::default())
+        Self::with_settings(Queues::default(), None)
     }
 
-    pub(crate) fn with_queues(queues: Queues) -> Self {
+    /// A registry with the queue add-on's lines and the manager's cleanup deadline, both
+    /// fixed for its whole life (every clone of the manager shares them).
+    pub(crate) fn with_settings(queues: Queues, cleanup_timeout: Option<Duration>) -> Self {
         Registry {
             shards: Default::default(),
             shutting_down: AtomicBool::new(false),
-            cleanup_timeout_nanos: AtomicU64::new(0),
+            cleanup_timeout,
             queues,
         }
     }
@@ -96,17 +98,7 @@ impl Registry {
 
     /// The manager-wide cleanup deadline, for flows that set none of their own.
     pub(crate) fn cleanup_timeout(&self) -> Option<Duration> {
-        match self.cleanup_timeout_nanos.load(Ordering::Relaxed) {
-            0 => None,
-            nanos => Some(Duration::from_nanos(nanos)),
-        }
-    }
-
-    /// `timeout` has been checked to be non-zero. One past `u64::MAX` nanoseconds (584 years)
-    /// is kept as that: it never comes either way.
-    pub(crate) fn set_cleanup_timeout(&self, timeout: Duration) {
-        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.cleanup_timeout_nanos.store(nanos, Ordering::Relaxed);
+        self.cleanup_timeout
     }
 
     pub(crate) fn remove(&self, id: TaskId) {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use task_manager_core::__private::{self, Scope, StepRun};
+use task_manager_core::__private::{FlowInfo, StepInfo};
 use task_manager_core::testing::{AwaitPoint, CancelExplorer, ExploreError};
 use task_manager_core::{
-    flow, CancelReason, Cleanup, FlowInfo, HasTaskManager, Passport, SubmitError, Task, TaskHandle,
+    flow, CancelReason, Cleanup, HasTaskManager, Passport, SubmitError, Task, TaskHandle,
     TaskManager,
 };
 
@@ -365,7 +366,8 @@ enum Bug {
     GoesOnAfterAStop,
 }
 
-static BROKEN: FlowInfo = FlowInfo::new("broken", &["first", "second"]);
+static BROKEN: FlowInfo =
+    FlowInfo::new("broken", &[StepInfo::new("first"), StepInfo::new("second")]);
 
 async fn tick() -> Result<(), Infallible> {
     tokio::time::sleep(TICK).await;

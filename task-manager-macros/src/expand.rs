@@ -125,8 +125,6 @@ struct Header {
     with_cleanup_timeout: Option<TokenStream>,
     /// `.with_limit(..)` if the flow has a limit of its own (queue add-on).
     with_limit: Option<TokenStream>,
-    /// `.with_resources(..)` if a step needs a resource (queue add-on).
-    with_resources: Option<TokenStream>,
     doc: String,
 }
 
@@ -188,7 +186,6 @@ impl Header {
                 quote_spanned! {literal.span()=> .with_cleanup_timeout(#duration) }
             }),
             with_limit,
-            with_resources: resources_tokens(flow),
             doc,
         }
     }
@@ -251,14 +248,18 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         with_timeout,
         with_cleanup_timeout,
         with_limit,
-        with_resources,
         ..
     } = header;
     let self_ty = &flow.item.self_ty;
-    let step_names = flow.steps.iter().map(|step| {
+    let step_infos = flow.steps.iter().map(|step| {
         let cfgs = &step.cfgs;
         let step_name = step.name().to_string();
-        quote! { #(#cfgs)* #step_name }
+        let resource = step
+            .args
+            .resource
+            .as_ref()
+            .map(|name| quote! { .with_resource(#name) });
+        quote! { #(#cfgs)* #krate::__private::StepInfo::new(#step_name) #resource }
     });
     let Locals {
         this,
@@ -294,7 +295,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
     let body = quote! {
         use #krate::__private as #private;
-        static FLOW: #krate::FlowInfo = #krate::FlowInfo::new(#flow_name, &[#(#step_names),*]) #with_timeout #with_cleanup_timeout #with_limit #with_resources;
+        static FLOW: #krate::__private::FlowInfo = #krate::__private::FlowInfo::new(#flow_name, &[#(#step_infos),*]) #with_timeout #with_cleanup_timeout #with_limit;
         let #this = ::std::sync::Arc::clone(self);
         let #receiver: &Self = self;
         #private::submit_flow(
@@ -336,24 +337,6 @@ fn limit_tokens(args: &FlowArgs, permits: &syn::LitInt, krate: &Path) -> TokenSt
         quote_spanned! {literal.span()=> .with_max_wait(#duration) }
     });
     quote_spanned! {permits.span()=> .with_limit(#krate::Limit::new(#permits) #queue #max_wait) }
-}
-
-/// `.with_resources(&[None, Some("db")])`, one entry per step (a `#[cfg]`-ed out step's
-/// entry goes with it), if any step needs a resource (queue add-on).
-fn resources_tokens(flow: &Flow) -> Option<TokenStream> {
-    flow.steps
-        .iter()
-        .any(|step| step.args.resource.is_some())
-        .then(|| {
-            let entries = flow.steps.iter().map(|step| {
-                let cfgs = &step.cfgs;
-                match &step.args.resource {
-                    Some(name) => quote! { #(#cfgs)* ::core::option::Option::Some(#name) },
-                    None => quote! { #(#cfgs)* ::core::option::Option::None },
-                }
-            });
-            quote! { .with_resources(&[#(#entries),*]) }
-        })
 }
 
 /// `Duration::from_secs(30)`, in the largest unit that is exact (it reads as written).

@@ -74,7 +74,7 @@ use proc_macro::TokenStream;
 ///   one (`Passport::with_timeout`, which also overrides this one).
 /// - `cleanup_timeout` (optional): how long a stopped step's cleanup may run before it is
 ///   dropped (the task then ends with `Cleanup::TimedOut`), in the syntax of `timeout`; it
-///   replaces the manager's default (`TaskManager::with_cleanup_timeout`).
+///   replaces the manager's default (`TaskManagerBuilder::cleanup_timeout`).
 /// - `limit` (optional, the queue add-on): at most this many of the flow's tasks run at once
 ///   on each manager (a positive integer); the others wait in the flow's queue, in priority
 ///   then submission order. A manager's builder (`TaskManager::builder().limit_flow(..)`)

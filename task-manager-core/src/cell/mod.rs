@@ -5,7 +5,7 @@
 //!
 //! # Invariants
 //! * `phase` decides, once and for all, whether the task ends by itself or by a cancel. It
-//!   moves `RUNNING -> CANCELLED` (a canceller wins) or `RUNNING -> FINISHED` (the task sealed
+//!   moves `RUNNING -> CANCELLED` (a canceller wins) or `RUNNING -> SEALED` (the task sealed
 //!   its own ending first); never anything else. Whoever makes that compare-and-swap decides,
 //!   so "did the step finish or was it cancelled first" has exactly one answer. A cancelled
 //!   phase also says who asked (the winning canceller's `CancelSource::code`, in the bits
@@ -42,7 +42,7 @@ use crate::sync::{AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonErro
 mod loom;
 
 const RUNNING: u8 = 0;
-const FINISHED: u8 = 1;
+const SEALED: u8 = 1;
 /// Set in every cancelled phase; the bits of `SOURCE` hold the source's code (`1..=0x3f`).
 const CANCELLED: u8 = 0x80;
 /// Set, under `slot`'s lock, once the task's runner is gone (see [`TaskCell::end`]), on top
@@ -144,14 +144,14 @@ impl TaskCell {
 
     /// Whether the task has claimed its own ending ([`seal`](Self::seal) succeeded).
     pub(crate) fn is_sealed(&self) -> bool {
-        self.phase.load(Ordering::Acquire) & !ENDED == FINISHED
+        self.phase.load(Ordering::Acquire) & !ENDED == SEALED
     }
 
     /// The task claims its own ending. `false`: a cancel won, and the task must end cancelled.
     #[inline]
     pub(crate) fn seal(&self) -> bool {
         self.phase
-            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(RUNNING, SEALED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -235,7 +235,7 @@ impl TaskCell {
         // "finished" rather than "requested".
         let _ = self
             .phase
-            .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+            .compare_exchange(RUNNING, SEALED, Ordering::AcqRel, Ordering::Acquire);
         let mut cell = self.lock();
         self.phase.fetch_or(ENDED, Ordering::AcqRel);
         // A cancelled task has its cold slot (the cancel made it); one nobody cancelled or

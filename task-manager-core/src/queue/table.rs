@@ -110,15 +110,10 @@ impl Queues {
         &self,
         flow: &'static FlowInfo,
     ) -> Option<(&'static str, &'static str)> {
-        flow.resources()
-            .iter()
-            .enumerate()
-            .find_map(|(index, resource)| match resource {
-                Some(name) if !self.resources.contains_key(*name) => {
-                    Some((flow.step_name(index), *name))
-                }
-                _ => None,
-            })
+        flow.steps().iter().find_map(|step| match step.resource() {
+            Some(name) if !self.resources.contains_key(name) => Some((step.name(), name)),
+            _ => None,
+        })
     }
 }
 

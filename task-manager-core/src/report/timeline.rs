@@ -156,8 +156,19 @@ fn offset(base: Instant, now: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::StepInfo;
 
-    static FLOW: FlowInfo = FlowInfo::new("long", &["a", "b", "c", "d", "e", "f"]);
+    static FLOW: FlowInfo = FlowInfo::new(
+        "long",
+        &[
+            StepInfo::new("a"),
+            StepInfo::new("b"),
+            StepInfo::new("c"),
+            StepInfo::new("d"),
+            StepInfo::new("e"),
+            StepInfo::new("f"),
+        ],
+    );
 
     #[tokio::test(start_paused = true)]
     async fn records_each_step_with_its_own_duration_past_the_inline_ones() {

@@ -6,7 +6,7 @@
 //! Every method is cheap when nobody listens: the add-on event is built only if the manager
 //! has add-ons (one `is_none`), the spans are touched only if a subscriber wanted the task's
 //! span (one `is_none`), and the probe is an empty struct without the feature; see
-//! `observe/live.rs`, `observe/trace.rs` and `probe.rs`.
+//! `observe/live.rs`, `observe/trace.rs` and `explorer_hook.rs`.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::outcome::Ending;
 use crate::passport::Passport;
 use crate::reason::CancelReason;
 use crate::report::StepEnd;
-use crate::run::probe::Probe;
+use crate::run::explorer_hook::Probe;
 use crate::shared::TaskShared;
 
 /// Held by the task's scope, in the task's future.

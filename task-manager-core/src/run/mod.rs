@@ -10,10 +10,10 @@
 //! * `resource`: a step that waits for a resource's permit first.
 //! * `hooks`: the one hook set every lifecycle point calls; it tells the add-ons, `tracing`
 //!   and the explorer's probe.
-//! * `probe`: the explorer's hook (feature `testing`), an empty struct otherwise.
+//! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
+mod explorer_hook;
 mod hooks;
-mod probe;
 mod race;
 mod resource;
 mod scope;

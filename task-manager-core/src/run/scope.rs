@@ -61,7 +61,7 @@ pub enum StepRun<T, E> {
 /// allocates nothing for its stop.
 pub struct Stop {
     index: u32,
-    started: bool,
+    began: bool,
     panicked: bool,
     /// The permit of the step's resource (queue add-on): held through the step's cleanup,
     /// which may still be using the resource, and released when the stop is consumed.
@@ -69,11 +69,11 @@ pub struct Stop {
 }
 
 impl Stop {
-    pub(super) fn new(index: usize, started: bool, panicked: bool) -> Self {
+    pub(super) fn new(index: usize, began: bool, panicked: bool) -> Self {
         Stop {
             // A flow has at most `u16::MAX` steps (see `TaskShared::set_step`).
             index: index as u32,
-            started,
+            began,
             panicked,
             resource: None,
         }
@@ -92,7 +92,7 @@ impl Stop {
 
     /// Whether the stopped step had begun (only then does its cleanup run).
     pub fn began(&self) -> bool {
-        self.started
+        self.began
     }
 }
 
@@ -157,7 +157,7 @@ impl Scope {
         C: FnOnce(CancelReason) -> F,
         F: Future<Output = ()> + Send + 'a,
     {
-        if !stop.started {
+        if !stop.began {
             return CleanupRun::new(self, None);
         }
         let reason = if stop.panicked {
@@ -197,7 +197,7 @@ impl Scope {
             self.hooks.cancel_requested(self.id, &self.shared);
         }
         // Unless the step's cleanup ran and recorded itself.
-        self.shared.cell().record_cleanup_if_none(if stop.started {
+        self.shared.cell().record_cleanup_if_none(if stop.began {
             Cleanup::NotDeclared { step }
         } else {
             Cleanup::NoStepInProgress
@@ -210,7 +210,7 @@ impl Scope {
         } else {
             Ending::Cancelled {
                 reason: self.shared.cell().reason(),
-                step: stop.started.then_some(step),
+                step: stop.began.then_some(step),
                 steps_completed: self.timeline.completed(),
             }
         };

@@ -47,9 +47,16 @@ where
         });
     };
     let timeout = passport.timeout().or(flow.timeout());
-    crate::limits::check_task_timeout(id, flow, timeout)?;
+    // Zero has no useful meaning: the task would be cancelled before its first step. A
+    // deadline too far for the clock is accepted and never comes.
+    if timeout.is_some_and(|timeout| timeout.is_zero()) {
+        return Err(SubmitError::ZeroTimeout {
+            id,
+            flow: flow.name(),
+        });
+    }
     let queues = &manager.registry.queues;
-    if !flow.resources().is_empty() {
+    if flow.has_resources() {
         if let Some((step, resource)) = queues.unknown_resource(flow) {
             return Err(SubmitError::UnknownResource {
                 id,
@@ -101,7 +108,7 @@ where
     {
         scope.hooks.queued(id, &shared);
     }
-    let may_wait = admission.is_some() || !flow.resources().is_empty();
+    let may_wait = admission.is_some() || flow.has_resources();
     let join = match admission {
         None => runtime.spawn(body(task, scope)),
         Some((entry, max_wait)) => {

@@ -61,7 +61,7 @@ fn observation_costs_each_task_a_few_words() {
         "submission time and the add-ons' pointer"
     );
     assert!(
-        size_of::<Hooks>() <= 16 + size_of::<crate::run::probe::Probe>(),
+        size_of::<Hooks>() <= 16 + size_of::<crate::run::explorer_hook::Probe>(),
         "the spans' pointer and five flags"
     );
     // A `u128` would align every struct holding an id to 16 bytes: the scope with `tracing`
@@ -76,7 +76,7 @@ fn observation_costs_each_task_a_few_words() {
     // The explorer's hook (feature `testing`) adds a pointer to the scope. The scope holds
     // the timeline of the first four steps inline (64 bytes), which replaced a per-task
     // heap allocation of 56 bytes a step, and the identity of the registered waker (16).
-    let hook = size_of::<crate::run::probe::Probe>();
+    let hook = size_of::<crate::run::explorer_hook::Probe>();
     assert!(
         size_of::<Scope>() <= 160 + hook,
         "Scope grew to {} bytes",

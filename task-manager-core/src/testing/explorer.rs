@@ -16,7 +16,7 @@ use crate::reason::CancelReason;
 use crate::reason::CancelStatus;
 use crate::report::StepEnd;
 
-use super::probe::Recorder;
+use super::recorder::Recorder;
 
 /// A point of a task's run at which a cancel can land, in the order the explorer meets them.
 ///
@@ -485,7 +485,11 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
                 begun: record
                     .begun
                     .iter()
-                    .map(|&index| names.get(index).copied().unwrap_or("<unknown step>"))
+                    .map(|&index| {
+                        names
+                            .get(index)
+                            .map_or("<unknown step>", |step| step.name())
+                    })
                     .collect(),
                 cleanups: std::mem::take(&mut record.cleanups),
                 ends: record.ends,

@@ -10,6 +10,6 @@
 //! ```
 
 mod explorer;
-pub(crate) mod probe;
+pub(crate) mod recorder;
 
 pub use explorer::{AwaitPoint, CancelExplorer, Case, ExploreError, ExploreReport, PointReport};

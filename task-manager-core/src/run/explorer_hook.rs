@@ -7,11 +7,11 @@
 //! that returns `Pending`, the moment before the task claims its own ending, and the
 //! cleanup's start and end. With the `testing` feature, the probe of
 //! a task that the explorer armed records these and cancels the task at the point it was told
-//! to (see `testing/probe.rs`). Without the feature, `Probe` is the empty struct below: its
+//! to (see `testing/recorder.rs`). Without the feature, `Probe` is the empty struct below: its
 //! methods are empty and inlined, so the runner pays nothing for them.
 
 #[cfg(feature = "testing")]
-pub(crate) use crate::testing::probe::Probe;
+pub(crate) use crate::testing::recorder::Probe;
 
 #[cfg(not(feature = "testing"))]
 pub(crate) use off::Probe;

@@ -96,6 +96,8 @@ impl Addon for Metrics {
                     StepEnd::Failed => "failed",
                     StepEnd::Cancelled => "cancelled",
                     StepEnd::Panicked => "panicked",
+                    // `StepEnd` is non-exhaustive: a later release may add ends.
+                    _ => "other",
                 };
                 let mut steps = self.steps.lock().unwrap_or_else(PoisonError::into_inner);
                 let stats = steps.entry((step, end)).or_default();

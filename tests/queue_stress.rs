@@ -111,6 +111,7 @@ async fn collect(jobs: &Jobs, submitted: Vec<Submitted>, patience: Duration) -> 
             }
             Ending::Cancelled { .. } => tally.cancelled_later += 1,
             Ending::Panicked { step, message } => panic!("{name} panicked at {step}: {message}"),
+            other => panic!("{name} ended in a way this test does not expect: {other}"),
         }
     }
     let journal: HashSet<String> = jobs.journal.entries().into_iter().collect();

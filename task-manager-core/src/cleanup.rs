@@ -7,6 +7,7 @@ use crate::id::TaskId;
 
 /// What happened on the cleanup side when a task was cancelled (or a step panicked).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Cleanup {
     /// The step in progress was stopped and its cleanup ran to the end.
     Completed {

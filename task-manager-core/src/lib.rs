@@ -54,6 +54,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # The types you meet first
+//!
+//! [`TaskManager`] (in your struct, with `#[derive(HasTaskManager)]`), [`Passport`] (what
+//! you submit: payload, id, deadline), [`Task`] (what a step receives), [`TaskHandle`] (what
+//! `execute_*` returns; await it for the [`Outcome`]: its [`Ending`] and its [`Report`]),
+//! [`Cancellation`] (what [`TaskManager::cancel`] answers: a [`CancelStatus`] at once, and a
+//! future of the [`Cleanup`]), and [`CancelReason`]. The rest is for status
+//! ([`TaskStatus`], [`TaskManager::snapshot`]), observation ([`Addon`], [`TaskEvent`]), the
+//! queue add-on ([`Limit`], [`TaskManagerBuilder`]) and shutdown ([`ShutdownReport`]).
+//!
 //! # The queue add-on
 //!
 //! When the work is scarce (a database, a GPU), limit it. Nothing below costs anything to a

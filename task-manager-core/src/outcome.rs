@@ -20,6 +20,7 @@ pub struct Outcome<T, E, R> {
 
 /// How a task ended. Exactly one of these per task.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ending<T, E> {
     /// Every step ran; the value is the last step's output.
     Completed(T),
@@ -57,6 +58,7 @@ pub enum Ending<T, E> {
 
 /// A task that did not complete, as an error: [`Outcome::into_result`] gives it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TaskError<E> {
     /// A step returned `Err`.
     #[error("task {id} of flow `{flow}` failed at step `{step}`")]

@@ -88,10 +88,12 @@ pub fn describe(event: &TaskEvent<'_>) -> String {
         EventKind::StepStarted { step } => format!("step {} started", at(step)),
         EventKind::StepFinished { step, end, .. } => {
             let end = match end {
-                StepEnd::Completed => "completed",
-                StepEnd::Failed => "failed",
-                StepEnd::Cancelled => "cancelled",
-                StepEnd::Panicked => "panicked",
+                StepEnd::Completed => "completed".to_string(),
+                StepEnd::Failed => "failed".to_string(),
+                StepEnd::Cancelled => "cancelled".to_string(),
+                StepEnd::Panicked => "panicked".to_string(),
+                // `StepEnd` may grow: a new end shows as its Debug text.
+                other => format!("{other:?}"),
             };
             format!("step {} {end}", at(step))
         }

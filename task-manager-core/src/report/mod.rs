@@ -129,6 +129,7 @@ pub struct StepRecord {
 
 /// How a step's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum StepEnd {
     /// It returned `Ok`.
     #[default]

@@ -17,11 +17,11 @@
 //! one per poll (entering the step's span), two when it ends. No allocation, no atomic
 //! operation, no formatting.
 //!
-//! In memory, a task carries 32 bytes for observation in its shared state: its submission
-//! time (moved there from the scope, which reads it back for the report), the add-ons'
-//! pointer, and one pointer for progress (boxed on the first report); the cancel's source
-//! sits in the phase byte (`shared.rs`). In its future, 16 bytes: the spans' pointer and a
-//! few flags. See the test `observation_costs_each_task_a_few_words`.
+//! In memory, a task carries 24 bytes for observation in its shared state: its submission
+//! time (the runner reads it back for the report) and the add-ons' pointer; its last
+//! progress sits in the cell's cold slot (boxed on the first report) and the cancel's source
+//! in the phase byte (`cell/`). In its future, 16 bytes: the spans' pointer and a few flags.
+//! See the test `observation_costs_each_task_a_few_words` (`run/tests.rs`).
 
 mod addon;
 mod event;

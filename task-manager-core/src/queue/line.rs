@@ -4,8 +4,8 @@
 //!
 //! A balanced tree keyed by (priority, arrival) does all of that in O(log n), but a queue
 //! holds up to its capacity (thousands of tasks submitted at once), and every entry into a
-//! tree that deep walked five nodes: it was the queue add-on's largest cost per task. Here
-//! each priority level is a `VecDeque` in arrival order (arrival numbers only grow, so each
+//! tree that deep walks several nodes: it would be the queue add-on's largest cost per task.
+//! Here each priority level is a `VecDeque` in arrival order (arrival numbers only grow, so each
 //! level is sorted by them), and the levels sit in a small `BTreeMap` (most lines have one):
 //! - entering is a push at the back of its level;
 //! - the first waiter is at the front of the first level;

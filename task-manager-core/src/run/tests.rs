@@ -64,9 +64,8 @@ fn observation_costs_each_task_a_few_words() {
         size_of::<Hooks>() <= 16 + size_of::<crate::run::explorer_hook::Probe>(),
         "the spans' pointer and five flags"
     );
-    // A `u128` would align every struct holding an id to 16 bytes: the scope with `tracing`
-    // compiled in was 176 bytes instead of 168 (160 since the record of a stopped step's
-    // cleanup moved to the shared state's cold slot), and each task's future 16 bytes larger.
+    // A `u128` would align every struct holding an id to 16 bytes, and pad the scope and
+    // every task's future.
     assert_eq!(std::mem::align_of::<crate::TaskId>(), 8);
     assert!(
         size_of::<TaskShared>() <= 88,

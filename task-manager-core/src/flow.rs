@@ -1,5 +1,6 @@
 //! What the `#[flow]` macro tells the runtime about a flow.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::limit::{Limit, ZeroSetting};
@@ -177,5 +178,21 @@ impl FlowInfo {
     /// The flow's own limit (`#[flow(limit = ..)]`).
     pub const fn limit(&self) -> Option<Limit> {
         self.limit
+    }
+}
+
+/// One step of a flow, by position and name. The flow's generated step enum turns it back
+/// into a type: `QueryStep::from_index(step.index)`, or [`TaskEvent::step_as`](crate::TaskEvent::step_as).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StepRef {
+    /// The step's position in the flow (0-based).
+    pub index: usize,
+    /// The step's name (its method's name).
+    pub name: &'static str,
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
     }
 }

@@ -1,7 +1,10 @@
-//! How a task ended, as its handle delivers it.
+//! How a task ended, in one file: as its handle delivers it ([`Outcome`], [`Ending`]), as
+//! an error ([`TaskError`]), and as an event tells it ([`TaskEnd`]); all three say it in the
+//! same words (`Said`).
 
 use std::fmt;
 
+use crate::flow::StepRef;
 use crate::id::TaskId;
 use crate::reason::CancelReason;
 use crate::report::Report;
@@ -61,7 +64,7 @@ pub enum Ending<T, E> {
 #[non_exhaustive]
 pub enum TaskError<E> {
     /// A step returned `Err`.
-    #[error("task {id} of flow `{flow}` failed at step `{step}`")]
+    #[error("task {id} of flow `{flow}` {}", Said::Failed { step })]
     Failed {
         /// The task.
         id: TaskId,
@@ -74,7 +77,7 @@ pub enum TaskError<E> {
         error: E,
     },
     /// The task was cancelled.
-    #[error("task {id} of flow `{flow}` was {}: {reason}", match step { Some(step) => format!("stopped at step `{step}`"), None => format!("stopped after {steps_completed} step(s)") })]
+    #[error("task {id} of flow `{flow}` {}", Said::Cancelled { reason, step: *step, steps_completed: *steps_completed })]
     Cancelled {
         /// The task.
         id: TaskId,
@@ -88,7 +91,7 @@ pub enum TaskError<E> {
         steps_completed: usize,
     },
     /// A step panicked.
-    #[error("task {id} of flow `{flow}` panicked at step `{step}`: {message}")]
+    #[error("task {id} of flow `{flow}` {}", Said::Panicked { step, message })]
     Panicked {
         /// The task.
         id: TaskId,
@@ -202,22 +205,117 @@ impl<T, E, R> Outcome<T, E, R> {
 
 impl<T, E> fmt::Display for Ending<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ending::Completed(_) => f.write_str("completed"),
-            Ending::Failed { step, .. } => write!(f, "failed at step `{step}`"),
+        let said = match self {
+            Ending::Completed(_) => Said::Completed,
+            Ending::Failed { step, .. } => Said::Failed { step },
             Ending::Cancelled {
+                reason,
+                step,
+                steps_completed,
+            } => Said::Cancelled {
+                reason,
+                step: *step,
+                steps_completed: *steps_completed,
+            },
+            Ending::Panicked { step, message } => Said::Panicked { step, message },
+        };
+        said.fmt(f)
+    }
+}
+
+/// How a task ended, as [`EventKind::Finished`](crate::EventKind::Finished) reports it: the
+/// [`Ending`] without its typed value and error, with the steps' positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskEnd<'a> {
+    /// Every step ran.
+    Completed,
+    /// A step returned `Err`.
+    Failed {
+        /// The step.
+        step: StepRef,
+    },
+    /// The task was cancelled.
+    Cancelled {
+        /// Why.
+        reason: &'a CancelReason,
+        /// The interrupted step, if one was in progress.
+        step: Option<StepRef>,
+        /// How many steps had completed.
+        steps_completed: usize,
+    },
+    /// A step panicked.
+    Panicked {
+        /// The step.
+        step: StepRef,
+        /// The panic's message.
+        message: &'a str,
+    },
+    /// The tokio runtime dropped the task before it finished (it was shutting down): the
+    /// task has no outcome.
+    Dropped,
+}
+
+impl fmt::Display for TaskEnd<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let said = match self {
+            TaskEnd::Completed => Said::Completed,
+            TaskEnd::Failed { step } => Said::Failed { step: step.name },
+            TaskEnd::Cancelled {
+                reason,
+                step,
+                steps_completed,
+            } => Said::Cancelled {
+                reason,
+                step: step.map(|step| step.name),
+                steps_completed: *steps_completed,
+            },
+            TaskEnd::Panicked { step, message } => Said::Panicked {
+                step: step.name,
+                message,
+            },
+            TaskEnd::Dropped => Said::Dropped,
+        };
+        said.fmt(f)
+    }
+}
+
+/// How a task ended, in words: the one text that [`Ending`], [`TaskEnd`] and [`TaskError`]
+/// all show ("failed at step `send`", "cancelled: user left at step `send`", ...).
+enum Said<'a> {
+    Completed,
+    Failed {
+        step: &'a str,
+    },
+    Cancelled {
+        reason: &'a CancelReason,
+        step: Option<&'a str>,
+        steps_completed: usize,
+    },
+    Panicked {
+        step: &'a str,
+        message: &'a str,
+    },
+    Dropped,
+}
+
+impl fmt::Display for Said<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Said::Completed => f.write_str("completed"),
+            Said::Failed { step } => write!(f, "failed at step `{step}`"),
+            Said::Cancelled {
                 reason,
                 step: Some(step),
                 ..
             } => write!(f, "{reason} at step `{step}`"),
-            Ending::Cancelled {
+            Said::Cancelled {
                 reason,
                 step: None,
                 steps_completed,
-            } => {
-                write!(f, "{reason} after {steps_completed} step(s)")
-            }
-            Ending::Panicked { step, message } => write!(f, "panicked at step `{step}`: {message}"),
+            } => write!(f, "{reason} after {steps_completed} step(s)"),
+            Said::Panicked { step, message } => write!(f, "panicked at step `{step}`: {message}"),
+            Said::Dropped => f.write_str("dropped by its runtime"),
         }
     }
 }

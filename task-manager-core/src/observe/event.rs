@@ -5,8 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::flow::StepRef;
 use crate::id::TaskId;
 use crate::observe::steps::FlowStep;
+use crate::outcome::TaskEnd;
 use crate::reason::{CancelReason, CancelSource};
 use crate::report::StepEnd;
 
@@ -141,78 +143,6 @@ pub enum EventKind<'a> {
         /// From submission to the end.
         duration: Duration,
     },
-}
-
-/// How a task ended, as [`EventKind::Finished`] reports it: the
-/// [`Ending`](crate::Ending) without its typed value and error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TaskEnd<'a> {
-    /// Every step ran.
-    Completed,
-    /// A step returned `Err`.
-    Failed {
-        /// The step.
-        step: StepRef,
-    },
-    /// The task was cancelled.
-    Cancelled {
-        /// Why.
-        reason: &'a CancelReason,
-        /// The interrupted step, if one was in progress.
-        step: Option<StepRef>,
-        /// How many steps had completed.
-        steps_completed: usize,
-    },
-    /// A step panicked.
-    Panicked {
-        /// The step.
-        step: StepRef,
-        /// The panic's message.
-        message: &'a str,
-    },
-    /// The tokio runtime dropped the task before it finished (it was shutting down): the
-    /// task has no outcome.
-    Dropped,
-}
-
-impl fmt::Display for TaskEnd<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskEnd::Completed => f.write_str("completed"),
-            TaskEnd::Failed { step } => write!(f, "failed at step `{}`", step.name),
-            TaskEnd::Cancelled {
-                reason,
-                step: Some(step),
-                ..
-            } => write!(f, "{reason} at step `{}`", step.name),
-            TaskEnd::Cancelled {
-                reason,
-                step: None,
-                steps_completed,
-            } => write!(f, "{reason} after {steps_completed} step(s)"),
-            TaskEnd::Panicked { step, message } => {
-                write!(f, "panicked at step `{}`: {message}", step.name)
-            }
-            TaskEnd::Dropped => f.write_str("dropped by its runtime"),
-        }
-    }
-}
-
-/// One step of a flow, by position and name. The flow's generated step enum turns it back
-/// into a type: `QueryStep::from_index(step.index)`, or [`TaskEvent::step_as`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StepRef {
-    /// The step's position in the flow (0-based).
-    pub index: usize,
-    /// The step's name (its method's name).
-    pub name: &'static str,
-}
-
-impl fmt::Display for StepRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
-    }
 }
 
 /// How far a task has got, as a step reports it with

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::flow::FlowInfo;
+use crate::flow::StepRef;
 use crate::id::TaskId;
 use crate::observe::addon::AddonSet;
-use crate::observe::event::{EventKind, StepRef, TaskEvent};
+use crate::observe::event::{EventKind, TaskEvent};
 
 /// Held inside the task's `TaskShared`, so the task (through its scope and its `Task`
 /// context) and the manager (through the registry) both reach it.

@@ -30,7 +30,7 @@ mod steps;
 pub(crate) mod trace;
 
 pub use addon::Addon;
-pub use event::{EventKind, Progress, StepRef, TaskEnd, TaskEvent};
+pub use event::{EventKind, Progress, TaskEvent};
 pub use steps::FlowStep;
 
 pub(crate) use addon::AddonSet;

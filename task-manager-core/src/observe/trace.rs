@@ -37,8 +37,10 @@ mod enabled {
 
     use crate::cleanup::Cleanup;
     use crate::flow::FlowInfo;
+    use crate::flow::StepRef;
     use crate::id::TaskId;
-    use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
+    use crate::observe::event::{Progress, TaskEvent};
+    use crate::outcome::TaskEnd;
     use crate::reason::{CancelReason, CancelSource};
     use crate::report::StepEnd;
 
@@ -245,8 +247,10 @@ mod disabled {
 
     use crate::cleanup::Cleanup;
     use crate::flow::FlowInfo;
+    use crate::flow::StepRef;
     use crate::id::TaskId;
-    use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
+    use crate::observe::event::{Progress, TaskEvent};
+    use crate::outcome::TaskEnd;
     use crate::reason::{CancelReason, CancelSource};
     use crate::report::StepEnd;
 

@@ -11,9 +11,10 @@
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::flow::StepRef;
 use crate::id::TaskId;
-use crate::observe::{step_ref, EventKind, StepRef, TaskEnd, TaskSpans};
-use crate::outcome::Ending;
+use crate::observe::{step_ref, EventKind, TaskSpans};
+use crate::outcome::{Ending, TaskEnd};
 use crate::passport::Passport;
 use crate::reason::CancelReason;
 use crate::report::StepEnd;

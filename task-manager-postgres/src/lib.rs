@@ -1,0 +1,93 @@
+//! The PostgreSQL store of a task-manager cluster: task records shared by every instance,
+//! cancels decided atomically with the tasks' own endings, and their delivery to the
+//! instance that runs the task.
+//!
+//! This crate is the store and delivery layer only. It does not yet plug into
+//! `task_manager_core::TaskManager`: a manager does not write these records or stop its
+//! tasks on these cancels by itself (that integration comes next). What is here:
+//!
+//! * **Joining.** [`PgCluster::connect`]`(url).instance("api-1").await` parses the URL,
+//!   connects, creates or migrates the schema and prepares the statements. Each failure is
+//!   a typed [`ConnectError`]: a malformed URL, an unreachable server, refused credentials,
+//!   a schema migrated by a newer version of this crate.
+//! * **Task records**, one row per task: id, flow, owning instance, state, step, progress,
+//!   the winning cancel's reason, source and requester, times, how it ended and what its
+//!   cleanup did. Written at submission ([`PgCluster::insert`]: an id is unique across the
+//!   cluster), at step boundaries ([`PgCluster::begin_step`]), and at the end
+//!   ([`PgCluster::seal`], [`PgCluster::record_ending`]); read from any instance
+//!   ([`PgCluster::status`], [`PgCluster::list`]); finished ones purged after a configurable
+//!   time ([`PgCluster::purge_finished`]).
+//! * **Cancel from any instance.** [`PgCluster::request_cancel`] answers `Requested`,
+//!   `AlreadyRequested`, `AlreadyFinished` or `NotFound`, decided by one conditional update
+//!   of the task's row against the owner's own seal: exactly one of them wins, as with
+//!   core's in-process phase byte.
+//! * **Delivery** of each winning cancel to the owning instance ([`PgCluster::listen`],
+//!   [`Cancels`]): `LISTEN`/`NOTIFY` on a channel per instance, a re-scan of the instance's
+//!   undelivered cancels after every (re)connect of the listening connection and
+//!   periodically, reconnection with backoff, typed errors while the server is down.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use task_manager_core::{CancelReason, CancelSource, CancelStatus, TaskId};
+//! use task_manager_postgres::{CancelEvent, NewTask, PgCluster};
+//!
+//! let url = std::env::var("TM_DATABASE_URL")?;
+//! let a = PgCluster::connect(&url).instance("api-1").await?;
+//! let b = PgCluster::connect(&url).instance("api-2").await?;
+//! let mut cancels_of_a = a.listen().await?;
+//!
+//! let id = TaskId::new();
+//! a.insert(NewTask::new(id, "query")).await?;
+//! let answer = b.request_cancel(id, &CancelReason::from("user left"), CancelSource::Request).await?;
+//! assert_eq!(answer, CancelStatus::Requested);
+//!
+//! if let Some(CancelEvent::Cancel(cancel)) = cancels_of_a.next().await {
+//!     assert_eq!((cancel.id, cancel.requested_by.as_str()), (id, "api-2"));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # The schema
+//! Created and migrated by [`PgCluster::connect`] in its own schema (`task_manager` unless
+//! [`Connect::schema`] says otherwise): `schema_migrations` (the versions applied) and
+//! `tasks`. Migrating is one transaction under an advisory lock on the schema's name, so
+//! instances starting together migrate once; a schema at a newer version than this crate
+//! knows is refused ([`ConnectError::SchemaTooNew`]). Every statement takes its values as
+//! parameters; the schema's name, checked to be a plain identifier, is the only text
+//! formatted into SQL.
+//!
+//! # Text
+//! Ids are `uuid`s. Cancel reasons, failure and panic messages are user text of any
+//! content: they are stored as `bytea` (their UTF-8 bytes), because PostgreSQL's `text`
+//! cannot hold a NUL character and an escape scheme would have to be known by every reader.
+//! Names (instance, flow, step) are `text`: a NUL in one is refused with a typed error.
+//!
+//! # Why tokio-postgres
+//! The client is [`tokio_postgres`] rather than sqlx 0.8. Its `rust-version` (1.85) is the
+//! workspace's, declared and kept (sqlx 0.8 declares none); it builds no proc macros, no
+//! query checker and no pool, so it adds little to a build on small machines; it pipelines
+//! concurrent statements on one connection, which is all a store of short single-row
+//! statements needs; and its `Connection::poll_message` hands the listener both the
+//! notifications and the end of its connection, so that the listener owns the order that
+//! matters: `LISTEN`, then the re-scan, on each new connection. (sqlx's `PgListener` could
+//! do this too, through `try_recv`, which reports a lost connection; it was not needed.)
+//! TLS is not supported yet (`NoTls`).
+
+mod connect;
+mod error;
+mod id;
+mod link;
+mod listen;
+mod reason;
+mod record;
+mod schema;
+mod sql;
+mod store;
+
+pub use connect::{Connect, Instance, NoInstance};
+pub use error::{ConnectError, StoreError};
+pub use listen::{CancelEvent, Cancels, PendingCancel};
+pub use record::{
+    CancelRecord, CleanupRecord, Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState,
+};
+pub use store::PgCluster;

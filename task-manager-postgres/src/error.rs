@@ -146,7 +146,7 @@ pub enum StoreError {
     /// it is refused rather than stored as something it is not.
     #[error("this version of task-manager-postgres cannot store {what} `{value}`: upgrade it")]
     Unsupported {
-        /// `cancel reason` or `cancel source`.
+        /// `cancel reason`, `cancel source` or `cleanup`.
         what: &'static str,
         /// The value's `Debug` text.
         value: String,

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use task_manager_core::{CancelReason, CancelSource, Cleanup, Progress, TaskId};
 
+use crate::error::StoreError;
+
 /// Where a task's record stands.
 ///
 /// ```text
@@ -256,9 +258,13 @@ pub enum CleanupRecord {
     },
 }
 
-impl From<&Cleanup> for CleanupRecord {
-    fn from(cleanup: &Cleanup) -> Self {
-        match cleanup {
+/// Core's `Cleanup` is `non_exhaustive`: a kind newer than this crate is refused rather than
+/// stored as something it is not.
+impl TryFrom<&Cleanup> for CleanupRecord {
+    type Error = StoreError;
+
+    fn try_from(cleanup: &Cleanup) -> Result<Self, StoreError> {
+        Ok(match cleanup {
             Cleanup::Completed { step, duration } => CleanupRecord::Completed {
                 step: (*step).to_owned(),
                 duration: *duration,
@@ -275,7 +281,13 @@ impl From<&Cleanup> for CleanupRecord {
                 step: (*step).to_owned(),
                 after: *after,
             },
-        }
+            other => {
+                return Err(StoreError::Unsupported {
+                    what: "cleanup",
+                    value: format!("{other:?}"),
+                })
+            }
+        })
     }
 }
 

@@ -82,6 +82,41 @@ async fn its_place_is_free_at_once_and_the_others_move_up() {
     assert!(jobs.tasks.is_empty());
 }
 
+/// The same through the task's own handle: a cancel by `handle.cancel(..)`, or by dropping
+/// the handle, frees the place at once too (the handle tells its manager's lines).
+#[tokio::test(start_paused = true)]
+async fn its_place_is_free_at_once_when_its_handle_cancels_it_or_is_dropped() {
+    for by_drop in [false, true] {
+        let jobs = Jobs::with_work_limit(Limit::new(1).with_queue_capacity(1));
+        let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+        let (b_id, b) = jobs.submit(Jobs::execute_work, job("b"));
+        assert!(
+            jobs.execute_work(Passport::new(job("refused"))).is_err(),
+            "the queue is full"
+        );
+        // No await between the cancel and the next submission.
+        let b = if by_drop {
+            drop(b);
+            None
+        } else {
+            assert_eq!(b.cancel("not needed").status(), CancelStatus::Requested);
+            Some(b)
+        };
+        let c = jobs
+            .execute_work(Passport::new(job("c")))
+            .expect("the cancelled task's place was given to the next submission");
+        assert_eq!(jobs.tasks.counts("work").queued, 1, "by_drop: {by_drop}");
+
+        release_a.release();
+        if let Some(b) = b {
+            assert!(soon("b's outcome", b).await.is_cancelled());
+        }
+        all_complete("a job's end", [a, c]).await;
+        assert!(!jobs.tasks.contains(b_id));
+        assert!(jobs.tasks.is_empty());
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn it_takes_no_slot_from_anyone() {
     let jobs = Jobs::with_work_limit(2);

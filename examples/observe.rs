@@ -96,6 +96,7 @@ impl Addon for Metrics {
                     StepEnd::Failed => "failed",
                     StepEnd::Cancelled => "cancelled",
                     StepEnd::Panicked => "panicked",
+                    StepEnd::TimedOut => "timed out",
                 };
                 let mut steps = self.steps.lock().unwrap_or_else(PoisonError::into_inner);
                 let stats = steps.entry((step, end)).or_default();

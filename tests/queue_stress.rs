@@ -111,6 +111,7 @@ async fn collect(jobs: &Jobs, submitted: Vec<Submitted>, patience: Duration) -> 
             }
             Ending::Cancelled { .. } => tally.cancelled_later += 1,
             Ending::Panicked { step, message } => panic!("{name} panicked at {step}: {message}"),
+            Ending::TimedOut { step, .. } => panic!("{name} timed out at {step}"),
         }
     }
     let journal: HashSet<String> = jobs.journal.entries().into_iter().collect();

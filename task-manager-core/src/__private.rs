@@ -3,10 +3,10 @@
 
 pub use crate::checks::{
     cleanup_is_send, no_input, step_is_send, submit_flow, CleanupReason, NextInput, NoInput,
-    SameError, SameTask,
+    RetryError, RetryInput, RetryPolicy, SameError, SameTask,
 };
 pub use crate::flow::{FlowInfo, StepInfo};
-pub use crate::run::{submit, Scope, StepRun, Stop};
+pub use crate::run::{submit, AttemptRace, AttemptRun, Attempts, Scope, StepRun, Stop};
 
 use crate::task::Task;
 

@@ -18,6 +18,7 @@ use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
+use crate::retry::Retry;
 use crate::task::Task;
 
 /// A step's input parameter against the previous step's output.
@@ -98,6 +99,56 @@ pub trait CleanupReason<Reason> {
 impl<T> CleanupReason<T> for T {
     fn into_reason(self) -> T {
         self
+    }
+}
+
+/// What a step's `retry = ..` function returns, against the step's error type.
+#[diagnostic::on_unimplemented(
+    message = "a `retry` function returns the step's policy, `Retry<{StepError}>`, not `{Self}`",
+    label = "expected `fn() -> Retry<{StepError}>`",
+    note = "write `fn policy() -> task_manager_core::Retry<{StepError}> {{ Retry::attempts(3) }}` (the error type is this step's) and name it in `#[step(retry = policy)]`"
+)]
+pub trait RetryPolicy<StepError> {
+    /// The policy.
+    fn into_policy(self) -> Retry<StepError>
+    where
+        StepError: RetryError;
+}
+
+impl<E> RetryPolicy<E> for Retry<E> {
+    fn into_policy(self) -> Retry<E>
+    where
+        E: RetryError,
+    {
+        self
+    }
+}
+
+/// The error type of a step with `retry`: each failed attempt is reported by its `Display`.
+#[diagnostic::on_unimplemented(
+    message = "a step with `retry` reports each failed attempt's error by its `Display`: `{Self}` must implement `std::fmt::Display`",
+    label = "`{Self}` does not implement `Display`",
+    note = "implement `std::fmt::Display` for `{Self}` (`thiserror` derives it), or remove `retry = ..` from this step"
+)]
+pub trait RetryError {}
+
+impl<E: std::fmt::Display> RetryError for E {}
+
+/// The input of a step with `retry`: given to each attempt, so taken again from the
+/// previous step's output each time.
+#[diagnostic::on_unimplemented(
+    message = "a step with `retry` is given its input once per attempt: `{Self}` must be `Clone`",
+    label = "`{Self}` is not `Clone`",
+    note = "derive or implement `Clone` for `{Self}` (or pass an `Arc` of it), or remove `retry = ..` from this step"
+)]
+pub trait RetryInput: Sized {
+    /// The input, for one more attempt.
+    fn input_again(&self) -> Self;
+}
+
+impl<T: Clone> RetryInput for T {
+    fn input_again(&self) -> T {
+        self.clone()
     }
 }
 

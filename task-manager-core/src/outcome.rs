@@ -1,6 +1,7 @@
 //! How a task ended, as its handle delivers it.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::id::TaskId;
 use crate::reason::CancelReason;
@@ -53,6 +54,16 @@ pub enum Ending<T, E> {
         /// The panic's message.
         message: String,
     },
+    /// An attempt of a step ran longer than the step's time limit (`#[step(timeout = "..")]`)
+    /// and was dropped; the step's cleanup ran with [`CancelReason::StepTimeout`], and its
+    /// retry policy, if it has one, gave no further attempt. Distinct from the step's own
+    /// error type and from the flow's deadline ([`CancelReason::Timeout`]).
+    TimedOut {
+        /// The step that timed out.
+        step: &'static str,
+        /// Its time limit.
+        limit: Duration,
+    },
 }
 
 /// A task that did not complete, as an error: [`Outcome::into_result`] gives it.
@@ -97,6 +108,18 @@ pub enum TaskError<E> {
         /// The panic's message.
         message: String,
     },
+    /// An attempt of a step ran longer than the step's time limit.
+    #[error("task {id} of flow `{flow}` timed out at step `{step}` (limit {limit:?})")]
+    TimedOut {
+        /// The task.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step that timed out.
+        step: &'static str,
+        /// Its time limit.
+        limit: Duration,
+    },
 }
 
 impl<E> TaskError<E> {
@@ -108,6 +131,11 @@ impl<E> TaskError<E> {
     /// Whether the task was cancelled by its deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(self, TaskError::Cancelled { reason, .. } if reason.is_timeout())
+    }
+
+    /// Whether a step ran longer than its own time limit (`#[step(timeout = "..")]`).
+    pub fn is_step_timeout(&self) -> bool {
+        matches!(self, TaskError::TimedOut { .. })
     }
 
     /// Whether the task was refused for waiting too long in its queue (queue add-on).
@@ -194,6 +222,12 @@ impl<T, E, R> Outcome<T, E, R> {
                 step,
                 message,
             }),
+            Ending::TimedOut { step, limit } => Err(TaskError::TimedOut {
+                id,
+                flow,
+                step,
+                limit,
+            }),
         }
     }
 }
@@ -216,6 +250,9 @@ impl<T, E> fmt::Display for Ending<T, E> {
                 write!(f, "{reason} after {steps_completed} step(s)")
             }
             Ending::Panicked { step, message } => write!(f, "panicked at step `{step}`: {message}"),
+            Ending::TimedOut { step, limit } => {
+                write!(f, "timed out at step `{step}` (limit {limit:?})")
+            }
         }
     }
 }

@@ -259,7 +259,11 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             .resource
             .as_ref()
             .map(|name| quote! { .with_resource(#name) });
-        quote! { #(#cfgs)* #krate::__private::StepInfo::new(#step_name) #resource }
+        let timeout = step.args.timeout.as_ref().map(|(limit, literal)| {
+            let duration = duration_tokens(*limit);
+            quote_spanned! {literal.span()=> .with_timeout(#duration) }
+        });
+        quote! { #(#cfgs)* #krate::__private::StepInfo::new(#step_name) #resource #timeout }
     });
     let Locals {
         this,

@@ -30,7 +30,9 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
 
     // The first step's task type is the flow's, by definition.
     let task_arg = task_arg(step.task_type().filter(|_| position > 0));
+    let retries = step.args.retry.is_some();
     let (no_input, input_arg) = match step.input_type() {
+        Some(input_ty) if retries => (None, Some(input_again_arg(input_ty))),
         Some(input_ty) => (None, Some(input_arg(input_ty))),
         None if position == 0 => (None, None),
         None => {
@@ -52,6 +54,14 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     };
     let error = flow_error(flow, position, step, krate);
     let stopped = stopped_label();
+    if step.args.has_policy() {
+        let run = policy_run(flow, step, krate, &index, &call, &error);
+        return quote! {
+            #no_input
+            #(#cfgs)*
+            let #out = #run;
+        };
+    }
     // A step that needs a resource waits for it first (queue add-on); the others run as
     // they are, paying nothing for it.
     let run = match step.args.resource {
@@ -68,6 +78,88 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
             #private::StepRun::Stopped(stop) => break #stopped stop,
         };
     }
+}
+
+/// The block of a step with a policy (`timeout`, `retry`), whose value is the step's output:
+/// its attempts in a loop (see `task_manager_core`'s `run/attempt.rs`). A step with a
+/// `timeout` and no `retry` makes one attempt: no loop, and its input is not cloned.
+fn policy_run(
+    flow: &Flow,
+    step: &Step,
+    krate: &Path,
+    index: &TokenStream,
+    call: &TokenStream,
+    error: &TokenStream,
+) -> TokenStream {
+    let Locals {
+        task, scope, stop, ..
+    } = Locals::new();
+    let private = private(Span::call_site());
+    let stopped = stopped_label();
+    let attempts = local("__flow_attempts", Span::call_site());
+    let arms = quote! {
+        #private::AttemptRun::Failed(error) => return #scope.failed(#task, #index, #error),
+        #private::AttemptRun::Stopped(#stop) => break #stopped #stop,
+    };
+    let Some(retry) = &step.args.retry else {
+        return quote! {{
+            let mut #attempts = #scope.attempt_once(#index);
+            match #scope.attempt(&mut #attempts, #call).await {
+                #private::AttemptRun::Completed(value) => value,
+                #arms
+                // One attempt: no other follows.
+                #private::AttemptRun::Retry(_) => ::core::unreachable!("a step without `retry` makes one attempt"),
+            }
+        }};
+    };
+    let policy = retry_policy(flow, step, retry, krate);
+    // The cleanup of a timed-out attempt that is retried (none without `cancel = ..`).
+    let retry_cleanup = match step.args.cancel.as_ref() {
+        Some(cancel) => {
+            let method = cleanup_method(flow, cancel);
+            let call = cleanup_call(method, cancel);
+            let reason = local("__flow_reason", Span::call_site());
+            quote! { #scope.attempt_cleanup(&mut #attempts, retry, |#reason| #call).await; }
+        }
+        None => quote! { let _ = retry; },
+    };
+    quote! {{
+        let mut #attempts = #scope.attempts(#index, #policy);
+        loop {
+            match #scope.attempt(&mut #attempts, #call).await {
+                #private::AttemptRun::Completed(value) => break value,
+                #arms
+                #private::AttemptRun::Retry(retry) => { #retry_cleanup }
+            }
+            if let ::core::option::Option::Some(#stop) = #scope.backoff(&mut #attempts).await {
+                break #stopped #stop;
+            }
+        }
+    }}
+}
+
+/// `policy_fn()` through `RetryPolicy` on the step's error type (spanned on `retry = ..`'s
+/// value): a function that returns another type is told to return `Retry<E>`. A name that
+/// is a method of the block is called as `Self::name()`.
+fn retry_policy(flow: &Flow, step: &Step, retry: &Path, krate: &Path) -> TokenStream {
+    let span = retry.span();
+    let private = private(span);
+    let in_block = retry.get_ident().is_some_and(|name| {
+        flow.item
+            .items
+            .iter()
+            .any(|item| matches!(item, ImplItem::Fn(method) if method.sig.ident == *name))
+    });
+    let function = if in_block {
+        quote_spanned! {span=> Self::#retry }
+    } else {
+        quote_spanned! {span=> #retry }
+    };
+    let error_ty = step.return_type().map_or_else(
+        || quote! { _ },
+        |return_ty| types::result_generics(return_ty, krate).1,
+    );
+    quote_spanned! {span=> #private::RetryPolicy::<#error_ty>::into_policy(#function()) }
 }
 
 /// After the steps' block: if the stopped step was this one, run its cleanup (the scope
@@ -109,6 +201,17 @@ fn input_arg(input_ty: &Type) -> TokenStream {
     quote_spanned! {span=> #private::NextInput::<#input_ty>::into_input(#out) }
 }
 
+/// The previous step's output, cloned for this attempt (a step with `retry` is given its
+/// input once per attempt), through `RetryInput` then `NextInput` on the input parameter's
+/// type: an input that is not `Clone` is told so there.
+fn input_again_arg(input_ty: &Type) -> TokenStream {
+    let span = input_ty.span();
+    let (private, out) = (private(span), Locals::at(span).out);
+    quote_spanned! {span=>
+        #private::NextInput::<#input_ty>::into_input(#private::RetryInput::input_again(&#out))
+    }
+}
+
 /// The step's error as the flow's (the last step's), through `SameError` on the step's
 /// error type; the last step's error is the flow's by definition.
 fn flow_error(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
@@ -135,20 +238,25 @@ fn cleanup_method<'a>(flow: &'a Flow, cancel: &Ident) -> Option<&'a ImplItemFn> 
 /// on the cleanup's own signature: its task type, its reason type.
 fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     let Locals { scope, .. } = Locals::new();
-    let task_arg = task_arg(method.and_then(ast::task_type));
-    let reason_ty = method.and_then(|method| ast::typed_parameter(method, 2));
     let reason = local("__flow_reason", Span::call_site());
-    let reason_arg = reason_arg(reason_ty);
-    // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
-    let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
-    let call = quote! {
-        #private::cleanup_is_send((*#this).#cancel(#task_arg, #reason_arg))
-    };
+    let call = cleanup_call(method, cancel);
     // A closure, called by the scope only if the step had begun: the reason is handed
     // straight to the cleanup, and is not kept in the task's state machine meanwhile.
     let stop = Locals::new().stop;
     quote! {
         #scope.cleanup(&#stop, |#reason| #call).await;
+    }
+}
+
+/// The call of a cleanup method, with its checks (its task type, its reason type).
+fn cleanup_call(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
+    let task_arg = task_arg(method.and_then(ast::task_type));
+    let reason_ty = method.and_then(|method| ast::typed_parameter(method, 2));
+    let reason_arg = reason_arg(reason_ty);
+    // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
+    let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
+    quote! {
+        #private::cleanup_is_send((*#this).#cancel(#task_arg, #reason_arg))
     }
 }
 

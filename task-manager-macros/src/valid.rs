@@ -58,6 +58,7 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
             position + 1 == flow.steps.len(),
             errors,
         );
+        check_policy(step, &methods, errors);
         if let Some(cancel) = &step.args.cancel {
             match methods.get(&cancel.to_string()) {
                 None => errors.at(
@@ -77,6 +78,45 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
                 }
                 Some(method) => check_cleanup(method, errors),
             }
+        }
+    }
+}
+
+/// A step's policy keys: what they cannot be combined with, and a `retry` function that is
+/// a method of the block must take no `self`.
+fn check_policy(step: &Step, methods: &HashMap<String, &ImplItemFn>, errors: &mut Errors) {
+    if step.args.resource.is_some() {
+        if let Some((_, literal)) = &step.args.timeout {
+            errors.at(
+                literal,
+                "a step that waits for a resource cannot have a `timeout` yet: remove `timeout = ..` or `resource = ..` from this step",
+            );
+        }
+        if let Some(retry) = &step.args.retry {
+            errors.at(
+                retry,
+                "a step that waits for a resource cannot have `retry` yet: remove `retry = ..` or `resource = ..` from this step",
+            );
+        }
+    }
+    let Some(retry) = step.args.retry.as_ref().and_then(|path| path.get_ident()) else {
+        return;
+    };
+    if let Some(method) = methods.get(&retry.to_string()) {
+        if method.sig.receiver().is_some() || !method.sig.inputs.is_empty() {
+            errors.at(
+                &method.sig,
+                format_args!(
+                    "a retry policy function takes no parameter: `fn {retry}() -> Retry<MyError>`"
+                ),
+            );
+        } else if method.sig.asyncness.is_some() {
+            errors.at(
+                method.sig.asyncness,
+                format_args!(
+                    "a retry policy function is a plain `fn`, not an `async fn`: `fn {retry}() -> Retry<MyError>`"
+                ),
+            );
         }
     }
 }

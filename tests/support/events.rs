@@ -92,9 +92,19 @@ pub fn describe(event: &TaskEvent<'_>) -> String {
                 StepEnd::Failed => "failed",
                 StepEnd::Cancelled => "cancelled",
                 StepEnd::Panicked => "panicked",
+                StepEnd::TimedOut => "timed out",
             };
             format!("step {} {end}", at(step))
         }
+        EventKind::StepRetrying {
+            step,
+            attempt,
+            delay,
+            error,
+        } => format!(
+            "step {} attempt {attempt} failed ({error}); retry in {delay:?}",
+            at(step)
+        ),
         EventKind::CancelRequested { reason, by } => {
             format!("cancel requested: {reason} (by {by:?})")
         }

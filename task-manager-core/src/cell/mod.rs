@@ -36,6 +36,7 @@ use std::task::{Context, Poll, Waker};
 use crate::cleanup::Cleanup;
 use crate::observe::Progress;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
+use crate::report::Attempt;
 use crate::sync::{AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
 
 #[cfg(all(test, task_manager_loom))]
@@ -91,6 +92,9 @@ struct Slot {
     waiters: Vec<Waker>,
     /// The last progress reported; `None` until a step reports one.
     progress: Option<Box<Progress>>,
+    /// The attempts of the steps that retried (`#[step(retry = ..)]`), for the report; a
+    /// step that succeeded at its first attempt adds none.
+    attempts: Vec<Attempt>,
 }
 
 impl TaskCell {
@@ -214,6 +218,20 @@ impl TaskCell {
             .cold
             .as_mut()
             .and_then(|slot| slot.panic.take())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the attempts of a step that retried, for the report.
+    pub(crate) fn record_attempts(&self, attempts: &mut Vec<Attempt>) {
+        self.lock().cold().attempts.append(attempts);
+    }
+
+    /// The attempts [`record_attempts`](Self::record_attempts) kept.
+    pub(crate) fn take_attempts(&self) -> Vec<Attempt> {
+        self.lock()
+            .cold
+            .as_mut()
+            .map(|slot| std::mem::take(&mut slot.attempts))
             .unwrap_or_default()
     }
 

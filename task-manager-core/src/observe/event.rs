@@ -95,6 +95,21 @@ pub enum EventKind<'a> {
         /// From the step's start to its end (its cleanup not included).
         duration: Duration,
     },
+    /// An attempt of a step with a retry policy (`#[step(retry = ..)]`) failed (an error the
+    /// policy retries, or its time limit), and another attempt follows after `delay`. The
+    /// step stays started: one `StepStarted` before its first attempt, one `StepFinished`
+    /// after its last. A timed-out attempt's cleanup (`CleanupStarted`, `CleanupFinished`)
+    /// comes after this, before the wait.
+    StepRetrying {
+        /// The step.
+        step: StepRef,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// Why it failed: the error's `Display`, or the time limit it overran.
+        error: &'a str,
+    },
     /// The task met a cancel and is stopping: the first request that took effect.
     CancelRequested {
         /// Why.
@@ -171,6 +186,13 @@ pub enum TaskEnd<'a> {
         /// The panic's message.
         message: &'a str,
     },
+    /// An attempt of a step ran longer than the step's time limit (`#[step(timeout = "..")]`).
+    TimedOut {
+        /// The step.
+        step: StepRef,
+        /// Its time limit.
+        limit: Duration,
+    },
     /// The tokio runtime dropped the task before it finished (it was shutting down): the
     /// task has no outcome.
     Dropped,
@@ -193,6 +215,9 @@ impl fmt::Display for TaskEnd<'_> {
             } => write!(f, "{reason} after {steps_completed} step(s)"),
             TaskEnd::Panicked { step, message } => {
                 write!(f, "panicked at step `{}`: {message}", step.name)
+            }
+            TaskEnd::TimedOut { step, limit } => {
+                write!(f, "timed out at step `{}` (limit {limit:?})", step.name)
             }
             TaskEnd::Dropped => f.write_str("dropped by its runtime"),
         }
@@ -257,11 +282,14 @@ impl<'a> TaskEvent<'a> {
             EventKind::StepStarted { step }
             | EventKind::WaitingForResource { step, .. }
             | EventKind::StepFinished { step, .. }
+            | EventKind::StepRetrying { step, .. }
             | EventKind::CleanupStarted { step, .. }
             | EventKind::CleanupFinished { step, .. } => Some(step),
             EventKind::Progress { step, .. } | EventKind::Custom { step, .. } => step,
             EventKind::Finished { ending, .. } => match ending {
-                TaskEnd::Failed { step } | TaskEnd::Panicked { step, .. } => Some(step),
+                TaskEnd::Failed { step }
+                | TaskEnd::Panicked { step, .. }
+                | TaskEnd::TimedOut { step, .. } => Some(step),
                 TaskEnd::Cancelled { step, .. } => step,
                 TaskEnd::Completed | TaskEnd::Dropped => None,
             },

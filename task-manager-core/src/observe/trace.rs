@@ -158,6 +158,16 @@ mod enabled {
             tracing::info!(target: TARGET, parent: self.parent(), reason = %reason, by = %by, "cancel requested");
         }
 
+        pub(crate) fn step_retrying(
+            &self,
+            step: StepRef,
+            attempt: u32,
+            delay: Duration,
+            error: &str,
+        ) {
+            tracing::info!(target: TARGET, parent: self.parent(), step = step.name, attempt, ?delay, error, "step attempt failed; retrying");
+        }
+
         pub(crate) fn cleanup_started(&self, step: StepRef, reason: &CancelReason) {
             tracing::debug!(target: TARGET, parent: self.parent(), step = step.name, reason = %reason, "cleanup started");
         }
@@ -189,7 +199,7 @@ mod enabled {
                 TaskEnd::Completed | TaskEnd::Cancelled { .. } => {
                     tracing::info!(target: TARGET, parent: parent, ending = %ending, ?duration, "task finished");
                 }
-                TaskEnd::Failed { .. } | TaskEnd::Dropped => {
+                TaskEnd::Failed { .. } | TaskEnd::TimedOut { .. } | TaskEnd::Dropped => {
                     tracing::warn!(target: TARGET, parent: parent, ending = %ending, ?duration, "task finished");
                 }
                 TaskEnd::Panicked { .. } => {
@@ -213,6 +223,7 @@ mod enabled {
             StepEnd::Failed => "failed",
             StepEnd::Cancelled => "cancelled",
             StepEnd::Panicked => "panicked",
+            StepEnd::TimedOut => "timed out",
         }
     }
 
@@ -281,6 +292,8 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn cancel_requested(&self, _: &CancelReason, _: CancelSource) {}
         #[inline(always)]
+        pub(crate) fn step_retrying(&self, _: StepRef, _: u32, _: Duration, _: &str) {}
+
         pub(crate) fn cleanup_started(&self, _: StepRef, _: &CancelReason) {}
         #[inline(always)]
         pub(crate) fn cleanup_finished(&self, _: StepRef, _: &Cleanup) {}

@@ -38,6 +38,7 @@ pub struct Report<R> {
     pub info: R,
     flow: &'static FlowInfo,
     timeline: Timeline,
+    attempts: Vec<Attempt>,
 }
 
 impl<R> Report<R> {
@@ -48,6 +49,7 @@ impl<R> Report<R> {
         timeline: Timeline,
         cleanup: Option<Cleanup>,
         info: R,
+        attempts: Vec<Attempt>,
     ) -> Self {
         Report {
             submitted_at,
@@ -56,7 +58,15 @@ impl<R> Report<R> {
             info,
             flow,
             timeline,
+            attempts,
         }
+    }
+
+    /// Every attempt of the steps that were retried (`#[step(retry = ..)]`), in order, the
+    /// last attempt of each included. A step that ran once (with or without a retry policy)
+    /// has no entry here: its [`StepRecord`] describes its one attempt.
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
     }
 
     /// From submission to the end.
@@ -127,6 +137,30 @@ pub struct StepRecord {
     pub end: StepEnd,
 }
 
+/// One attempt of a step that was retried: see [`Report::attempts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The step's name.
+    pub step: &'static str,
+    /// Which attempt (1 for the first).
+    pub number: u32,
+    /// When it began.
+    pub started_at: Instant,
+    /// How long it ran (its cleanup not included).
+    pub duration: Duration,
+    /// How it ended.
+    pub end: StepEnd,
+    /// Why it failed: the error's `Display`, or the time limit it overran; `None` if it
+    /// completed or was stopped by a cancel.
+    pub error: Option<String>,
+    /// The wait before the next attempt, if one followed.
+    pub delay: Option<Duration>,
+    /// The cleanup of an attempt that overran its time limit and was retried (the cleanup
+    /// of a step's last attempt is the report's [`cleanup`](Report::cleanup)).
+    pub cleanup: Option<Cleanup>,
+}
+
 /// How a step's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum StepEnd {
@@ -139,4 +173,7 @@ pub enum StepEnd {
     Cancelled,
     /// It panicked.
     Panicked,
+    /// Its attempt ran longer than the step's time limit (`#[step(timeout = "..")]`) and was
+    /// dropped.
+    TimedOut,
 }

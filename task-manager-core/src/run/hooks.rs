@@ -231,6 +231,31 @@ impl Hooks {
             });
     }
 
+    /// An attempt of step `index` failed and another follows after `delay` (retry policy).
+    pub(crate) fn step_retrying(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        index: usize,
+        attempt: u32,
+        delay: Duration,
+        error: &str,
+    ) {
+        if !self.is_heard() {
+            return;
+        }
+        let step = step_ref(shared.flow(), index);
+        self.spans.step_retrying(step, attempt, delay, error);
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::StepRetrying {
+                step,
+                attempt,
+                delay,
+                error,
+            });
+    }
+
     /// The task has met a cancel (a step stopped, a seal lost, a queue left). Told once.
     pub(crate) fn cancel_requested(&mut self, id: TaskId, shared: &TaskShared) {
         if self.cancel_told {
@@ -365,6 +390,10 @@ fn task_end<'a, T, E>(shared: &TaskShared, ending: &'a Ending<T, E>) -> TaskEnd<
         Ending::Panicked { message, .. } => TaskEnd::Panicked {
             step: step_or_first,
             message,
+        },
+        Ending::TimedOut { limit, .. } => TaskEnd::TimedOut {
+            step: step_or_first,
+            limit: *limit,
         },
     }
 }

@@ -514,7 +514,7 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         check_left(run)?;
         let ending = run.outcome.ending();
         let due = match ending {
-            Ending::Panicked { step, .. } => Some(*step),
+            Ending::Panicked { step, .. } | Ending::TimedOut { step, .. } => Some(*step),
             Ending::Cancelled { step, .. } => *step,
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };

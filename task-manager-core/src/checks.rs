@@ -152,6 +152,48 @@ impl<T: Clone> RetryInput for T {
     }
 }
 
+/// The output of a step with `compensate`: a clone is kept for its compensation.
+#[diagnostic::on_unimplemented(
+    message = "a step with `compensate` keeps a copy of its output for its compensation: `{Self}` must be `Clone`",
+    label = "`{Self}` is not `Clone`",
+    note = "derive or implement `Clone` for `{Self}` (or return an `Arc` of it), or remove `compensate = ..` from this step"
+)]
+pub trait CompensatedOutput: Sized {
+    /// The copy kept for the compensation.
+    fn keep(&self) -> Self;
+}
+
+impl<T: Clone> CompensatedOutput for T {
+    fn keep(&self) -> T {
+        self.clone()
+    }
+}
+
+/// A compensation's output parameter against its step's output.
+#[diagnostic::on_unimplemented(
+    message = "this compensation takes `{Output}`, but its step returns `{Self}`",
+    label = "expected `{Self}`, the step's output",
+    note = "a compensation is given (a clone of) the `Ok` value of the step it undoes: make this parameter `{Self}`"
+)]
+pub trait CompensationInput<Output> {
+    /// The step's kept output, as the compensation's parameter.
+    fn into_output(self) -> Output;
+}
+
+impl<T> CompensationInput<T> for T {
+    fn into_output(self) -> T {
+        self
+    }
+}
+
+/// Checks that a compensation's future is `Send`, as [`step_is_send`] does for a step.
+pub fn compensation_is_send<F>(compensation: F) -> impl Future<Output = F::Output> + Send
+where
+    F: Future + Send, // a task moves between the runtime's threads, its compensations too
+{
+    compensation
+}
+
 /// Checks that a step's future is `Send`: a task moves between the runtime's threads.
 ///
 /// rustc names the step in the error ("future returned by `send` is not `Send`") and

@@ -13,6 +13,13 @@ pub(crate) struct Flow {
     pub(crate) steps: Vec<Step>,
 }
 
+impl Flow {
+    /// Whether a step declares a compensation: the steps' block then ends with a `Halt`.
+    pub(crate) fn compensates(&self) -> bool {
+        self.steps.iter().any(|step| step.args.compensate.is_some())
+    }
+}
+
 pub(crate) struct Step {
     pub(crate) method: ImplItemFn,
     pub(crate) args: StepArgs,

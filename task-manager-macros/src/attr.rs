@@ -64,6 +64,8 @@ pub(crate) struct StepArgs {
     pub(crate) timeout: Option<(Duration, LitStr)>,
     /// The function that gives the step's retry policy (`fn() -> Retry<E>`).
     pub(crate) retry: Option<Path>,
+    /// The method that undoes the step once it completed, if the task then ends otherwise.
+    pub(crate) compensate: Option<Ident>,
 }
 
 impl StepArgs {
@@ -165,6 +167,17 @@ const STEP_KEYS: &[Key<StepArgs>] = &[
             "max_attempts",
         ],
         set: set_step_retry,
+    },
+    Key {
+        name: "compensate",
+        similar: &[
+            "compensation",
+            "undo",
+            "on_failure",
+            "revert",
+            "compensate_with",
+        ],
+        set: set_step_compensate,
     },
 ];
 
@@ -306,6 +319,14 @@ fn set_step_retry(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
         }
         other => Err(syn::Error::new_spanned(other, MESSAGE)),
     }
+}
+
+fn set_step_compensate(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    args.compensate = Some(ident(
+        value,
+        "`compensate` takes the name of a method of this impl block: `#[step(compensate = refund)]` with `async fn refund(&self, task: &mut Task<Payload, Info>, output: StepOutput)`",
+    )?);
+    Ok(())
 }
 
 fn set_derive_crate(args: &mut DeriveArgs, value: Expr) -> syn::Result<()> {

@@ -20,9 +20,7 @@ use crate::types;
 /// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
 /// for a step that needs a resource).
 pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
-    let Locals {
-        task, scope, out, ..
-    } = Locals::new();
+    let Locals { scope, out, .. } = Locals::new();
     let private = private(Span::call_site());
     let method = step.name();
     let cfgs = &step.cfgs;
@@ -53,15 +51,17 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         quote! { #private::step_is_send((*#this).#method(#(#args),*)) }
     };
     let error = flow_error(flow, position, step, krate);
-    let stopped = stopped_label();
+    let keep = keep_output(flow, position, step, krate);
     if step.args.has_policy() {
         let run = policy_run(flow, step, krate, &index, &call, &error);
         return quote! {
             #no_input
             #(#cfgs)*
             let #out = #run;
+            #keep
         };
     }
+    let (failed, stopped_arm) = halt_arms(flow, &index, &error);
     // A step that needs a resource waits for it first (queue add-on); the others run as
     // they are, paying nothing for it.
     let run = match step.args.resource {
@@ -73,11 +73,88 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         #(#cfgs)*
         let #out = match #scope.#run(#index, #call).await {
             #private::StepRun::Completed(value) => value,
-            #private::StepRun::Failed(error) => return #scope.failed(#task, #index, #error),
+            #private::StepRun::Failed(error) => #failed,
             // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
-            #private::StepRun::Stopped(stop) => break #stopped stop,
+            #private::StepRun::Stopped(stop) => #stopped_arm,
         };
+        #keep
     }
+}
+
+/// What a step's `Err` and stop do: end the task, or leave the steps' block. In a flow with
+/// compensations, both leave the block with a `Halt` (a failure claims the task's ending
+/// first), so that the compensations run after.
+fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStream, TokenStream) {
+    let Locals { task, scope, .. } = Locals::new();
+    let private = private(Span::call_site());
+    let stopped = stopped_label();
+    let stop = Ident::new("stop", Span::call_site());
+    if flow.compensates() {
+        (
+            quote! { break #stopped #scope.fail(#index, #error) },
+            quote! { break #stopped #private::Halt::Stopped(#stop) },
+        )
+    } else {
+        (
+            quote! { return #scope.failed(#task, #index, #error) },
+            quote! { break #stopped #stop },
+        )
+    }
+}
+
+/// The local that keeps a clone of compensated step `position`'s output for its
+/// compensation: `__flow_kept_<position>`.
+pub(crate) fn kept_local(position: usize) -> Ident {
+    local(&format!("__flow_kept_{position}"), Span::call_site())
+}
+
+/// After a compensated step completed: keep a clone of its output, through
+/// `CompensatedOutput` on the step's output type (an output that is not `Clone` is told so
+/// there).
+fn keep_output(flow: &Flow, position: usize, step: &Step, krate: &Path) -> Option<TokenStream> {
+    step.args.compensate.as_ref()?;
+    let _ = flow;
+    let kept = kept_local(position);
+    let span = step
+        .return_type()
+        .map_or_else(Span::call_site, |return_ty| {
+            types::result_generics(return_ty, krate).0.span()
+        });
+    let (private, out) = (private(span), Locals::at(span).out);
+    let keep = quote_spanned! {span=> #private::CompensatedOutput::keep(&#out) };
+    Some(quote! { #kept = ::core::option::Option::Some(#keep); })
+}
+
+/// After the cleanups, in a flow with compensations: step `position`'s compensation, if the
+/// step completed (its kept output is there).
+pub(crate) fn compensation_code(flow: &Flow, position: usize, step: &Step) -> Option<TokenStream> {
+    let compensate = step.args.compensate.as_ref()?;
+    let cfgs = &step.cfgs;
+    let index = index(flow, position);
+    let kept = kept_local(position);
+    let method = cleanup_method(flow, compensate);
+    let task_arg = task_arg(method.and_then(ast::task_type));
+    let Locals { scope, this, .. } = Locals::new();
+    let private = private_at_call_site();
+    let output = local("__flow_output", Span::call_site());
+    // Through `CompensationInput` on the compensation's parameter type: one that takes
+    // another type than its step's output is told so there.
+    let output_arg = match method.and_then(|method| ast::typed_parameter(method, 2)) {
+        Some(param_ty) => {
+            let span = param_ty.span();
+            let (checks, output) = (self::private(span), local("__flow_output", span));
+            quote_spanned! {span=> #checks::CompensationInput::<#param_ty>::into_output(#output) }
+        }
+        None => output.to_token_stream(),
+    };
+    Some(quote! {
+        #(#cfgs)*
+        if let ::core::option::Option::Some(#output) = #kept.take() {
+            #scope
+                .compensate(#index, #private::compensation_is_send((*#this).#compensate(#task_arg, #output_arg)))
+                .await;
+        }
+    })
 }
 
 /// The block of a step with a policy (`timeout`, `retry`), whose value is the step's output:
@@ -91,15 +168,13 @@ fn policy_run(
     call: &TokenStream,
     error: &TokenStream,
 ) -> TokenStream {
-    let Locals {
-        task, scope, stop, ..
-    } = Locals::new();
+    let Locals { scope, .. } = Locals::new();
     let private = private(Span::call_site());
-    let stopped = stopped_label();
     let attempts = local("__flow_attempts", Span::call_site());
+    let (failed, stopped_arm) = halt_arms(flow, index, error);
     let arms = quote! {
-        #private::AttemptRun::Failed(error) => return #scope.failed(#task, #index, #error),
-        #private::AttemptRun::Stopped(#stop) => break #stopped #stop,
+        #private::AttemptRun::Failed(error) => #failed,
+        #private::AttemptRun::Stopped(stop) => #stopped_arm,
     };
     let Some(retry) = &step.args.retry else {
         return quote! {{
@@ -131,8 +206,8 @@ fn policy_run(
                 #arms
                 #private::AttemptRun::Retry(retry) => { #retry_cleanup }
             }
-            if let ::core::option::Option::Some(#stop) = #scope.backoff(&mut #attempts).await {
-                break #stopped #stop;
+            if let ::core::option::Option::Some(stop) = #scope.backoff(&mut #attempts).await {
+                #stopped_arm;
             }
         }
     }}

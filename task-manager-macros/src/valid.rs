@@ -59,6 +59,25 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
             errors,
         );
         check_policy(step, &methods, errors);
+        if let Some(compensate) = &step.args.compensate {
+            match methods.get(&compensate.to_string()) {
+                None => errors.at(
+                    compensate,
+                    format_args!(
+                        "no method `{compensate}` in this impl block: a step's compensation is a method of the same block, \
+                         `async fn {compensate}(&self, task: &mut Task<Payload, Info>, output: StepOutput)`"
+                    ),
+                ),
+                Some(method) if method.sig.ident == *step.name() => errors.at(
+                    compensate,
+                    format_args!(
+                        "step `{compensate}` cannot be its own compensation: name another method, \
+                         `async fn undo(&self, task: &mut Task<Payload, Info>, output: StepOutput)`"
+                    ),
+                ),
+                Some(method) => check_compensation(method, errors),
+            }
+        }
         if let Some(cancel) = &step.args.cancel {
             match methods.get(&cancel.to_string()) {
                 None => errors.at(
@@ -79,6 +98,28 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
                 Some(method) => check_cleanup(method, errors),
             }
         }
+    }
+}
+
+/// A compensation's signature: `async fn undo(&self, task: &mut Task<..>, output: Output)`.
+fn check_compensation(method: &ImplItemFn, errors: &mut Errors) {
+    let name = &method.sig.ident;
+    let fix = format!(
+        "async fn {name}(&self, task: &mut Task<Payload, Info>, output: StepOutput) -> Result<(), MyError>"
+    );
+    if method.sig.asyncness.is_none() {
+        errors.at(
+            method.sig.fn_token,
+            format_args!("a compensation must be an `async fn`: `{fix}`"),
+        );
+    }
+    if method.sig.receiver().is_none() || method.sig.inputs.len() != 3 {
+        errors.at_span(
+            method.sig.paren_token.span.join(),
+            format_args!(
+                "a compensation takes `&self`, the task and its step's output (a clone kept for it): `{fix}`"
+            ),
+        );
     }
 }
 

@@ -34,6 +34,7 @@
 use std::task::{Context, Poll, Waker};
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::observe::Progress;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 use crate::report::Attempt;
@@ -95,6 +96,9 @@ struct Slot {
     /// The attempts of the steps that retried (`#[step(retry = ..)]`), for the report; a
     /// step that succeeded at its first attempt adds none.
     attempts: Vec<Attempt>,
+    /// The compensations that ran (`#[step(compensate = ..)]`), in order: for the report and
+    /// for the cancellers ([`Cancellation::compensations`](crate::Cancellation::compensations)).
+    compensations: Vec<Compensation>,
 }
 
 impl TaskCell {
@@ -232,6 +236,20 @@ impl TaskCell {
             .cold
             .as_mut()
             .map(|slot| std::mem::take(&mut slot.attempts))
+            .unwrap_or_default()
+    }
+
+    /// Records a compensation that ran.
+    pub(crate) fn record_compensation(&self, compensation: Compensation) {
+        self.lock().cold().compensations.push(compensation);
+    }
+
+    /// The compensations that ran so far, in order.
+    pub(crate) fn compensations(&self) -> Vec<Compensation> {
+        self.lock()
+            .cold
+            .as_ref()
+            .map(|slot| slot.compensations.clone())
             .unwrap_or_default()
     }
 

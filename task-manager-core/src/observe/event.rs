@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::id::TaskId;
 use crate::observe::steps::FlowStep;
 use crate::reason::{CancelReason, CancelSource};
@@ -130,6 +131,15 @@ pub enum EventKind<'a> {
         step: StepRef,
         /// How it went (as the outcome's report and the canceller get it).
         cleanup: &'a Cleanup,
+    },
+    /// The compensation of a completed step (`#[step(compensate = ..)]`) has run: the task
+    /// ended other than completed. Compensations run after the interrupted step's cleanup,
+    /// in the reverse order of their steps, before `Finished`.
+    CompensationFinished {
+        /// The step it undid.
+        step: StepRef,
+        /// How it went (as the outcome's report has it).
+        compensation: &'a Compensation,
     },
     /// A step reported progress with [`Task::set_progress`](crate::Task::set_progress).
     Progress {
@@ -283,6 +293,7 @@ impl<'a> TaskEvent<'a> {
             | EventKind::WaitingForResource { step, .. }
             | EventKind::StepFinished { step, .. }
             | EventKind::StepRetrying { step, .. }
+            | EventKind::CompensationFinished { step, .. }
             | EventKind::CleanupStarted { step, .. }
             | EventKind::CleanupFinished { step, .. } => Some(step),
             EventKind::Progress { step, .. } | EventKind::Custom { step, .. } => step,

@@ -36,6 +36,7 @@ mod enabled {
     use tracing::{Id, Span};
 
     use crate::cleanup::Cleanup;
+    use crate::compensation::Compensation;
     use crate::flow::FlowInfo;
     use crate::id::TaskId;
     use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
@@ -168,6 +169,14 @@ mod enabled {
             tracing::info!(target: TARGET, parent: self.parent(), step = step.name, attempt, ?delay, error, "step attempt failed; retrying");
         }
 
+        pub(crate) fn compensation_finished(&self, step: StepRef, compensation: &Compensation) {
+            if compensation.is_completed() {
+                tracing::info!(target: TARGET, parent: self.parent(), step = step.name, %compensation, "compensation finished");
+            } else {
+                tracing::warn!(target: TARGET, parent: self.parent(), step = step.name, %compensation, "compensation finished");
+            }
+        }
+
         pub(crate) fn cleanup_started(&self, step: StepRef, reason: &CancelReason) {
             tracing::debug!(target: TARGET, parent: self.parent(), step = step.name, reason = %reason, "cleanup started");
         }
@@ -255,6 +264,7 @@ mod disabled {
     use std::time::Duration;
 
     use crate::cleanup::Cleanup;
+    use crate::compensation::Compensation;
     use crate::flow::FlowInfo;
     use crate::id::TaskId;
     use crate::observe::event::{Progress, StepRef, TaskEnd, TaskEvent};
@@ -293,6 +303,8 @@ mod disabled {
         pub(crate) fn cancel_requested(&self, _: &CancelReason, _: CancelSource) {}
         #[inline(always)]
         pub(crate) fn step_retrying(&self, _: StepRef, _: u32, _: Duration, _: &str) {}
+
+        pub(crate) fn compensation_finished(&self, _: StepRef, _: &Compensation) {}
 
         pub(crate) fn cleanup_started(&self, _: StepRef, _: &CancelReason) {}
         #[inline(always)]

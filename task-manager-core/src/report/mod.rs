@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::flow::FlowInfo;
 pub(crate) mod timeline;
 
@@ -38,7 +39,15 @@ pub struct Report<R> {
     pub info: R,
     flow: &'static FlowInfo,
     timeline: Timeline,
-    attempts: Vec<Attempt>,
+    /// Attempts and compensations, for the tasks that had any: one pointer in every report.
+    policies: Option<Box<PolicyRecords>>,
+}
+
+/// What a report holds of step policies (`retry`, `compensate`), boxed: most tasks have none.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PolicyRecords {
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) compensations: Vec<Compensation>,
 }
 
 impl<R> Report<R> {
@@ -49,7 +58,7 @@ impl<R> Report<R> {
         timeline: Timeline,
         cleanup: Option<Cleanup>,
         info: R,
-        attempts: Vec<Attempt>,
+        policies: Option<Box<PolicyRecords>>,
     ) -> Self {
         Report {
             submitted_at,
@@ -58,15 +67,26 @@ impl<R> Report<R> {
             info,
             flow,
             timeline,
-            attempts,
+            policies,
         }
+    }
+
+    /// The compensations that ran (`#[step(compensate = ..)]`), in the order they ran (the
+    /// reverse of their steps'): only when the task ended other than completed, one per
+    /// step that had completed and declares one.
+    pub fn compensations(&self) -> &[Compensation] {
+        self.policies
+            .as_deref()
+            .map_or(&[], |policies| &policies.compensations)
     }
 
     /// Every attempt of the steps that were retried (`#[step(retry = ..)]`), in order, the
     /// last attempt of each included. A step that ran once (with or without a retry policy)
     /// has no entry here: its [`StepRecord`] describes its one attempt.
     pub fn attempts(&self) -> &[Attempt] {
-        &self.attempts
+        self.policies
+            .as_deref()
+            .map_or(&[], |policies| &policies.attempts)
     }
 
     /// From submission to the end.

@@ -29,6 +29,8 @@ pub(crate) struct Timeline {
     /// A step was retried, and its attempts are kept in the task's cell for the report (a
     /// byte of what was padding: a task without retries reads it once, at its end).
     pub(crate) retried: bool,
+    /// Compensations ran, and are kept in the task's cell for the report.
+    pub(crate) compensated: bool,
     /// The offset at which the last step ended, while nothing has happened since: the next
     /// step begins then, or the task ends then, without reading the clock again. `NONE`
     /// otherwise.
@@ -47,6 +49,7 @@ impl Default for Timeline {
             len: 0,
             last_end: StepEnd::Completed,
             retried: false,
+            compensated: false,
             resume_at: NONE,
             inline: [Span::default(); INLINE],
             spilled: None,

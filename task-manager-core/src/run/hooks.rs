@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::id::TaskId;
 use crate::observe::{step_ref, EventKind, StepRef, TaskEnd, TaskSpans};
 use crate::outcome::Ending;
@@ -253,6 +254,27 @@ impl Hooks {
                 attempt,
                 delay,
                 error,
+            });
+    }
+
+    /// The compensation of step `index` has run, as `compensation` says.
+    pub(crate) fn compensation_finished(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        index: usize,
+        compensation: &Compensation,
+    ) {
+        if !self.is_heard() {
+            return;
+        }
+        let step = step_ref(shared.flow(), index);
+        self.spans.compensation_finished(step, compensation);
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::CompensationFinished {
+                step,
+                compensation,
             });
     }
 

@@ -10,12 +10,16 @@
 //! * `attempt`: a step with a policy (`timeout`, `retry`): each attempt raced against its
 //!   time limit too, the cleanup of a timed-out attempt that is retried, the wait between
 //!   attempts. A step without a policy never comes here.
+//! * `compensate`: a flow with `compensate = ..` steps: its ending claimed before the
+//!   compensations of its completed steps run, in reverse order, each under the cleanup
+//!   deadline.
 //! * `resource`: a step that waits for a resource's permit first.
 //! * `hooks`: the one hook set every lifecycle point calls; it tells the add-ons, `tracing`
 //!   and the explorer's probe.
 //! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
 mod attempt;
+mod compensate;
 mod explorer_hook;
 mod hooks;
 mod race;
@@ -24,6 +28,7 @@ mod scope;
 mod submit;
 
 pub use attempt::{AttemptRace, AttemptRun, Attempts};
+pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
 pub use submit::submit;
 

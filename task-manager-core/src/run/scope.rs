@@ -21,7 +21,7 @@ use crate::queue::ResourcePermit;
 use crate::reason::CancelReason;
 use crate::registry::Registry;
 use crate::report::timeline::Timeline;
-use crate::report::Report;
+use crate::report::{PolicyRecords, Report};
 use crate::run::hooks::Hooks;
 use crate::run::race::{CleanupBody, CleanupRun, StepRace};
 use crate::shared::TaskShared;
@@ -281,7 +281,11 @@ impl Scope {
         })
     }
 
-    fn finish<P, R, T, E>(&mut self, task: Task<P, R>, ending: Ending<T, E>) -> Outcome<T, E, R> {
+    pub(super) fn finish<P, R, T, E>(
+        &mut self,
+        task: Task<P, R>,
+        ending: Ending<T, E>,
+    ) -> Outcome<T, E, R> {
         // Kept by the shared state (the snapshot reads it there), not twice.
         let submitted_at = self.shared.live().submitted_at;
         // Most tasks end in the poll where their last step ended: that instant, no clock read.
@@ -297,11 +301,13 @@ impl Scope {
             }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
-        let attempts = if self.timeline.retried {
-            self.shared.cell().take_attempts()
-        } else {
-            Vec::new()
-        };
+        // Only a task whose steps retried or were compensated reads its cell for them.
+        let policies = (self.timeline.retried || self.timeline.compensated).then(|| {
+            Box::new(PolicyRecords {
+                attempts: self.shared.cell().take_attempts(),
+                compensations: self.shared.cell().compensations(),
+            })
+        });
         let report = Report::new(
             self.shared.flow(),
             submitted_at,
@@ -309,7 +315,7 @@ impl Scope {
             std::mem::take(&mut self.timeline),
             cleanup,
             task.into_info(),
-            attempts,
+            policies,
         );
         Outcome::new(self.id, self.shared.flow().name(), ending, report)
     }

@@ -108,3 +108,66 @@ async fn soak_flow_keeps_the_contract_at_every_await_point() {
         }
     }
 }
+
+#[allow(dead_code)] // its `main` is not called here: only its flow is used
+#[path = "../examples/saga.rs"]
+mod saga;
+
+/// The saga: a retrying step (two outages, then success), a failing last step, and two
+/// compensations. Cancelled at each await point (the attempts, the waits between them),
+/// it keeps the contract, and the compensations of the steps completed by then run once
+/// each, in reverse order.
+#[tokio::test(start_paused = true)]
+async fn saga_flow_keeps_the_contract_at_every_await_point() {
+    let shop = Arc::new(saga::Shop {
+        tasks: TaskManager::new(),
+        outages: std::sync::atomic::AtomicU32::new(0),
+        verbose: false,
+    });
+    let report = CancelExplorer::new(
+        &shop.tasks,
+        || {
+            // Each run meets two outages before its charge goes through.
+            shop.outages.store(2, std::sync::atomic::Ordering::SeqCst);
+            saga::Order {
+                item: "teapot",
+                cents: 2_500,
+            }
+        },
+        |passport| shop.execute_order(passport),
+    )
+    .check(|case| {
+        let undone: Vec<_> = case
+            .outcome
+            .report()
+            .compensations()
+            .iter()
+            .map(|compensation| compensation.step())
+            .collect();
+        let completed = case.point.steps_completed();
+        let expected: &[&str] = match completed {
+            0 => &[],
+            1 => &["reserve"],
+            _ => &["charge", "reserve"],
+        };
+        if undone == expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "{completed} step(s) completed, yet the compensations were {undone:?}"
+            ))
+        }
+    })
+    .run()
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    let points = points(&report);
+    let between = points
+        .iter()
+        .filter(|point| point.contains("waiting between two attempts"))
+        .count();
+    assert_eq!(
+        between, 2,
+        "each wait between two attempts is an await point: {points:?}"
+    );
+}

@@ -279,3 +279,71 @@ async fn a_panicking_compensation_is_recorded_and_the_others_still_run() {
         }
     );
 }
+
+/// A flow whose steps' compensations are bounded by its cleanup deadline, and whose last
+/// step overruns its own time limit.
+#[derive(HasTaskManager)]
+struct Slow {
+    tasks: TaskManager,
+    journal: Journal,
+}
+
+#[flow(name = slow, cleanup_timeout = "100ms")]
+impl Slow {
+    #[step(compensate = undo_first)]
+    async fn first(&self, _task: &mut Task) -> Result<u8, ShopError> {
+        Ok(1)
+    }
+
+    #[step(compensate = undo_second)]
+    async fn second(&self, _task: &mut Task, _input: u8) -> Result<u8, ShopError> {
+        Ok(2)
+    }
+
+    #[step(timeout = "1s")]
+    async fn third(&self, _task: &mut Task, _input: u8) -> Result<u8, ShopError> {
+        std::future::pending().await
+    }
+
+    /// Never finishes: dropped at the cleanup deadline.
+    async fn undo_second(&self, _task: &mut Task, _output: u8) {
+        self.journal.record("undo second began");
+        std::future::pending::<()>().await;
+    }
+
+    async fn undo_first(&self, _task: &mut Task, output: u8) {
+        self.journal.record(format_args!("undo first ({output})"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_task_compensates_and_a_hanging_compensation_is_dropped_at_the_deadline() {
+    let slow = Arc::new(Slow {
+        tasks: TaskManager::new(),
+        journal: Journal::new(),
+    });
+    let started = tokio::time::Instant::now();
+    let outcome = slow.execute_slow(Passport::new(())).unwrap().await;
+    assert!(matches!(
+        outcome.ending(),
+        Ending::TimedOut { step: "third", .. }
+    ));
+    assert_eq!(
+        outcome.report().compensations(),
+        [
+            Compensation::TimedOut {
+                step: "second",
+                after: Duration::from_millis(100)
+            },
+            Compensation::Completed {
+                step: "first",
+                duration: Duration::ZERO
+            }
+        ]
+    );
+    assert_eq!(
+        slow.journal.entries(),
+        ["undo second began", "undo first (1)"]
+    );
+    assert_eq!(started.elapsed(), Duration::from_millis(1_100));
+}

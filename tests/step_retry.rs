@@ -252,7 +252,7 @@ async fn attempts_never_overlap_a_timed_out_attempt_is_cleaned_up_before_the_nex
         [
             "charge 1 began",
             "charge 1 dropped",
-            "void: step `charge` ran longer than its limit of 1s",
+            "void: the step ran longer than its limit of 1s",
             "void done",
             "charge 2 began",
             "charge 2 dropped",
@@ -278,7 +278,7 @@ async fn attempts_never_overlap_a_timed_out_attempt_is_cleaned_up_before_the_nex
         [
             "step charge#1 started",
             "step charge#1 attempt 1 failed (ran longer than its limit of 1s); retry in 100ms",
-            "cleanup charge#1 started: step `charge` ran longer than its limit of 1s",
+            "cleanup charge#1 started: the step ran longer than its limit of 1s",
             "cleanup charge#1 finished: completed",
             "step charge#1 attempt 2 failed (the bank is unavailable); retry in 200ms",
             "step charge#1 completed"
@@ -358,18 +358,49 @@ async fn a_cancel_during_an_attempt_runs_its_cleanup_as_without_retries() {
     assert_eq!(ends, [StepEnd::Failed, StepEnd::Cancelled]);
 }
 
-#[test]
-fn jittered_delays_are_set_by_the_seed() {
-    let policy = Retry::<PayError>::attempts(5)
+fn jittered_retries() -> Retry<PayError> {
+    Retry::attempts(4)
         .backoff(Duration::from_millis(100), Duration::from_secs(1))
         .jitter(Jitter::Full)
-        .seed(7);
-    let again = policy.clone();
-    let delays: Vec<_> = (1..5)
-        .map(|retry| policy.delay(retry, retry.into()))
-        .collect();
-    let same: Vec<_> = (1..5)
-        .map(|retry| again.delay(retry, retry.into()))
-        .collect();
-    assert_eq!(delays, same);
+        .seed(7)
+}
+
+#[derive(HasTaskManager)]
+struct Flaky {
+    tasks: TaskManager,
+}
+
+#[flow(name = flaky)]
+impl Flaky {
+    #[step(retry = jittered_retries)]
+    async fn call(&self, _task: &mut Task) -> Result<(), PayError> {
+        tokio::task::yield_now().await;
+        Err(PayError::Unavailable)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn jittered_delays_are_set_by_the_seed() {
+    let flaky = Arc::new(Flaky {
+        tasks: TaskManager::new(),
+    });
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let outcome = flaky.execute_flaky(Passport::new(())).unwrap().await;
+        let delays: Vec<_> = outcome
+            .report()
+            .attempts()
+            .iter()
+            .map(|attempt| attempt.delay)
+            .collect();
+        runs.push(delays);
+    }
+    assert_eq!(runs[0], runs[1], "two tasks, one seed, the same delays");
+    assert_eq!(runs[0].len(), 4);
+    // Full jitter: each delay within its exponential bound.
+    for (delay, bound) in runs[0].iter().zip([100, 200, 400]) {
+        let delay = delay.expect("a retry followed");
+        assert!(delay <= Duration::from_millis(bound), "{delay:?}");
+    }
+    assert_eq!(runs[0][3], None);
 }

@@ -223,7 +223,7 @@ impl Scope {
                 return Poll::Ready(false);
             }
             // An await point: the explorer may cancel here.
-            self.hooks.step_pending(index);
+            self.hooks.backoff_pending(index);
             if self.register_and_check(cx) {
                 Poll::Ready(true)
             } else {

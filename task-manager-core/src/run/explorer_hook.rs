@@ -62,6 +62,9 @@ mod off {
         pub(crate) fn step_pending(&self, _index: usize) {}
 
         #[inline(always)]
+        pub(crate) fn backoff_pending(&self, _index: usize) {}
+
+        #[inline(always)]
         pub(crate) fn step_panicked(&self, _index: usize) {}
 
         #[inline(always)]

@@ -125,6 +125,13 @@ impl Hooks {
         self.probe.step_pending(index);
     }
 
+    /// The poll of the wait between two attempts of step `index` left it pending: an await
+    /// point with no attempt in progress.
+    #[inline(always)]
+    pub(crate) fn backoff_pending(&self, index: usize) {
+        self.probe.backoff_pending(index);
+    }
+
     /// Step `index` panicked (its ending is raced for next).
     pub(crate) fn step_panicked(&self, index: usize) {
         self.probe.step_panicked(index);

@@ -99,7 +99,6 @@ impl Stop {
         match self.kind {
             StopKind::Panicked => CancelReason::StepPanicked,
             StopKind::TimedOut => CancelReason::StepTimeout {
-                step: shared.flow().step_name(self.index()),
                 limit: shared.flow().step_timeout(self.index()).unwrap_or_default(),
             },
             StopKind::Cancelled => shared.cell().reason(),

@@ -60,6 +60,18 @@ pub enum AwaitPoint {
         /// Which poll (1 is the first).
         poll: usize,
     },
+    /// The wait between two attempts of a retrying step (`#[step(retry = ..)]`) returned
+    /// `Pending` from its `poll`-th poll (counted with the step's own polls). No attempt is
+    /// in progress: a cancel here ends the task at once, with no step in progress and no
+    /// cleanup.
+    BetweenAttempts {
+        /// The step's index.
+        index: usize,
+        /// Its name.
+        step: &'static str,
+        /// Which poll (1 is the first).
+        poll: usize,
+    },
     /// The step panicked and the task is about to claim its ending. A cancel here wins the
     /// ending; the step's cleanup still runs, once.
     StepPanicked {
@@ -86,6 +98,7 @@ impl AwaitPoint {
             AwaitPoint::Admission { .. }
             | AwaitPoint::ResourcePending { .. }
             | AwaitPoint::BeforeStep { .. }
+            | AwaitPoint::BetweenAttempts { .. }
             | AwaitPoint::BeforeEnding { .. } => None,
         }
     }
@@ -97,6 +110,7 @@ impl AwaitPoint {
             AwaitPoint::ResourcePending { index, .. }
             | AwaitPoint::BeforeStep { index, .. }
             | AwaitPoint::StepPending { index, .. }
+            | AwaitPoint::BetweenAttempts { index, .. }
             | AwaitPoint::StepPanicked { index, .. } => index,
             AwaitPoint::BeforeEnding { steps_completed } => steps_completed,
         }
@@ -117,6 +131,10 @@ impl fmt::Display for AwaitPoint {
             AwaitPoint::StepPending { step, poll, .. } => {
                 write!(f, "step `{step}` suspended (poll {poll} returned Pending)")
             }
+            AwaitPoint::BetweenAttempts { step, poll, .. } => write!(
+                f,
+                "step `{step}` waiting between two attempts (poll {poll} returned Pending)"
+            ),
             AwaitPoint::StepPanicked { step, .. } => {
                 write!(
                     f,
@@ -573,7 +591,9 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
             AwaitPoint::ResourcePending { index, .. } | AwaitPoint::BeforeStep { index, .. } => {
                 &uncancelled.begun[..(*index).min(uncancelled.begun.len())]
             }
-            AwaitPoint::StepPending { index, .. } | AwaitPoint::StepPanicked { index, .. } => {
+            AwaitPoint::StepPending { index, .. }
+            | AwaitPoint::BetweenAttempts { index, .. }
+            | AwaitPoint::StepPanicked { index, .. } => {
                 &uncancelled.begun[..(*index + 1).min(uncancelled.begun.len())]
             }
             AwaitPoint::BeforeEnding { .. } => &uncancelled.begun,

@@ -187,6 +187,16 @@ impl Probe {
         });
     }
 
+    /// The wait between two attempts of a retrying step: each of its polls that returns
+    /// `Pending` (no attempt is in progress).
+    pub(crate) fn backoff_pending(&self, index: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::BetweenAttempts { index, step, poll });
+        });
+    }
+
     pub(crate) fn step_panicked(&self, index: usize) {
         self.with(|record| {
             let step = record.step_name(index);

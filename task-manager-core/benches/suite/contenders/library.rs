@@ -82,6 +82,48 @@ fn bench_retries() -> Retry<Infallible> {
     Retry::attempts(3)
 }
 
+/// The same with a time limit only (`TM_BENCH_LIBRARY_POLICY=timeout`).
+#[flow(name = three_timeout)]
+impl Bench {
+    #[step(cancel = undo_three_timeout, timeout = "60s")]
+    async fn three_timeout_1(&self, _task: &mut Task) -> Result<u64, Infallible> {
+        Ok(step(0).await)
+    }
+
+    #[step(cancel = undo_three_timeout, timeout = "60s")]
+    async fn three_timeout_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    #[step(cancel = undo_three_timeout, timeout = "60s")]
+    async fn three_timeout_3(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    async fn undo_three_timeout(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
+/// The same with a retry policy only (`TM_BENCH_LIBRARY_POLICY=retry`).
+#[flow(name = three_retry)]
+impl Bench {
+    #[step(cancel = undo_three_retry, retry = bench_retries)]
+    async fn three_retry_1(&self, _task: &mut Task) -> Result<u64, Infallible> {
+        Ok(step(0).await)
+    }
+
+    #[step(cancel = undo_three_retry, retry = bench_retries)]
+    async fn three_retry_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    #[step(cancel = undo_three_retry, retry = bench_retries)]
+    async fn three_retry_3(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    async fn undo_three_retry(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
 yielding_flow!(one, undo_one, one_1);
 yielding_flow!(three, undo_three, three_1, three_2, three_3);
 yielding_flow!(
@@ -116,15 +158,29 @@ impl Bench {
 pub struct Library {
     bench: Arc<Bench>,
     /// Three-step tasks declare a time limit and a retry policy on each step
-    /// (`TM_BENCH_LIBRARY_POLICY=1`): read once, here, so that it costs the tasks nothing.
-    policy: bool,
+    /// (`TM_BENCH_LIBRARY_POLICY=1`), or one of them (`timeout`, `retry`): read once, here,
+    /// so that it costs the tasks nothing.
+    policy: Policy,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Policy {
+    None,
+    Both,
+    Timeout,
+    Retry,
 }
 
 impl Default for Library {
     fn default() -> Self {
         Library {
             bench: Arc::default(),
-            policy: std::env::var_os("TM_BENCH_LIBRARY_POLICY").is_some_and(|value| value == "1"),
+            policy: match std::env::var("TM_BENCH_LIBRARY_POLICY").as_deref() {
+                Ok("1") => Policy::Both,
+                Ok("timeout") => Policy::Timeout,
+                Ok("retry") => Policy::Retry,
+                _ => Policy::None,
+            },
         }
     }
 }
@@ -136,7 +192,15 @@ impl Library {
         let passport = Passport::new(());
         let submitted = match steps {
             Steps::One => self.bench.execute_one(passport),
-            Steps::Three if self.policy => self.bench.execute_three_policy(passport),
+            Steps::Three if self.policy == Policy::Both => {
+                self.bench.execute_three_policy(passport)
+            }
+            Steps::Three if self.policy == Policy::Timeout => {
+                self.bench.execute_three_timeout(passport)
+            }
+            Steps::Three if self.policy == Policy::Retry => {
+                self.bench.execute_three_retry(passport)
+            }
             Steps::Three => self.bench.execute_three(passport),
             Steps::Ten => self.bench.execute_ten(passport),
         };
@@ -170,7 +234,7 @@ impl Parker for Library {
                 tasks: TaskManager::new(),
                 probe: Some(probe),
             }),
-            policy: false,
+            policy: Policy::None,
         }
     }
 

@@ -109,19 +109,29 @@ impl<T> CleanupReason<T> for T {
     note = "write `fn policy() -> task_manager_core::Retry<{StepError}> {{ Retry::attempts(3) }}` (the error type is this step's) and name it in `#[step(retry = policy)]`"
 )]
 pub trait RetryPolicy<StepError> {
-    /// The policy.
-    fn into_policy(self) -> Retry<StepError>
+    /// The policy, with how its step's errors are described.
+    fn into_policy(self) -> CheckedPolicy<StepError>
     where
         StepError: RetryError;
 }
 
 impl<E> RetryPolicy<E> for Retry<E> {
-    fn into_policy(self) -> Retry<E>
+    fn into_policy(self) -> CheckedPolicy<E>
     where
         E: RetryError,
     {
-        self
+        CheckedPolicy {
+            policy: self,
+            describe: <E as RetryError>::describe,
+        }
     }
+}
+
+/// A step's retry policy, once checked: the error type's `Display` is known to exist (the
+/// check that says so is the only place a missing one is reported).
+pub struct CheckedPolicy<E> {
+    pub(crate) policy: Retry<E>,
+    pub(crate) describe: fn(&E) -> String,
 }
 
 /// The error type of a step with `retry`: each failed attempt is reported by its `Display`.
@@ -130,9 +140,16 @@ impl<E> RetryPolicy<E> for Retry<E> {
     label = "`{Self}` does not implement `Display`",
     note = "implement `std::fmt::Display` for `{Self}` (`thiserror` derives it), or remove `retry = ..` from this step"
 )]
-pub trait RetryError {}
+pub trait RetryError {
+    /// What the report and the events say of a failed attempt.
+    fn describe(&self) -> String;
+}
 
-impl<E: std::fmt::Display> RetryError for E {}
+impl<E: std::fmt::Display> RetryError for E {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
 
 /// The input of a step with `retry`: given to each attempt, so taken again from the
 /// previous step's output each time.

@@ -25,7 +25,6 @@
 //! was retried is kept for the report. A step without a policy never comes here: it pays
 //! nothing for any of this.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -34,6 +33,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::checks::CheckedPolicy;
 use crate::cleanup::Cleanup;
 use crate::report::{Attempt, StepEnd};
 use crate::retry::{Retry, SplitMix};
@@ -134,10 +134,6 @@ fn no_description<E>(_: &E) -> String {
     String::new()
 }
 
-fn display<E: Display>(error: &E) -> String {
-    error.to_string()
-}
-
 impl Scope {
     /// The attempts of step `index`, which has a time limit and no retry policy: one attempt.
     pub fn attempt_once<E>(&mut self, index: usize) -> Attempts<E> {
@@ -148,13 +144,13 @@ impl Scope {
 
     /// The attempts of step `index`, retried as `policy` says. The error's `Display` is
     /// what the report and the `StepRetrying` event say of a failed attempt.
-    pub fn attempts<E: Display>(&mut self, index: usize, policy: Retry<E>) -> Attempts<E> {
+    pub fn attempts<E>(&mut self, index: usize, policy: CheckedPolicy<E>) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
         // The task's id as the jitter's seed, unless the policy sets one.
         let id = self.id.as_u128();
         let seed = (id as u64) ^ ((id >> 64) as u64);
-        Attempts::new(index, Some(policy), display::<E>, seed)
+        Attempts::new(index, Some(policy.policy), policy.describe, seed)
     }
 
     /// The next attempt of the step, `run`: raced against the task's cancel and deadline and,
@@ -244,6 +240,17 @@ impl Scope {
         Some(Stop::before(index))
     }
 
+    /// When the current attempt began: the first one's start is the step's, in the timeline.
+    fn attempt_started_at<E>(&mut self, attempts: &mut Attempts<E>) -> Instant {
+        if attempts.started_at.is_none() {
+            let submitted_at = self.shared.live().submitted_at;
+            let start = self.timeline.last_start(submitted_at);
+            attempts.first_started_at = start;
+            attempts.started_at = start;
+        }
+        attempts.started_at.unwrap_or_else(Instant::now)
+    }
+
     /// Hands a retried step's attempt records to the task's cell, for the report.
     fn keep_attempts<E>(&mut self, attempts: &mut Attempts<E>) {
         if !attempts.records.is_empty() {
@@ -261,6 +268,10 @@ impl Scope {
     ) -> AttemptRun<T, E> {
         let index = attempts.index();
         let step = self.shared.flow().step_name(index);
+        if began && attempts.begun == 1 && !matches!(raced, Raced::Returned(Ok(_))) {
+            // A failed first attempt's record and the policy's budget need its start.
+            self.attempt_started_at(attempts);
+        }
         let (run, end) = match raced {
             Raced::Returned(Ok(value)) => {
                 if !attempts.records.is_empty() {
@@ -395,20 +406,18 @@ where
             }
             if !*this.began {
                 if attempts.begun == 0 {
-                    // The step begins with its first attempt.
+                    // The step begins with its first attempt; when, the timeline knows (read
+                    // back only if needed: a time limit, a record, a budget).
                     if !scope.begin_step(index) {
                         break 'raced Raced::Cancelled;
                     }
-                    let submitted_at = scope.shared.live().submitted_at;
-                    attempts.started_at = scope.timeline.last_start(submitted_at);
-                    attempts.first_started_at = attempts.started_at;
                 } else {
                     attempts.started_at = Some(Instant::now());
                 }
                 attempts.begun += 1;
                 *this.began = true;
                 if let Some(limit) = scope.shared.flow().step_timeout(index) {
-                    let start = attempts.started_at.unwrap_or_else(Instant::now);
+                    let start = scope.attempt_started_at(attempts);
                     this.limit
                         .set(Some(tokio::time::sleep_until(start + limit)));
                 }

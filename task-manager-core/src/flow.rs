@@ -197,6 +197,13 @@ impl FlowInfo {
         self.steps.get(index).and_then(StepInfo::timeout)
     }
 
+    /// Whether a step after step `index` has a time limit.
+    pub fn timed_after(&self, index: usize) -> bool {
+        self.steps
+            .get(index + 1..)
+            .is_some_and(|later| later.iter().any(|step| step.timeout.is_some()))
+    }
+
     /// Whether any step waits for a resource.
     pub const fn has_resources(&self) -> bool {
         self.any_resource

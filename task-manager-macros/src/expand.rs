@@ -289,6 +289,15 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .filter_map(|(position, step)| step::cleanup_code(flow, position, step));
     let stopped = names::stopped_label();
     let private = names::private(Span::call_site());
+    // One step timer per task, shared by the flow's timed steps (`run/attempt.rs`).
+    let timer = flow
+        .steps
+        .iter()
+        .any(|step| step.args.timeout.is_some())
+        .then(|| {
+            let timer = step::timer_local();
+            quote! { let mut #timer = ::core::pin::pin!(#private::StepTimer::new()); }
+        });
     let task_body = if flow.compensates() {
         // The steps' block ends with a `Halt`; the compensations of the completed steps run
         // after the stopped step's cleanup, in reverse order (see the runtime's
@@ -311,6 +320,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             .filter_map(|(position, step)| step::compensation_code(flow, position, step));
         let halt = names::local("__flow_halt", Span::call_site());
         quote! {
+            #timer
             #(#kept)*
             let #halt = #stopped: {
                 #unit_out
@@ -328,6 +338,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         }
     } else {
         quote! {
+            #timer
             let #stop = #stopped: {
                 #unit_out
                 #(#steps)*

@@ -171,6 +171,13 @@ fn policy_run(
     let Locals { scope, .. } = Locals::new();
     let private = private(Span::call_site());
     let attempts = local("__flow_attempts", Span::call_site());
+    // The task's one step timer (see `expand::execute_method`), in a flow with a `timeout`.
+    let timer = if flow.steps.iter().any(|step| step.args.timeout.is_some()) {
+        let timer = timer_local();
+        quote! { ::core::option::Option::Some(#timer.as_mut()) }
+    } else {
+        quote! { ::core::option::Option::None }
+    };
     let (failed, stopped_arm) = halt_arms(flow, index, error);
     let arms = quote! {
         #private::AttemptRun::Failed(error) => #failed,
@@ -179,7 +186,7 @@ fn policy_run(
     let Some(retry) = &step.args.retry else {
         return quote! {{
             let mut #attempts = #scope.attempt_once(#index);
-            match #scope.attempt(&mut #attempts, #call).await {
+            match #scope.attempt(&mut #attempts, #timer, #call).await {
                 #private::AttemptRun::Completed(value) => value,
                 #arms
                 // One attempt: no other follows.
@@ -201,7 +208,7 @@ fn policy_run(
     quote! {{
         let mut #attempts = #scope.attempts(#index, #policy);
         loop {
-            match #scope.attempt(&mut #attempts, #call).await {
+            match #scope.attempt(&mut #attempts, #timer, #call).await {
                 #private::AttemptRun::Completed(value) => break value,
                 #arms
                 #private::AttemptRun::Retry(retry) => { #retry_cleanup }
@@ -211,6 +218,11 @@ fn policy_run(
             }
         }
     }}
+}
+
+/// The local that holds the task's step timer, pinned in the task's body.
+pub(crate) fn timer_local() -> Ident {
+    local("__flow_timer", Span::call_site())
 }
 
 /// `policy_fn()` through `RetryPolicy` on the step's error type (spanned on `retry = ..`'s

@@ -155,9 +155,13 @@ impl Scope {
 
     /// The next attempt of the step, `run`: raced against the task's cancel and deadline and,
     /// if the step has a `timeout`, against its own time limit, counted from its first poll.
+    ///
+    /// `timer` is the task's one [`StepTimer`], shared by its timed steps (`None` in a flow
+    /// without any).
     pub fn attempt<'a, F, T, E>(
         &'a mut self,
         attempts: &'a mut Attempts<E>,
+        timer: Option<Pin<&'a mut StepTimer>>,
         run: F,
     ) -> AttemptRace<'a, F, E>
     where
@@ -167,7 +171,8 @@ impl Scope {
             scope: self,
             attempts,
             began: false,
-            limit: None,
+            timed: false,
+            timer,
             run,
         }
     }
@@ -382,10 +387,76 @@ pin_project! {
         scope: &'a mut Scope,
         attempts: &'a mut Attempts<E>,
         began: bool,
-        #[pin]
-        limit: Option<Sleep>,
+        // This attempt armed the timer (its step has a `timeout`).
+        timed: bool,
+        timer: Option<Pin<&'a mut StepTimer>>,
         #[pin]
         run: F,
+    }
+}
+
+pin_project! {
+    /// The time limit of a flow's timed steps: one tokio timer per task, armed by each timed
+    /// attempt and moved on by the next (moving a registered timer later is one
+    /// compare-and-swap; creating, registering and dropping one per attempt costs some 850
+    /// instructions), dropped after the flow's last timed step. A local of the task's body,
+    /// written by `#[flow]` only in a flow with a `timeout` step.
+    pub struct StepTimer {
+        #[pin]
+        sleep: Option<Sleep>,
+        // The waker the timer last registered (its data and vtable addresses): a poll under
+        // the same waker only reads whether the timer has fired, without registering it again
+        // (a waker clone and two atomic operations), as the cancel signal does in `race.rs`.
+        registered_waker: (usize, usize),
+    }
+}
+
+impl StepTimer {
+    /// No timer yet.
+    #[allow(clippy::new_without_default)] // generated code only
+    pub fn new() -> Self {
+        StepTimer {
+            sleep: None,
+            registered_waker: (0, 0),
+        }
+    }
+
+    fn arm(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.project();
+        // The next poll registers the waker with the moved (or new) timer.
+        *this.registered_waker = (0, 0);
+        let mut sleep = this.sleep;
+        match sleep.as_mut().as_pin_mut() {
+            Some(armed) => armed.reset(deadline),
+            None => sleep.set(Some(tokio::time::sleep_until(deadline))),
+        }
+    }
+
+    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let this = self.project();
+        let Some(sleep) = this.sleep.as_pin_mut() else {
+            return false;
+        };
+        let waker = cx.waker();
+        let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
+        if identity == *this.registered_waker {
+            // Registered with this waker already: it wakes the task when it fires.
+            return sleep.is_elapsed();
+        }
+        // Outside tokio's cooperative budget: a `Pending` then always means the waker is
+        // registered (a spent budget would answer `Pending` without registering it).
+        let mut unbudgeted = tokio::task::unconstrained(sleep);
+        let fired = Pin::new(&mut unbudgeted).poll(cx).is_ready();
+        if !fired {
+            *this.registered_waker = identity;
+        }
+        fired
+    }
+
+    fn disarm(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        *this.registered_waker = (0, 0);
+        this.sleep.set(None);
     }
 }
 
@@ -416,16 +487,20 @@ where
                 }
                 attempts.begun += 1;
                 *this.began = true;
-                if let Some(limit) = scope.shared.flow().step_timeout(index) {
+                if let (Some(limit), Some(timer)) =
+                    (scope.shared.flow().step_timeout(index), this.timer.as_mut())
+                {
                     let start = scope.attempt_started_at(attempts);
-                    this.limit
-                        .set(Some(tokio::time::sleep_until(start + limit)));
+                    timer.as_mut().arm(start + limit);
+                    *this.timed = true;
                 }
             }
             // The attempt is not polled past its time limit.
-            if let Some(limit) = this.limit.as_mut().as_pin_mut() {
-                if limit.poll(cx).is_ready() {
-                    break 'raced Raced::TimedOut;
+            if *this.timed {
+                if let Some(timer) = this.timer.as_mut() {
+                    if timer.as_mut().poll_expired(cx) {
+                        break 'raced Raced::TimedOut;
+                    }
                 }
             }
             match scope.poll_run(index, this.run.as_mut(), cx) {
@@ -433,6 +508,16 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         };
+        // The timer stays armed (to be moved on) only while a later timed step will use it:
+        // after the flow's last timed step, or an attempt that did not complete, it goes, so
+        // that it neither wakes the task nor moves a paused clock once no step needs it. (A
+        // step without a `timeout` between two timed ones may be woken once, for nothing.)
+        if let Some(timer) = this.timer.as_mut() {
+            let completed = matches!(raced, Raced::Returned(Ok(_)));
+            if !completed || !scope.shared.flow().timed_after(index) {
+                timer.as_mut().disarm();
+            }
+        }
         Poll::Ready(scope.end_attempt(attempts, *this.began, raced))
     }
 }

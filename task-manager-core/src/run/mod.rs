@@ -27,7 +27,7 @@ mod resource;
 mod scope;
 mod submit;
 
-pub use attempt::{AttemptRace, AttemptRun, Attempts};
+pub use attempt::{AttemptRace, AttemptRun, Attempts, StepTimer};
 pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
 pub use submit::submit;

@@ -122,7 +122,9 @@ fn keep_output(flow: &Flow, position: usize, step: &Step, krate: &Path) -> Optio
         });
     let (private, out) = (private(span), Locals::at(span).out);
     let keep = quote_spanned! {span=> #private::CompensatedOutput::keep(&#out) };
-    Some(quote! { #kept = ::core::option::Option::Some(#keep); })
+    let cfgs = &step.cfgs;
+    // A `let`, which takes the step's `#[cfg]` (an assignment statement cannot).
+    Some(quote! { #(#cfgs)* let () = { #kept = ::core::option::Option::Some(#keep); }; })
 }
 
 /// After the cleanups, in a flow with compensations: step `position`'s compensation, if the

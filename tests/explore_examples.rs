@@ -114,9 +114,9 @@ async fn soak_flow_keeps_the_contract_at_every_await_point() {
 mod saga;
 
 /// The saga: a retrying step (two outages, then success), a failing last step, and two
-/// compensations. Cancelled at each await point (the attempts, the waits between them),
-/// it keeps the contract, and the compensations of the steps completed by then run once
-/// each, in reverse order.
+/// compensations. Cancelled at each await point (the attempts, the waits between them, the
+/// compensations), it keeps the contract, and the compensations of the steps completed by
+/// then run once each, in reverse order.
 #[tokio::test(start_paused = true)]
 async fn saga_flow_keeps_the_contract_at_every_await_point() {
     let shop = Arc::new(saga::Shop {
@@ -169,5 +169,12 @@ async fn saga_flow_keeps_the_contract_at_every_await_point() {
     assert_eq!(
         between, 2,
         "each wait between two attempts is an await point: {points:?}"
+    );
+    // `refund` awaits: a cancel while it runs finds the task's ending claimed.
+    assert!(
+        points
+            .iter()
+            .any(|point| point.starts_with("compensating step `charge`")),
+        "each poll of a compensation that awaits is an await point: {points:?}"
     );
 }

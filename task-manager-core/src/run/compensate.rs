@@ -124,7 +124,16 @@ impl Scope {
         };
         let mut body = std::pin::pin!(body);
         let hooks = &self.hooks;
-        let ended = std::future::poll_fn(|cx| hooks.in_step(|| body.as_mut().poll(cx))).await;
+        let completed = self.timeline.completed();
+        let ended = std::future::poll_fn(|cx| {
+            let polled = hooks.in_step(|| body.as_mut().poll(cx));
+            if polled.is_pending() {
+                // An await point: the explorer may cancel here (the ending is claimed).
+                hooks.compensation_pending(index, completed);
+            }
+            polled
+        })
+        .await;
         let compensation = match ended {
             Ended::Returned(None, duration) => Compensation::Completed { step, duration },
             Ended::Returned(Some(error), _) => Compensation::Failed { step, error },

@@ -132,6 +132,13 @@ impl Hooks {
         self.probe.backoff_pending(index);
     }
 
+    /// A poll of step `index`'s compensation left it pending: an await point, after the
+    /// task's ending was claimed.
+    #[inline(always)]
+    pub(crate) fn compensation_pending(&self, index: usize, steps_completed: usize) {
+        self.probe.compensation_pending(index, steps_completed);
+    }
+
     /// Step `index` panicked (its ending is raced for next).
     pub(crate) fn step_panicked(&self, index: usize) {
         self.probe.step_panicked(index);

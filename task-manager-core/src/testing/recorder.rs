@@ -197,6 +197,20 @@ impl Probe {
         });
     }
 
+    /// A compensation (of step `index`) returned `Pending`: the task's ending is claimed.
+    pub(crate) fn compensation_pending(&self, index: usize, steps_completed: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::Compensating {
+                index,
+                step,
+                poll,
+                steps_completed,
+            });
+        });
+    }
+
     pub(crate) fn step_panicked(&self, index: usize) {
         self.with(|record| {
             let step = record.step_name(index);

@@ -195,7 +195,8 @@ impl Scope {
             return;
         };
         let reason = stop.reason(&self.shared);
-        self.hooks.cleanup_started(self.id, &self.shared, &reason);
+        self.hooks
+            .attempt_cleanup_started(self.id, &self.shared, &reason);
         let step = self.shared.flow().step_name(stop.index());
         let body = CleanupBody::new(step, self.cleanup_limit(), cleanup(reason));
         let body = std::pin::pin!(body);
@@ -203,7 +204,8 @@ impl Scope {
         let mut body = body;
         let done: Cleanup =
             std::future::poll_fn(|cx| hooks.in_step(|| body.as_mut().poll(cx))).await;
-        self.hooks.cleanup_finished(self.id, &self.shared, &done);
+        self.hooks
+            .attempt_cleanup_finished(self.id, &self.shared, &done);
         if let Some(last) = attempts.records.last_mut() {
             last.cleanup = Some(done);
         }

@@ -324,6 +324,31 @@ impl Hooks {
         if let Some(step) = shared.step() {
             self.probe.cleanup_began(shared.flow().step_name(step));
         }
+        self.tell_cleanup_started(id, shared, reason);
+    }
+
+    /// The cleanup of a timed-out attempt that is retried starts: told as any cleanup, but
+    /// not to the explorer's probe, whose one cleanup per task is the stopped step's.
+    pub(crate) fn attempt_cleanup_started(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        reason: &CancelReason,
+    ) {
+        self.tell_cleanup_started(id, shared, reason);
+    }
+
+    /// That cleanup has ended (see [`attempt_cleanup_started`](Self::attempt_cleanup_started)).
+    pub(crate) fn attempt_cleanup_finished(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        cleanup: &Cleanup,
+    ) {
+        self.tell_cleanup_finished(id, shared, cleanup);
+    }
+
+    fn tell_cleanup_started(&self, id: TaskId, shared: &TaskShared, reason: &CancelReason) {
         let Some(step) = current_step(shared) else {
             return;
         };
@@ -339,6 +364,10 @@ impl Hooks {
     /// That cleanup has ended as `cleanup` says.
     pub(crate) fn cleanup_finished(&self, id: TaskId, shared: &TaskShared, cleanup: &Cleanup) {
         self.probe.cleanup_ended(cleanup);
+        self.tell_cleanup_finished(id, shared, cleanup);
+    }
+
+    fn tell_cleanup_finished(&self, id: TaskId, shared: &TaskShared, cleanup: &Cleanup) {
         let Some(step) = current_step(shared) else {
             return;
         };

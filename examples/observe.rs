@@ -96,6 +96,7 @@ impl Addon for Metrics {
                     StepEnd::Failed => "failed",
                     StepEnd::Cancelled => "cancelled",
                     StepEnd::Panicked => "panicked",
+                    StepEnd::TimedOut => "timed out",
                     // `StepEnd` is non-exhaustive: a later release may add ends.
                     _ => "other",
                 };

@@ -136,3 +136,59 @@ async fn the_linted_limited_flow_runs() {
         .expect("submitted");
     assert_eq!(handle.await.into_result().expect("completed"), "stored");
 }
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the query failed")
+    }
+}
+
+/// The retry policy of `charge` below.
+fn charge_retries() -> task_manager_core::Retry<QueryError> {
+    task_manager_core::Retry::attempts(2)
+}
+
+/// A fourth flow, with every step policy: a time limit alone, a retry with a time limit and
+/// a cleanup, compensations (one returning `()`, one a `Result`), and a `#[cfg]`-ed out step
+/// with policies.
+#[flow(name = saga)]
+impl Queries {
+    #[step(timeout = "1s", compensate = unreserve)]
+    async fn reserve(&self, _task: &mut Task) -> Result<u32, QueryError> {
+        Ok(3)
+    }
+
+    #[cfg(any())]
+    #[step(timeout = "1s", retry = charge_retries, compensate = unreserve)]
+    async fn audit_saga(&self, _task: &mut Task, amount: u32) -> Result<u32, QueryError> {
+        Ok(amount)
+    }
+
+    #[step(cancel = void_charge, timeout = "2s", retry = charge_retries, compensate = refund)]
+    async fn charge(&self, _task: &mut Task, amount: u32) -> Result<u32, QueryError> {
+        tokio::task::yield_now().await;
+        Ok(amount * 10)
+    }
+
+    #[step(retry = charge_retries)]
+    async fn ship(&self, _task: &mut Task, receipt: u32) -> Result<u32, QueryError> {
+        Ok(receipt)
+    }
+
+    async fn void_charge(&self, _task: &mut Task, _reason: CancelReason) {}
+
+    async fn refund(&self, _task: &mut Task, _receipt: u32) -> Result<(), QueryError> {
+        Ok(())
+    }
+
+    async fn unreserve(&self, _task: &mut Task, _amount: u32) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_linted_saga_flow_runs() {
+    let queries = Arc::new(Queries {
+        tasks: TaskManager::new(),
+    });
+    let handle = queries.execute_saga(Passport::new(())).expect("submitted");
+    assert_eq!(handle.await.into_result().expect("completed"), 30);
+}

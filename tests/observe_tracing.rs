@@ -196,3 +196,68 @@ async fn a_subscriber_that_wants_none_of_the_runner_s_spans_gets_only_the_steps_
     assert!(outcome.is_completed());
     assert_eq!(capture.lines(), ["event inside a in []"]);
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("busy")]
+struct Busy;
+
+fn twice() -> task_manager_core::Retry<Busy> {
+    task_manager_core::Retry::attempts(2).fixed(std::time::Duration::from_millis(10))
+}
+
+#[derive(HasTaskManager)]
+struct Retried {
+    tasks: TaskManager,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+#[flow(name = retried)]
+impl Retried {
+    #[step(retry = twice, compensate = undo)]
+    async fn call(&self, _task: &mut Task) -> Result<u32, Busy> {
+        match self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Err(Busy),
+            n => Ok(n),
+        }
+    }
+
+    #[step]
+    async fn fail(&self, _task: &mut Task, _n: u32) -> Result<u32, Busy> {
+        Err(Busy)
+    }
+
+    async fn undo(&self, _task: &mut Task, _n: u32) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_and_compensations_are_traced() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let capture = Capture::default();
+    let _default = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(capture.clone().with_filter(filter::LevelFilter::DEBUG)),
+    );
+    let retried = Arc::new(Retried {
+        tasks: TaskManager::new(),
+        calls: std::sync::atomic::AtomicU32::new(0),
+    });
+    let outcome = retried
+        .execute_retried(Passport::new(()))
+        .expect("submitted")
+        .await;
+    assert!(!outcome.is_completed());
+    let lines = capture.lines();
+    assert!(
+        lines.contains(
+            &"event step attempt failed; retrying step=call attempt=1 delay=10ms error=busy in [step<task]"
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("event compensation finished step=call")),
+        "{lines:#?}"
+    );
+}

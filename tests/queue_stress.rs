@@ -111,6 +111,7 @@ async fn collect(jobs: &Jobs, submitted: Vec<Submitted>, patience: Duration) -> 
             }
             Ending::Cancelled { .. } => tally.cancelled_later += 1,
             Ending::Panicked { step, message } => panic!("{name} panicked at {step}: {message}"),
+            Ending::TimedOut { step, .. } => panic!("{name} timed out at {step}"),
             other => panic!("{name} ended in a way this test does not expect: {other}"),
         }
     }

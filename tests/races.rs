@@ -266,6 +266,7 @@ fn label<T, E>(ending: &Ending<T, E>) -> String {
             ..
         } => format!("cancelled after {steps_completed} step(s)"),
         Ending::Panicked { step, .. } => format!("panicked at {step}"),
+        Ending::TimedOut { step, .. } => format!("timed out at {step}"),
         other => format!("{other}"),
     }
 }

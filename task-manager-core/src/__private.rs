@@ -2,11 +2,15 @@
 //! release, in lockstep with `task-manager-macros` (the two crates pin each other exactly).
 
 pub use crate::checks::{
-    cleanup_is_send, no_input, step_is_send, submit_flow, CleanupReason, NextInput, NoInput,
-    SameError, SameTask,
+    cleanup_is_send, compensation_is_send, no_input, step_is_send, submit_flow, CheckedPolicy,
+    CleanupReason, CompensatedOutput, CompensationInput, NextInput, NoInput, RetryError,
+    RetryInput, RetryPolicy, SameError, SameTask,
 };
 pub use crate::flow::{FlowInfo, StepInfo};
-pub use crate::run::{submit, Scope, StepRun, Stop};
+pub use crate::run::{
+    submit, AttemptRace, AttemptRun, Attempts, CompensationResult, Halt, Scope, StepRun, StepTimer,
+    Stop,
+};
 
 use crate::task::Task;
 

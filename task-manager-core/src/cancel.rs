@@ -50,6 +50,27 @@ pub struct Cancellation {
 }
 
 impl Cancellation {
+    /// The compensations that ran when the task ended (`#[step(compensate = ..)]`), in order:
+    /// read it once this cancellation has given its answer (await it through `&mut`). Empty
+    /// if none ran, or if no running task had the id.
+    ///
+    /// ```no_run
+    /// # async fn demo(tasks: &task_manager_core::TaskManager, id: task_manager_core::TaskId) {
+    /// let mut cancellation = tasks.cancel(id, "user left");
+    /// let cleanup = (&mut cancellation).await;
+    /// for compensation in cancellation.compensations() {
+    ///     println!("{compensation}");
+    /// }
+    /// # let _ = cleanup;
+    /// # }
+    /// ```
+    pub fn compensations(&self) -> Vec<crate::Compensation> {
+        self.task
+            .as_ref()
+            .map(|task| task.cell().compensations())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn new(id: TaskId, status: CancelStatus, task: Option<Arc<TaskShared>>) -> Self {
         Cancellation {
             id,

@@ -18,6 +18,7 @@ use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
+use crate::retry::Retry;
 use crate::task::Task;
 
 /// A step's input parameter against the previous step's output.
@@ -99,6 +100,115 @@ impl<T> CleanupReason<T> for T {
     fn into_reason(self) -> T {
         self
     }
+}
+
+/// What a step's `retry = ..` function returns, against the step's error type.
+#[diagnostic::on_unimplemented(
+    message = "a `retry` function returns the step's policy, `Retry<{StepError}>`, not `{Self}`",
+    label = "expected `fn() -> Retry<{StepError}>`",
+    note = "write `fn policy() -> task_manager_core::Retry<{StepError}> {{ Retry::attempts(3) }}` (the error type is this step's) and name it in `#[step(retry = policy)]`"
+)]
+pub trait RetryPolicy<StepError> {
+    /// The policy, with how its step's errors are described.
+    fn into_policy(self) -> CheckedPolicy<StepError>
+    where
+        StepError: RetryError;
+}
+
+impl<E> RetryPolicy<E> for Retry<E> {
+    fn into_policy(self) -> CheckedPolicy<E>
+    where
+        E: RetryError,
+    {
+        CheckedPolicy {
+            policy: self,
+            describe: <E as RetryError>::describe,
+        }
+    }
+}
+
+/// A step's retry policy, once checked: the error type's `Display` is known to exist (the
+/// check that says so is the only place a missing one is reported).
+pub struct CheckedPolicy<E> {
+    pub(crate) policy: Retry<E>,
+    pub(crate) describe: fn(&E) -> String,
+}
+
+/// The error type of a step with `retry`: each failed attempt is reported by its `Display`.
+#[diagnostic::on_unimplemented(
+    message = "a step with `retry` reports each failed attempt's error by its `Display`: `{Self}` must implement `std::fmt::Display`",
+    label = "`{Self}` does not implement `Display`",
+    note = "implement `std::fmt::Display` for `{Self}` (`thiserror` derives it), or remove `retry = ..` from this step"
+)]
+pub trait RetryError {
+    /// What the report and the events say of a failed attempt.
+    fn describe(&self) -> String;
+}
+
+impl<E: std::fmt::Display> RetryError for E {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The input of a step with `retry`: given to each attempt, so taken again from the
+/// previous step's output each time.
+#[diagnostic::on_unimplemented(
+    message = "a step with `retry` is given its input once per attempt: `{Self}` must be `Clone`",
+    label = "`{Self}` is not `Clone`",
+    note = "derive or implement `Clone` for `{Self}` (or pass an `Arc` of it), or remove `retry = ..` from this step"
+)]
+pub trait RetryInput: Sized {
+    /// The input, for one more attempt.
+    fn input_again(&self) -> Self;
+}
+
+impl<T: Clone> RetryInput for T {
+    fn input_again(&self) -> T {
+        self.clone()
+    }
+}
+
+/// The output of a step with `compensate`: a clone is kept for its compensation.
+#[diagnostic::on_unimplemented(
+    message = "a step with `compensate` keeps a copy of its output for its compensation: `{Self}` must be `Clone`",
+    label = "`{Self}` is not `Clone`",
+    note = "derive or implement `Clone` for `{Self}` (or return an `Arc` of it), or remove `compensate = ..` from this step"
+)]
+pub trait CompensatedOutput: Sized {
+    /// The copy kept for the compensation.
+    fn keep(&self) -> Self;
+}
+
+impl<T: Clone> CompensatedOutput for T {
+    fn keep(&self) -> T {
+        self.clone()
+    }
+}
+
+/// A compensation's output parameter against its step's output.
+#[diagnostic::on_unimplemented(
+    message = "this compensation takes `{Output}`, but its step returns `{Self}`",
+    label = "expected `{Self}`, the step's output",
+    note = "a compensation is given (a clone of) the `Ok` value of the step it undoes: make this parameter `{Self}`"
+)]
+pub trait CompensationInput<Output> {
+    /// The step's kept output, as the compensation's parameter.
+    fn into_output(self) -> Output;
+}
+
+impl<T> CompensationInput<T> for T {
+    fn into_output(self) -> T {
+        self
+    }
+}
+
+/// Checks that a compensation's future is `Send`, as [`step_is_send`] does for a step.
+pub fn compensation_is_send<F>(compensation: F) -> impl Future<Output = F::Output> + Send
+where
+    F: Future + Send, // a task moves between the runtime's threads, its compensations too
+{
+    compensation
 }
 
 /// Checks that a step's future is `Send`: a task moves between the runtime's threads.

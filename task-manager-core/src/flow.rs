@@ -38,11 +38,21 @@ pub struct FlowInfo {
 }
 
 /// The static description of one step: the one place a per-step setting lives (its name,
-/// the resource it waits for; a per-step policy is added here, with its `#[step(..)]` key).
+/// the resource it waits for, its per-attempt time limit; a per-step policy is added here,
+/// with its `#[step(..)]` key).
+///
+/// ```
+/// use std::time::Duration;
+/// use task_manager_core::__private::StepInfo;
+///
+/// const CHARGE: StepInfo = StepInfo::new("charge").with_timeout(Duration::from_secs(2));
+/// assert_eq!(CHARGE.timeout(), Some(Duration::from_secs(2)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepInfo {
     name: &'static str,
     resource: Option<&'static str>,
+    timeout: Option<Duration>,
 }
 
 impl StepInfo {
@@ -51,6 +61,24 @@ impl StepInfo {
         StepInfo {
             name,
             resource: None,
+            timeout: None,
+        }
+    }
+
+    /// The same step, with a time limit on each of its attempts (`#[step(timeout = "2s")]`):
+    /// an attempt still running that long after its first poll is dropped, its cleanup runs
+    /// with [`CancelReason::StepTimeout`](crate::CancelReason::StepTimeout), and unless the
+    /// step's retry policy retries it the task ends [`Ending::TimedOut`](crate::Ending::TimedOut).
+    ///
+    /// # Panics
+    /// If `limit` is zero (in a `static`, a compile error; the macro refuses it first).
+    pub const fn with_timeout(self, limit: Duration) -> Self {
+        if limit.is_zero() {
+            panic!("a step timeout of 0 would stop every attempt before it starts");
+        }
+        StepInfo {
+            timeout: Some(limit),
+            ..self
         }
     }
 
@@ -72,6 +100,11 @@ impl StepInfo {
     /// The resource the step waits for, if any.
     pub const fn resource(&self) -> Option<&'static str> {
         self.resource
+    }
+
+    /// The time limit of each of the step's attempts, if it has one.
+    pub const fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 }
 
@@ -158,6 +191,18 @@ impl FlowInfo {
     /// The resource step `index` waits for, if any.
     pub fn step_resource(&self, index: usize) -> Option<&'static str> {
         self.steps.get(index).and_then(StepInfo::resource)
+    }
+
+    /// The time limit of step `index`'s attempts, if it has one.
+    pub fn step_timeout(&self, index: usize) -> Option<Duration> {
+        self.steps.get(index).and_then(StepInfo::timeout)
+    }
+
+    /// Whether a step after step `index` has a time limit.
+    pub fn timed_after(&self, index: usize) -> bool {
+        self.steps
+            .get(index + 1..)
+            .is_some_and(|later| later.iter().any(|step| step.timeout.is_some()))
     }
 
     /// Whether any step waits for a resource.

@@ -182,6 +182,7 @@ mod cancel;
 mod cell;
 mod checks;
 mod cleanup;
+mod compensation;
 mod error;
 mod flow;
 mod handle;
@@ -195,6 +196,7 @@ mod queue;
 mod reason;
 mod registry;
 mod report;
+mod retry;
 mod run;
 mod shared;
 mod shutdown;
@@ -211,6 +213,7 @@ pub mod __private;
 pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
+pub use compensation::Compensation;
 pub use error::{ConfigError, SubmitError};
 pub use flow::StepRef;
 pub use handle::TaskHandle;
@@ -221,7 +224,8 @@ pub use observe::{Addon, EventKind, FlowStep, Progress, TaskEvent};
 pub use outcome::{Ending, Outcome, TaskEnd, TaskError};
 pub use passport::Passport;
 pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus};
-pub use report::{Report, StepEnd, StepRecord, Steps};
+pub use report::{Attempt, Report, StepEnd, StepRecord, Steps};
+pub use retry::{Jitter, Retry};
 pub use shutdown::{ShutdownReport, UnfinishedTask};
 pub use status::{FlowCounts, TaskSnapshot, TaskState, TaskStatus};
 pub use task::{CancelSignal, Cancelled, Task};
@@ -369,6 +373,60 @@ pub use task_manager_macros::flow;
 /// let outcome = handle.await;
 /// assert!(matches!(outcome.ending(), Ending::Cancelled { step: Some("send"), .. }));
 /// # Ok(()) }
+/// ```
+///
+/// # Policies
+///
+/// * `timeout = "2s"`: each attempt of the step has this time limit, counted from its first
+///   poll. At the limit the attempt's future is dropped, the step's cleanup runs with
+///   [`CancelReason::StepTimeout`], and the task ends [`Ending::TimedOut`] (unless `retry`
+///   retries it). The flow's own deadline and cancels stop the step as they would without it.
+/// * `retry = policy_fn`, with `fn policy_fn() -> Retry<E>` (`E` the step's error type, which
+///   must implement `Display`; the step's input must be `Clone`, as each attempt gets its
+///   own): a failed attempt whose error the [`Retry`] policy accepts (or a timed-out one) is
+///   followed, after the policy's wait, by another, until one succeeds, the attempts or the
+///   time budget run out, or an error is permanent. Attempts never overlap: the next begins
+///   after the previous one's future was dropped and, if it timed out, its cleanup finished.
+///   A cancel during the wait ends the task at once, with no cleanup (no attempt is in
+///   progress). [`Report::attempts`] lists every attempt of a step that was retried, and
+///   [`EventKind::StepRetrying`] tells each retry.
+/// * Not yet: `timeout` or `retry` on a step with `resource = ".."` (a compile error says so).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use task_manager_core::{flow, Ending, HasTaskManager, Passport, Retry, Task, TaskManager};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("the bank is unavailable")]
+/// struct Unavailable;
+///
+/// fn retries() -> Retry<Unavailable> {
+///     Retry::attempts(3).fixed(Duration::from_millis(100))
+/// }
+///
+/// #[derive(HasTaskManager)]
+/// struct Bank {
+///     tasks: TaskManager,
+///     calls: std::sync::atomic::AtomicU32,
+/// }
+///
+/// #[flow(name = pay)]
+/// impl Bank {
+///     #[step(timeout = "2s", retry = retries)]
+///     async fn charge(&self, _task: &mut Task) -> Result<u32, Unavailable> {
+///         let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///         if call < 2 { Err(Unavailable) } else { Ok(call) }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let bank = Arc::new(Bank { tasks: TaskManager::new(), calls: Default::default() });
+/// let outcome = bank.execute_pay(Passport::new(())).unwrap().await;
+/// assert_eq!(outcome.report().attempts().len(), 3);
+/// assert!(matches!(outcome.ending(), Ending::Completed(2)));
+/// # }
 /// ```
 ///
 pub use task_manager_macros::step;

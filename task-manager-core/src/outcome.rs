@@ -3,6 +3,7 @@
 //! same words (`Said`).
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::flow::StepRef;
 use crate::id::TaskId;
@@ -57,6 +58,16 @@ pub enum Ending<T, E> {
         /// The panic's message.
         message: String,
     },
+    /// An attempt of a step ran longer than the step's time limit (`#[step(timeout = "..")]`)
+    /// and was dropped; the step's cleanup ran with [`CancelReason::StepTimeout`], and its
+    /// retry policy, if it has one, gave no further attempt. Distinct from the step's own
+    /// error type and from the flow's deadline ([`CancelReason::Timeout`]).
+    TimedOut {
+        /// The step that timed out.
+        step: &'static str,
+        /// Its time limit.
+        limit: Duration,
+    },
 }
 
 /// A task that did not complete, as an error: [`Outcome::into_result`] gives it.
@@ -102,6 +113,18 @@ pub enum TaskError<E> {
         /// The panic's message.
         message: String,
     },
+    /// An attempt of a step ran longer than the step's time limit.
+    #[error("task {id} of flow `{flow}` {}", Said::TimedOut { step, limit: *limit })]
+    TimedOut {
+        /// The task.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step that timed out.
+        step: &'static str,
+        /// Its time limit.
+        limit: Duration,
+    },
 }
 
 impl<E> TaskError<E> {
@@ -113,6 +136,11 @@ impl<E> TaskError<E> {
     /// Whether the task was cancelled by its deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(self, TaskError::Cancelled { reason, .. } if reason.is_timeout())
+    }
+
+    /// Whether a step ran longer than its own time limit (`#[step(timeout = "..")]`).
+    pub fn is_step_timeout(&self) -> bool {
+        matches!(self, TaskError::TimedOut { .. })
     }
 
     /// Whether the task was refused for waiting too long in its queue (queue add-on).
@@ -199,6 +227,12 @@ impl<T, E, R> Outcome<T, E, R> {
                 step,
                 message,
             }),
+            Ending::TimedOut { step, limit } => Err(TaskError::TimedOut {
+                id,
+                flow,
+                step,
+                limit,
+            }),
         }
     }
 }
@@ -218,6 +252,10 @@ impl<T, E> fmt::Display for Ending<T, E> {
                 steps_completed: *steps_completed,
             },
             Ending::Panicked { step, message } => Said::Panicked { step, message },
+            Ending::TimedOut { step, limit } => Said::TimedOut {
+                step,
+                limit: *limit,
+            },
         };
         said.fmt(f)
     }
@@ -251,6 +289,13 @@ pub enum TaskEnd<'a> {
         /// The panic's message.
         message: &'a str,
     },
+    /// An attempt of a step ran longer than the step's time limit (`#[step(timeout = "..")]`).
+    TimedOut {
+        /// The step.
+        step: StepRef,
+        /// Its time limit.
+        limit: Duration,
+    },
     /// The tokio runtime dropped the task before it finished (it was shutting down): the
     /// task has no outcome.
     Dropped,
@@ -274,6 +319,10 @@ impl fmt::Display for TaskEnd<'_> {
                 step: step.name,
                 message,
             },
+            TaskEnd::TimedOut { step, limit } => Said::TimedOut {
+                step: step.name,
+                limit: *limit,
+            },
             TaskEnd::Dropped => Said::Dropped,
         };
         said.fmt(f)
@@ -296,6 +345,10 @@ enum Said<'a> {
         step: &'a str,
         message: &'a str,
     },
+    TimedOut {
+        step: &'a str,
+        limit: Duration,
+    },
     Dropped,
 }
 
@@ -315,6 +368,9 @@ impl fmt::Display for Said<'_> {
                 steps_completed,
             } => write!(f, "{reason} after {steps_completed} step(s)"),
             Said::Panicked { step, message } => write!(f, "panicked at step `{step}`: {message}"),
+            Said::TimedOut { step, limit } => {
+                write!(f, "timed out at step `{step}` (limit {limit:?})")
+            }
             Said::Dropped => f.write_str("dropped by its runtime"),
         }
     }

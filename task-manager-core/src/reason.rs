@@ -44,12 +44,29 @@ pub enum CancelReason {
     /// Only a cleanup ever sees this reason; the task's outcome is
     /// [`Ending::Panicked`](crate::Ending::Panicked).
     StepPanicked,
+    /// Not a cancel: an attempt of the step ran longer than its time limit
+    /// (`#[step(timeout = "..")]`) and was dropped; its cleanup runs to free what it held.
+    /// Only a cleanup ever sees this reason; the task's outcome is
+    /// [`Ending::TimedOut`](crate::Ending::TimedOut), unless the step's retry policy retries it.
+    ///
+    /// It names the limit, not the step: the cleanup that receives it is the step's own, and
+    /// a `&'static str` more would make every reason (and every task's ending) 8 bytes
+    /// larger.
+    StepTimeout {
+        /// The step's time limit.
+        limit: Duration,
+    },
 }
 
 impl CancelReason {
     /// Whether the task's deadline caused this.
     pub fn is_timeout(&self) -> bool {
         matches!(self, CancelReason::Timeout)
+    }
+
+    /// Whether a step's own time limit caused this (see [`CancelReason::StepTimeout`]).
+    pub fn is_step_timeout(&self) -> bool {
+        matches!(self, CancelReason::StepTimeout { .. })
     }
 
     /// Whether the task waited too long in its queue (see [`Limit::with_max_wait`](crate::Limit::with_max_wait)).
@@ -90,6 +107,9 @@ impl fmt::Display for CancelReason {
                 )
             }
             CancelReason::StepPanicked => f.write_str("the step panicked"),
+            CancelReason::StepTimeout { limit } => {
+                write!(f, "the step ran longer than its limit of {limit:?}")
+            }
         }
     }
 }
@@ -131,7 +151,7 @@ impl CancelSource {
     /// in a queue from the queue's max wait, anything else from a request.
     pub fn implied_by(reason: &CancelReason) -> Self {
         match reason {
-            CancelReason::Timeout => CancelSource::Timeout,
+            CancelReason::Timeout | CancelReason::StepTimeout { .. } => CancelSource::Timeout,
             CancelReason::HandleDropped => CancelSource::HandleDropped,
             CancelReason::Shutdown => CancelSource::Shutdown,
             CancelReason::QueueWaitExceeded { .. } => CancelSource::MaxWait,

@@ -13,6 +13,13 @@ pub(crate) struct Flow {
     pub(crate) steps: Vec<Step>,
 }
 
+impl Flow {
+    /// Whether a step declares a compensation: the steps' block then ends with a `Halt`.
+    pub(crate) fn compensates(&self) -> bool {
+        self.steps.iter().any(|step| step.args.compensate.is_some())
+    }
+}
+
 pub(crate) struct Step {
     pub(crate) method: ImplItemFn,
     pub(crate) args: StepArgs,
@@ -116,12 +123,16 @@ pub(crate) fn read(mut item: ItemImpl, errors: &mut Errors) -> Flow {
     Flow { item, steps }
 }
 
-/// Steps and cleanups must be `async fn`s, even those that await nothing: clippy's
-/// `unused_async` would flag what the flow requires.
+/// Steps, cleanups and compensations must be `async fn`s, even those that await nothing:
+/// clippy's `unused_async` would flag what the flow requires.
 fn allow_unused_async(item: &mut ItemImpl, steps: &[Step]) {
     let required: Vec<&syn::Ident> = steps
         .iter()
-        .flat_map(|step| std::iter::once(step.name()).chain(step.args.cancel.as_ref()))
+        .flat_map(|step| {
+            std::iter::once(step.name())
+                .chain(step.args.cancel.as_ref())
+                .chain(step.args.compensate.as_ref())
+        })
         .collect();
     for impl_item in &mut item.items {
         if let ImplItem::Fn(method) = impl_item {

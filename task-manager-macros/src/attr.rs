@@ -53,13 +53,27 @@ pub(crate) enum StepsEnum {
     Generate(bool),
 }
 
-/// `#[step(cancel = cleanup_method, resource = "db")]`
+/// `#[step(cancel = cleanup_method, resource = "db", timeout = "2s", retry = policy_fn)]`
 #[derive(Default)]
 pub(crate) struct StepArgs {
     /// The cleanup method run when the step is interrupted. Optional: no cleanup.
     pub(crate) cancel: Option<Ident>,
     /// The task manager's resource the step waits for before it begins (queue add-on).
     pub(crate) resource: Option<LitStr>,
+    /// The time limit of each attempt, and the literal it was written as (for spans).
+    pub(crate) timeout: Option<(Duration, LitStr)>,
+    /// The function that gives the step's retry policy (`fn() -> Retry<E>`).
+    pub(crate) retry: Option<Path>,
+    /// The method that undoes the step once it completed, if the task then ends otherwise.
+    pub(crate) compensate: Option<Ident>,
+}
+
+impl StepArgs {
+    /// Whether the step has a policy (a time limit or retries): it then runs through the
+    /// runner's attempts, not its plain race.
+    pub(crate) fn has_policy(&self) -> bool {
+        self.timeout.is_some() || self.retry.is_some()
+    }
 }
 
 /// `#[task_manager(crate = "my_reexport::task_manager_core")]` on a derived struct.
@@ -137,6 +151,33 @@ const STEP_KEYS: &[Key<StepArgs>] = &[
         name: "resource",
         similar: &["resources", "permit", "semaphore", "needs", "uses"],
         set: set_step_resource,
+    },
+    Key {
+        name: "timeout",
+        similar: &["deadline", "timeout_ms", "time_limit", "attempt_timeout"],
+        set: set_step_timeout,
+    },
+    Key {
+        name: "retry",
+        similar: &[
+            "retries",
+            "retry_policy",
+            "backoff",
+            "policy",
+            "max_attempts",
+        ],
+        set: set_step_retry,
+    },
+    Key {
+        name: "compensate",
+        similar: &[
+            "compensation",
+            "undo",
+            "on_failure",
+            "revert",
+            "compensate_with",
+        ],
+        set: set_step_compensate,
     },
 ];
 
@@ -250,6 +291,41 @@ fn set_step_resource(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
         ));
     }
     args.resource = Some(literal);
+    Ok(())
+}
+
+fn set_step_timeout(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    const FIX: &str = "write it like \"2s\", \"250ms\" or \"1m 30s\" (units: ns, us, ms, s, m, h)";
+    let literal = string(
+        value,
+        &format!("`timeout` takes the time limit of each attempt as a string literal: {FIX}"),
+    )?;
+    let limit = duration::parse_step_timeout(&literal.value()).map_err(|problem| {
+        syn::Error::new(
+            literal.span(),
+            format!("invalid step timeout: {problem}; {FIX}"),
+        )
+    })?;
+    args.timeout = Some((limit, literal));
+    Ok(())
+}
+
+fn set_step_retry(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    const MESSAGE: &str = "`retry` takes the name of a function that returns the step's policy: `#[step(retry = payment_retries)]` with `fn payment_retries() -> Retry<MyError>`";
+    match value {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            args.retry = Some(path.path);
+            Ok(())
+        }
+        other => Err(syn::Error::new_spanned(other, MESSAGE)),
+    }
+}
+
+fn set_step_compensate(args: &mut StepArgs, value: Expr) -> syn::Result<()> {
+    args.compensate = Some(ident(
+        value,
+        "`compensate` takes the name of a method of this impl block: `#[step(compensate = refund)]` with `async fn refund(&self, task: &mut Task<Payload, Info>, output: StepOutput)`",
+    )?);
     Ok(())
 }
 

@@ -31,6 +31,16 @@ pub(crate) fn parse_max_wait(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Parses a step's time limit (`#[step(timeout = "..")]`): as [`parse`], with its own reason
+/// to refuse zero.
+pub(crate) fn parse_step_timeout(text: &str) -> Result<Duration, String> {
+    let total = parse_any(text)?;
+    if total.is_zero() {
+        return Err("a zero time limit would stop every attempt before it starts".into());
+    }
+    Ok(total)
+}
+
 fn parse_any(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -74,7 +84,7 @@ fn parse_any(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, parse_cleanup, parse_max_wait};
+    use super::{parse, parse_cleanup, parse_max_wait, parse_step_timeout};
     use std::time::Duration;
 
     #[test]
@@ -107,6 +117,14 @@ mod tests {
         assert_eq!(parse_cleanup("5s"), Ok(Duration::from_secs(5)));
         let zero = parse_cleanup("0ms").unwrap_err();
         assert!(zero.contains("cleanup"), "{zero}");
+    }
+
+    #[test]
+    fn step_timeouts_refuse_zero_with_their_own_reason() {
+        assert_eq!(parse_step_timeout("2s"), Ok(Duration::from_secs(2)));
+        let zero = parse_step_timeout("0s").unwrap_err();
+        assert!(zero.contains("attempt"), "{zero}");
+        assert!(parse_step_timeout("2").is_err());
     }
 
     #[test]

@@ -259,7 +259,11 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             .resource
             .as_ref()
             .map(|name| quote! { .with_resource(#name) });
-        quote! { #(#cfgs)* #krate::__private::StepInfo::new(#step_name) #resource }
+        let timeout = step.args.timeout.as_ref().map(|(limit, literal)| {
+            let duration = duration_tokens(*limit);
+            quote_spanned! {literal.span()=> .with_timeout(#duration) }
+        });
+        quote! { #(#cfgs)* #krate::__private::StepInfo::new(#step_name) #resource #timeout }
     });
     let Locals {
         this,
@@ -285,6 +289,65 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .filter_map(|(position, step)| step::cleanup_code(flow, position, step));
     let stopped = names::stopped_label();
     let private = names::private(Span::call_site());
+    // One step timer per task, shared by the flow's timed steps (`run/attempt.rs`).
+    let timer = flow
+        .steps
+        .iter()
+        .any(|step| step.args.timeout.is_some())
+        .then(|| {
+            let timer = step::timer_local();
+            quote! { let mut #timer = ::core::pin::pin!(#private::StepTimer::new()); }
+        });
+    let task_body = if flow.compensates() {
+        // The steps' block ends with a `Halt`; the compensations of the completed steps run
+        // after the stopped step's cleanup, in reverse order (see the runtime's
+        // `run/compensate.rs`).
+        let kept = flow
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| step.args.compensate.is_some())
+            .map(|(position, step)| {
+                let cfgs = &step.cfgs;
+                let kept = step::kept_local(position);
+                quote! { #(#cfgs)* let mut #kept = ::core::option::Option::None; }
+            });
+        let compensations = flow
+            .steps
+            .iter()
+            .enumerate()
+            .rev()
+            .filter_map(|(position, step)| step::compensation_code(flow, position, step));
+        let halt = names::local("__flow_halt", Span::call_site());
+        quote! {
+            #timer
+            #(#kept)*
+            let #halt = #stopped: {
+                #unit_out
+                #(#steps)*
+                if let ::core::option::Option::Some(stop) = #scope.try_complete() {
+                    break #stopped #private::Halt::Stopped(stop);
+                }
+                return #scope.completed_sealed(#task, #out);
+            };
+            if let #private::Halt::Stopped(#stop) = &#halt {
+                #(#cleanups)*
+            }
+            #(#compensations)*
+            #scope.halted(#task, #halt)
+        }
+    } else {
+        quote! {
+            #timer
+            let #stop = #stopped: {
+                #unit_out
+                #(#steps)*
+                return #scope.completed(#task, #out);
+            };
+            #(#cleanups)*
+            #scope.stopped(#task, #stop)
+        }
+    };
     // Spanned on the user's types: a `Self` without a `TaskManager`, or runtime info that
     // is not `Default` (nor `Send`), is reported on the type at fault.
     // The receiver goes through a local located on the user's type, so that the trait-bound
@@ -303,15 +366,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             &FLOW,
             passport,
             #info,
-            move |mut #task, mut #scope| async move {
-                let #stop = #stopped: {
-                    #unit_out
-                    #(#steps)*
-                    return #scope.completed(#task, #out);
-                };
-                #(#cleanups)*
-                #scope.stopped(#task, #stop)
-            },
+            move |mut #task, mut #scope| async move { #task_body },
         )
     };
     header.wrap(flow, &body)

@@ -20,9 +20,7 @@ use crate::types;
 /// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
 /// for a step that needs a resource).
 pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
-    let Locals {
-        task, scope, out, ..
-    } = Locals::new();
+    let Locals { scope, out, .. } = Locals::new();
     let private = private(Span::call_site());
     let method = step.name();
     let cfgs = &step.cfgs;
@@ -30,7 +28,9 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
 
     // The first step's task type is the flow's, by definition.
     let task_arg = task_arg(step.task_type().filter(|_| position > 0));
+    let retries = step.args.retry.is_some();
     let (no_input, input_arg) = match step.input_type() {
+        Some(input_ty) if retries => (None, Some(input_again_arg(input_ty))),
         Some(input_ty) => (None, Some(input_arg(input_ty))),
         None if position == 0 => (None, None),
         None => {
@@ -51,7 +51,17 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         quote! { #private::step_is_send((*#this).#method(#(#args),*)) }
     };
     let error = flow_error(flow, position, step, krate);
-    let stopped = stopped_label();
+    let keep = keep_output(flow, position, step, krate);
+    if step.args.has_policy() {
+        let run = policy_run(flow, step, krate, &index, &call, &error);
+        return quote! {
+            #no_input
+            #(#cfgs)*
+            let #out = #run;
+            #keep
+        };
+    }
+    let (failed, stopped_arm) = halt_arms(flow, &index, &error);
     // A step that needs a resource waits for it first (queue add-on); the others run as
     // they are, paying nothing for it.
     let run = match step.args.resource {
@@ -63,11 +73,182 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         #(#cfgs)*
         let #out = match #scope.#run(#index, #call).await {
             #private::StepRun::Completed(value) => value,
-            #private::StepRun::Failed(error) => return #scope.failed(#task, #index, #error),
+            #private::StepRun::Failed(error) => #failed,
             // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
-            #private::StepRun::Stopped(stop) => break #stopped stop,
+            #private::StepRun::Stopped(stop) => #stopped_arm,
         };
+        #keep
     }
+}
+
+/// What a step's `Err` and stop do: end the task, or leave the steps' block. In a flow with
+/// compensations, both leave the block with a `Halt` (a failure claims the task's ending
+/// first), so that the compensations run after.
+fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStream, TokenStream) {
+    let Locals { task, scope, .. } = Locals::new();
+    let private = private(Span::call_site());
+    let stopped = stopped_label();
+    let stop = Ident::new("stop", Span::call_site());
+    if flow.compensates() {
+        (
+            quote! { break #stopped #scope.fail(#index, #error) },
+            quote! { break #stopped #private::Halt::Stopped(#stop) },
+        )
+    } else {
+        (
+            quote! { return #scope.failed(#task, #index, #error) },
+            quote! { break #stopped #stop },
+        )
+    }
+}
+
+/// The local that keeps a clone of compensated step `position`'s output for its
+/// compensation: `__flow_kept_<position>`.
+pub(crate) fn kept_local(position: usize) -> Ident {
+    local(&format!("__flow_kept_{position}"), Span::call_site())
+}
+
+/// After a compensated step completed: keep a clone of its output, through
+/// `CompensatedOutput` on the step's output type (an output that is not `Clone` is told so
+/// there).
+fn keep_output(flow: &Flow, position: usize, step: &Step, krate: &Path) -> Option<TokenStream> {
+    step.args.compensate.as_ref()?;
+    let _ = flow;
+    let kept = kept_local(position);
+    let span = step
+        .return_type()
+        .map_or_else(Span::call_site, |return_ty| {
+            types::result_generics(return_ty, krate).0.span()
+        });
+    let (private, out) = (private(span), Locals::at(span).out);
+    let keep = quote_spanned! {span=> #private::CompensatedOutput::keep(&#out) };
+    let cfgs = &step.cfgs;
+    // A `let`, which takes the step's `#[cfg]` (an assignment statement cannot).
+    Some(quote! { #(#cfgs)* let () = { #kept = ::core::option::Option::Some(#keep); }; })
+}
+
+/// After the cleanups, in a flow with compensations: step `position`'s compensation, if the
+/// step completed (its kept output is there).
+pub(crate) fn compensation_code(flow: &Flow, position: usize, step: &Step) -> Option<TokenStream> {
+    let compensate = step.args.compensate.as_ref()?;
+    let cfgs = &step.cfgs;
+    let index = index(flow, position);
+    let kept = kept_local(position);
+    let method = cleanup_method(flow, compensate);
+    let task_arg = task_arg(method.and_then(ast::task_type));
+    let Locals { scope, this, .. } = Locals::new();
+    let private = private_at_call_site();
+    let output = local("__flow_output", Span::call_site());
+    // Through `CompensationInput` on the compensation's parameter type: one that takes
+    // another type than its step's output is told so there.
+    let output_arg = match method.and_then(|method| ast::typed_parameter(method, 2)) {
+        Some(param_ty) => {
+            let span = param_ty.span();
+            let (checks, output) = (self::private(span), local("__flow_output", span));
+            quote_spanned! {span=> #checks::CompensationInput::<#param_ty>::into_output(#output) }
+        }
+        None => output.to_token_stream(),
+    };
+    Some(quote! {
+        #(#cfgs)*
+        if let ::core::option::Option::Some(#output) = #kept.take() {
+            #scope
+                .compensate(#index, #private::compensation_is_send((*#this).#compensate(#task_arg, #output_arg)))
+                .await;
+        }
+    })
+}
+
+/// The block of a step with a policy (`timeout`, `retry`), whose value is the step's output:
+/// its attempts in a loop (see `task_manager_core`'s `run/attempt.rs`). A step with a
+/// `timeout` and no `retry` makes one attempt: no loop, and its input is not cloned.
+fn policy_run(
+    flow: &Flow,
+    step: &Step,
+    krate: &Path,
+    index: &TokenStream,
+    call: &TokenStream,
+    error: &TokenStream,
+) -> TokenStream {
+    let Locals { scope, .. } = Locals::new();
+    let private = private(Span::call_site());
+    let attempts = local("__flow_attempts", Span::call_site());
+    // The task's one step timer (see `expand::execute_method`), in a flow with a `timeout`.
+    let timer = if flow.steps.iter().any(|step| step.args.timeout.is_some()) {
+        let timer = timer_local();
+        quote! { ::core::option::Option::Some(#timer.as_mut()) }
+    } else {
+        quote! { ::core::option::Option::None }
+    };
+    let (failed, stopped_arm) = halt_arms(flow, index, error);
+    let arms = quote! {
+        #private::AttemptRun::Failed(error) => #failed,
+        #private::AttemptRun::Stopped(stop) => #stopped_arm,
+    };
+    let Some(retry) = &step.args.retry else {
+        return quote! {{
+            let mut #attempts = #scope.attempt_once(#index);
+            match #scope.attempt(&mut #attempts, #timer, #call).await {
+                #private::AttemptRun::Completed(value) => value,
+                #arms
+                // One attempt: no other follows.
+                #private::AttemptRun::Retry(_) => ::core::unreachable!("a step without `retry` makes one attempt"),
+            }
+        }};
+    };
+    let policy = retry_policy(flow, step, retry, krate);
+    // The cleanup of a timed-out attempt that is retried (none without `cancel = ..`).
+    let retry_cleanup = match step.args.cancel.as_ref() {
+        Some(cancel) => {
+            let method = cleanup_method(flow, cancel);
+            let call = cleanup_call(method, cancel);
+            let reason = local("__flow_reason", Span::call_site());
+            quote! { #scope.attempt_cleanup(&mut #attempts, retry, |#reason| #call).await; }
+        }
+        None => quote! { let _ = retry; },
+    };
+    quote! {{
+        let mut #attempts = #scope.attempts(#index, #policy);
+        loop {
+            match #scope.attempt(&mut #attempts, #timer, #call).await {
+                #private::AttemptRun::Completed(value) => break value,
+                #arms
+                #private::AttemptRun::Retry(retry) => { #retry_cleanup }
+            }
+            if let ::core::option::Option::Some(stop) = #scope.backoff(&mut #attempts).await {
+                #stopped_arm;
+            }
+        }
+    }}
+}
+
+/// The local that holds the task's step timer, pinned in the task's body.
+pub(crate) fn timer_local() -> Ident {
+    local("__flow_timer", Span::call_site())
+}
+
+/// `policy_fn()` through `RetryPolicy` on the step's error type (spanned on `retry = ..`'s
+/// value): a function that returns another type is told to return `Retry<E>`. A name that
+/// is a method of the block is called as `Self::name()`.
+fn retry_policy(flow: &Flow, step: &Step, retry: &Path, krate: &Path) -> TokenStream {
+    let span = retry.span();
+    let private = private(span);
+    let in_block = retry.get_ident().is_some_and(|name| {
+        flow.item
+            .items
+            .iter()
+            .any(|item| matches!(item, ImplItem::Fn(method) if method.sig.ident == *name))
+    });
+    let function = if in_block {
+        quote_spanned! {span=> Self::#retry }
+    } else {
+        quote_spanned! {span=> #retry }
+    };
+    let error_ty = step.return_type().map_or_else(
+        || quote! { _ },
+        |return_ty| types::result_generics(return_ty, krate).1,
+    );
+    quote_spanned! {span=> #private::RetryPolicy::<#error_ty>::into_policy(#function()) }
 }
 
 /// After the steps' block: if the stopped step was this one, run its cleanup (the scope
@@ -109,6 +290,17 @@ fn input_arg(input_ty: &Type) -> TokenStream {
     quote_spanned! {span=> #private::NextInput::<#input_ty>::into_input(#out) }
 }
 
+/// The previous step's output, cloned for this attempt (a step with `retry` is given its
+/// input once per attempt), through `RetryInput` then `NextInput` on the input parameter's
+/// type: an input that is not `Clone` is told so there.
+fn input_again_arg(input_ty: &Type) -> TokenStream {
+    let span = input_ty.span();
+    let (private, out) = (private(span), Locals::at(span).out);
+    quote_spanned! {span=>
+        #private::NextInput::<#input_ty>::into_input(#private::RetryInput::input_again(&#out))
+    }
+}
+
 /// The step's error as the flow's (the last step's), through `SameError` on the step's
 /// error type; the last step's error is the flow's by definition.
 fn flow_error(flow: &Flow, position: usize, step: &Step, krate: &Path) -> TokenStream {
@@ -135,20 +327,25 @@ fn cleanup_method<'a>(flow: &'a Flow, cancel: &Ident) -> Option<&'a ImplItemFn> 
 /// on the cleanup's own signature: its task type, its reason type.
 fn cleanup(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
     let Locals { scope, .. } = Locals::new();
-    let task_arg = task_arg(method.and_then(ast::task_type));
-    let reason_ty = method.and_then(|method| ast::typed_parameter(method, 2));
     let reason = local("__flow_reason", Span::call_site());
-    let reason_arg = reason_arg(reason_ty);
-    // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
-    let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
-    let call = quote! {
-        #private::cleanup_is_send((*#this).#cancel(#task_arg, #reason_arg))
-    };
+    let call = cleanup_call(method, cancel);
     // A closure, called by the scope only if the step had begun: the reason is handed
     // straight to the cleanup, and is not kept in the task's state machine meanwhile.
     let stop = Locals::new().stop;
     quote! {
         #scope.cleanup(&#stop, |#reason| #call).await;
+    }
+}
+
+/// The call of a cleanup method, with its checks (its task type, its reason type).
+fn cleanup_call(method: Option<&ImplItemFn>, cancel: &Ident) -> TokenStream {
+    let task_arg = task_arg(method.and_then(ast::task_type));
+    let reason_ty = method.and_then(|method| ast::typed_parameter(method, 2));
+    let reason_arg = reason_arg(reason_ty);
+    // `cleanup_is_send` on the task's span, as `step_is_send` (see `code`).
+    let (private, Locals { this, .. }) = (private_at_call_site(), Locals::new());
+    quote! {
+        #private::cleanup_is_send((*#this).#cancel(#task_arg, #reason_arg))
     }
 }
 

@@ -58,6 +58,26 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
             position + 1 == flow.steps.len(),
             errors,
         );
+        check_policy(step, &methods, errors);
+        if let Some(compensate) = &step.args.compensate {
+            match methods.get(&compensate.to_string()) {
+                None => errors.at(
+                    compensate,
+                    format_args!(
+                        "no method `{compensate}` in this impl block: a step's compensation is a method of the same block, \
+                         `async fn {compensate}(&self, task: &mut Task<Payload, Info>, output: StepOutput)`"
+                    ),
+                ),
+                Some(method) if method.sig.ident == *step.name() => errors.at(
+                    compensate,
+                    format_args!(
+                        "step `{compensate}` cannot be its own compensation: name another method, \
+                         `async fn undo(&self, task: &mut Task<Payload, Info>, output: StepOutput)`"
+                    ),
+                ),
+                Some(method) => check_compensation(method, errors),
+            }
+        }
         if let Some(cancel) = &step.args.cancel {
             match methods.get(&cancel.to_string()) {
                 None => errors.at(
@@ -77,6 +97,67 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
                 }
                 Some(method) => check_cleanup(method, errors),
             }
+        }
+    }
+}
+
+/// A compensation's signature: `async fn undo(&self, task: &mut Task<..>, output: Output)`.
+fn check_compensation(method: &ImplItemFn, errors: &mut Errors) {
+    let name = &method.sig.ident;
+    let fix = format!(
+        "async fn {name}(&self, task: &mut Task<Payload, Info>, output: StepOutput) -> Result<(), MyError>"
+    );
+    if method.sig.asyncness.is_none() {
+        errors.at(
+            method.sig.fn_token,
+            format_args!("a compensation must be an `async fn`: `{fix}`"),
+        );
+    }
+    if method.sig.receiver().is_none() || method.sig.inputs.len() != 3 {
+        errors.at_span(
+            method.sig.paren_token.span.join(),
+            format_args!(
+                "a compensation takes `&self`, the task and its step's output (a clone kept for it): `{fix}`"
+            ),
+        );
+    }
+}
+
+/// A step's policy keys: what they cannot be combined with, and a `retry` function that is
+/// a method of the block must take no `self`.
+fn check_policy(step: &Step, methods: &HashMap<String, &ImplItemFn>, errors: &mut Errors) {
+    if step.args.resource.is_some() {
+        if let Some((_, literal)) = &step.args.timeout {
+            errors.at(
+                literal,
+                "a step that waits for a resource cannot have a `timeout` yet: remove `timeout = ..` or `resource = ..` from this step",
+            );
+        }
+        if let Some(retry) = &step.args.retry {
+            errors.at(
+                retry,
+                "a step that waits for a resource cannot have `retry` yet: remove `retry = ..` or `resource = ..` from this step",
+            );
+        }
+    }
+    let Some(retry) = step.args.retry.as_ref().and_then(|path| path.get_ident()) else {
+        return;
+    };
+    if let Some(method) = methods.get(&retry.to_string()) {
+        if method.sig.receiver().is_some() || !method.sig.inputs.is_empty() {
+            errors.at(
+                &method.sig,
+                format_args!(
+                    "a retry policy function takes no parameter: `fn {retry}() -> Retry<MyError>`"
+                ),
+            );
+        } else if method.sig.asyncness.is_some() {
+            errors.at(
+                method.sig.asyncness,
+                format_args!(
+                    "a retry policy function is a plain `fn`, not an `async fn`: `fn {retry}() -> Retry<MyError>`"
+                ),
+            );
         }
     }
 }

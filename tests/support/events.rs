@@ -92,11 +92,21 @@ pub fn describe(event: &TaskEvent<'_>) -> String {
                 StepEnd::Failed => "failed".to_string(),
                 StepEnd::Cancelled => "cancelled".to_string(),
                 StepEnd::Panicked => "panicked".to_string(),
+                StepEnd::TimedOut => "timed out".to_string(),
                 // `StepEnd` may grow: a new end shows as its Debug text.
                 other => format!("{other:?}"),
             };
             format!("step {} {end}", at(step))
         }
+        EventKind::StepRetrying {
+            step,
+            attempt,
+            delay,
+            error,
+        } => format!(
+            "step {} attempt {attempt} failed ({error}); retry in {delay:?}",
+            at(step)
+        ),
         EventKind::CancelRequested { reason, by } => {
             format!("cancel requested: {reason} (by {by:?})")
         }

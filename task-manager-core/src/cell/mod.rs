@@ -34,8 +34,10 @@
 use std::task::{Context, Poll, Waker};
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::observe::Progress;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
+use crate::report::Attempt;
 use crate::sync::{AtomicU8, AtomicWaker, Mutex, MutexGuard, Ordering, PoisonError};
 
 #[cfg(all(test, task_manager_loom))]
@@ -91,6 +93,12 @@ struct Slot {
     waiters: Vec<Waker>,
     /// The last progress reported; `None` until a step reports one.
     progress: Option<Box<Progress>>,
+    /// The attempts of the steps that retried (`#[step(retry = ..)]`), for the report; a
+    /// step that succeeded at its first attempt adds none.
+    attempts: Vec<Attempt>,
+    /// The compensations that ran (`#[step(compensate = ..)]`), in order: for the report and
+    /// for the cancellers ([`Cancellation::compensations`](crate::Cancellation::compensations)).
+    compensations: Vec<Compensation>,
 }
 
 impl TaskCell {
@@ -214,6 +222,34 @@ impl TaskCell {
             .cold
             .as_mut()
             .and_then(|slot| slot.panic.take())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the attempts of a step that retried, for the report.
+    pub(crate) fn record_attempts(&self, attempts: &mut Vec<Attempt>) {
+        self.lock().cold().attempts.append(attempts);
+    }
+
+    /// The attempts [`record_attempts`](Self::record_attempts) kept.
+    pub(crate) fn take_attempts(&self) -> Vec<Attempt> {
+        self.lock()
+            .cold
+            .as_mut()
+            .map(|slot| std::mem::take(&mut slot.attempts))
+            .unwrap_or_default()
+    }
+
+    /// Records a compensation that ran.
+    pub(crate) fn record_compensation(&self, compensation: Compensation) {
+        self.lock().cold().compensations.push(compensation);
+    }
+
+    /// The compensations that ran so far, in order.
+    pub(crate) fn compensations(&self) -> Vec<Compensation> {
+        self.lock()
+            .cold
+            .as_ref()
+            .map(|slot| slot.compensations.clone())
             .unwrap_or_default()
     }
 

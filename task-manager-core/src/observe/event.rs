@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::flow::StepRef;
 use crate::id::TaskId;
 use crate::observe::steps::FlowStep;
@@ -97,6 +98,21 @@ pub enum EventKind<'a> {
         /// From the step's start to its end (its cleanup not included).
         duration: Duration,
     },
+    /// An attempt of a step with a retry policy (`#[step(retry = ..)]`) failed (an error the
+    /// policy retries, or its time limit), and another attempt follows after `delay`. The
+    /// step stays started: one `StepStarted` before its first attempt, one `StepFinished`
+    /// after its last. A timed-out attempt's cleanup (`CleanupStarted`, `CleanupFinished`)
+    /// comes after this, before the wait.
+    StepRetrying {
+        /// The step.
+        step: StepRef,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// Why it failed: the error's `Display`, or the time limit it overran.
+        error: &'a str,
+    },
     /// The task met a cancel and is stopping: the first request that took effect.
     CancelRequested {
         /// Why.
@@ -117,6 +133,15 @@ pub enum EventKind<'a> {
         step: StepRef,
         /// How it went (as the outcome's report and the canceller get it).
         cleanup: &'a Cleanup,
+    },
+    /// The compensation of a completed step (`#[step(compensate = ..)]`) has run: the task
+    /// ended other than completed. Compensations run after the interrupted step's cleanup,
+    /// in the reverse order of their steps, before `Finished`.
+    CompensationFinished {
+        /// The step it undid.
+        step: StepRef,
+        /// How it went (as the outcome's report has it).
+        compensation: &'a Compensation,
     },
     /// A step reported progress with [`Task::set_progress`](crate::Task::set_progress).
     Progress {
@@ -187,11 +212,15 @@ impl<'a> TaskEvent<'a> {
             EventKind::StepStarted { step }
             | EventKind::WaitingForResource { step, .. }
             | EventKind::StepFinished { step, .. }
+            | EventKind::StepRetrying { step, .. }
+            | EventKind::CompensationFinished { step, .. }
             | EventKind::CleanupStarted { step, .. }
             | EventKind::CleanupFinished { step, .. } => Some(step),
             EventKind::Progress { step, .. } | EventKind::Custom { step, .. } => step,
             EventKind::Finished { ending, .. } => match ending {
-                TaskEnd::Failed { step } | TaskEnd::Panicked { step, .. } => Some(step),
+                TaskEnd::Failed { step }
+                | TaskEnd::Panicked { step, .. }
+                | TaskEnd::TimedOut { step, .. } => Some(step),
                 TaskEnd::Cancelled { step, .. } => step,
                 TaskEnd::Completed | TaskEnd::Dropped => None,
             },

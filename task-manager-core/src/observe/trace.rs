@@ -36,6 +36,7 @@ mod enabled {
     use tracing::{Id, Span};
 
     use crate::cleanup::Cleanup;
+    use crate::compensation::Compensation;
     use crate::flow::FlowInfo;
     use crate::flow::StepRef;
     use crate::id::TaskId;
@@ -160,6 +161,24 @@ mod enabled {
             tracing::info!(target: TARGET, parent: self.parent(), reason = %reason, by = %by, "cancel requested");
         }
 
+        pub(crate) fn step_retrying(
+            &self,
+            step: StepRef,
+            attempt: u32,
+            delay: Duration,
+            error: &str,
+        ) {
+            tracing::info!(target: TARGET, parent: self.parent(), step = step.name, attempt, ?delay, error, "step attempt failed; retrying");
+        }
+
+        pub(crate) fn compensation_finished(&self, step: StepRef, compensation: &Compensation) {
+            if compensation.is_completed() {
+                tracing::info!(target: TARGET, parent: self.parent(), step = step.name, %compensation, "compensation finished");
+            } else {
+                tracing::warn!(target: TARGET, parent: self.parent(), step = step.name, %compensation, "compensation finished");
+            }
+        }
+
         pub(crate) fn cleanup_started(&self, step: StepRef, reason: &CancelReason) {
             tracing::debug!(target: TARGET, parent: self.parent(), step = step.name, reason = %reason, "cleanup started");
         }
@@ -191,7 +210,7 @@ mod enabled {
                 TaskEnd::Completed | TaskEnd::Cancelled { .. } => {
                     tracing::info!(target: TARGET, parent: parent, ending = %ending, ?duration, "task finished");
                 }
-                TaskEnd::Failed { .. } | TaskEnd::Dropped => {
+                TaskEnd::Failed { .. } | TaskEnd::TimedOut { .. } | TaskEnd::Dropped => {
                     tracing::warn!(target: TARGET, parent: parent, ending = %ending, ?duration, "task finished");
                 }
                 TaskEnd::Panicked { .. } => {
@@ -215,6 +234,7 @@ mod enabled {
             StepEnd::Failed => "failed",
             StepEnd::Cancelled => "cancelled",
             StepEnd::Panicked => "panicked",
+            StepEnd::TimedOut => "timed out",
         }
     }
 
@@ -246,6 +266,7 @@ mod disabled {
     use std::time::Duration;
 
     use crate::cleanup::Cleanup;
+    use crate::compensation::Compensation;
     use crate::flow::FlowInfo;
     use crate::flow::StepRef;
     use crate::id::TaskId;
@@ -285,6 +306,10 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn cancel_requested(&self, _: &CancelReason, _: CancelSource) {}
         #[inline(always)]
+        pub(crate) fn step_retrying(&self, _: StepRef, _: u32, _: Duration, _: &str) {}
+
+        pub(crate) fn compensation_finished(&self, _: StepRef, _: &Compensation) {}
+
         pub(crate) fn cleanup_started(&self, _: StepRef, _: &CancelReason) {}
         #[inline(always)]
         pub(crate) fn cleanup_finished(&self, _: StepRef, _: &Cleanup) {}

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::flow::FlowInfo;
 pub(crate) mod timeline;
 
@@ -38,6 +39,15 @@ pub struct Report<R> {
     pub info: R,
     flow: &'static FlowInfo,
     timeline: Timeline,
+    /// Attempts and compensations, for the tasks that had any: one pointer in every report.
+    policies: Option<Box<PolicyRecords>>,
+}
+
+/// What a report holds of step policies (`retry`, `compensate`), boxed: most tasks have none.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PolicyRecords {
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) compensations: Vec<Compensation>,
 }
 
 impl<R> Report<R> {
@@ -48,6 +58,7 @@ impl<R> Report<R> {
         timeline: Timeline,
         cleanup: Option<Cleanup>,
         info: R,
+        policies: Option<Box<PolicyRecords>>,
     ) -> Self {
         Report {
             submitted_at,
@@ -56,7 +67,26 @@ impl<R> Report<R> {
             info,
             flow,
             timeline,
+            policies,
         }
+    }
+
+    /// The compensations that ran (`#[step(compensate = ..)]`), in the order they ran (the
+    /// reverse of their steps'): only when the task ended other than completed, one per
+    /// step that had completed and declares one.
+    pub fn compensations(&self) -> &[Compensation] {
+        self.policies
+            .as_deref()
+            .map_or(&[], |policies| &policies.compensations)
+    }
+
+    /// Every attempt of the steps that were retried (`#[step(retry = ..)]`), in order, the
+    /// last attempt of each included. A step that ran once (with or without a retry policy)
+    /// has no entry here: its [`StepRecord`] describes its one attempt.
+    pub fn attempts(&self) -> &[Attempt] {
+        self.policies
+            .as_deref()
+            .map_or(&[], |policies| &policies.attempts)
     }
 
     /// From submission to the end.
@@ -127,6 +157,30 @@ pub struct StepRecord {
     pub end: StepEnd,
 }
 
+/// One attempt of a step that was retried: see [`Report::attempts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The step's name.
+    pub step: &'static str,
+    /// Which attempt (1 for the first).
+    pub number: u32,
+    /// When it began.
+    pub started_at: Instant,
+    /// How long it ran (its cleanup not included).
+    pub duration: Duration,
+    /// How it ended.
+    pub end: StepEnd,
+    /// Why it failed: the error's `Display`, or the time limit it overran; `None` if it
+    /// completed or was stopped by a cancel.
+    pub error: Option<String>,
+    /// The wait before the next attempt, if one followed.
+    pub delay: Option<Duration>,
+    /// The cleanup of an attempt that overran its time limit and was retried (the cleanup
+    /// of a step's last attempt is the report's [`cleanup`](Report::cleanup)).
+    pub cleanup: Option<Cleanup>,
+}
+
 /// How a step's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -140,4 +194,7 @@ pub enum StepEnd {
     Cancelled,
     /// It panicked.
     Panicked,
+    /// Its attempt ran longer than the step's time limit (`#[step(timeout = "..")]`) and was
+    /// dropped.
+    TimedOut,
 }

@@ -26,6 +26,11 @@ struct Span {
 pub(crate) struct Timeline {
     len: u16,
     last_end: StepEnd,
+    /// A step was retried, and its attempts are kept in the task's cell for the report (a
+    /// byte of what was padding: a task without retries reads it once, at its end).
+    pub(crate) retried: bool,
+    /// Compensations ran, and are kept in the task's cell for the report.
+    pub(crate) compensated: bool,
     /// The offset at which the last step ended, while nothing has happened since: the next
     /// step begins then, or the task ends then, without reading the clock again. `NONE`
     /// otherwise.
@@ -43,6 +48,8 @@ impl Default for Timeline {
         Timeline {
             len: 0,
             last_end: StepEnd::Completed,
+            retried: false,
+            compensated: false,
             resume_at: NONE,
             inline: [Span::default(); INLINE],
             spilled: None,
@@ -84,6 +91,12 @@ impl Timeline {
     /// instant is read from the clock.
     pub(crate) fn interrupt(&mut self) {
         self.resume_at = NONE;
+    }
+
+    /// When the step that began last began.
+    pub(crate) fn last_start(&self, submitted_at: Instant) -> Option<Instant> {
+        let span = self.span(self.len().checked_sub(1)?)?;
+        Some(submitted_at + Duration::from_nanos(span.start))
     }
 
     /// How many steps began.

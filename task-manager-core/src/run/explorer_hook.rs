@@ -62,6 +62,12 @@ mod off {
         pub(crate) fn step_pending(&self, _index: usize) {}
 
         #[inline(always)]
+        pub(crate) fn backoff_pending(&self, _index: usize) {}
+
+        #[inline(always)]
+        pub(crate) fn compensation_pending(&self, _index: usize, _steps_completed: usize) {}
+
+        #[inline(always)]
         pub(crate) fn step_panicked(&self, _index: usize) {}
 
         #[inline(always)]

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::compensation::Compensation;
 use crate::flow::StepRef;
 use crate::id::TaskId;
 use crate::observe::{step_ref, EventKind, TaskSpans};
@@ -125,6 +126,20 @@ impl Hooks {
         self.probe.step_pending(index);
     }
 
+    /// The poll of the wait between two attempts of step `index` left it pending: an await
+    /// point with no attempt in progress.
+    #[inline(always)]
+    pub(crate) fn backoff_pending(&self, index: usize) {
+        self.probe.backoff_pending(index);
+    }
+
+    /// A poll of step `index`'s compensation left it pending: an await point, after the
+    /// task's ending was claimed.
+    #[inline(always)]
+    pub(crate) fn compensation_pending(&self, index: usize, steps_completed: usize) {
+        self.probe.compensation_pending(index, steps_completed);
+    }
+
     /// Step `index` panicked (its ending is raced for next).
     pub(crate) fn step_panicked(&self, index: usize) {
         self.probe.step_panicked(index);
@@ -232,6 +247,52 @@ impl Hooks {
             });
     }
 
+    /// An attempt of step `index` failed and another follows after `delay` (retry policy).
+    pub(crate) fn step_retrying(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        index: usize,
+        attempt: u32,
+        delay: Duration,
+        error: &str,
+    ) {
+        if !self.is_heard() {
+            return;
+        }
+        let step = step_ref(shared.flow(), index);
+        self.spans.step_retrying(step, attempt, delay, error);
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::StepRetrying {
+                step,
+                attempt,
+                delay,
+                error,
+            });
+    }
+
+    /// The compensation of step `index` has run, as `compensation` says.
+    pub(crate) fn compensation_finished(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        index: usize,
+        compensation: &Compensation,
+    ) {
+        if !self.is_heard() {
+            return;
+        }
+        let step = step_ref(shared.flow(), index);
+        self.spans.compensation_finished(step, compensation);
+        shared
+            .live()
+            .emit(id, shared.flow(), || EventKind::CompensationFinished {
+                step,
+                compensation,
+            });
+    }
+
     /// The task has met a cancel (a step stopped, a seal lost, a queue left). Told once.
     pub(crate) fn cancel_requested(&mut self, id: TaskId, shared: &TaskShared) {
         if self.cancel_told {
@@ -264,6 +325,31 @@ impl Hooks {
         if let Some(step) = shared.step() {
             self.probe.cleanup_began(shared.flow().step_name(step));
         }
+        self.tell_cleanup_started(id, shared, reason);
+    }
+
+    /// The cleanup of a timed-out attempt that is retried starts: told as any cleanup, but
+    /// not to the explorer's probe, whose one cleanup per task is the stopped step's.
+    pub(crate) fn attempt_cleanup_started(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        reason: &CancelReason,
+    ) {
+        self.tell_cleanup_started(id, shared, reason);
+    }
+
+    /// That cleanup has ended (see [`attempt_cleanup_started`](Self::attempt_cleanup_started)).
+    pub(crate) fn attempt_cleanup_finished(
+        &self,
+        id: TaskId,
+        shared: &TaskShared,
+        cleanup: &Cleanup,
+    ) {
+        self.tell_cleanup_finished(id, shared, cleanup);
+    }
+
+    fn tell_cleanup_started(&self, id: TaskId, shared: &TaskShared, reason: &CancelReason) {
         let Some(step) = current_step(shared) else {
             return;
         };
@@ -279,6 +365,10 @@ impl Hooks {
     /// That cleanup has ended as `cleanup` says.
     pub(crate) fn cleanup_finished(&self, id: TaskId, shared: &TaskShared, cleanup: &Cleanup) {
         self.probe.cleanup_ended(cleanup);
+        self.tell_cleanup_finished(id, shared, cleanup);
+    }
+
+    fn tell_cleanup_finished(&self, id: TaskId, shared: &TaskShared, cleanup: &Cleanup) {
         let Some(step) = current_step(shared) else {
             return;
         };
@@ -366,6 +456,10 @@ fn task_end<'a, T, E>(shared: &TaskShared, ending: &'a Ending<T, E>) -> TaskEnd<
         Ending::Panicked { message, .. } => TaskEnd::Panicked {
             step: step_or_first,
             message,
+        },
+        Ending::TimedOut { limit, .. } => TaskEnd::TimedOut {
+            step: step_or_first,
+            limit: *limit,
         },
     }
 }

@@ -7,11 +7,19 @@
 //! * `scope`: the task's runner state ([`Scope`]) and how it ends the task.
 //! * `race`: a step's future raced against the cancel and the deadline, and a stopped step's
 //!   cleanup: what a step does (race, end, record) lives there.
+//! * `attempt`: a step with a policy (`timeout`, `retry`): each attempt raced against its
+//!   time limit too, the cleanup of a timed-out attempt that is retried, the wait between
+//!   attempts. A step without a policy never comes here.
+//! * `compensate`: a flow with `compensate = ..` steps: its ending claimed before the
+//!   compensations of its completed steps run, in reverse order, each under the cleanup
+//!   deadline.
 //! * `resource`: a step that waits for a resource's permit first.
 //! * `hooks`: the one hook set every lifecycle point calls; it tells the add-ons, `tracing`
 //!   and the explorer's probe.
 //! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
+mod attempt;
+mod compensate;
 mod explorer_hook;
 mod hooks;
 mod race;
@@ -19,6 +27,8 @@ mod resource;
 mod scope;
 mod submit;
 
+pub use attempt::{AttemptRace, AttemptRun, Attempts, StepTimer};
+pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
 pub use submit::submit;
 

@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 use crate::cleanup::Cleanup;
 use crate::reason::CancelReason;
 use crate::report::StepEnd;
-use crate::run::scope::{Scope, StepRun, Stop};
+use crate::run::scope::{Scope, StepRun, Stop, StopKind};
 
 pin_project! {
     /// The future [`Scope::step`] returns. It holds the step's future inline, once: a plain
@@ -68,22 +68,47 @@ impl Scope {
         run: Pin<&mut F>,
         cx: &mut Context<'_>,
     ) -> Poll<Raced<F::Output>> {
-        let deadline = self.deadline.as_mut().map(Pin::as_mut);
-        if self
-            .shared
-            .must_stop(deadline, || CancelReason::Timeout, cx)
-        {
+        if self.must_stop(cx) {
             return Poll::Ready(Raced::Cancelled);
         }
         if !*began {
-            // Whoever hears `StepStarted` may cancel: a cancel that lands before the step's
-            // first poll keeps the step from beginning, wherever it comes from.
-            if !self.hooks.step_starting(self.id, &self.shared, index) {
+            if !self.begin_step(index) {
                 return Poll::Ready(Raced::Cancelled);
             }
             *began = true;
-            self.timeline.begin(self.shared.live().submitted_at);
         }
+        self.poll_run(index, run, cx)
+    }
+
+    /// Whether the task's cancel or deadline has come (the deadline requests the cancel).
+    #[inline(always)]
+    pub(super) fn must_stop(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = self.deadline.as_mut().map(Pin::as_mut);
+        self.shared
+            .must_stop(deadline, || CancelReason::Timeout, cx)
+    }
+
+    /// Step `index` begins now, unless a cancel came meanwhile (`false`).
+    #[inline(always)]
+    pub(super) fn begin_step(&mut self, index: usize) -> bool {
+        // Whoever hears `StepStarted` may cancel: a cancel that lands before the step's
+        // first poll keeps the step from beginning, wherever it comes from.
+        if !self.hooks.step_starting(self.id, &self.shared, index) {
+            return false;
+        }
+        self.timeline.begin(self.shared.live().submitted_at);
+        true
+    }
+
+    /// One poll of a step's own future, inside its span and a `catch_unwind`; when it stays
+    /// pending, the task's waker is registered with the cancel signal.
+    #[inline(always)]
+    pub(super) fn poll_run<F: Future>(
+        &mut self,
+        index: usize,
+        run: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Raced<F::Output>> {
         let polled = self
             .hooks
             .in_step(|| catch_unwind(AssertUnwindSafe(|| run.poll(cx))));
@@ -111,8 +136,20 @@ impl Scope {
         }
     }
 
+    /// Registers the task's waker with its cancel signal, unless it is the one registered
+    /// last, and says whether a cancel came in between (look again after registering).
+    pub(super) fn register_and_check(&mut self, cx: &mut Context<'_>) -> bool {
+        let waker = cx.waker();
+        let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
+        if identity != self.registered_waker {
+            self.shared.cell().register_waker(waker);
+            self.registered_waker = identity;
+        }
+        self.shared.cell().is_cancel_requested()
+    }
+
     /// The end of a step's race: records it and says what the generated code does next.
-    fn end_step<T, E>(
+    pub(super) fn end_step<T, E>(
         &mut self,
         index: usize,
         began: bool,
@@ -124,7 +161,7 @@ impl Scope {
             Raced::Cancelled => {
                 self.hooks.cancel_requested(self.id, &self.shared);
                 (
-                    StepRun::Stopped(Stop::new(index, began, false)),
+                    StepRun::Stopped(Stop::new(index, began, StopKind::Cancelled)),
                     StepEnd::Cancelled,
                 )
             }
@@ -132,14 +169,29 @@ impl Scope {
                 // The panic and a concurrent cancel race for the ending like any other end.
                 self.hooks.step_panicked(index);
                 let panicked = self.shared.cell().seal();
-                if panicked {
+                let kind = if panicked {
                     self.shared.cell().record_panic(message);
+                    StopKind::Panicked
                 } else {
                     self.hooks.cancel_requested(self.id, &self.shared);
-                }
+                    StopKind::Cancelled
+                };
                 (
-                    StepRun::Stopped(Stop::new(index, began, panicked)),
+                    StepRun::Stopped(Stop::new(index, began, kind)),
                     StepEnd::Panicked,
+                )
+            }
+            Raced::TimedOut => {
+                // The time limit and a concurrent cancel race for the ending, as a panic does.
+                let kind = if self.shared.cell().seal() {
+                    StopKind::TimedOut
+                } else {
+                    self.hooks.cancel_requested(self.id, &self.shared);
+                    StopKind::Cancelled
+                };
+                (
+                    StepRun::Stopped(Stop::new(index, began, kind)),
+                    StepEnd::TimedOut,
                 )
             }
         };
@@ -157,6 +209,8 @@ pub(crate) enum Raced<T> {
     Returned(T),
     Cancelled,
     Panicked(String),
+    /// The attempt's time limit passed (a step with `timeout = ".."`).
+    TimedOut,
 }
 
 pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

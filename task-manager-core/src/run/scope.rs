@@ -21,7 +21,7 @@ use crate::queue::ResourcePermit;
 use crate::reason::CancelReason;
 use crate::registry::Registry;
 use crate::report::timeline::Timeline;
-use crate::report::Report;
+use crate::report::{PolicyRecords, Report};
 use crate::run::hooks::Hooks;
 use crate::run::race::{CleanupBody, CleanupRun, StepRace};
 use crate::shared::TaskShared;
@@ -62,27 +62,47 @@ pub enum StepRun<T, E> {
 pub struct Stop {
     index: u32,
     began: bool,
-    panicked: bool,
+    kind: StopKind,
     /// The permit of the step's resource (queue add-on): held through the step's cleanup,
     /// which may still be using the resource, and released when the stop is consumed.
     pub(crate) resource: Option<ResourcePermit>,
 }
 
+/// What stopped a step: the task's cancel (its reason is in the cancel slot), a panic of
+/// the step, or the step's own time limit. One byte in the [`Stop`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopKind {
+    Cancelled,
+    Panicked,
+    TimedOut,
+}
+
 impl Stop {
-    pub(super) fn new(index: usize, began: bool, panicked: bool) -> Self {
+    pub(super) fn new(index: usize, began: bool, kind: StopKind) -> Self {
         Stop {
             // A flow has at most `u16::MAX` steps (see `TaskShared::set_step`).
             index: index as u32,
             began,
-            panicked,
+            kind,
             resource: None,
         }
     }
 
-    /// A cancel that landed before step `index` began (while the task waited in a queue):
-    /// the step's cleanup does not run.
+    /// A cancel that landed before step `index` began (while the task waited in a queue, or
+    /// between two attempts of a retrying step): the step's cleanup does not run.
     pub(crate) fn before(index: usize) -> Self {
-        Stop::new(index, false, false)
+        Stop::new(index, false, StopKind::Cancelled)
+    }
+
+    /// The reason a stopped step's cleanup receives.
+    pub(super) fn reason(&self, shared: &TaskShared) -> CancelReason {
+        match self.kind {
+            StopKind::Panicked => CancelReason::StepPanicked,
+            StopKind::TimedOut => CancelReason::StepTimeout {
+                limit: shared.flow().step_timeout(self.index()).unwrap_or_default(),
+            },
+            StopKind::Cancelled => shared.cell().reason(),
+        }
     }
 
     /// The index of the step that was stopped (the generated code runs that step's cleanup).
@@ -160,11 +180,7 @@ impl Scope {
         if !stop.began {
             return CleanupRun::new(self, None);
         }
-        let reason = if stop.panicked {
-            CancelReason::StepPanicked
-        } else {
-            self.shared.cell().reason()
-        };
+        let reason = stop.reason(&self.shared);
         self.hooks.cleanup_started(self.id, &self.shared, &reason);
         // The task's end comes after the cleanup, not at the stopped step's end.
         self.timeline.interrupt();
@@ -174,7 +190,7 @@ impl Scope {
     }
 
     /// How long a cleanup may run: the flow's `cleanup_timeout`, else the manager's default.
-    fn cleanup_limit(&self) -> Option<std::time::Duration> {
+    pub(super) fn cleanup_limit(&self) -> Option<std::time::Duration> {
         self.shared
             .flow()
             .cleanup_timeout()
@@ -192,7 +208,7 @@ impl Scope {
     /// The stop's permit (queue add-on) is released after the ending is sealed.
     pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
         let step = self.shared.flow().step_name(stop.index());
-        if !stop.panicked {
+        if stop.kind == StopKind::Cancelled {
             // Already told if a step met the cancel; not if the task left a queue.
             self.hooks.cancel_requested(self.id, &self.shared);
         }
@@ -202,17 +218,24 @@ impl Scope {
         } else {
             Cleanup::NoStepInProgress
         });
-        let ending = if stop.panicked {
-            Ending::Panicked {
+        let ending = match stop.kind {
+            StopKind::Panicked => Ending::Panicked {
                 step,
                 message: self.shared.cell().take_panic(),
-            }
-        } else {
-            Ending::Cancelled {
+            },
+            StopKind::TimedOut => Ending::TimedOut {
+                step,
+                limit: self
+                    .shared
+                    .flow()
+                    .step_timeout(stop.index())
+                    .unwrap_or_default(),
+            },
+            StopKind::Cancelled => Ending::Cancelled {
                 reason: self.shared.cell().reason(),
                 step: stop.began.then_some(step),
                 steps_completed: self.timeline.completed(),
-            }
+            },
         };
         self.finish(task, ending)
     }
@@ -257,7 +280,11 @@ impl Scope {
         })
     }
 
-    fn finish<P, R, T, E>(&mut self, task: Task<P, R>, ending: Ending<T, E>) -> Outcome<T, E, R> {
+    pub(super) fn finish<P, R, T, E>(
+        &mut self,
+        task: Task<P, R>,
+        ending: Ending<T, E>,
+    ) -> Outcome<T, E, R> {
         // Kept by the shared state (the snapshot reads it there), not twice.
         let submitted_at = self.shared.live().submitted_at;
         // Most tasks end in the poll where their last step ended: that instant, no clock read.
@@ -268,11 +295,18 @@ impl Scope {
         // A task stopped by a cancel or a panic has recorded what became of its cleanup; one
         // that completed or failed by itself ran none (and does not lock its slot for this).
         let cleanup = match ending {
-            Ending::Cancelled { .. } | Ending::Panicked { .. } => {
+            Ending::Cancelled { .. } | Ending::Panicked { .. } | Ending::TimedOut { .. } => {
                 self.shared.cell().recorded_cleanup()
             }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
+        // Only a task whose steps retried or were compensated reads its cell for them.
+        let policies = (self.timeline.retried || self.timeline.compensated).then(|| {
+            Box::new(PolicyRecords {
+                attempts: self.shared.cell().take_attempts(),
+                compensations: self.shared.cell().compensations(),
+            })
+        });
         let report = Report::new(
             self.shared.flow(),
             submitted_at,
@@ -280,6 +314,7 @@ impl Scope {
             std::mem::take(&mut self.timeline),
             cleanup,
             task.into_info(),
+            policies,
         );
         Outcome::new(self.id, self.shared.flow().name(), ending, report)
     }

@@ -60,6 +60,32 @@ pub enum AwaitPoint {
         /// Which poll (1 is the first).
         poll: usize,
     },
+    /// The wait between two attempts of a retrying step (`#[step(retry = ..)]`) returned
+    /// `Pending` from its `poll`-th poll (counted with the step's own polls). No attempt is
+    /// in progress: a cancel here ends the task at once, with no step in progress and no
+    /// cleanup.
+    BetweenAttempts {
+        /// The step's index.
+        index: usize,
+        /// Its name.
+        step: &'static str,
+        /// Which poll (1 is the first).
+        poll: usize,
+    },
+    /// The compensation of step `index` (`#[step(compensate = ..)]`) returned `Pending` from
+    /// a poll (counted with the steps' own polls). The task's ending is already claimed: a
+    /// cancel here changes nothing (it finds the task finished, or already being cancelled),
+    /// and the compensations all run as they would have.
+    Compensating {
+        /// The compensated step's index.
+        index: usize,
+        /// Its name.
+        step: &'static str,
+        /// Which poll (1 is the first).
+        poll: usize,
+        /// How many steps had returned `Ok`.
+        steps_completed: usize,
+    },
     /// The step panicked and the task is about to claim its ending. A cancel here wins the
     /// ending; the step's cleanup still runs, once.
     StepPanicked {
@@ -86,6 +112,8 @@ impl AwaitPoint {
             AwaitPoint::Admission { .. }
             | AwaitPoint::ResourcePending { .. }
             | AwaitPoint::BeforeStep { .. }
+            | AwaitPoint::BetweenAttempts { .. }
+            | AwaitPoint::Compensating { .. }
             | AwaitPoint::BeforeEnding { .. } => None,
         }
     }
@@ -97,8 +125,12 @@ impl AwaitPoint {
             AwaitPoint::ResourcePending { index, .. }
             | AwaitPoint::BeforeStep { index, .. }
             | AwaitPoint::StepPending { index, .. }
+            | AwaitPoint::BetweenAttempts { index, .. }
             | AwaitPoint::StepPanicked { index, .. } => index,
-            AwaitPoint::BeforeEnding { steps_completed } => steps_completed,
+            AwaitPoint::BeforeEnding { steps_completed }
+            | AwaitPoint::Compensating {
+                steps_completed, ..
+            } => steps_completed,
         }
     }
 }
@@ -117,6 +149,14 @@ impl fmt::Display for AwaitPoint {
             AwaitPoint::StepPending { step, poll, .. } => {
                 write!(f, "step `{step}` suspended (poll {poll} returned Pending)")
             }
+            AwaitPoint::BetweenAttempts { step, poll, .. } => write!(
+                f,
+                "step `{step}` waiting between two attempts (poll {poll} returned Pending)"
+            ),
+            AwaitPoint::Compensating { step, poll, .. } => write!(
+                f,
+                "compensating step `{step}` (poll {poll} returned Pending)"
+            ),
             AwaitPoint::StepPanicked { step, .. } => {
                 write!(
                     f,
@@ -514,7 +554,7 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         check_left(run)?;
         let ending = run.outcome.ending();
         let due = match ending {
-            Ending::Panicked { step, .. } => Some(*step),
+            Ending::Panicked { step, .. } | Ending::TimedOut { step, .. } => Some(*step),
             Ending::Cancelled { step, .. } => *step,
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
@@ -535,6 +575,9 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         run: &Run<T, E, R>,
     ) -> Result<(), String> {
         check_left(run)?;
+        if let AwaitPoint::Compensating { .. } = point {
+            return check_compensating(uncancelled, run);
+        }
         if run.cancel_status != Some(CancelStatus::Requested) {
             return Err(format!(
                 "the cancel found the task {:?}, expected it running (Requested)",
@@ -573,10 +616,12 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
             AwaitPoint::ResourcePending { index, .. } | AwaitPoint::BeforeStep { index, .. } => {
                 &uncancelled.begun[..(*index).min(uncancelled.begun.len())]
             }
-            AwaitPoint::StepPending { index, .. } | AwaitPoint::StepPanicked { index, .. } => {
+            AwaitPoint::StepPending { index, .. }
+            | AwaitPoint::BetweenAttempts { index, .. }
+            | AwaitPoint::StepPanicked { index, .. } => {
                 &uncancelled.begun[..(*index + 1).min(uncancelled.begun.len())]
             }
-            AwaitPoint::BeforeEnding { .. } => &uncancelled.begun,
+            AwaitPoint::BeforeEnding { .. } | AwaitPoint::Compensating { .. } => &uncancelled.begun,
         };
         if run.begun != expected_begun {
             return Err(format!(
@@ -644,6 +689,47 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
 }
 
 /// What every run must leave: one ending, an empty registry.
+/// A cancel during a compensation: the task's ending was claimed before, so the cancel
+/// found it finished (or already being cancelled), and the run ended as the uncancelled one
+/// did, with the same cleanups and compensations.
+fn check_compensating<T, E, R>(
+    uncancelled: &Run<T, E, R>,
+    run: &Run<T, E, R>,
+) -> Result<(), String> {
+    if !matches!(
+        run.cancel_status,
+        Some(CancelStatus::AlreadyFinished | CancelStatus::AlreadyRequested)
+    ) {
+        return Err(format!(
+            "a cancel during a compensation found the task {:?}, expected it finished (its ending was claimed)",
+            run.cancel_status
+        ));
+    }
+    let (ending, expected) = (
+        run.outcome.ending().to_string(),
+        uncancelled.outcome.ending().to_string(),
+    );
+    if ending != expected {
+        return Err(format!(
+            "the task ended `{ending}`, but without the cancel it ends `{expected}`"
+        ));
+    }
+    let compensations = run.outcome.report().compensations();
+    let expected = uncancelled.outcome.report().compensations();
+    if compensations != expected {
+        return Err(format!(
+            "the compensations were {compensations:?}, but without the cancel they are {expected:?}"
+        ));
+    }
+    if run.cleanups != uncancelled.cleanups {
+        return Err(format!(
+            "the cleanups were {:?}, but without the cancel they are {:?}",
+            run.cleanups, uncancelled.cleanups
+        ));
+    }
+    Ok(())
+}
+
 fn check_left<T, E, R>(run: &Run<T, E, R>) -> Result<(), String> {
     if run.ends != 1 {
         return Err(format!("the task ended {} times, expected once", run.ends));

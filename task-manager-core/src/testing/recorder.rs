@@ -187,6 +187,30 @@ impl Probe {
         });
     }
 
+    /// The wait between two attempts of a retrying step: each of its polls that returns
+    /// `Pending` (no attempt is in progress).
+    pub(crate) fn backoff_pending(&self, index: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::BetweenAttempts { index, step, poll });
+        });
+    }
+
+    /// A compensation (of step `index`) returned `Pending`: the task's ending is claimed.
+    pub(crate) fn compensation_pending(&self, index: usize, steps_completed: usize) {
+        self.with(|record| {
+            record.polls += 1;
+            let (step, poll) = (record.step_name(index), record.polls);
+            record.reach(AwaitPoint::Compensating {
+                index,
+                step,
+                poll,
+                steps_completed,
+            });
+        });
+    }
+
     pub(crate) fn step_panicked(&self, index: usize) {
         self.with(|record| {
             let step = record.step_name(index);

@@ -6,7 +6,7 @@ use std::future::{pending, Future};
 use std::sync::Arc;
 
 use task_manager_core::{
-    flow, CancelReason, HasTaskManager, Passport, Task, TaskHandle, TaskId, TaskManager,
+    flow, CancelReason, HasTaskManager, Passport, Retry, Task, TaskHandle, TaskId, TaskManager,
 };
 
 use crate::contender::{Canceller, Contender, Parker};
@@ -55,6 +55,75 @@ macro_rules! yielding_flow {
     };
 }
 
+/// The three-step flow with every step declaring a time limit and a retry policy, neither of
+/// which triggers: what a declared policy costs (`TM_BENCH_LIBRARY_POLICY=1`, see
+/// `benches/instructions.sh`).
+#[flow(name = three_policy)]
+impl Bench {
+    #[step(cancel = undo_three_policy, timeout = "60s", retry = bench_retries)]
+    async fn three_policy_1(&self, _task: &mut Task) -> Result<u64, Infallible> {
+        Ok(step(0).await)
+    }
+
+    #[step(cancel = undo_three_policy, timeout = "60s", retry = bench_retries)]
+    async fn three_policy_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    #[step(cancel = undo_three_policy, timeout = "60s", retry = bench_retries)]
+    async fn three_policy_3(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    async fn undo_three_policy(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
+fn bench_retries() -> Retry<Infallible> {
+    Retry::attempts(3)
+}
+
+/// The same with a time limit only (`TM_BENCH_LIBRARY_POLICY=timeout`).
+#[flow(name = three_timeout)]
+impl Bench {
+    #[step(cancel = undo_three_timeout, timeout = "60s")]
+    async fn three_timeout_1(&self, _task: &mut Task) -> Result<u64, Infallible> {
+        Ok(step(0).await)
+    }
+
+    #[step(cancel = undo_three_timeout, timeout = "60s")]
+    async fn three_timeout_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    #[step(cancel = undo_three_timeout, timeout = "60s")]
+    async fn three_timeout_3(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    async fn undo_three_timeout(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
+/// The same with a retry policy only (`TM_BENCH_LIBRARY_POLICY=retry`).
+#[flow(name = three_retry)]
+impl Bench {
+    #[step(cancel = undo_three_retry, retry = bench_retries)]
+    async fn three_retry_1(&self, _task: &mut Task) -> Result<u64, Infallible> {
+        Ok(step(0).await)
+    }
+
+    #[step(cancel = undo_three_retry, retry = bench_retries)]
+    async fn three_retry_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    #[step(cancel = undo_three_retry, retry = bench_retries)]
+    async fn three_retry_3(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    async fn undo_three_retry(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
 yielding_flow!(one, undo_one, one_1);
 yielding_flow!(three, undo_three, three_1, three_2, three_3);
 yielding_flow!(
@@ -86,9 +155,34 @@ impl Bench {
 }
 
 /// The suite's handle on the library.
-#[derive(Default)]
 pub struct Library {
     bench: Arc<Bench>,
+    /// Three-step tasks declare a time limit and a retry policy on each step
+    /// (`TM_BENCH_LIBRARY_POLICY=1`), or one of them (`timeout`, `retry`): read once, here,
+    /// so that it costs the tasks nothing.
+    policy: Policy,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Policy {
+    None,
+    Both,
+    Timeout,
+    Retry,
+}
+
+impl Default for Library {
+    fn default() -> Self {
+        Library {
+            bench: Arc::default(),
+            policy: match std::env::var("TM_BENCH_LIBRARY_POLICY").as_deref() {
+                Ok("1") => Policy::Both,
+                Ok("timeout") => Policy::Timeout,
+                Ok("retry") => Policy::Retry,
+                _ => Policy::None,
+            },
+        }
+    }
 }
 
 type Handle = TaskHandle<u64, Infallible, ()>;
@@ -98,6 +192,15 @@ impl Library {
         let passport = Passport::new(());
         let submitted = match steps {
             Steps::One => self.bench.execute_one(passport),
+            Steps::Three if self.policy == Policy::Both => {
+                self.bench.execute_three_policy(passport)
+            }
+            Steps::Three if self.policy == Policy::Timeout => {
+                self.bench.execute_three_timeout(passport)
+            }
+            Steps::Three if self.policy == Policy::Retry => {
+                self.bench.execute_three_retry(passport)
+            }
             Steps::Three => self.bench.execute_three(passport),
             Steps::Ten => self.bench.execute_ten(passport),
         };
@@ -131,6 +234,7 @@ impl Parker for Library {
                 tasks: TaskManager::new(),
                 probe: Some(probe),
             }),
+            policy: Policy::None,
         }
     }
 

@@ -204,3 +204,73 @@ impl Drop for Subscription {
         self.hub.subscribers.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use task_manager_core::{EventKind, TaskEnd};
+
+    fn event(id: TaskId, kind: EventKind<'static>) -> TaskEvent<'static> {
+        TaskEvent {
+            id,
+            flow: "job",
+            kind,
+        }
+    }
+
+    fn finished(id: TaskId) -> TaskEvent<'static> {
+        event(
+            id,
+            EventKind::Finished {
+                ending: TaskEnd::Completed,
+                duration: Duration::from_millis(1),
+            },
+        )
+    }
+
+    #[test]
+    fn with_no_subscriber_events_touch_nothing() {
+        let hub = EventHub::new();
+        hub.on_event(&event(TaskId::new(), EventKind::Started));
+        assert!(hub.inner.tasks().is_empty());
+    }
+
+    #[test]
+    fn a_subscriber_gets_its_task_events_only_until_finished() {
+        let hub = EventHub::new();
+        let (mine, other) = (TaskId::new(), TaskId::new());
+        let mut subscription = hub.subscribe(mine);
+        hub.on_event(&event(other, EventKind::Started));
+        hub.on_event(&event(mine, EventKind::Started));
+        hub.on_event(&finished(mine));
+        assert_eq!(subscription.try_next().unwrap().kind_name(), "started");
+        assert!(subscription.try_next().unwrap().is_finished());
+        // The hub let it go after `Finished`: the channel is closed and the entry is gone.
+        assert!(subscription.try_next().is_none());
+        assert!(hub.inner.tasks().is_empty());
+        assert_eq!(hub.subscribers(), 1);
+        drop(subscription);
+        assert_eq!(hub.subscribers(), 0);
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_is_dropped_and_the_others_are_not() {
+        let hub = EventHub::with_capacity(2);
+        let id = TaskId::new();
+        let mut slow = hub.subscribe(id);
+        let mut fast = hub.subscribe(id);
+        for _ in 0..2 {
+            hub.on_event(&event(id, EventKind::Started));
+            fast.try_next().unwrap();
+        }
+        hub.on_event(&event(id, EventKind::Started));
+        assert!(fast.try_next().is_some());
+        // `slow` had 2 unread: the third dropped it. Its two events remain, then the end.
+        assert!(slow.try_next().is_some());
+        assert!(slow.try_next().is_some());
+        assert!(slow.try_next().is_none());
+        hub.on_event(&finished(id));
+        assert!(fast.try_next().unwrap().is_finished());
+    }
+}

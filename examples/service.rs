@@ -4,7 +4,8 @@
 //! `cargo run --example service` serves on 127.0.0.1:3000 and prints `curl` commands;
 //! `cargo run --example service -- --smoke` serves on a free port, makes a few requests to
 //! itself (start, status, snapshot, events, a refused request, a cancel that waits for the
-//! cleanup, a request that waits for its result), prints what it got and exits.
+//! cleanup, a request that waits for its result, the Prometheus metrics at `/metrics`),
+//! prints what it got and exits.
 
 use std::convert::Infallible;
 use std::future::IntoFuture;
@@ -13,13 +14,15 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use task_manager_axum::{
     accepted, cancel_on_disconnect, BearerToken, EventHub, SubmitRejection, TaskRoutes,
 };
 use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskManager};
+use task_manager_metrics::TaskMetrics;
 
 const TOKEN: &str = "demo-token";
 
@@ -116,8 +119,9 @@ async fn run_query(
     })
 }
 
-fn app(queries: Arc<Queries>, hub: EventHub) -> Router {
+fn app(queries: Arc<Queries>, hub: EventHub, prometheus: PrometheusHandle) -> Router {
     Router::new()
+        .route("/metrics", get(move || async move { prometheus.render() }))
         .nest(
             "/tasks",
             TaskRoutes::new(queries.tasks.clone(), BearerToken::new(TOKEN))
@@ -134,8 +138,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let smoke = std::env::args().any(|arg| arg == "--smoke");
     let hub = EventHub::new();
     let queries = Arc::new(Queries {
-        tasks: TaskManager::builder().addon(hub.clone()).build()?,
+        tasks: TaskManager::builder()
+            .addon(hub.clone())
+            .addon(TaskMetrics::new())
+            .build()?,
     });
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let address = if smoke {
         "127.0.0.1:0"
     } else {
@@ -143,7 +151,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(address).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(axum::serve(listener, app(Arc::clone(&queries), hub)).into_future());
+    let server = tokio::spawn(
+        axum::serve(listener, app(Arc::clone(&queries), hub, prometheus)).into_future(),
+    );
     if !smoke {
         println!("serving on {base}; the task routes need `Authorization: Bearer {TOKEN}`");
         println!("  curl -s -X POST {base}/queries -H 'content-type: application/json' -d '{{\"sql\": \"select 1\", \"work_ms\": 20000}}'");
@@ -151,6 +161,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  curl -s {base}/tasks/ID -H 'authorization: Bearer {TOKEN}'");
         println!("  curl -sN {base}/tasks/ID/events -H 'authorization: Bearer {TOKEN}'");
         println!("  curl -s -X DELETE '{base}/tasks/ID?wait=true&reason=user+left' -H 'authorization: Bearer {TOKEN}'");
+        println!("  curl -s {base}/metrics");
         println!("  curl -s -X POST {base}/queries/wait -H 'content-type: application/json' -d '{{\"sql\": \"select 2\"}}'");
         server.await??;
         return Ok(());
@@ -272,5 +283,26 @@ async fn smoke_test(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     let rows: serde_json::Value = response.json().await?;
     assert!(rows["rows"].is_array(), "{rows}");
     println!("7. POST /queries/wait -> {rows}");
+
+    // 8. The metrics: one task cancelled, one completed.
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let finished: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("task_manager_tasks_finished_total"))
+        .collect();
+    for ending in ["cancelled", "completed"] {
+        let label = format!("ending=\"{ending}\"");
+        let line = finished
+            .iter()
+            .find(|line| line.contains(&label))
+            .ok_or_else(|| format!("no {ending} count in /metrics:\n{text}"))?;
+        assert!(line.ends_with(" 1"), "{line}");
+    }
+    println!("8. GET /metrics -> {}", finished.join("; "));
     Ok(())
 }

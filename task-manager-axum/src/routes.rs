@@ -91,6 +91,14 @@ impl TaskRoutes {
         self
     }
 
+    /// How often an event stream checks that its task is still registered
+    /// ([`DEFAULT_RECHECK`]); a stream whose task has left without its last event reaching
+    /// the stream ends with an event `ended`.
+    pub fn recheck(mut self, every: Duration) -> Self {
+        self.recheck = every.max(Duration::from_millis(1));
+        self
+    }
+
     /// The router, to nest under a prefix. Its routes:
     ///
     /// | route | answer |

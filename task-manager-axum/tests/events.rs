@@ -172,3 +172,63 @@ async fn a_client_that_leaves_the_stream_unsubscribes() {
     let cancellation = server.service.tasks.cancel(id, "end of test");
     soon("the task's end", cancellation).await;
 }
+
+#[tokio::test]
+async fn without_a_hub_the_stream_is_501() {
+    use std::future::IntoFuture;
+    let tasks = task_manager_core::TaskManager::new();
+    let app = axum::Router::new().nest("/tasks", task_manager_axum::task_routes(tasks, AllowAll));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+    let response = client()
+        .get(format!("{base}/tasks/{}/events", TaskId::new()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 501);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "events_not_enabled");
+}
+
+#[tokio::test]
+async fn a_stream_whose_task_left_unseen_ends_with_ended() {
+    use std::future::IntoFuture;
+    use std::time::Duration;
+    // The routes' hub is not installed on the manager: the stream hears nothing, and its
+    // periodic check (every 10 ms here) finds the task gone.
+    let server = serve(AllowAll).await;
+    let tasks = server.service.tasks.clone();
+    let app = axum::Router::new().nest(
+        "/tasks",
+        task_manager_axum::TaskRoutes::new(tasks, AllowAll)
+            .events(task_manager_axum::EventHub::new())
+            .recheck(Duration::from_millis(10))
+            .into_router(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app).into_future());
+
+    let id = TaskId::new();
+    start_job(&server, id).await;
+    let response = client()
+        .get(format!("{base}/tasks/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stream = SseReader {
+        response,
+        buffer: String::new(),
+    };
+    server.release_cleanups(1);
+    soon(
+        "the task's end",
+        server.service.tasks.cancel(id, "end of test"),
+    )
+    .await;
+    let events = stream.all().await;
+    assert_eq!(names(&events), ["ended"], "{events:?}");
+    assert_eq!(events[0].1["id"], id.to_string());
+}

@@ -174,8 +174,14 @@ async fn wait_for(client: &Client, what: &str, xpath: &str) -> fantoccini::eleme
     {
         Ok(element) => element,
         Err(error) => {
-            let page = client.source().await.unwrap_or_default();
-            panic!("the board never showed {what} ({error}); the page was:\n{page}")
+            // What the board showed (its markup without the script and style).
+            let mut shown = String::new();
+            for part in ["header", "main"] {
+                if let Ok(element) = client.find(Locator::Css(part)).await {
+                    shown.push_str(&element.html(false).await.unwrap_or_default());
+                }
+            }
+            panic!("the board never showed {what} ({error}); it showed:\n{shown}")
         }
     }
 }

@@ -1,10 +1,13 @@
 //! A web service whose requests run the seed's two-step flow (prepare, then send the query),
-//! with the task routes of `task-manager-axum` under `/tasks`, guarded by a bearer token.
+//! with the task routes of `task-manager-axum` under `/tasks`, guarded by a bearer token, and
+//! their live board at `/tasks/board?token=demo-token`.
 //!
-//! `cargo run --example service` serves on 127.0.0.1:3000 and prints `curl` commands;
+//! `cargo run --example service` serves on 127.0.0.1:3000 and prints `curl` commands and the
+//! board's address;
 //! `cargo run --example service -- --smoke` serves on a free port, makes a few requests to
 //! itself (start, status, snapshot, events, a refused request, a cancel that waits for the
-//! cleanup, a request that waits for its result, the Prometheus metrics at `/metrics`),
+//! cleanup, a request that waits for its result, the board's page, the Prometheus metrics at
+//! `/metrics`),
 //! prints what it got and exits.
 
 use std::convert::Infallible;
@@ -156,6 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if !smoke {
         println!("serving on {base}; the task routes need `Authorization: Bearer {TOKEN}`");
+        println!("  the board (live tasks, cancel buttons): {base}/tasks/board?token={TOKEN}");
         println!("  curl -s -X POST {base}/queries -H 'content-type: application/json' -d '{{\"sql\": \"select 1\", \"work_ms\": 20000}}'");
         println!("  curl -s {base}/tasks -H 'authorization: Bearer {TOKEN}'");
         println!("  curl -s {base}/tasks/ID -H 'authorization: Bearer {TOKEN}'");
@@ -284,7 +288,18 @@ async fn smoke_test(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     assert!(rows["rows"].is_array(), "{rows}");
     println!("7. POST /queries/wait -> {rows}");
 
-    // 8. The metrics: one task cancelled, one completed.
+    // 8. The board: the page with the token in its query, refused without it.
+    let board = client
+        .get(format!("{base}/tasks/board?token={TOKEN}"))
+        .send()
+        .await?;
+    assert_eq!(board.status(), 200);
+    assert!(board.text().await?.contains("<title>Tasks</title>"));
+    let refused = client.get(format!("{base}/tasks/board")).send().await?;
+    assert_eq!(refused.status(), 403);
+    println!("8. GET /tasks/board?token=... -> 200 (the page); without the token -> 403");
+
+    // 9. The metrics: one task cancelled, one completed.
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -303,6 +318,6 @@ async fn smoke_test(base: &str) -> Result<(), Box<dyn std::error::Error>> {
             .ok_or_else(|| format!("no {ending} count in /metrics:\n{text}"))?;
         assert!(line.ends_with(" 1"), "{line}");
     }
-    println!("8. GET /metrics -> {}", finished.join("; "));
+    println!("9. GET /metrics -> {}", finished.join("; "));
     Ok(())
 }

@@ -9,6 +9,9 @@
 //! - `tasks` holds, per task id, the senders of its subscriptions. The hub removes a task's
 //!   senders after its `Finished` event (the last one) and a sender whose channel is full (that
 //!   subscriber fell behind: its stream ends without `Finished`, and says so).
+//! - `watchers` holds the senders of the [`Watch`]es (every task's events); they count in
+//!   `subscribers` like the others, and one that falls behind is dropped the same way.
+//!   The two locks are never held together.
 //! - Core tells `Finished` before the task leaves the registry. A subscription made between
 //!   the two misses `Finished`; whoever streams must therefore also notice that the task has
 //!   left the registry (the route checks `TaskManager::contains` periodically).
@@ -48,6 +51,7 @@ struct Hub {
     next_key: AtomicU64,
     capacity: usize,
     tasks: Mutex<HashMap<TaskId, Vec<Subscriber>>>,
+    watchers: Mutex<Vec<Subscriber>>,
 }
 
 struct Subscriber {
@@ -59,6 +63,11 @@ impl Hub {
     fn tasks(&self) -> MutexGuard<'_, HashMap<TaskId, Vec<Subscriber>>> {
         // A panic while the lock is held leaves the map consistent (each change is one call).
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn watchers(&self) -> MutexGuard<'_, Vec<Subscriber>> {
+        // As above: each change is one call.
+        self.watchers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -91,6 +100,7 @@ impl EventHub {
                 next_key: AtomicU64::new(0),
                 capacity: capacity.max(1),
                 tasks: Mutex::new(HashMap::new()),
+                watchers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -129,6 +139,30 @@ impl EventHub {
             receiver,
         }
     }
+
+    /// Subscribes to the events of every task from now on: what `GET /events` (and the
+    /// board) streams. A watch never ends by itself, unless it falls behind by the hub's
+    /// capacity (then it is dropped and its [`Watch::next`] answers `None`).
+    ///
+    /// ```
+    /// # use task_manager_axum::EventHub;
+    /// let hub = EventHub::new();
+    /// let watch = hub.watch();
+    /// assert_eq!(hub.subscribers(), 1);
+    /// drop(watch);
+    /// assert_eq!(hub.subscribers(), 0);
+    /// ```
+    pub fn watch(&self) -> Watch {
+        let (sender, receiver) = mpsc::channel(self.inner.capacity);
+        let key = self.inner.next_key.fetch_add(1, Ordering::Relaxed);
+        self.inner.subscribers.fetch_add(1, Ordering::SeqCst);
+        self.inner.watchers().push(Subscriber { key, sender });
+        Watch {
+            hub: Arc::clone(&self.inner),
+            key,
+            receiver,
+        }
+    }
 }
 
 impl Addon for EventHub {
@@ -136,16 +170,24 @@ impl Addon for EventHub {
         if self.inner.subscribers.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let mut tasks = self.inner.tasks();
-        let Some(subscribers) = tasks.get_mut(&event.id) else {
-            return;
-        };
-        let view = EventView::new(event);
-        let last = view.is_finished();
-        // A full channel: that subscriber fell behind and is dropped (its stream says so).
-        subscribers.retain(|subscriber| subscriber.sender.try_send(view.clone()).is_ok());
-        if last || subscribers.is_empty() {
-            tasks.remove(&event.id);
+        let mut view = None;
+        {
+            let mut tasks = self.inner.tasks();
+            if let Some(subscribers) = tasks.get_mut(&event.id) {
+                let view = view.get_or_insert_with(|| EventView::new(event));
+                let last = view.is_finished();
+                // A full channel: that subscriber fell behind and is dropped (its stream
+                // says so).
+                subscribers.retain(|subscriber| subscriber.sender.try_send(view.clone()).is_ok());
+                if last || subscribers.is_empty() {
+                    tasks.remove(&event.id);
+                }
+            }
+        }
+        let mut watchers = self.inner.watchers();
+        if !watchers.is_empty() {
+            let view = view.get_or_insert_with(|| EventView::new(event));
+            watchers.retain(|watcher| watcher.sender.try_send(view.clone()).is_ok());
         }
     }
 
@@ -205,6 +247,41 @@ impl Drop for Subscription {
     }
 }
 
+/// Every task's events, from [`EventHub::watch`]. Dropping it unsubscribes.
+pub struct Watch {
+    hub: Arc<Hub>,
+    key: u64,
+    receiver: mpsc::Receiver<EventView>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
+}
+
+impl Watch {
+    /// The next event of any task; `None` once the hub has let this watch go because it fell
+    /// behind.
+    pub async fn next(&mut self) -> Option<EventView> {
+        self.receiver.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next(&mut self) -> Option<EventView> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.hub
+            .watchers()
+            .retain(|watcher| watcher.key != self.key);
+        self.hub.subscribers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +328,27 @@ mod tests {
         assert!(hub.inner.tasks().is_empty());
         assert_eq!(hub.subscribers(), 1);
         drop(subscription);
+        assert_eq!(hub.subscribers(), 0);
+    }
+
+    #[test]
+    fn a_watch_gets_every_task_events_and_is_dropped_when_behind() {
+        let hub = EventHub::with_capacity(2);
+        let (one, two) = (TaskId::new(), TaskId::new());
+        let mut watch = hub.watch();
+        hub.on_event(&event(one, EventKind::Started));
+        hub.on_event(&finished(two));
+        assert_eq!(watch.try_next().unwrap().id, one.to_string());
+        assert!(watch.try_next().unwrap().is_finished());
+        for _ in 0..3 {
+            hub.on_event(&event(one, EventKind::Started));
+        }
+        assert!(watch.try_next().is_some());
+        assert!(watch.try_next().is_some());
+        assert!(watch.try_next().is_none());
+        assert!(hub.inner.watchers().is_empty());
+        assert_eq!(hub.subscribers(), 1);
+        drop(watch);
         assert_eq!(hub.subscribers(), 0);
     }
 

@@ -31,7 +31,7 @@ mod start;
 
 pub use authorize::{Action, AllowAll, Authorize, BearerToken};
 pub use error::{ApiError, SubmitRejection};
-pub use events::{EventHub, Subscription, DEFAULT_SUBSCRIBER_CAPACITY};
+pub use events::{EventHub, Subscription, Watch, DEFAULT_SUBSCRIBER_CAPACITY};
 pub use routes::{
     task_routes, TaskRoutes, DEFAULT_BODY_LIMIT, DEFAULT_CANCEL_REASON, DEFAULT_RECHECK,
 };

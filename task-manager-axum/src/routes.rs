@@ -18,7 +18,7 @@ use task_manager_core::{CancelStatus, TaskId, TaskManager};
 
 use crate::authorize::{Action, Authorize};
 use crate::error::ApiError;
-use crate::events::{EventHub, Subscription};
+use crate::events::{EventHub, Subscription, Watch};
 use crate::json::{cancel_status_word, CancelView, CleanupView, EventView, StatusView};
 
 /// The largest `DELETE` body the routes read, unless [`TaskRoutes::body_limit`] says otherwise.
@@ -108,11 +108,20 @@ impl TaskRoutes {
     /// | `DELETE /{id}` | the cancel's answer, `{"id", "status"}`: `202` requested, `200` already requested, `409` already finished, `404` not found |
     /// | `DELETE /{id}?wait=true` | waits for the task's end: `200` with `"cleanup"` for a task being cancelled |
     /// | `GET /{id}/events` | `text/event-stream` of the task's events, ending with `finished` |
+    /// | `GET /events` | `text/event-stream` of every task's events (those the request may see), without end |
+    /// | `GET /board` | the board: one HTML page listing the running tasks live, with a cancel button each |
     ///
     /// The reason is `{"reason": "..."}` (`Content-Type: application/json`) or `?reason=`;
     /// without one, [`DEFAULT_CANCEL_REASON`]. Errors are `{"error": code, "message": ...}`:
     /// `400` a malformed id, query or body, `403` refused by the hook (nothing changed), `413`
     /// a body over the limit, `415` a body that is not JSON.
+    ///
+    /// The board is asked about with [`Action::List`]. A browser's address bar cannot send
+    /// an `Authorization` header, so `GET /board?token=T` is checked as if it carried
+    /// `Authorization: Bearer T`; the page then sends that header on its own requests (the
+    /// snapshot, `GET /events` read with `fetch`, `DELETE`) and removes the token from the
+    /// address bar. A token in a URL can end up in a proxy's log: use it on loopback or
+    /// behind TLS.
     pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -128,6 +137,8 @@ impl TaskRoutes {
             .route("/", get(list))
             .route("/{id}", get(status).delete(cancel))
             .route("/{id}/events", get(events))
+            .route("/events", get(all_events))
+            .route("/board", get(board))
             .with_state(shared)
     }
 }
@@ -351,6 +362,100 @@ async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The board's page, with everything inline (no build step, nothing fetched from elsewhere).
+const BOARD_HTML: &str = include_str!("board.html");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoardQuery {
+    token: Option<String>,
+}
+
+async fn board(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    mut headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = Query::<BoardQuery>::try_from_uri(&uri).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_query",
+            format!(
+                "the query is not valid (it takes `token=...`): {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    if let Some(token) = query.0.token {
+        let value = header::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_query",
+                "the token holds characters a header cannot carry",
+            )
+        })?;
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    shared.check(&headers, Action::List)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        BOARD_HTML,
+    )
+        .into_response())
+}
+
+async fn all_events(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    shared.check(&headers, Action::List)?;
+    let Some(hub) = &shared.events else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "events_not_enabled",
+            "this service serves no event stream (give the routes an EventHub)",
+        ));
+    };
+    let watch = hub.watch();
+    let stream = watch_stream(watch, Arc::clone(&shared), headers);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Every event the request may see; ends with `lagged` if the watch fell behind.
+fn watch_stream(
+    watch: Watch,
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    stream::unfold(Some(watch), move |watch| {
+        let shared = Arc::clone(&shared);
+        let headers = headers.clone();
+        async move {
+            let mut watch = watch?;
+            loop {
+                let Some(view) = watch.next().await else {
+                    let data = serde_json::json!({
+                        "message": "this stream fell behind and was dropped: reload the snapshot and reconnect"
+                    });
+                    let event = Event::default().event("lagged").data(data.to_string());
+                    return Some((Ok(event), None));
+                };
+                let visible = TaskId::parse(&view.id)
+                    .is_ok_and(|id| shared.authorize.authorize(&headers, Action::See(id)));
+                if visible {
+                    return Some((Ok(sse_event(&view)), Some(watch)));
+                }
+            }
+        }
+    })
 }
 
 struct Streaming {

@@ -5,15 +5,22 @@
 //! other cleanup runs), every client that stayed gets its result, the registry empties, and
 //! the server keeps answering.
 //!
+//! After the run `/metrics` is scraped over HTTP: the counters match what happened.
+//!
 //! Deterministic: the steps wait at gates the test opens; a client disconnects only once its
 //! task is inside the step it was chosen for, and the gates open only once every disconnect
 //! has been seen by the server (its cleanup started).
 
 mod common;
 
-use common::{client, serve, soon};
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use common::{client, serve_with, soon};
 use task_manager_axum::{AllowAll, CLIENT_DISCONNECTED};
 use task_manager_core::TaskId;
+use task_manager_metrics::TaskMetrics;
 
 const CLIENTS: usize = 1_000;
 const SEED: u64 = 0x5eed_2026_1206;
@@ -44,7 +51,12 @@ fn plans() -> Vec<Plan> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_thirty_percent_leaving_mid_step_every_task_ends_once() {
-    let server = serve(AllowAll).await;
+    // This test binary's only test: the global recorder is its own.
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the recorder");
+    let metrics = Router::new().route("/metrics", get(move || async move { prometheus.render() }));
+    let server = serve_with(AllowAll, Some(Arc::new(TaskMetrics::new())), metrics).await;
     let journal = server.journal();
     let plans = plans();
     let leaving = |step: &'static str| plans.iter().filter(|p| **p == Plan::LeavesIn(step)).count();
@@ -161,4 +173,39 @@ async fn a_thousand_clients_thirty_percent_leaving_mid_step_every_task_ends_once
             .await
             .unwrap();
     assert_eq!(snapshot["tasks"], serde_json::json!([]));
+
+    // The counters say the same, scraped over HTTP.
+    let text = soon("the scrape", client().get(server.url("/metrics")).send())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str, labels: &str| -> usize {
+        text.lines()
+            .find(|line| line.starts_with(name) && line.contains(labels))
+            .and_then(|line| line.rsplit(' ').next())
+            .map_or(0, |value| value.parse::<f64>().expect("a number") as usize)
+    };
+    let left = leave_in_prepare + leave_in_query;
+    assert_eq!(
+        count("task_manager_tasks_submitted_total", "flow=\"job\""),
+        CLIENTS,
+        "{text}"
+    );
+    assert_eq!(
+        count("task_manager_tasks_finished_total", "ending=\"completed\""),
+        CLIENTS - left,
+        "{text}"
+    );
+    assert_eq!(
+        count("task_manager_tasks_finished_total", "ending=\"cancelled\""),
+        left,
+        "{text}"
+    );
+    assert_eq!(
+        count("task_manager_tasks_registered", "flow=\"job\""),
+        0,
+        "{text}"
+    );
 }

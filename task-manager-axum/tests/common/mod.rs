@@ -16,7 +16,9 @@ use serde::Deserialize;
 use task_manager_axum::{
     accepted, cancel_on_disconnect, Authorize, EventHub, SubmitRejection, TaskRoutes,
 };
-use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskId, TaskManager};
+use task_manager_core::{
+    flow, Addon, CancelReason, HasTaskManager, Passport, Task, TaskId, TaskManager,
+};
 use tokio::sync::{Notify, Semaphore};
 
 /// Bounds every wait of a test: a broken test fails within this instead of hanging.
@@ -223,8 +225,21 @@ impl Server {
 
 /// A server on 127.0.0.1, port 0, with these routes and a body limit of 1,024 bytes.
 pub async fn serve(authorize: impl Authorize) -> Server {
+    serve_with(authorize, None, Router::new()).await
+}
+
+/// The same, with one more add-on on the manager and more routes beside the fixture's.
+pub async fn serve_with(
+    authorize: impl Authorize,
+    addon: Option<Arc<dyn Addon>>,
+    more: Router,
+) -> Server {
     let hub = EventHub::new();
-    let tasks = TaskManager::builder().addon(hub.clone()).build().unwrap();
+    let mut builder = TaskManager::builder().addon(hub.clone());
+    if let Some(addon) = addon {
+        builder = builder.addon(addon);
+    }
+    let tasks = builder.build().unwrap();
     let service = Arc::new(Service {
         tasks: tasks.clone(),
         script: Arc::new(Script {
@@ -243,7 +258,8 @@ pub async fn serve(authorize: impl Authorize) -> Server {
         )
         .route("/jobs", post(start_accepted))
         .route("/jobs/wait", post(start_and_wait))
-        .with_state(Arc::clone(&service));
+        .with_state(Arc::clone(&service))
+        .merge(more);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, app).into_future());

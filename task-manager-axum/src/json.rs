@@ -165,18 +165,6 @@ pub fn cancel_status_word(status: CancelStatus) -> &'static str {
     }
 }
 
-fn source_word(source: CancelSource) -> &'static str {
-    match source {
-        CancelSource::Request => "request",
-        CancelSource::CancelAll => "cancel_all",
-        CancelSource::HandleDropped => "handle_dropped",
-        CancelSource::Timeout => "timeout",
-        CancelSource::Shutdown => "shutdown",
-        CancelSource::MaxWait => "max_wait",
-        _ => "other",
-    }
-}
-
 /// The answer of `DELETE /{id}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CancelView {
@@ -422,7 +410,7 @@ impl EventView {
             },
             EventKind::CancelRequested { reason, by } => EventKindView::CancelRequested {
                 reason: ReasonView::new(reason),
-                by: source_word(by),
+                by: CancelSource::name(by),
             },
             EventKind::CleanupStarted { reason, .. } => EventKindView::CleanupStarted {
                 reason: ReasonView::new(reason),

@@ -186,6 +186,44 @@ impl CancelSource {
     }
 }
 
+impl CancelSource {
+    /// The source's stable name in `snake_case` (`"request"`, `"cancel_all"`,
+    /// `"handle_dropped"`, `"timeout"`, `"shutdown"`, `"max_wait"`): for a metrics label, a
+    /// JSON field or a stored record, where the [`Display`](fmt::Display) sentence does not fit.
+    ///
+    /// ```
+    /// use task_manager_core::CancelSource;
+    ///
+    /// assert_eq!(CancelSource::HandleDropped.name(), "handle_dropped");
+    /// assert_eq!(CancelSource::from_name("handle_dropped"), Some(CancelSource::HandleDropped));
+    /// assert_eq!(CancelSource::from_name("nobody"), None);
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            CancelSource::Request => "request",
+            CancelSource::CancelAll => "cancel_all",
+            CancelSource::HandleDropped => "handle_dropped",
+            CancelSource::Timeout => "timeout",
+            CancelSource::Shutdown => "shutdown",
+            CancelSource::MaxWait => "max_wait",
+        }
+    }
+
+    /// The source named `name` (see [`name`](Self::name)); `None` for any other text.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|source| source.name() == name)
+    }
+
+    const ALL: [CancelSource; 6] = [
+        CancelSource::Request,
+        CancelSource::CancelAll,
+        CancelSource::HandleDropped,
+        CancelSource::Timeout,
+        CancelSource::Shutdown,
+        CancelSource::MaxWait,
+    ];
+}
+
 impl fmt::Display for CancelSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -81,18 +81,6 @@ fn step_end_word(end: StepEnd) -> &'static str {
     }
 }
 
-fn source_word(source: CancelSource) -> &'static str {
-    match source {
-        CancelSource::Request => "request",
-        CancelSource::CancelAll => "cancel_all",
-        CancelSource::HandleDropped => "handle_dropped",
-        CancelSource::Timeout => "timeout",
-        CancelSource::Shutdown => "shutdown",
-        CancelSource::MaxWait => "max_wait",
-        _ => "other",
-    }
-}
-
 impl TaskMetrics {
     /// The add-on.
     pub fn new() -> Self {
@@ -149,7 +137,7 @@ impl Addon for TaskMetrics {
                 .record(duration.as_secs_f64());
             }
             EventKind::CancelRequested { by, .. } => {
-                counter!("task_manager_cancels_total", "flow" => flow, "source" => source_word(by))
+                counter!("task_manager_cancels_total", "flow" => flow, "source" => CancelSource::name(by))
                     .increment(1);
             }
             EventKind::CleanupFinished { step, cleanup } => match cleanup {

@@ -142,11 +142,11 @@ pub enum StoreError {
         /// The value, NULs shown as `\0`.
         value: String,
     },
-    /// A cancel reason or source newer than this crate (core's enums are `non_exhaustive`):
+    /// A cancel reason or cleanup kind newer than this crate (core's enums are `non_exhaustive`):
     /// it is refused rather than stored as something it is not.
     #[error("this version of task-manager-postgres cannot store {what} `{value}`: upgrade it")]
     Unsupported {
-        /// `cancel reason`, `cancel source` or `cleanup`.
+        /// `cancel reason` or `cleanup`.
         what: &'static str,
         /// The value's `Debug` text.
         value: String,

@@ -22,7 +22,7 @@ use crate::error::{visible, StoreError};
 use crate::id::PgId;
 use crate::link::Link;
 use crate::listen::{self, Cancels};
-use crate::reason::{encode_reason, encode_source, micros};
+use crate::reason::{encode_reason, micros};
 use crate::record::{Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState};
 use crate::schema::SchemaName;
 use crate::sql::decode_record;
@@ -300,7 +300,7 @@ impl PgCluster {
         source: CancelSource,
     ) -> Result<CancelStatus, StoreError> {
         let columns = encode_reason(reason)?;
-        let source = encode_source(source)?;
+        let source = source.name();
         let session = self.inner.link.session().await?;
         let won = session
             .client

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::cancel::Cancellation;
 use crate::id::TaskId;
 use crate::outcome::Outcome;
-use crate::queue::Abandonments;
+use crate::queue::{self, Abandonments};
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 use crate::shared::TaskShared;
 
@@ -51,22 +51,6 @@ impl<T, E, R> TaskHandle<T, E, R> {
         }
     }
 
-    /// Cancels the task, telling its lines if it was waiting in one.
-    fn request_cancel(
-        &self,
-        task: &TaskShared,
-        reason: CancelReason,
-        source: CancelSource,
-    ) -> CancelStatus {
-        let status = task.cell().request_cancel_by(reason, source);
-        if status == CancelStatus::Requested && task.is_waiting() {
-            if let Some(lines) = &self.lines {
-                lines.note();
-            }
-        }
-        status
-    }
-
     /// The task's id.
     pub fn id(&self) -> TaskId {
         self.id
@@ -78,7 +62,12 @@ impl<T, E, R> TaskHandle<T, E, R> {
         match &self.cancel_on_drop {
             Some(task) => Cancellation::new(
                 self.id,
-                self.request_cancel(task, reason.into(), CancelSource::Request),
+                queue::cancel(
+                    task,
+                    reason.into(),
+                    CancelSource::Request,
+                    self.lines.as_ref(),
+                ),
                 Some(Arc::clone(task)),
             ),
             None => Cancellation::new(self.id, CancelStatus::AlreadyFinished, None),
@@ -119,10 +108,11 @@ impl<T, E, R> Future for TaskHandle<T, E, R> {
 impl<T, E, R> Drop for TaskHandle<T, E, R> {
     fn drop(&mut self) {
         if let Some(task) = self.cancel_on_drop.take() {
-            self.request_cancel(
+            queue::cancel(
                 &task,
                 CancelReason::HandleDropped,
                 CancelSource::HandleDropped,
+                self.lines.as_ref(),
             );
         }
     }

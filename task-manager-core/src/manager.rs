@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cancel::{CancelAll, Cancellation};
 use crate::id::TaskId;
 use crate::observe::AddonSet;
-use crate::queue::Queues;
+use crate::queue::{self, Abandonments, Queues};
 use crate::reason::CancelStatus;
 use crate::reason::{CancelReason, CancelSource};
 use crate::registry::Registry;
@@ -79,10 +79,8 @@ impl TaskManager {
     pub fn cancel(&self, id: TaskId, reason: impl Into<CancelReason>) -> Cancellation {
         match self.registry.get(id) {
             Some(task) => {
-                let status = task
-                    .cell()
-                    .request_cancel_by(reason.into(), CancelSource::Request);
-                self.note_if_abandoned(&task, status);
+                let status =
+                    queue::cancel(&task, reason.into(), CancelSource::Request, self.lines());
                 Cancellation::new(id, status, Some(task))
             }
             None => Cancellation::new(id, CancelStatus::NotFound, None),
@@ -105,20 +103,16 @@ impl TaskManager {
         let cancellations = found
             .into_iter()
             .map(|(id, task)| {
-                let status = task.cell().request_cancel_by(reason.clone(), source);
-                self.note_if_abandoned(&task, status);
+                let status = queue::cancel(&task, reason.clone(), source, self.lines());
                 Cancellation::new(id, status, Some(task))
             })
             .collect();
         CancelAll { cancellations }
     }
 
-    /// A cancel that took effect on a task waiting in one of this manager's lines tells the
-    /// lines, so that a full line gives the task's place away at once (queue add-on).
-    fn note_if_abandoned(&self, task: &TaskShared, status: CancelStatus) {
-        if status == CancelStatus::Requested && task.is_waiting() {
-            self.registry.queues.abandonments().note();
-        }
+    /// The count this manager's cancels tell its lines (queue add-on).
+    fn lines(&self) -> Option<&Abandonments> {
+        Some(self.registry.queues.abandonments())
     }
 
     /// The ids of all running tasks (a snapshot).

@@ -27,7 +27,7 @@ mod wait;
 pub(crate) use config::QueueConfig;
 pub(crate) use permits::{Abandonments, Entry, Full, Permit};
 pub(crate) use table::Queues;
-pub(crate) use wait::{acquire, run_admitted, WaitLimits};
+pub(crate) use wait::{acquire, cancel, run_admitted, WaitLimits};
 
 use crate::shared::TaskShared;
 

@@ -20,9 +20,9 @@ use std::time::Duration;
 use futures_util::future::{Either, FutureExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use crate::queue::permits::{Entry, Ticket, Waiter};
+use crate::queue::permits::{Abandonments, Entry, Ticket, Waiter};
 use crate::queue::{ResourcePermit, TaskPermit};
-use crate::reason::CancelReason;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
 use crate::shared::TaskShared;
 
 impl Waiter for TaskShared {
@@ -205,4 +205,23 @@ pub(crate) async fn acquire(
     })
     .await;
     granted.then(|| ticket.claim()).flatten()
+}
+
+/// Cancels `task` on behalf of `source`, and, if the cancel took effect while the task waited
+/// in a line, tells that line's manager (`lines`) so that a full line gives the place away at
+/// once (`permits.rs`, invariant 4). Every canceller that can find a waiting task goes
+/// through here: the manager's cancels and the task's handle.
+pub(crate) fn cancel(
+    task: &TaskShared,
+    reason: CancelReason,
+    source: CancelSource,
+    lines: Option<&Abandonments>,
+) -> CancelStatus {
+    let status = task.cell().request_cancel_by(reason, source);
+    if status == CancelStatus::Requested && task.is_waiting() {
+        if let Some(lines) = lines {
+            lines.note();
+        }
+    }
+    status
 }

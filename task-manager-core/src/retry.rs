@@ -30,8 +30,9 @@ pub enum Jitter {
 /// that reaches the step.
 ///
 /// By default: 3 attempts in all, 100 ms before the second, doubling, at most 10 s apart,
-/// no jitter, no time budget, every error retried, timeouts retried. Panics are never
-/// retried (a panic ends the task, [`Ending::Panicked`](crate::Ending::Panicked)).
+/// no jitter, no time budget, every error retried, timeouts retried, panics not retried (a
+/// panic ends the task, [`Ending::Panicked`](crate::Ending::Panicked), unless
+/// [`retry_panics`](Self::retry_panics) says otherwise).
 ///
 /// ```
 /// use std::time::Duration;
@@ -67,6 +68,7 @@ pub struct Retry<E> {
     seed: Option<u64>,
     budget: Option<Duration>,
     retry_timeouts: bool,
+    retry_panics: bool,
     retry_if: Option<Classifier<E>>,
 }
 
@@ -93,6 +95,7 @@ impl<E> fmt::Debug for Retry<E> {
             .field("seed", &self.seed)
             .field("budget", &self.budget)
             .field("retry_timeouts", &self.retry_timeouts)
+            .field("retry_panics", &self.retry_panics)
             .field("retry_if", &self.retry_if.as_ref().map(|_| ".."))
             .finish()
     }
@@ -117,6 +120,7 @@ impl<E> Retry<E> {
             seed: None,
             budget: None,
             retry_timeouts: true,
+            retry_panics: false,
             retry_if: None,
         }
     }
@@ -188,6 +192,18 @@ impl<E> Retry<E> {
         }
     }
 
+    /// Whether an attempt that panicked is retried (no by default). The panicked attempt's
+    /// future is dropped and the step's cleanup runs with
+    /// [`CancelReason::StepPanicked`](crate::CancelReason::StepPanicked) before the wait, as
+    /// for a timed-out attempt; the last attempt's panic ends the task `Panicked`.
+    #[must_use]
+    pub fn retry_panics(self, retry: bool) -> Self {
+        Retry {
+            retry_panics: retry,
+            ..self
+        }
+    }
+
     /// Which errors are worth another attempt (every one by default): an error for which
     /// `retryable` says `false` is permanent, and ends the task at once.
     #[must_use]
@@ -213,6 +229,11 @@ impl<E> Retry<E> {
     /// Whether a timed-out attempt is worth another one.
     pub fn retries_timeouts(&self) -> bool {
         self.retry_timeouts
+    }
+
+    /// Whether an attempt that panicked is worth another one.
+    pub fn retries_panics(&self) -> bool {
+        self.retry_panics
     }
 
     /// The step's time budget, if it has one.

@@ -69,7 +69,8 @@ pub enum AttemptRun<T, E> {
     /// then end the task with [`Scope::stopped`].
     Stopped(Stop),
     /// Another attempt follows, after the wait ([`Scope::backoff`]). `Some` if this one
-    /// overran its time limit: its cleanup runs first ([`Scope::attempt_cleanup`]).
+    /// overran its time limit or panicked: its cleanup runs first
+    /// ([`Scope::attempt_cleanup`]).
     Retry(Option<Stop>),
 }
 
@@ -177,8 +178,10 @@ impl Scope {
         }
     }
 
-    /// The cleanup of an attempt that overran its time limit and is retried: `cleanup` is
-    /// called with [`CancelReason::StepTimeout`](crate::CancelReason::StepTimeout) and run
+    /// The cleanup of an attempt that overran its time limit or panicked, and is retried:
+    /// `cleanup` is called with
+    /// [`CancelReason::StepTimeout`](crate::CancelReason::StepTimeout) (or
+    /// [`StepPanicked`](crate::CancelReason::StepPanicked)) and run
     /// to its end (or the cleanup deadline) before the wait and the next attempt. What became
     /// of it is kept in the attempt's record. `None`: the attempt failed with an error, and
     /// there is nothing to clean up.
@@ -334,6 +337,11 @@ impl Scope {
                 )
             }
             Raced::Panicked(message) => {
+                if let Some(delay) = attempts.next_delay(Retry::retries_panics) {
+                    let stop = Stop::new(index, true, StopKind::Panicked);
+                    return self.retry(attempts, StepEnd::Panicked, message, delay, Some(stop));
+                }
+                // The task is about to claim its ending (not so for a panic that is retried).
                 self.hooks.step_panicked(index);
                 if !attempts.records.is_empty() {
                     attempts.record(step, StepEnd::Panicked, Some(message.clone()), None);

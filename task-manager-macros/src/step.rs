@@ -185,9 +185,18 @@ fn policy_run(
         #private::AttemptRun::Failed(error) => #failed,
         #private::AttemptRun::Stopped(stop) => #stopped_arm,
     };
+    // A step that needs a resource waits for it before each attempt.
+    let resource = step.args.resource.as_ref().map(|_| {
+        quote! {
+            if let ::core::option::Option::Some(stop) = #scope.attempt_resource(&mut #attempts).await {
+                #stopped_arm;
+            }
+        }
+    });
     let Some(retry) = &step.args.retry else {
         return quote! {{
             let mut #attempts = #scope.attempt_once(#index);
+            #resource
             match #scope.attempt(&mut #attempts, #timer, #call).await {
                 #private::AttemptRun::Completed(value) => value,
                 #arms
@@ -210,6 +219,7 @@ fn policy_run(
     quote! {{
         let mut #attempts = #scope.attempts(#index, #policy);
         loop {
+            #resource
             match #scope.attempt(&mut #attempts, #timer, #call).await {
                 #private::AttemptRun::Completed(value) => break value,
                 #arms

@@ -123,23 +123,9 @@ fn check_compensation(method: &ImplItemFn, errors: &mut Errors) {
     }
 }
 
-/// A step's policy keys: what they cannot be combined with, and a `retry` function that is
-/// a method of the block must take no `self`.
+/// A step's policy keys: a `retry` function that is a method of the block must take no
+/// `self`.
 fn check_policy(step: &Step, methods: &HashMap<String, &ImplItemFn>, errors: &mut Errors) {
-    if step.args.resource.is_some() {
-        if let Some((_, literal)) = &step.args.timeout {
-            errors.at(
-                literal,
-                "a step that waits for a resource cannot have a `timeout` yet: remove `timeout = ..` or `resource = ..` from this step",
-            );
-        }
-        if let Some(retry) = &step.args.retry {
-            errors.at(
-                retry,
-                "a step that waits for a resource cannot have `retry` yet: remove `retry = ..` or `resource = ..` from this step",
-            );
-        }
-    }
     let Some(retry) = step.args.retry.as_ref().and_then(|path| path.get_ident()) else {
         return;
     };

@@ -35,6 +35,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::checks::CheckedPolicy;
 use crate::cleanup::Cleanup;
+use crate::queue::ResourcePermit;
 use crate::report::{Attempt, StepEnd};
 use crate::retry::{Retry, SplitMix};
 use crate::run::race::{CleanupBody, Raced};
@@ -56,6 +57,10 @@ pub struct Attempts<E> {
     /// The wait before the next attempt.
     delay: Duration,
     records: Vec<Attempt>,
+    /// The permit of the step's resource (`#[step(resource = "..")]`) the current attempt
+    /// holds: taken before it begins, kept through the cleanup of an attempt that timed out or
+    /// panicked, released before the wait for the next one (a wait holds no resource).
+    permit: Option<ResourcePermit>,
 }
 
 /// How one attempt's race ended, as [`Scope::attempt`] reports it to the generated code.
@@ -86,6 +91,7 @@ impl<E> Attempts<E> {
             first_started_at: None,
             delay: Duration::ZERO,
             records: Vec::new(),
+            permit: None,
         }
     }
 
@@ -218,6 +224,7 @@ impl Scope {
     /// cancel during the wait ends the task at once: no attempt is in progress, so no
     /// cleanup runs, and the task ends `Cancelled` with no step in progress.
     pub async fn backoff<E>(&mut self, attempts: &mut Attempts<E>) -> Option<Stop> {
+        attempts.permit = None;
         let index = attempts.index();
         let sleep = tokio::time::sleep(attempts.delay);
         let mut sleep = std::pin::pin!(sleep);
@@ -240,14 +247,37 @@ impl Scope {
         if !cancelled {
             return None;
         }
+        Some(self.stopped_between_attempts(attempts))
+    }
+
+    /// Before each attempt of step `index`, which needs a resource
+    /// (`#[step(resource = "..")]`): waits for one of its permits, raced against the cancel
+    /// and the deadline, as a step without a policy does. The attempt holds it until it ends
+    /// (through its cleanup, if it is stopped or retried after a timeout or a panic); the wait
+    /// between two attempts holds none. A cancel during this wait stops the task with no
+    /// attempt in progress: no cleanup runs, as during the wait between attempts.
+    pub async fn attempt_resource<E>(&mut self, attempts: &mut Attempts<E>) -> Option<Stop> {
+        match self.wait_for_resource(attempts.index()).await {
+            Ok(permit) => {
+                attempts.permit = permit;
+                None
+            }
+            Err(stop) if attempts.begun == 0 => Some(stop),
+            Err(_) => Some(self.stopped_between_attempts(attempts)),
+        }
+    }
+
+    /// A cancel met between two attempts (during the wait, or for the resource): the step's
+    /// run ends here, with no attempt in progress.
+    fn stopped_between_attempts<E>(&mut self, attempts: &mut Attempts<E>) -> Stop {
+        let index = attempts.index();
         self.hooks.cancel_requested(self.id, &self.shared);
-        // The step's run ends here, between two attempts.
         let submitted_at = self.shared.live().submitted_at;
         let duration = self.timeline.end(submitted_at, StepEnd::Cancelled);
         self.hooks
             .step_finished(self.id, &self.shared, index, StepEnd::Cancelled, duration);
         self.keep_attempts(attempts);
-        Some(Stop::before(index))
+        Stop::before(index)
     }
 
     /// When the current attempt began: the first one's start is the step's, in the timeline.
@@ -357,6 +387,17 @@ impl Scope {
                     AttemptRun::Stopped(Stop::new(index, true, kind)),
                     StepEnd::Panicked,
                 )
+            }
+        };
+        // The attempt's resource goes with it: now, or after the stopped step's cleanup.
+        let run = match run {
+            AttemptRun::Stopped(mut stop) => {
+                stop.resource = attempts.permit.take();
+                AttemptRun::Stopped(stop)
+            }
+            ended => {
+                attempts.permit = None;
+                ended
             }
         };
         self.keep_attempts(attempts);

@@ -20,22 +20,41 @@ impl Scope {
         index: usize,
         run: impl Future<Output = Result<T, E>>,
     ) -> StepRun<T, E> {
-        let flow = self.shared.flow();
         if index == 0 {
             // Before the wait: the task has started, whatever its first step waits for.
             self.hooks.started(self.id, &self.shared);
         }
-        let resource = flow.step_resource(index);
+        let permit = match self.wait_for_resource(index).await {
+            Ok(permit) => permit,
+            Err(stop) => return StepRun::Stopped(stop),
+        };
+        match self.step(index, run).await {
+            StepRun::Stopped(mut stop) => {
+                stop.resource = permit;
+                StepRun::Stopped(stop)
+            }
+            ended => ended,
+        }
+    }
+
+    /// Waits for a permit of step `index`'s resource, raced against the cancel and the
+    /// deadline: `Ok(None)` if there is no line to wait in, `Err` (a stop before the step
+    /// began) if a cancel came first.
+    pub(super) async fn wait_for_resource(
+        &mut self,
+        index: usize,
+    ) -> Result<Option<ResourcePermit>, Stop> {
+        let resource = self.shared.flow().step_resource(index);
         let queue = resource.and_then(|name| self.registry.queues.resource(name).cloned());
         // No line to wait in: a cancelled task stops in `step` before the step begins, and a
         // hand-written flow whose resource was never configured just runs (submission refuses
         // those that `#[flow]` writes).
         let Some(queue) = queue.filter(|_| !self.shared.cell().is_cancel_requested()) else {
-            return self.step(index, run).await;
+            return Ok(None);
         };
         self.shared.set_step(index);
-        let permit: ResourcePermit = match queue.enter(&self.shared, self.shared.priority()) {
-            Ok(Entry::Admitted(permit)) => permit,
+        match queue.enter(&self.shared, self.shared.priority()) {
+            Ok(Entry::Admitted(permit)) => Ok(Some(permit)),
             Ok(Entry::Queued(ticket)) => {
                 if let Some(resource) = resource {
                     self.hooks
@@ -50,21 +69,14 @@ impl Scope {
                 // the previous step ended.
                 self.timeline.interrupt();
                 match granted {
-                    Some(permit) => permit,
+                    Some(permit) => Ok(Some(permit)),
                     // Cancelled while it waited: its reason is in the cancel slot.
-                    None => return StepRun::Stopped(Stop::before(index)),
+                    None => Err(Stop::before(index)),
                 }
             }
             // A resource's line has a capacity of `usize::MAX`: it is never full. Should it
             // be, the step waits for nothing rather than fail.
-            Err(_) => return self.step(index, run).await,
-        };
-        match self.step(index, run).await {
-            StepRun::Stopped(mut stop) => {
-                stop.resource = Some(permit);
-                StepRun::Stopped(stop)
-            }
-            ended => ended,
+            Err(_) => Ok(None),
         }
     }
 }

@@ -179,7 +179,7 @@ async fn a_flow_with_a_zero_timeout_is_refused_too() {
         &tasks,
         &ZERO,
         passport,
-        |task, mut scope: __private::Scope| async move { scope.completed(task, ()) },
+        |task, mut scope: __private::Scope, _| async move { scope.completed(task, ()) },
     );
     assert_eq!(
         result.err(),

@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 
-use crate::__private::{submit, Scope};
+use crate::__private::{submit, Scope, StepLimits};
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
@@ -232,7 +232,7 @@ pub fn submit_flow<P, R, T, E, Fut>(
     flow: &'static FlowInfo,
     passport: Passport<P>,
     _info: PhantomData<R>,
-    body: impl FnOnce(Task<P, R>, Scope) -> Fut,
+    body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
 ) -> Result<TaskHandle<T, E, R>, SubmitError>
 where
     R: Default, // a task's runtime info starts as `Default::default()`

@@ -68,6 +68,39 @@ pub enum SubmitError {
         /// The resource's name.
         resource: &'static str,
     },
+    /// The passport sets a time limit for a step the flow does not have
+    /// ([`Passport::with_step_timeout`](crate::Passport::with_step_timeout)).
+    #[error("task {id} of flow `{flow}` was refused: its passport sets a time limit for step `{step}`, which the flow does not have")]
+    UnknownStep {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step name the passport gave.
+        step: String,
+    },
+    /// The passport sets a time limit for a step that declares none: a step takes a per-call
+    /// limit only if it declares one (`#[step(timeout = "..")]`).
+    #[error("task {id} of flow `{flow}` was refused: its passport sets a time limit for step `{step}`, which declares no `timeout` (declare `#[step(timeout = \"..\")]` on it to allow a per-call limit)")]
+    StepWithoutTimeout {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step.
+        step: &'static str,
+    },
+    /// The passport sets a zero time limit for a step: every attempt would time out before
+    /// its first poll.
+    #[error("task {id} of flow `{flow}` was refused: its passport sets a zero time limit for step `{step}`, so every attempt would time out at once (give a positive limit)")]
+    ZeroStepTimeout {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step.
+        step: &'static str,
+    },
 }
 
 /// A configuration that cannot work: a setting of a

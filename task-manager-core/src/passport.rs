@@ -31,6 +31,10 @@ pub struct Passport<P = ()> {
     timeout_secs: u64,
     timeout_subsec_nanos: u32,
     priority: i32,
+    /// Per-call time limits of the flow's timed steps ([`Passport::with_step_timeout`]), by
+    /// step name, resolved against the flow at submission. Boxed: most passports have none.
+    #[allow(clippy::box_collection)] // eight bytes in every passport instead of twenty-four
+    step_timeouts: Option<Box<Vec<(String, Duration)>>>,
     /// The cancellation explorer's recorder for the task this passport starts (feature
     /// `testing`): the explorer arms the passport it hands to the submit closure, and the
     /// runner's probe takes it at submission. Typed `Any` so that this value knows nothing
@@ -63,6 +67,7 @@ impl<P> Passport<P> {
             timeout_secs: 0,
             timeout_subsec_nanos: NO_TIMEOUT,
             priority: 0,
+            step_timeouts: None,
             #[cfg(feature = "testing")]
             armed: None,
         }
@@ -91,6 +96,43 @@ impl<P> Passport<P> {
     pub fn with_priority(mut self, priority: i32) -> Self {
         self.priority = priority;
         self
+    }
+
+    /// A time limit for each attempt of step `step` in this task, instead of the one the step
+    /// declares (`#[step(timeout = "..")]`); a later call for the same step replaces an
+    /// earlier one. Only a step that declares a `timeout` takes one (the flow allows it
+    /// there): submission refuses a step the flow does not have
+    /// ([`SubmitError::UnknownStep`](crate::SubmitError::UnknownStep)), a step without a
+    /// `timeout` ([`SubmitError::StepWithoutTimeout`](crate::SubmitError::StepWithoutTimeout))
+    /// and a zero limit ([`SubmitError::ZeroStepTimeout`](crate::SubmitError::ZeroStepTimeout)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use task_manager_core::Passport;
+    ///
+    /// // This customer's bank is slow: give `charge` 30 s per attempt instead of its 10 s.
+    /// let passport = Passport::new("order-17").with_step_timeout("charge", Duration::from_secs(30));
+    /// assert_eq!(passport.step_timeouts(), [("charge".to_string(), Duration::from_secs(30))]);
+    /// ```
+    pub fn with_step_timeout(mut self, step: impl Into<String>, limit: Duration) -> Self {
+        let step = step.into();
+        let limits = self.step_timeouts.get_or_insert_with(Box::default);
+        match limits.iter_mut().find(|(name, _)| *name == step) {
+            Some(known) => known.1 = limit,
+            None => limits.push((step, limit)),
+        }
+        self
+    }
+
+    /// The per-call step time limits set by [`with_step_timeout`](Self::with_step_timeout),
+    /// by step name.
+    pub fn step_timeouts(&self) -> &[(String, Duration)] {
+        self.step_timeouts.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Takes the per-call step time limits out, for submission to resolve.
+    pub(crate) fn take_step_timeouts(&mut self) -> Option<Box<Vec<(String, Duration)>>> {
+        self.step_timeouts.take()
     }
 
     /// The task's priority (0 unless set).

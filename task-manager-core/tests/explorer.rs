@@ -382,7 +382,7 @@ fn submit_broken(
         manager,
         &BROKEN,
         passport,
-        move |task: Task<Bug, ()>, mut scope: Scope| async move {
+        move |task: Task<Bug, ()>, mut scope: Scope, _| async move {
             let bug = *task.payload();
             for index in 0..2 {
                 match scope.step(index, tick()).await {

@@ -8,7 +8,7 @@
 //! lands there and reads as a sentence; see `task_manager_core`'s `checks.rs`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemImpl, Path, Type};
 
@@ -295,9 +295,14 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .iter()
         .any(|step| step.args.timeout.is_some())
         .then(|| {
-            let timer = step::timer_local();
-            quote! { let mut #timer = ::core::pin::pin!(#private::StepTimer::new()); }
+            let (timer, limits) = (step::timer_local(), step::limits_local());
+            quote! { let mut #timer = ::core::pin::pin!(#private::StepTimer::new(#limits)); }
         });
+    // The passport's per-call step limits: kept by the step timer, dropped by a flow without one.
+    let limits = match &timer {
+        Some(_) => step::limits_local().to_token_stream(),
+        None => quote! { _ },
+    };
     let task_body = if flow.compensates() {
         // The steps' block ends with a `Halt`; the compensations of the completed steps run
         // after the stopped step's cleanup, in reverse order (see the runtime's
@@ -366,7 +371,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             &FLOW,
             passport,
             #info,
-            move |mut #task, mut #scope| async move { #task_body },
+            move |mut #task, mut #scope, #limits| async move { #task_body },
         )
     };
     header.wrap(flow, &body)

@@ -237,6 +237,11 @@ pub(crate) fn timer_local() -> Ident {
     local("__flow_timer", Span::call_site())
 }
 
+/// The body closure's parameter that holds the passport's per-call step limits.
+pub(crate) fn limits_local() -> Ident {
+    local("__flow_step_limits", Span::call_site())
+}
+
 /// `policy_fn()` through `RetryPolicy` on the step's error type (spanned on `retry = ..`'s
 /// value): a function that returns another type is told to return `Retry<E>`. A name that
 /// is a method of the block is called as `Self::name()`.

@@ -32,6 +32,7 @@
 //! This file imports only the values it stores and `crate::sync`.
 
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use crate::cleanup::Cleanup;
 use crate::compensation::Compensation;
@@ -89,6 +90,9 @@ struct Slot {
     /// The message of the step's panic that ended the task, from the step's stop until the
     /// ending takes it.
     panic: Option<String>,
+    /// The time limit of the step attempt that timed out last (`#[step(timeout = "..")]`, or
+    /// the passport's): for its cleanup's reason and the task's ending.
+    step_limit: Duration,
     /// Those waiting for the task to end (cancellers) or to be cancelled (signals).
     waiters: Vec<Waker>,
     /// The last progress reported; `None` until a step reports one.
@@ -214,6 +218,19 @@ impl TaskCell {
     /// Keeps the message of the panic that ends the task, until [`take_panic`](Self::take_panic).
     pub(crate) fn record_panic(&self, message: String) {
         self.lock().cold().panic = Some(message);
+    }
+
+    /// Keeps the time limit of a step attempt that just timed out.
+    pub(crate) fn record_step_limit(&self, limit: Duration) {
+        self.lock().cold().step_limit = limit;
+    }
+
+    /// The limit [`record_step_limit`](Self::record_step_limit) kept (zero if none).
+    pub(crate) fn step_limit(&self) -> Duration {
+        self.lock()
+            .cold
+            .as_ref()
+            .map_or(Duration::ZERO, |slot| slot.step_limit)
     }
 
     /// The message [`record_panic`](Self::record_panic) kept.

@@ -40,6 +40,7 @@ use crate::report::{Attempt, StepEnd};
 use crate::retry::{Retry, SplitMix};
 use crate::run::race::{CleanupBody, Raced};
 use crate::run::scope::{Scope, Stop, StopKind};
+use crate::run::step_limits::StepLimits;
 
 /// One step's attempts: its policy, how many began, the records of those that failed.
 /// A local of the step's loop in the task's state machine: only steps with a policy carry it.
@@ -56,6 +57,9 @@ pub struct Attempts<E> {
     first_started_at: Option<Instant>,
     /// The wait before the next attempt.
     delay: Duration,
+    /// The time limit of the step's attempts in this task (its own or the passport's), once
+    /// an attempt has armed the timer.
+    limit: Duration,
     records: Vec<Attempt>,
     /// The permit of the step's resource (`#[step(resource = "..")]`) the current attempt
     /// holds: taken before it begins, kept through the cleanup of an attempt that timed out or
@@ -90,6 +94,7 @@ impl<E> Attempts<E> {
             started_at: None,
             first_started_at: None,
             delay: Duration::ZERO,
+            limit: Duration::ZERO,
             records: Vec::new(),
             permit: None,
         }
@@ -335,7 +340,9 @@ impl Scope {
                 }
             }
             Raced::TimedOut => {
-                let limit = self.shared.flow().step_timeout(index).unwrap_or_default();
+                let limit = attempts.limit;
+                // For the cleanup's reason and the ending (cold: a limit was reached).
+                self.shared.cell().record_step_limit(limit);
                 let text = format!("ran longer than its limit of {limit:?}");
                 if let Some(delay) = attempts.next_delay(Retry::retries_timeouts) {
                     let stop = Stop::new(index, true, StopKind::TimedOut);
@@ -455,6 +462,8 @@ pin_project! {
     pub struct StepTimer {
         #[pin]
         sleep: Option<Sleep>,
+        // The passport's per-call limits, if it set any.
+        limits: StepLimits,
         // The waker the timer last registered (its data and vtable addresses): a poll under
         // the same waker only reads whether the timer has fired, without registering it again
         // (a waker clone and two atomic operations), as the cancel signal does in `race.rs`.
@@ -463,13 +472,18 @@ pin_project! {
 }
 
 impl StepTimer {
-    /// No timer yet.
-    #[allow(clippy::new_without_default)] // generated code only
-    pub fn new() -> Self {
+    /// No timer yet; `limits` are the passport's per-call step limits.
+    pub fn new(limits: StepLimits) -> Self {
         StepTimer {
             sleep: None,
+            limits,
             registered_waker: (0, 0),
         }
+    }
+
+    /// Step `index`'s time limit in this task: the passport's, else the step's own.
+    fn limit(&self, flow: &crate::flow::FlowInfo, index: usize) -> Option<Duration> {
+        self.limits.get(flow, index)
     }
 
     fn arm(self: Pin<&mut Self>, deadline: Instant) {
@@ -538,12 +552,13 @@ where
                 }
                 attempts.begun += 1;
                 *this.began = true;
-                if let (Some(limit), Some(timer)) =
-                    (scope.shared.flow().step_timeout(index), this.timer.as_mut())
-                {
-                    let start = scope.attempt_started_at(attempts);
-                    timer.as_mut().arm(start + limit);
-                    *this.timed = true;
+                if let Some(timer) = this.timer.as_mut() {
+                    if let Some(limit) = timer.limit(scope.shared.flow(), index) {
+                        attempts.limit = limit;
+                        let start = scope.attempt_started_at(attempts);
+                        timer.as_mut().arm(start + limit);
+                        *this.timed = true;
+                    }
                 }
             }
             // The attempt is not polled past its time limit.

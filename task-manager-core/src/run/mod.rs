@@ -25,11 +25,13 @@ mod hooks;
 mod race;
 mod resource;
 mod scope;
+mod step_limits;
 mod submit;
 
 pub use attempt::{AttemptRace, AttemptRun, Attempts, StepTimer};
 pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
+pub use step_limits::StepLimits;
 pub use submit::submit;
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl Stop {
         match self.kind {
             StopKind::Panicked => CancelReason::StepPanicked,
             StopKind::TimedOut => CancelReason::StepTimeout {
-                limit: shared.flow().step_timeout(self.index()).unwrap_or_default(),
+                limit: shared.cell().step_limit(),
             },
             StopKind::Cancelled => shared.cell().reason(),
         }
@@ -225,11 +225,7 @@ impl Scope {
             },
             StopKind::TimedOut => Ending::TimedOut {
                 step,
-                limit: self
-                    .shared
-                    .flow()
-                    .step_timeout(stop.index())
-                    .unwrap_or_default(),
+                limit: self.shared.cell().step_limit(),
             },
             StopKind::Cancelled => Ending::Cancelled {
                 reason: self.shared.cell().reason(),

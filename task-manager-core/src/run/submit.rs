@@ -14,6 +14,7 @@ use crate::outcome::Outcome;
 use crate::passport::Passport;
 use crate::queue::{run_admitted, Full, WaitLimits};
 use crate::run::scope::{arm_deadline, Scope};
+use crate::run::step_limits::StepLimits;
 use crate::shared::TaskShared;
 use crate::task::Task;
 
@@ -25,12 +26,13 @@ use crate::task::Task;
 /// flow's queue here, synchronously, so that start order is submission order; a full queue
 /// refuses it here. The spawned task then waits for admission before its body is first polled.
 ///
-/// `body` gets the task context and the runner scope; `#[flow]` writes it.
+/// `body` gets the task context, the runner scope and the passport's per-call step time
+/// limits (a flow without timed steps drops them: it has none); `#[flow]` writes it.
 pub fn submit<P, R, T, E, Fut>(
     manager: &TaskManager,
     flow: &'static FlowInfo,
     mut passport: Passport<P>,
-    body: impl FnOnce(Task<P, R>, Scope) -> Fut,
+    body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
 ) -> Result<TaskHandle<T, E, R>, SubmitError>
 where
     R: Default,
@@ -55,6 +57,7 @@ where
             flow: flow.name(),
         });
     }
+    let step_limits = StepLimits::resolve(id, flow, passport.take_step_timeouts())?;
     let queues = &manager.registry.queues;
     if flow.has_resources() {
         if let Some((step, resource)) = queues.unknown_resource(flow) {
@@ -110,12 +113,17 @@ where
     }
     let may_wait = admission.is_some() || flow.has_resources();
     let join = match admission {
-        None => runtime.spawn(body(task, scope)),
+        None => runtime.spawn(body(task, scope, step_limits)),
         Some((entry, max_wait)) => {
             let limits = WaitLimits::new(submitted_at, timeout, max_wait);
             // The explorer's hook, shared with the wait for admission (feature `testing`).
             let on_pending = scope.hooks.on_admission_pending();
-            runtime.spawn(run_admitted(entry, limits, on_pending, body(task, scope)))
+            runtime.spawn(run_admitted(
+                entry,
+                limits,
+                on_pending,
+                body(task, scope, step_limits),
+            ))
         }
     };
     // Only a task that may wait in a line needs to tell the lines when its handle cancels it.

@@ -1,10 +1,11 @@
 //! A storm of tasks through a saga with every step policy: random attempt outcomes (success,
-//! a retried error, a permanent error, a hang the time limit cuts), a random last step, and
+//! a retried error, a permanent error, a hang the time limit cuts, a retried panic), a random
+//! last step, and
 //! a cancel at a random instant for half of them, all on one paused clock. For each task:
 //! it ended exactly once; attempts never overlapped and were at most the policy's; a task
 //! nobody cancelled ended as its script says; the compensations that ran are exactly those
 //! of the steps that completed, in reverse order, each once, and none for a completed task;
-//! every retried timed-out attempt was cleaned up; nothing is left registered.
+//! every retried timed-out or panicked attempt was cleaned up; nothing is left registered.
 //!
 //! Steps start and end on multiples of 10 ms; cancels land at 3 ms past one, so nothing ties.
 
@@ -16,6 +17,7 @@ use task_manager_core::{
     flow, CancelReason, Cleanup, Ending, HasTaskManager, Passport, Retry, StepEnd, Task,
     TaskManager,
 };
+use task_manager_support::panics::{silence_planned_panics, PLANNED};
 
 const TASKS: usize = 2_000;
 
@@ -35,6 +37,7 @@ enum Try {
     Retryable,
     Permanent,
     Hang,
+    Panic,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +46,9 @@ struct Counters {
     attempts: AtomicU32,
     refunds: AtomicU32,
     restocks: AtomicU32,
+    /// Cleanups of `charge` (one per attempt that timed out or panicked, and one for an
+    /// attempt a cancel interrupted).
+    voids: AtomicU32,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +69,7 @@ fn retries() -> Retry<ShopError> {
     Retry::attempts(3)
         .fixed(Duration::from_millis(20))
         .retry_if(|error| *error == ShopError::Unavailable)
+        .retry_panics(true)
 }
 
 #[flow(name = storm)]
@@ -100,6 +107,10 @@ impl Storm {
             }
             Try::Permanent => Err(ShopError::Declined),
             Try::Hang => std::future::pending().await,
+            Try::Panic => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                panic!("{PLANNED}: charge attempt {}", attempt + 1)
+            }
         }
     }
 
@@ -113,7 +124,8 @@ impl Storm {
         }
     }
 
-    async fn void(&self, _task: &mut StormTask, _reason: CancelReason) {
+    async fn void(&self, task: &mut StormTask, _reason: CancelReason) {
+        task.payload().counters.voids.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -169,7 +181,8 @@ fn predicted(plan: &Plan) -> Result<(), (&'static str, &'static str)> {
             Try::Permanent => return Err(("charge", "failed")),
             Try::Retryable if attempt == 2 => return Err(("charge", "failed")),
             Try::Hang if attempt == 2 => return Err(("charge", "timed out")),
-            Try::Retryable | Try::Hang => {}
+            Try::Panic if attempt == 2 => return Err(("charge", "panicked")),
+            Try::Retryable | Try::Hang | Try::Panic => {}
         }
     }
     unreachable!("the loop returns at the third attempt")
@@ -177,6 +190,7 @@ fn predicted(plan: &Plan) -> Result<(), (&'static str, &'static str)> {
 
 #[tokio::test(start_paused = true)]
 async fn every_task_ends_once_and_is_compensated_exactly_for_its_completed_steps() {
+    silence_planned_panics();
     let storm = Arc::new(Storm {
         tasks: TaskManager::new(),
     });
@@ -184,10 +198,11 @@ async fn every_task_ends_once_and_is_compensated_exactly_for_its_completed_steps
     let mut runs = Vec::new();
     for _ in 0..TASKS {
         let tries = (0..3)
-            .map(|_| match rng.below(4) {
+            .map(|_| match rng.below(5) {
                 0 => Try::Ok,
                 1 => Try::Retryable,
                 2 => Try::Permanent,
+                3 => Try::Panic,
                 _ => Try::Hang,
             })
             .collect();
@@ -211,7 +226,7 @@ async fn every_task_ends_once_and_is_compensated_exactly_for_its_completed_steps
             handle.await
         }));
     }
-    let mut endings = [0usize; 4];
+    let mut endings = [0usize; 5];
     for ((plan, cancel_at), join) in runs.iter().zip(joins) {
         let outcome = join.await.unwrap();
         let report = outcome.report();
@@ -222,16 +237,18 @@ async fn every_task_ends_once_and_is_compensated_exactly_for_its_completed_steps
             Ending::Failed { .. } => "failed",
             Ending::TimedOut { .. } => "timed out",
             Ending::Cancelled { .. } => "cancelled",
-            Ending::Panicked { message, .. } => panic!("a step panicked: {message}"),
+            Ending::Panicked { .. } => "panicked",
             other => panic!("an ending this storm does not expect: {other}"),
         };
-        endings[["completed", "failed", "timed out", "cancelled"]
+        endings[["completed", "failed", "timed out", "cancelled", "panicked"]
             .iter()
             .position(|name| *name == ending)
             .unwrap()] += 1;
         if cancel_at.is_none() {
             let step = match outcome.ending() {
-                Ending::Failed { step, .. } | Ending::TimedOut { step, .. } => *step,
+                Ending::Failed { step, .. }
+                | Ending::TimedOut { step, .. }
+                | Ending::Panicked { step, .. } => *step,
                 _ => "",
             };
             let got = if ending == "completed" {
@@ -263,15 +280,28 @@ async fn every_task_ends_once_and_is_compensated_exactly_for_its_completed_steps
             restocks as usize,
             usize::from(expected.contains(&"reserve"))
         );
-        // A timed-out attempt that was retried was cleaned up before the next began.
+        // A timed-out or panicked attempt that was retried was cleaned up before the next
+        // began; `charge`'s cleanup ran once for each, plus once if the task stopped in it.
+        let mut retried_cleanups = 0;
         for attempt in report.attempts() {
-            if attempt.end == StepEnd::TimedOut && attempt.delay.is_some() {
+            let stopped = matches!(attempt.end, StepEnd::TimedOut | StepEnd::Panicked);
+            if stopped && attempt.delay.is_some() {
+                retried_cleanups += 1;
                 assert!(
                     matches!(attempt.cleanup, Some(Cleanup::Completed { .. })),
                     "{attempt:?}"
                 );
             }
         }
+        let stopped_in_charge = matches!(
+            report.cleanup,
+            Some(Cleanup::Completed { step: "charge", .. })
+        );
+        assert_eq!(
+            plan.counters.voids.load(Ordering::SeqCst),
+            retried_cleanups + u32::from(stopped_in_charge),
+            "{plan:?} cancelled at {cancel_at:?}"
+        );
     }
     assert!(storm.tasks.is_empty(), "nothing is left registered");
     // Every kind of ending happened.

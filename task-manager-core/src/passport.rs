@@ -131,8 +131,11 @@ impl<P> Passport<P> {
     }
 
     /// Takes the per-call step time limits out, for submission to resolve.
-    pub(crate) fn take_step_timeouts(&mut self) -> Option<Box<Vec<(String, Duration)>>> {
-        self.step_timeouts.take()
+    pub(crate) fn take_step_timeouts(&mut self) -> Vec<(String, Duration)> {
+        self.step_timeouts
+            .take()
+            .map(|limits| *limits)
+            .unwrap_or_default()
     }
 
     /// The task's priority (0 unless set).

@@ -22,13 +22,13 @@ impl StepLimits {
     pub(crate) fn resolve(
         id: TaskId,
         flow: &'static FlowInfo,
-        asked: Option<Box<Vec<(String, Duration)>>>,
+        asked: Vec<(String, Duration)>,
     ) -> Result<Self, SubmitError> {
-        let Some(asked) = asked else {
+        if asked.is_empty() {
             return Ok(StepLimits(None));
-        };
+        }
         let mut limits = vec![None; flow.steps().len()].into_boxed_slice();
-        for (name, limit) in *asked {
+        for (name, limit) in asked {
             let Some(index) = flow.steps().iter().position(|step| step.name() == name) else {
                 return Err(SubmitError::UnknownStep {
                     id,

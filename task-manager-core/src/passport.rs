@@ -25,16 +25,14 @@ use crate::id::TaskId;
 pub struct Passport<P = ()> {
     id: TaskId,
     payload: P,
-    /// The deadline, split as `Duration` itself keeps it, with [`NO_TIMEOUT`] in the
-    /// nanoseconds for none: the `Option<Duration>` it stands for would take 16 bytes and leave
-    /// no room for the priority, which fits here in the same 16.
-    timeout_secs: u64,
-    timeout_subsec_nanos: u32,
-    priority: i32,
-    /// Per-call time limits of the flow's timed steps ([`Passport::with_step_timeout`]), by
-    /// step name, resolved against the flow at submission. Boxed: most passports have none.
-    #[allow(clippy::box_collection)] // eight bytes in every passport instead of twenty-four
-    step_timeouts: Option<Box<Vec<(String, Duration)>>>,
+    /// The deadline in nanoseconds, [`NO_TIMEOUT`] for none, [`BEYOND`] for one past what
+    /// 64 bits of nanoseconds hold (584 years: it never comes, and reads as `Duration::MAX`).
+    /// Eight bytes: every running task keeps its passport, and its size is paid by every move
+    /// of every task's future.
+    timeout_nanos: u64,
+    /// What few passports set (a priority, per-call step limits): boxed, so that a passport
+    /// without them is as small as it can be.
+    rare: Option<Box<Rare>>,
     /// The cancellation explorer's recorder for the task this passport starts (feature
     /// `testing`): the explorer arms the passport it hands to the submit closure, and the
     /// runner's probe takes it at submission. Typed `Any` so that this value knows nothing
@@ -55,8 +53,19 @@ impl std::fmt::Debug for Armed {
     }
 }
 
-/// Never a valid sub-second nanosecond count (those are below 10^9).
-const NO_TIMEOUT: u32 = u32::MAX;
+/// No deadline.
+const NO_TIMEOUT: u64 = u64::MAX;
+/// A deadline of 584 years or more: one that never comes.
+const BEYOND: u64 = u64::MAX - 1;
+
+/// The settings of a passport that few tasks use.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    priority: i32,
+    /// Per-call time limits of the flow's timed steps ([`Passport::with_step_timeout`]), by
+    /// step name, resolved against the flow at submission.
+    step_timeouts: Vec<(String, Duration)>,
+}
 
 impl<P> Passport<P> {
     /// A passport with a fresh id (see [`TaskId::new`]).
@@ -64,10 +73,8 @@ impl<P> Passport<P> {
         Passport {
             id: TaskId::new(),
             payload,
-            timeout_secs: 0,
-            timeout_subsec_nanos: NO_TIMEOUT,
-            priority: 0,
-            step_timeouts: None,
+            timeout_nanos: NO_TIMEOUT,
+            rare: None,
             #[cfg(feature = "testing")]
             armed: None,
         }
@@ -83,10 +90,11 @@ impl<P> Passport<P> {
     /// A deadline for this task, counted from submission; it replaces the flow's `timeout`.
     /// When it passes, the task is cancelled with [`CancelReason::Timeout`](crate::CancelReason::Timeout).
     /// Zero is refused at submission ([`SubmitError::ZeroTimeout`](crate::SubmitError::ZeroTimeout));
-    /// a deadline too far for the clock to represent (`Duration::MAX`) never comes.
+    /// a deadline too far for the clock to represent (`Duration::MAX`) never comes. (One of
+    /// 584 years or more is kept as `Duration::MAX`.)
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout_secs = timeout.as_secs();
-        self.timeout_subsec_nanos = timeout.subsec_nanos();
+        self.timeout_nanos =
+            u64::try_from(timeout.as_nanos()).map_or(BEYOND, |nanos| nanos.min(BEYOND));
         self
     }
 
@@ -94,7 +102,9 @@ impl<P> Passport<P> {
     /// equal priorities go in submission order. The default is 0; negative values go after it.
     /// Priorities are strict: see the [queue add-on](crate#the-queue-add-on) on starvation.
     pub fn with_priority(mut self, priority: i32) -> Self {
-        self.priority = priority;
+        if priority != 0 || self.rare.is_some() {
+            self.rare.get_or_insert_with(Box::default).priority = priority;
+        }
         self
     }
 
@@ -116,7 +126,7 @@ impl<P> Passport<P> {
     /// ```
     pub fn with_step_timeout(mut self, step: impl Into<String>, limit: Duration) -> Self {
         let step = step.into();
-        let limits = self.step_timeouts.get_or_insert_with(Box::default);
+        let limits = &mut self.rare.get_or_insert_with(Box::default).step_timeouts;
         match limits.iter_mut().find(|(name, _)| *name == step) {
             Some(known) => known.1 = limit,
             None => limits.push((step, limit)),
@@ -127,20 +137,27 @@ impl<P> Passport<P> {
     /// The per-call step time limits set by [`with_step_timeout`](Self::with_step_timeout),
     /// by step name.
     pub fn step_timeouts(&self) -> &[(String, Duration)] {
-        self.step_timeouts.as_deref().map_or(&[], Vec::as_slice)
+        self.rare.as_ref().map_or(&[], |rare| &rare.step_timeouts)
+    }
+
+    /// Whether [`with_step_timeout`](Self::with_step_timeout) was called.
+    pub(crate) fn has_step_timeouts(&self) -> bool {
+        self.rare
+            .as_ref()
+            .is_some_and(|rare| !rare.step_timeouts.is_empty())
     }
 
     /// Takes the per-call step time limits out, for submission to resolve.
     pub(crate) fn take_step_timeouts(&mut self) -> Vec<(String, Duration)> {
-        self.step_timeouts
-            .take()
-            .map(|limits| *limits)
+        self.rare
+            .as_mut()
+            .map(|rare| std::mem::take(&mut rare.step_timeouts))
             .unwrap_or_default()
     }
 
     /// The task's priority (0 unless set).
     pub fn priority(&self) -> i32 {
-        self.priority
+        self.rare.as_ref().map_or(0, |rare| rare.priority)
     }
 
     /// The task's id.
@@ -155,8 +172,11 @@ impl<P> Passport<P> {
 
     /// This passport's own deadline, if it has one.
     pub fn timeout(&self) -> Option<Duration> {
-        (self.timeout_subsec_nanos != NO_TIMEOUT)
-            .then(|| Duration::new(self.timeout_secs, self.timeout_subsec_nanos))
+        match self.timeout_nanos {
+            NO_TIMEOUT => None,
+            BEYOND => Some(Duration::MAX),
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
     }
 
     /// The payload, by value.

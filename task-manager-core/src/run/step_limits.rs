@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::id::TaskId;
+use crate::passport::Passport;
 
 /// One task's per-call step time limits, by step index. Empty (no allocation) unless its
 /// passport set some; only a flow with a timed step keeps it (in its [`StepTimer`]), the
@@ -17,16 +18,30 @@ use crate::id::TaskId;
 pub struct StepLimits(Option<Box<[Option<Duration>]>>);
 
 impl StepLimits {
+    /// The passport's per-call step limits, if it set any (most passports set none: one
+    /// `None` check, so that submission stays small enough to be inlined as it was).
+    #[inline(always)]
+    pub(crate) fn of<P>(
+        id: TaskId,
+        flow: &'static FlowInfo,
+        passport: &mut Passport<P>,
+    ) -> Result<Self, SubmitError> {
+        if passport.has_step_timeouts() {
+            Self::resolve(id, flow, passport.take_step_timeouts())
+        } else {
+            Ok(StepLimits(None))
+        }
+    }
+
     /// Checks each `(step, limit)` the passport gave against `flow`: the step must exist and
     /// declare a `timeout`, and the limit must not be zero.
-    pub(crate) fn resolve(
+    #[cold]
+    #[inline(never)]
+    fn resolve(
         id: TaskId,
         flow: &'static FlowInfo,
         asked: Vec<(String, Duration)>,
     ) -> Result<Self, SubmitError> {
-        if asked.is_empty() {
-            return Ok(StepLimits(None));
-        }
         let mut limits = vec![None; flow.steps().len()].into_boxed_slice();
         for (name, limit) in asked {
             let Some(index) = flow.steps().iter().position(|step| step.name() == name) else {

@@ -57,7 +57,7 @@ where
             flow: flow.name(),
         });
     }
-    let step_limits = StepLimits::resolve(id, flow, passport.take_step_timeouts())?;
+    let step_limits = StepLimits::of(id, flow, &mut passport)?;
     let queues = &manager.registry.queues;
     if flow.has_resources() {
         if let Some((step, resource)) = queues.unknown_resource(flow) {

@@ -26,8 +26,9 @@ pub enum Jitter {
 }
 
 /// A step's retry policy. Written by a function the step names, `#[step(retry = policy_fn)]`
-/// with `fn policy_fn() -> Retry<E>` (`E` the step's error type), called once for each task
-/// that reaches the step.
+/// with `fn policy_fn() -> Retry<E>` (`E` the step's error type), called when an attempt of
+/// the step first fails in a task (at most once per task; a step whose first attempt
+/// succeeds never calls it).
 ///
 /// By default: 3 attempts in all, 100 ms before the second, doubling, at most 10 s apart,
 /// no jitter, no time budget, every error retried, timeouts retried, panics not retried (a

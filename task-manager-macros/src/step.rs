@@ -263,7 +263,9 @@ fn retry_policy(flow: &Flow, step: &Step, retry: &Path, krate: &Path) -> TokenSt
         || quote! { _ },
         |return_ty| types::result_generics(return_ty, krate).1,
     );
-    quote_spanned! {span=> #private::RetryPolicy::<#error_ty>::into_policy(#function()) }
+    // A function the scope calls at the step's first failure (a step that never fails never
+    // builds its policy).
+    quote_spanned! {span=> || #private::RetryPolicy::<#error_ty>::into_policy(#function()) }
 }
 
 /// After the steps' block: if the stopped step was this one, run its cleanup (the scope

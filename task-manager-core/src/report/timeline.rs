@@ -99,6 +99,11 @@ impl Timeline {
         Some(submitted_at + Duration::from_nanos(span.start))
     }
 
+    /// When the step that began last began, in nanoseconds since the task's submission.
+    pub(crate) fn last_start_offset(&self) -> Option<u64> {
+        Some(self.span(self.len().checked_sub(1)?)?.start)
+    }
+
     /// How many steps began.
     pub(crate) fn len(&self) -> usize {
         usize::from(self.len)
@@ -162,7 +167,7 @@ impl Timeline {
 }
 
 /// Nanoseconds from `base` to `now`; 2^64 ns is 584 years, longer than any task runs.
-fn offset(base: Instant, now: Instant) -> u64 {
+pub(crate) fn offset(base: Instant, now: Instant) -> u64 {
     u64::try_from(now.saturating_duration_since(base).as_nanos()).unwrap_or(NONE - 1)
 }
 

@@ -36,35 +36,47 @@ use tokio::time::{Instant, Sleep};
 use crate::checks::CheckedPolicy;
 use crate::cleanup::Cleanup;
 use crate::queue::ResourcePermit;
+use crate::report::timeline::offset;
 use crate::report::{Attempt, StepEnd};
 use crate::retry::{Retry, SplitMix};
 use crate::run::race::{CleanupBody, Raced};
 use crate::run::scope::{Scope, Stop, StopKind};
 use crate::run::step_limits::StepLimits;
 
-/// One step's attempts: its policy, how many began, the records of those that failed.
-/// A local of the step's loop in the task's state machine: only steps with a policy carry it.
+/// One step's attempts: how many began, the permit the current one holds, and, once an
+/// attempt has failed, the policy and the records ([`Retrying`]).
+///
+/// A local of the step's loop in the task's state machine, live across all of the loop's
+/// awaits, so that every byte of it is in every task of the flow and is moved with the task:
+/// what only a failure needs is boxed and made at the first failure. A step whose attempts
+/// all succeed carries 32 bytes and never calls its policy function.
 pub struct Attempts<E> {
     index: u32,
     /// Attempts begun so far.
     begun: u32,
-    policy: Option<Retry<E>>,
-    describe: fn(&E) -> String,
-    random: SplitMix,
-    /// When the current attempt began.
-    started_at: Option<Instant>,
-    /// When the first attempt began (for the policy's budget).
-    first_started_at: Option<Instant>,
-    /// The wait before the next attempt.
-    delay: Duration,
-    /// The time limit of the step's attempts in this task (its own or the passport's), once
-    /// an attempt has armed the timer.
-    limit: Duration,
-    records: Vec<Attempt>,
+    /// The policy's function (`#[step(retry = ..)]`), called at the first failure; `None`
+    /// for a step with a time limit and no retry: one attempt.
+    policy: Option<fn() -> CheckedPolicy<E>>,
     /// The permit of the step's resource (`#[step(resource = "..")]`) the current attempt
     /// holds: taken before it begins, kept through the cleanup of an attempt that timed out or
     /// panicked, released before the wait for the next one (a wait holds no resource).
     permit: Option<ResourcePermit>,
+    /// Made when an attempt of a step with a policy first fails.
+    retrying: Option<Box<Retrying<E>>>,
+}
+
+/// What a step with a policy keeps once one of its attempts has failed.
+struct Retrying<E> {
+    policy: Retry<E>,
+    describe: fn(&E) -> String,
+    random: SplitMix,
+    /// When the current attempt began.
+    started_at: Instant,
+    /// When the first attempt began (for the policy's budget).
+    first_started_at: Instant,
+    /// The wait before the next attempt.
+    delay: Duration,
+    records: Vec<Attempt>,
 }
 
 /// How one attempt's race ended, as [`Scope::attempt`] reports it to the generated code.
@@ -84,19 +96,13 @@ pub enum AttemptRun<T, E> {
 }
 
 impl<E> Attempts<E> {
-    fn new(index: usize, policy: Option<Retry<E>>, describe: fn(&E) -> String, seed: u64) -> Self {
+    fn new(index: usize, policy: Option<fn() -> CheckedPolicy<E>>) -> Self {
         Attempts {
             index: index as u32,
             begun: 0,
-            random: SplitMix::new(policy.as_ref().and_then(Retry::jitter_seed).unwrap_or(seed)),
             policy,
-            describe,
-            started_at: None,
-            first_started_at: None,
-            delay: Duration::ZERO,
-            limit: Duration::ZERO,
-            records: Vec::new(),
             permit: None,
+            retrying: None,
         }
     }
 
@@ -104,23 +110,63 @@ impl<E> Attempts<E> {
         self.index as usize
     }
 
+    /// The attempts' records, once one has failed (none for a step that succeeded at once).
+    fn records(&mut self) -> Option<&mut Vec<Attempt>> {
+        self.retrying
+            .as_mut()
+            .map(|retrying| &mut retrying.records)
+            .filter(|records| !records.is_empty())
+    }
+
     /// Whether the attempt that just failed gets another one, and after which wait: the
-    /// policy allows it (`retryable`), attempts are left, and the wait ends within the budget.
-    fn next_delay(&mut self, retryable: impl FnOnce(&Retry<E>) -> bool) -> Option<Duration> {
-        let policy = self.policy.as_ref()?;
+    /// step has a policy, the policy allows it (`retryable`), attempts are left, and the wait
+    /// ends within the budget. `first_start` is when the first attempt began, and `seed` the
+    /// jitter's default seed, for a first failure.
+    fn next_delay(
+        &mut self,
+        first_start: impl FnOnce() -> Instant,
+        seed: impl FnOnce() -> u64,
+        retryable: impl FnOnce(&Retry<E>) -> bool,
+    ) -> Option<Duration> {
+        let policy = self.policy?;
+        let retrying = self.retrying.get_or_insert_with(|| {
+            let CheckedPolicy { policy, describe } = policy();
+            let started_at = first_start();
+            let seed = policy.jitter_seed().unwrap_or_else(seed);
+            Box::new(Retrying {
+                policy,
+                describe,
+                random: SplitMix::new(seed),
+                started_at,
+                first_started_at: started_at,
+                delay: Duration::ZERO,
+                records: Vec::new(),
+            })
+        });
+        let policy = &retrying.policy;
         if self.begun >= policy.max_attempts() || !retryable(policy) {
             return None;
         }
-        let delay = policy.delay(self.begun, self.random.next());
-        if let (Some(budget), Some(first)) = (policy.time_budget(), self.first_started_at) {
-            if first.elapsed().saturating_add(delay) > budget {
+        let delay = policy.delay(self.begun, retrying.random.next());
+        if let Some(budget) = policy.time_budget() {
+            if retrying.first_started_at.elapsed().saturating_add(delay) > budget {
                 return None;
             }
         }
+        retrying.delay = delay;
         Some(delay)
     }
 
-    /// Records the attempt that just ended.
+    /// How the step's error type is described, once an attempt has failed.
+    fn describe(&self, error: &E) -> String {
+        self.retrying
+            .as_ref()
+            .map_or_else(String::new, |retrying| (retrying.describe)(error))
+    }
+
+    /// Records the attempt that just ended, if an earlier one failed or `delay` says another
+    /// follows (a step that succeeds at once, or fails with no retry, records nothing).
+    #[inline]
     fn record(
         &mut self,
         step: &'static str,
@@ -128,10 +174,17 @@ impl<E> Attempts<E> {
         error: Option<String>,
         delay: Option<Duration>,
     ) {
-        let started_at = self.started_at.unwrap_or_else(Instant::now);
-        self.records.push(Attempt {
+        let number = self.begun;
+        let Some(retrying) = self.retrying.as_mut() else {
+            return;
+        };
+        if retrying.records.is_empty() && delay.is_none() {
+            return;
+        }
+        let started_at = retrying.started_at;
+        retrying.records.push(Attempt {
             step,
-            number: self.begun,
+            number,
             started_at,
             duration: started_at.elapsed(),
             end,
@@ -142,27 +195,28 @@ impl<E> Attempts<E> {
     }
 }
 
-fn no_description<E>(_: &E) -> String {
-    String::new()
-}
-
 impl Scope {
     /// The attempts of step `index`, which has a time limit and no retry policy: one attempt.
     pub fn attempt_once<E>(&mut self, index: usize) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
-        Attempts::new(index, None, no_description::<E>, 0)
+        Attempts::new(index, None)
     }
 
-    /// The attempts of step `index`, retried as `policy` says. The error's `Display` is
-    /// what the report and the `StepRetrying` event say of a failed attempt.
-    pub fn attempts<E>(&mut self, index: usize, policy: CheckedPolicy<E>) -> Attempts<E> {
+    /// The attempts of step `index`, retried as the policy `policy` makes says; it is called
+    /// when an attempt first fails (a step whose first attempt succeeds never calls it). The
+    /// error's `Display` is what the report and the `StepRetrying` event say of a failed
+    /// attempt.
+    pub fn attempts<E>(&mut self, index: usize, policy: fn() -> CheckedPolicy<E>) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
-        // The task's id as the jitter's seed, unless the policy sets one.
+        Attempts::new(index, Some(policy))
+    }
+
+    /// The task's id as the jitter's seed, unless the policy sets one.
+    fn jitter_seed(&self) -> u64 {
         let id = self.id.as_u128();
-        let seed = (id as u64) ^ ((id >> 64) as u64);
-        Attempts::new(index, Some(policy.policy), policy.describe, seed)
+        (id as u64) ^ ((id >> 64) as u64)
     }
 
     /// The next attempt of the step, `run`: raced against the task's cancel and deadline and,
@@ -196,7 +250,24 @@ impl Scope {
     /// to its end (or the cleanup deadline) before the wait and the next attempt. What became
     /// of it is kept in the attempt's record. `None`: the attempt failed with an error, and
     /// there is nothing to clean up.
-    pub async fn attempt_cleanup<E, C, F>(
+    ///
+    /// Boxed: only a failed attempt comes here, and the state of this wait would otherwise
+    /// take room in every task of the flow.
+    pub fn attempt_cleanup<'a, E, C, F>(
+        &'a mut self,
+        attempts: &'a mut Attempts<E>,
+        timed_out: Option<Stop>,
+        cleanup: C,
+    ) -> Pin<Box<impl Future<Output = ()> + 'a>>
+    where
+        C: FnOnce(crate::CancelReason) -> F + 'a,
+        F: Future<Output = ()> + Send + 'a,
+        E: 'a,
+    {
+        Box::pin(self.run_attempt_cleanup(attempts, timed_out, cleanup))
+    }
+
+    async fn run_attempt_cleanup<E, C, F>(
         &mut self,
         attempts: &mut Attempts<E>,
         timed_out: Option<Stop>,
@@ -220,7 +291,7 @@ impl Scope {
             std::future::poll_fn(|cx| hooks.in_step(|| body.as_mut().poll(cx))).await;
         self.hooks
             .attempt_cleanup_finished(self.id, &self.shared, &done);
-        if let Some(last) = attempts.records.last_mut() {
+        if let Some(last) = attempts.records().and_then(|records| records.last_mut()) {
             last.cleanup = Some(done);
         }
     }
@@ -228,10 +299,23 @@ impl Scope {
     /// The wait before the next attempt, raced against the task's cancel and deadline. A
     /// cancel during the wait ends the task at once: no attempt is in progress, so no
     /// cleanup runs, and the task ends `Cancelled` with no step in progress.
-    pub async fn backoff<E>(&mut self, attempts: &mut Attempts<E>) -> Option<Stop> {
+    ///
+    /// Boxed, as [`attempt_cleanup`](Self::attempt_cleanup) is: only a failed attempt comes here.
+    pub fn backoff<'a, E>(
+        &'a mut self,
+        attempts: &'a mut Attempts<E>,
+    ) -> Pin<Box<impl Future<Output = Option<Stop>> + 'a>> {
+        Box::pin(self.wait_before_next_attempt(attempts))
+    }
+
+    async fn wait_before_next_attempt<E>(&mut self, attempts: &mut Attempts<E>) -> Option<Stop> {
         attempts.permit = None;
         let index = attempts.index();
-        let sleep = tokio::time::sleep(attempts.delay);
+        let delay = attempts
+            .retrying
+            .as_ref()
+            .map_or(Duration::ZERO, |retrying| retrying.delay);
+        let sleep = tokio::time::sleep(delay);
         let mut sleep = std::pin::pin!(sleep);
         let cancelled = std::future::poll_fn(|cx| {
             if self.must_stop(cx) {
@@ -285,26 +369,37 @@ impl Scope {
         Stop::before(index)
     }
 
-    /// When the current attempt began: the first one's start is the step's, in the timeline.
-    fn attempt_started_at<E>(&mut self, attempts: &mut Attempts<E>) -> Instant {
-        if attempts.started_at.is_none() {
-            let submitted_at = self.shared.live().submitted_at;
-            let start = self.timeline.last_start(submitted_at);
-            attempts.first_started_at = start;
-            attempts.started_at = start;
+    /// When the current attempt began, in nanoseconds since the task's submission: the first
+    /// one's start is the step's, in the timeline.
+    fn attempt_start_offset<E>(&self, attempts: &Attempts<E>) -> u64 {
+        let submitted_at = self.shared.live().submitted_at;
+        match &attempts.retrying {
+            Some(retrying) => offset(submitted_at, retrying.started_at),
+            None => self
+                .timeline
+                .last_start_offset()
+                .unwrap_or_else(|| offset(submitted_at, Instant::now())),
         }
-        attempts.started_at.unwrap_or_else(Instant::now)
+    }
+
+    /// When the step's first attempt began (the step's own start, in the timeline).
+    fn first_attempt_start(&self) -> Instant {
+        let submitted_at = self.shared.live().submitted_at;
+        self.timeline
+            .last_start(submitted_at)
+            .unwrap_or_else(Instant::now)
     }
 
     /// Hands a retried step's attempt records to the task's cell, for the report.
     fn keep_attempts<E>(&mut self, attempts: &mut Attempts<E>) {
-        if !attempts.records.is_empty() {
+        if let Some(records) = attempts.records() {
             self.timeline.retried = true;
-            self.shared.cell().record_attempts(&mut attempts.records);
+            self.shared.cell().record_attempts(records);
         }
     }
 
     /// The end of an attempt's race: the policy decides whether another attempt follows.
+    #[inline(always)]
     fn end_attempt<T, E>(
         &mut self,
         attempts: &mut Attempts<E>,
@@ -312,45 +407,68 @@ impl Scope {
         raced: Raced<Result<T, E>>,
     ) -> AttemptRun<T, E> {
         let index = attempts.index();
-        let step = self.shared.flow().step_name(index);
-        if began && attempts.begun == 1 && !matches!(raced, Raced::Returned(Ok(_))) {
-            // A failed first attempt's record and the policy's budget need its start.
-            self.attempt_started_at(attempts);
+        if attempts.retrying.is_none() && attempts.permit.is_none() {
+            if let Raced::Returned(Ok(value)) = raced {
+                // The common case, as cheap as a step without a policy: the first attempt
+                // succeeded (no record, no permit to give back).
+                let submitted_at = self.shared.live().submitted_at;
+                let duration = self.timeline.end(submitted_at, StepEnd::Completed);
+                self.hooks.step_finished(
+                    self.id,
+                    &self.shared,
+                    index,
+                    StepEnd::Completed,
+                    duration,
+                );
+                return AttemptRun::Completed(value);
+            }
         }
+        self.end_attempt_slow(attempts, began, raced)
+    }
+
+    /// [`end_attempt`](Self::end_attempt) past its common case.
+    #[inline(never)]
+    fn end_attempt_slow<T, E>(
+        &mut self,
+        attempts: &mut Attempts<E>,
+        began: bool,
+        raced: Raced<Result<T, E>>,
+    ) -> AttemptRun<T, E> {
+        let index = attempts.index();
+        let step = self.shared.flow().step_name(index);
+        // Whether another attempt follows (a first failure makes the policy).
+        let first_start = || self.first_attempt_start();
+        let seed = || self.jitter_seed();
+        let next = match &raced {
+            Raced::Returned(Ok(_)) | Raced::Cancelled => None,
+            Raced::Returned(Err(error)) => {
+                attempts.next_delay(first_start, seed, |policy| policy.is_retryable(error))
+            }
+            Raced::TimedOut => attempts.next_delay(first_start, seed, Retry::retries_timeouts),
+            Raced::Panicked(_) => attempts.next_delay(first_start, seed, Retry::retries_panics),
+        };
         let (run, end) = match raced {
             Raced::Returned(Ok(value)) => {
-                if !attempts.records.is_empty() {
-                    attempts.record(step, StepEnd::Completed, None, None);
-                }
+                attempts.record(step, StepEnd::Completed, None, None);
                 (AttemptRun::Completed(value), StepEnd::Completed)
             }
             Raced::Returned(Err(error)) => {
-                match attempts.next_delay(|policy| policy.is_retryable(&error)) {
-                    Some(delay) => {
-                        let text = (attempts.describe)(&error);
-                        return self.retry(attempts, StepEnd::Failed, text, delay, None);
-                    }
-                    None => {
-                        if !attempts.records.is_empty() {
-                            let text = (attempts.describe)(&error);
-                            attempts.record(step, StepEnd::Failed, Some(text), None);
-                        }
-                        (AttemptRun::Failed(error), StepEnd::Failed)
-                    }
+                let text = attempts.describe(&error);
+                if let Some(delay) = next {
+                    return self.retry(attempts, StepEnd::Failed, text, delay, None);
                 }
+                attempts.record(step, StepEnd::Failed, Some(text), None);
+                (AttemptRun::Failed(error), StepEnd::Failed)
             }
             Raced::TimedOut => {
-                let limit = attempts.limit;
-                // For the cleanup's reason and the ending (cold: a limit was reached).
-                self.shared.cell().record_step_limit(limit);
+                // Kept by `AttemptRace` when the limit was reached.
+                let limit = self.shared.cell().step_limit();
                 let text = format!("ran longer than its limit of {limit:?}");
-                if let Some(delay) = attempts.next_delay(Retry::retries_timeouts) {
+                if let Some(delay) = next {
                     let stop = Stop::new(index, true, StopKind::TimedOut);
                     return self.retry(attempts, StepEnd::TimedOut, text, delay, Some(stop));
                 }
-                if !attempts.records.is_empty() {
-                    attempts.record(step, StepEnd::TimedOut, Some(text), None);
-                }
+                attempts.record(step, StepEnd::TimedOut, Some(text), None);
                 // The time limit and a concurrent cancel race for the ending, as a panic does.
                 let kind = if self.shared.cell().seal() {
                     StopKind::TimedOut
@@ -365,7 +483,7 @@ impl Scope {
             }
             Raced::Cancelled => {
                 self.hooks.cancel_requested(self.id, &self.shared);
-                if began && !attempts.records.is_empty() {
+                if began {
                     attempts.record(step, StepEnd::Cancelled, None, None);
                 }
                 (
@@ -374,15 +492,13 @@ impl Scope {
                 )
             }
             Raced::Panicked(message) => {
-                if let Some(delay) = attempts.next_delay(Retry::retries_panics) {
+                if let Some(delay) = next {
                     let stop = Stop::new(index, true, StopKind::Panicked);
                     return self.retry(attempts, StepEnd::Panicked, message, delay, Some(stop));
                 }
                 // The task is about to claim its ending (not so for a panic that is retried).
                 self.hooks.step_panicked(index);
-                if !attempts.records.is_empty() {
-                    attempts.record(step, StepEnd::Panicked, Some(message.clone()), None);
-                }
+                attempts.record(step, StepEnd::Panicked, Some(message.clone()), None);
                 let kind = if self.shared.cell().seal() {
                     self.shared.cell().record_panic(message);
                     StopKind::Panicked
@@ -430,7 +546,6 @@ impl Scope {
     ) -> AttemptRun<T, E> {
         let index = attempts.index();
         let step = self.shared.flow().step_name(index);
-        attempts.delay = delay;
         self.hooks
             .step_retrying(self.id, &self.shared, index, attempts.begun, delay, &error);
         attempts.record(step, end, Some(error), Some(delay));
@@ -454,14 +569,23 @@ pin_project! {
 }
 
 pin_project! {
-    /// The time limit of a flow's timed steps: one tokio timer per task, armed by each timed
-    /// attempt and moved on by the next (moving a registered timer later is one
-    /// compare-and-swap; creating, registering and dropping one per attempt costs some 850
-    /// instructions), dropped after the flow's last timed step. A local of the task's body,
-    /// written by `#[flow]` only in a flow with a `timeout` step.
+    /// The time limit of a flow's timed steps: one tokio timer per task, made by its first
+    /// timed attempt and dropped after the flow's last timed step. A local of the task's
+    /// body, written by `#[flow]` only in a flow with a `timeout` step.
+    ///
+    /// A registered timer is moved only when it must be: an attempt whose deadline is later
+    /// than the one the timer is set for leaves it there (steps usually end well within their
+    /// limits, and moving a registered timer means locking the runtime's timer wheel); if it
+    /// fires before the attempt's own deadline, it is moved then, once. Deadlines are kept as
+    /// nanoseconds since the task's submission, the timeline's unit, so that arming one is an
+    /// addition and a comparison.
     pub struct StepTimer {
         #[pin]
         sleep: Option<Sleep>,
+        // The current attempt's deadline.
+        deadline: u64,
+        // The deadline the timer is set for: at most `deadline`.
+        set_for: u64,
         // The passport's per-call limits, if it set any.
         limits: StepLimits,
         // The waker the timer last registered (its data and vtable addresses): a poll under
@@ -476,6 +600,8 @@ impl StepTimer {
     pub fn new(limits: StepLimits) -> Self {
         StepTimer {
             sleep: None,
+            deadline: 0,
+            set_for: 0,
             limits,
             registered_waker: (0, 0),
         }
@@ -486,42 +612,98 @@ impl StepTimer {
         self.limits.get(flow, index)
     }
 
-    fn arm(self: Pin<&mut Self>, deadline: Instant) {
-        let this = self.project();
-        // The next poll registers the waker with the moved (or new) timer.
-        *this.registered_waker = (0, 0);
-        let mut sleep = this.sleep;
-        match sleep.as_mut().as_pin_mut() {
-            Some(armed) => armed.reset(deadline),
-            None => sleep.set(Some(tokio::time::sleep_until(deadline))),
+    /// The next attempt's deadline is `deadline` (nanoseconds after `submitted_at`).
+    fn arm(self: Pin<&mut Self>, submitted_at: Instant, deadline: u64) {
+        let mut this = self.project();
+        *this.deadline = deadline;
+        match this.sleep.as_mut().as_pin_mut() {
+            // It fires early at worst, and is moved then.
+            Some(_) if *this.set_for <= deadline => {}
+            Some(armed) => {
+                let (at, set_for) = target(submitted_at, deadline);
+                armed.reset(at);
+                *this.set_for = set_for;
+                *this.registered_waker = (0, 0);
+            }
+            None => {
+                let (at, set_for) = target(submitted_at, deadline);
+                this.sleep.set(Some(tokio::time::sleep_until(at)));
+                *this.set_for = set_for;
+                *this.registered_waker = (0, 0);
+            }
         }
     }
 
-    fn poll_expired(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        let this = self.project();
-        let Some(sleep) = this.sleep.as_pin_mut() else {
-            return false;
-        };
+    /// Whether the current attempt's deadline has passed; if not, the task's waker is
+    /// registered with the timer.
+    #[inline(always)]
+    fn poll_expired(self: Pin<&mut Self>, submitted_at: Instant, cx: &mut Context<'_>) -> bool {
         let waker = cx.waker();
         let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
-        if identity == *this.registered_waker {
+        if identity == self.registered_waker {
             // Registered with this waker already: it wakes the task when it fires.
-            return sleep.is_elapsed();
+            if self.sleep.as_ref().is_none_or(|sleep| !sleep.is_elapsed()) {
+                return false;
+            }
         }
-        // Outside tokio's cooperative budget: a `Pending` then always means the waker is
-        // registered (a spent budget would answer `Pending` without registering it).
-        let mut unbudgeted = tokio::task::unconstrained(sleep);
-        let fired = Pin::new(&mut unbudgeted).poll(cx).is_ready();
-        if !fired {
+        self.poll_expired_slow(submitted_at, identity, cx)
+    }
+
+    /// [`poll_expired`](Self::poll_expired) for a timer that fired, or a new waker.
+    #[inline(never)]
+    fn poll_expired_slow(
+        self: Pin<&mut Self>,
+        submitted_at: Instant,
+        identity: (usize, usize),
+        cx: &mut Context<'_>,
+    ) -> bool {
+        let this = self.project();
+        let Some(mut sleep) = this.sleep.as_pin_mut() else {
+            return false;
+        };
+        if identity != *this.registered_waker && !poll_registering(sleep.as_mut(), cx) {
             *this.registered_waker = identity;
+            return false;
         }
-        fired
+        if *this.set_for >= *this.deadline {
+            return true;
+        }
+        // Set for an earlier attempt's deadline: move it to this one's.
+        let (at, set_for) = target(submitted_at, *this.deadline);
+        sleep.as_mut().reset(at);
+        *this.set_for = set_for;
+        if poll_registering(sleep, cx) {
+            return true;
+        }
+        *this.registered_waker = identity;
+        false
     }
 
     fn disarm(self: Pin<&mut Self>) {
         let mut this = self.project();
         *this.registered_waker = (0, 0);
         this.sleep.set(None);
+    }
+}
+
+/// Polls the timer outside tokio's cooperative budget (whether it fired): a `Pending` then
+/// always means the waker is registered (a spent budget would answer `Pending` without
+/// registering it).
+fn poll_registering(sleep: Pin<&mut Sleep>, cx: &mut Context<'_>) -> bool {
+    let mut unbudgeted = tokio::task::unconstrained(sleep);
+    Pin::new(&mut unbudgeted).poll(cx).is_ready()
+}
+
+/// Where to set the timer for a deadline `deadline` nanoseconds after `base`, and that
+/// instant's own offset: the deadline itself, or, for one too far for the clock, a year from
+/// now (the timer fires then, finds the deadline not reached, and is set a year on again).
+fn target(base: Instant, deadline: u64) -> (Instant, u64) {
+    match base.checked_add(Duration::from_nanos(deadline)) {
+        Some(at) => (at, deadline),
+        None => {
+            let at = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+            (at, offset(base, at))
+        }
     }
 }
 
@@ -547,16 +729,17 @@ where
                     if !scope.begin_step(index) {
                         break 'raced Raced::Cancelled;
                     }
-                } else {
-                    attempts.started_at = Some(Instant::now());
+                } else if let Some(retrying) = attempts.retrying.as_mut() {
+                    retrying.started_at = Instant::now();
                 }
                 attempts.begun += 1;
                 *this.began = true;
                 if let Some(timer) = this.timer.as_mut() {
                     if let Some(limit) = timer.limit(scope.shared.flow(), index) {
-                        attempts.limit = limit;
-                        let start = scope.attempt_started_at(attempts);
-                        timer.as_mut().arm(start + limit);
+                        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+                        let deadline = scope.attempt_start_offset(attempts).saturating_add(limit);
+                        let submitted_at = scope.shared.live().submitted_at;
+                        timer.as_mut().arm(submitted_at, deadline);
                         *this.timed = true;
                     }
                 }
@@ -564,7 +747,11 @@ where
             // The attempt is not polled past its time limit.
             if *this.timed {
                 if let Some(timer) = this.timer.as_mut() {
-                    if timer.as_mut().poll_expired(cx) {
+                    let submitted_at = scope.shared.live().submitted_at;
+                    if timer.as_mut().poll_expired(submitted_at, cx) {
+                        // For the cleanup's reason and the ending (cold: a limit was reached).
+                        let limit = timer.limit(scope.shared.flow(), index).unwrap_or_default();
+                        scope.shared.cell().record_step_limit(limit);
                         break 'raced Raced::TimedOut;
                     }
                 }

@@ -51,6 +51,8 @@ enum Role {
 #[derive(Default)]
 struct Info {
     stored: bool,
+    /// Attempts of `store_retried` begun.
+    attempts: u32,
 }
 
 type JobTask = Task<Role, Info>;
@@ -208,6 +210,118 @@ async fn the_explorer_cancels_a_step_while_it_waits_for_its_resource() {
     assert!(matches!(
         report.points[3].cleanup,
         Some(Cleanup::Completed { step: "store", .. })
+    ));
+    assert!(jobs.tasks.is_empty());
+}
+
+/// The error of `save_retried`'s first attempt.
+#[derive(Debug, PartialEq)]
+struct Busy;
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("busy")
+    }
+}
+
+fn one_retry() -> task_manager_core::Retry<Busy> {
+    task_manager_core::Retry::attempts(2).fixed(TICK)
+}
+
+/// A step that needs the "db" resource, with a time limit and a retry: its first attempt
+/// fails, its second stores.
+#[flow(name = save_retried)]
+impl Jobs {
+    #[step]
+    async fn prepare_retried(&self, _task: &mut JobTask) -> Result<(), Busy> {
+        Ok(())
+    }
+
+    #[step(cancel = undo_store_retried, resource = "db", timeout = "1s", retry = one_retry)]
+    async fn store_retried(&self, task: &mut JobTask) -> Result<(), Busy> {
+        tokio::time::sleep(TICK).await;
+        task.info_mut().attempts += 1;
+        if task.info().attempts == 1 {
+            return Err(Busy);
+        }
+        task.info_mut().stored = true;
+        Ok(())
+    }
+
+    async fn undo_store_retried(&self, _task: &mut JobTask, _reason: CancelReason) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_explorer_cancels_a_retried_step_that_needs_a_resource_at_each_of_its_waits() {
+    let jobs = jobs(TaskManager::builder().resource("db", 1).build().unwrap());
+    let report = CancelExplorer::new(
+        &jobs.tasks,
+        || Role::Explored,
+        |passport| {
+            let holder = jobs.execute_hold_db(Passport::new(Role::Holder))?;
+            holder.detach();
+            jobs.execute_save_retried(passport)
+        },
+    )
+    .check(|case| {
+        let stored = case.outcome.report().info.stored;
+        match case.point {
+            AwaitPoint::BeforeEnding { .. } if !stored => Err("`store` ran to its end".into()),
+            AwaitPoint::BeforeEnding { .. } => Ok(()),
+            _ if stored => Err("stored, though cancelled before `store` ended".into()),
+            _ => Ok(()),
+        }
+    })
+    .run()
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+
+    let points: Vec<AwaitPoint> = report.points.iter().map(|point| point.point).collect();
+    assert_eq!(
+        points,
+        [
+            AwaitPoint::BeforeStep {
+                index: 0,
+                step: "prepare_retried"
+            },
+            AwaitPoint::BeforeStep {
+                index: 1,
+                step: "store_retried"
+            },
+            AwaitPoint::ResourcePending {
+                index: 1,
+                step: "store_retried",
+                poll: 1
+            },
+            // Polls are counted across the step's waits and attempts.
+            AwaitPoint::StepPending {
+                index: 1,
+                step: "store_retried",
+                poll: 2
+            },
+            AwaitPoint::BetweenAttempts {
+                index: 1,
+                step: "store_retried",
+                poll: 3
+            },
+            AwaitPoint::StepPending {
+                index: 1,
+                step: "store_retried",
+                poll: 4
+            },
+            AwaitPoint::BeforeEnding { steps_completed: 2 },
+        ],
+        "{report}"
+    );
+    // Waiting for the resource, or between the attempts: no attempt in progress.
+    assert_eq!(report.points[2].cleanup, Some(Cleanup::NoStepInProgress));
+    assert_eq!(report.points[4].cleanup, Some(Cleanup::NoStepInProgress));
+    assert!(matches!(
+        report.points[5].cleanup,
+        Some(Cleanup::Completed {
+            step: "store_retried",
+            ..
+        })
     ));
     assert!(jobs.tasks.is_empty());
 }

@@ -44,7 +44,7 @@ use crate::run::scope::{Scope, Stop, StopKind};
 use crate::run::step_limits::StepLimits;
 
 /// One step's attempts: how many began, the permit the current one holds, and, once an
-/// attempt has failed, the policy and the records ([`Retrying`]).
+/// attempt has failed, the policy and the records (`Retrying`).
 ///
 /// A local of the step's loop in the task's state machine, live across all of the loop's
 /// awaits, so that every byte of it is in every task of the flow and is moved with the task:

@@ -35,6 +35,9 @@ pub struct FlowInfo {
     /// Whether any step needs a resource (queue add-on): settled when the flow is written,
     /// so that a flow without any costs one read at submission.
     any_resource: bool,
+    /// Whether each step's start and duration are read from the clock for the report
+    /// (`#[flow(report = minimal)]` says no, unless an add-on or a span listens).
+    times_steps: bool,
 }
 
 /// The static description of one step: the one place a per-step setting lives (its name,
@@ -124,7 +127,25 @@ impl FlowInfo {
             cleanup_timeout: None,
             limit: None,
             any_resource,
+            times_steps: true,
         }
+    }
+
+    /// The same flow with a minimal report (`#[flow(report = minimal)]`): the steps' starts
+    /// and durations are not read from the clock (two reads per step saved), unless an
+    /// add-on or a `tracing` span listens to the task. The report still lists every step
+    /// that began and how it ended; [`Report::step_times`](crate::Report::step_times) says
+    /// whether its times were measured.
+    pub const fn with_minimal_report(self) -> Self {
+        FlowInfo {
+            times_steps: false,
+            ..self
+        }
+    }
+
+    /// Whether the report times each step (not under `#[flow(report = minimal)]`).
+    pub const fn times_steps(&self) -> bool {
+        self.times_steps
     }
 
     /// The same flow with a whole-task deadline, counted from submission.

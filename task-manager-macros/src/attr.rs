@@ -21,7 +21,7 @@ use crate::ctxt::Errors;
 use crate::duration;
 
 /// `#[flow(name = query, timeout = "30s", cleanup_timeout = "5s", limit = 4, queue = 1000,
-/// max_wait = "5s", steps = QueryPhase, crate = "my_reexport::task_manager_core")]`
+/// max_wait = "5s", steps = QueryPhase, report = minimal, crate = "my_reexport::task_manager_core")]`
 #[derive(Default)]
 pub(crate) struct FlowArgs {
     /// Required: the flow's name; the generated method is `execute_<name>`.
@@ -38,6 +38,8 @@ pub(crate) struct FlowArgs {
     pub(crate) max_wait: Option<(Duration, LitStr)>,
     /// The path of the runtime crate, for crates that re-export it.
     pub(crate) krate: Option<Path>,
+    /// `report = minimal`: the report does not time the steps (the word, for its span).
+    pub(crate) minimal_report: Option<Ident>,
     /// `steps = QueryPhase` or `steps = false`; by default the enum is `<Name>Step`.
     pub(crate) steps: Option<StepsEnum>,
     /// Whether a `name` key was written at all (even with a bad value), so that a bad
@@ -132,6 +134,11 @@ const FLOW_KEYS: &[Key<FlowArgs>] = &[
         name: "steps",
         similar: &["step_enum", "steps_enum", "enum", "step_type"],
         set: set_flow_steps,
+    },
+    Key {
+        name: "report",
+        similar: &["timings", "reporting", "report_level", "timing"],
+        set: set_flow_report,
     },
     Key {
         name: "crate",
@@ -263,6 +270,17 @@ fn set_flow_steps(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
         }) => StepsEnum::Generate(generate.value),
         other => StepsEnum::Named(ident(other, MESSAGE)?),
     });
+    Ok(())
+}
+
+fn set_flow_report(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const MESSAGE: &str = "`report` takes `full` (the default: each step's start and duration) or `minimal` (no clock read per step): `#[flow(report = minimal)]`";
+    let level = ident(value, MESSAGE)?;
+    if level == "minimal" {
+        args.minimal_report = Some(level);
+    } else if level != "full" {
+        return Err(syn::Error::new(level.span(), MESSAGE));
+    }
     Ok(())
 }
 

@@ -125,6 +125,8 @@ struct Header {
     with_cleanup_timeout: Option<TokenStream>,
     /// `.with_limit(..)` if the flow has a limit of its own (queue add-on).
     with_limit: Option<TokenStream>,
+    /// `.with_minimal_report()` for `report = minimal`.
+    with_report: Option<TokenStream>,
     doc: String,
 }
 
@@ -186,6 +188,9 @@ impl Header {
                 quote_spanned! {literal.span()=> .with_cleanup_timeout(#duration) }
             }),
             with_limit,
+            with_report: args.minimal_report.as_ref().map(|word| {
+                quote_spanned! {word.span()=> .with_minimal_report() }
+            }),
             doc,
         }
     }
@@ -248,6 +253,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         with_timeout,
         with_cleanup_timeout,
         with_limit,
+        with_report,
         ..
     } = header;
     let self_ty = &flow.item.self_ty;
@@ -363,7 +369,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
     let body = quote! {
         use #krate::__private as #private;
-        static FLOW: #krate::__private::FlowInfo = #krate::__private::FlowInfo::new(#flow_name, &[#(#step_infos),*]) #with_timeout #with_cleanup_timeout #with_limit;
+        static FLOW: #krate::__private::FlowInfo = #krate::__private::FlowInfo::new(#flow_name, &[#(#step_infos),*]) #with_timeout #with_cleanup_timeout #with_limit #with_report;
         let #this = ::std::sync::Arc::clone(self);
         let #receiver: &Self = self;
         #private::submit_flow(

@@ -89,6 +89,14 @@ impl<R> Report<R> {
             .map_or(&[], |policies| &policies.attempts)
     }
 
+    /// Whether the step records' `started_at` and `duration` were measured. Not under
+    /// `#[flow(report = minimal)]` when nobody listened to the task (no add-on, no
+    /// `tracing` span): then each record's `started_at` is the submission and its
+    /// `duration` zero, and only the steps' names and ends are known.
+    pub fn step_times(&self) -> bool {
+        self.timeline.is_timed()
+    }
+
     /// From submission to the end.
     pub fn duration(&self) -> Duration {
         self.finished_at

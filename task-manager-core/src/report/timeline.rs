@@ -31,6 +31,9 @@ pub(crate) struct Timeline {
     pub(crate) retried: bool,
     /// Compensations ran, and are kept in the task's cell for the report.
     pub(crate) compensated: bool,
+    /// Whether steps' starts and ends are read from the clock (`#[flow(report = minimal)]`
+    /// with nobody listening says no: the spans stay zero). A byte of what was padding.
+    timed: bool,
     /// The offset at which the last step ended, while nothing has happened since: the next
     /// step begins then, or the task ends then, without reading the clock again. `NONE`
     /// otherwise.
@@ -50,6 +53,7 @@ impl Default for Timeline {
             last_end: StepEnd::Completed,
             retried: false,
             compensated: false,
+            timed: true,
             resume_at: NONE,
             inline: [Span::default(); INLINE],
             spilled: None,
@@ -58,9 +62,27 @@ impl Default for Timeline {
 }
 
 impl Timeline {
+    /// A timeline that reads the clock at each step's start and end if `timed`, and records
+    /// only which steps began and how the last one ended otherwise.
+    pub(crate) fn new(timed: bool) -> Self {
+        Timeline {
+            timed,
+            ..Timeline::default()
+        }
+    }
+
+    /// Whether the steps' times are measured.
+    pub(crate) fn is_timed(&self) -> bool {
+        self.timed
+    }
+
     /// A step begins now. Right after the previous step ended (nothing awaited in between)
     /// that instant is reused: one clock read per step instead of two.
     pub(crate) fn begin(&mut self, submitted_at: Instant) {
+        if !self.timed {
+            self.push(Span::default());
+            return;
+        }
         let start = self.now(submitted_at);
         self.push(Span { start, end: start });
     }
@@ -76,6 +98,10 @@ impl Timeline {
 
     /// The step that began last ended now, in this way; returns how long it ran.
     pub(crate) fn end(&mut self, submitted_at: Instant, how: StepEnd) -> Duration {
+        if !self.timed {
+            self.last_end = how;
+            return Duration::ZERO;
+        }
         let end = offset(submitted_at, Instant::now());
         let mut ran = Duration::ZERO;
         if let Some(span) = self.last_mut() {
@@ -93,14 +119,18 @@ impl Timeline {
         self.resume_at = NONE;
     }
 
-    /// When the step that began last began.
+    /// When the step that began last began (`None` if the steps are not timed).
     pub(crate) fn last_start(&self, submitted_at: Instant) -> Option<Instant> {
-        let span = self.span(self.len().checked_sub(1)?)?;
-        Some(submitted_at + Duration::from_nanos(span.start))
+        let start = self.last_start_offset()?;
+        Some(submitted_at + Duration::from_nanos(start))
     }
 
-    /// When the step that began last began, in nanoseconds since the task's submission.
+    /// When the step that began last began, in nanoseconds since the task's submission
+    /// (`None` if the steps are not timed).
     pub(crate) fn last_start_offset(&self) -> Option<u64> {
+        if !self.timed {
+            return None;
+        }
         Some(self.span(self.len().checked_sub(1)?)?.start)
     }
 

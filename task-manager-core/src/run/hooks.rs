@@ -314,6 +314,11 @@ impl Hooks {
             });
     }
 
+    /// Whether an add-on or a span listens to this task's steps (settled at submission).
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observed
+    }
+
     /// Whether the task's cancel and ending may reach anyone: it is observed, or some
     /// subscriber is installed whose filter may want the events said without a span.
     fn is_heard(&self) -> bool {

@@ -137,13 +137,16 @@ impl Scope {
         deadline: Option<Pin<Box<Sleep>>>,
         passport: &mut Passport<P>,
     ) -> Self {
+        let hooks = Hooks::new(id, &shared, passport);
+        // Step times are for the report and for whoever listens (their events carry them).
+        let timed = shared.flow().times_steps() || hooks.is_observed();
         Scope {
-            hooks: Hooks::new(id, &shared, passport),
+            hooks,
             id,
             deadline,
             shared,
             registry,
-            timeline: Timeline::default(),
+            timeline: Timeline::new(timed),
             registered_waker: (0, 0),
         }
     }

@@ -82,6 +82,28 @@ fn bench_retries() -> Retry<Infallible> {
     Retry::attempts(3)
 }
 
+/// The three-step flow with a minimal report (`TM_BENCH_LIBRARY_REPORT=minimal`): no clock
+/// read per step.
+#[flow(name = three_minimal, report = minimal)]
+impl Bench {
+    #[step(cancel = undo_three_minimal)]
+    async fn three_minimal_1(&self, _task: &mut Task) -> Result<u64, Infallible> {
+        Ok(step(0).await)
+    }
+
+    #[step(cancel = undo_three_minimal)]
+    async fn three_minimal_2(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    #[step(cancel = undo_three_minimal)]
+    async fn three_minimal_3(&self, _task: &mut Task, input: u64) -> Result<u64, Infallible> {
+        Ok(step(input).await)
+    }
+
+    async fn undo_three_minimal(&self, _task: &mut Task, _reason: CancelReason) {}
+}
+
 /// The same with a time limit only (`TM_BENCH_LIBRARY_POLICY=timeout`).
 #[flow(name = three_timeout)]
 impl Bench {
@@ -161,6 +183,8 @@ pub struct Library {
     /// (`TM_BENCH_LIBRARY_POLICY=1`), or one of them (`timeout`, `retry`): read once, here,
     /// so that it costs the tasks nothing.
     policy: Policy,
+    /// Three-step tasks run a flow with `report = minimal` (`TM_BENCH_LIBRARY_REPORT=minimal`).
+    minimal_report: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -181,6 +205,7 @@ impl Default for Library {
                 Ok("retry") => Policy::Retry,
                 _ => Policy::None,
             },
+            minimal_report: std::env::var("TM_BENCH_LIBRARY_REPORT").as_deref() == Ok("minimal"),
         }
     }
 }
@@ -201,6 +226,7 @@ impl Library {
             Steps::Three if self.policy == Policy::Retry => {
                 self.bench.execute_three_retry(passport)
             }
+            Steps::Three if self.minimal_report => self.bench.execute_three_minimal(passport),
             Steps::Three => self.bench.execute_three(passport),
             Steps::Ten => self.bench.execute_ten(passport),
         };
@@ -235,6 +261,7 @@ impl Parker for Library {
                 probe: Some(probe),
             }),
             policy: Policy::None,
+            minimal_report: false,
         }
     }
 

@@ -34,7 +34,7 @@ use proc_macro::TokenStream;
 /// ```text
 /// #[flow(name = <ident>, timeout = "<duration>", cleanup_timeout = "<duration>",
 ///        limit = <n>, queue = <n>, max_wait = "<duration>", steps = <Ident> | false,
-///        crate = "<path>")]
+///        report = full | minimal, crate = "<path>")]
 /// impl <Type> {
 ///     #[step]                       // or #[step(cancel = <cleanup method>, resource = "<name>")]
 ///     async fn <step>(&self, task: &mut Task<Payload, Info>[, input: <previous output>])
@@ -88,6 +88,10 @@ use proc_macro::TokenStream;
 /// - `steps` (optional): the name of the generated step enum, `steps = QueryPhase`; or
 ///   `steps = false` to generate none (if the default `<Name>Step` clashes with an item of
 ///   yours). Default: the flow's name in CamelCase followed by `Step` (`QueryStep`).
+/// - `report` (optional): `full` (the default) or `minimal`. With `minimal` the runner reads
+///   no clock per step: the report lists the steps that began and how each ended, without
+///   their times (`Report::step_times()` is `false`), unless an add-on or a `tracing` span
+///   listens to the task, whose events need them.
 /// - `crate` (optional): the path of the runtime crate as a string, for a crate that
 ///   re-exports it, `crate = "my_facade::task_manager_core"`. Default `::task_manager_core`.
 ///

@@ -390,7 +390,12 @@ pub use task_manager_macros::flow;
 ///   A cancel during the wait ends the task at once, with no cleanup (no attempt is in
 ///   progress). [`Report::attempts`] lists every attempt of a step that was retried, and
 ///   [`EventKind::StepRetrying`] tells each retry.
-/// * Not yet: `timeout` or `retry` on a step with `resource = ".."` (a compile error says so).
+///   A panicked attempt is retried only if the policy says
+///   [`retry_panics(true)`](Retry::retry_panics). The policy function is called at the step's
+///   first failure (a step that never fails never builds its policy).
+/// * On a step with `resource = ".."`, each attempt waits for a permit and holds it until it
+///   ends (its cleanup included); the wait between two attempts holds none.
+/// * [`Passport::with_step_timeout`] gives one task's timed step another limit.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -37,6 +37,20 @@ pub struct Passport<P = ()> {
     /// of the explorer.
     #[cfg(feature = "testing")]
     pub(crate) armed: Option<Armed>,
+    /// The parent of the task this passport starts, if [`Task::child`](crate::Task::child)
+    /// made it: the parent's shared state, typed `Any` so that this value knows nothing of
+    /// the runner (submission takes it back as what it is).
+    pub(crate) parent: Option<Link>,
+}
+
+/// See `Passport::parent`.
+#[derive(Clone)]
+pub(crate) struct Link(pub(crate) std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link")
+    }
 }
 
 /// See `Passport::armed`.
@@ -65,7 +79,14 @@ impl<P> Passport<P> {
             priority: 0,
             #[cfg(feature = "testing")]
             armed: None,
+            parent: None,
         }
+    }
+
+    /// Whether [`Task::child`](crate::Task::child) made this passport: the task it starts will
+    /// be a child of that task.
+    pub fn is_child(&self) -> bool {
+        self.parent.is_some()
     }
 
     /// Uses `id` (a request id, say) instead of a fresh one. Submitting a task whose id is

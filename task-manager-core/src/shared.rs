@@ -12,18 +12,23 @@
 //!   without limits never touches either.
 //! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
 //!   holds it.
+//! * `family` is the task's place in a tree of tasks (`family.rs`): set at submission for a
+//!   child, by its first child for a parent, never for a task with neither. A cancel that
+//!   takes effect ([`TaskShared::request_cancel_by`]) goes on to the children from here.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::OnceLock;
 use std::task::Context;
 
 use tokio::time::Sleep;
 
 use crate::cell::TaskCell;
+use crate::family::Family;
 use crate::flow::FlowInfo;
 use crate::observe::TaskLive;
-use crate::reason::CancelReason;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
 /// `step` before the first step begins (while queued, or between submit and first poll).
 const NOT_STARTED: u16 = u16::MAX;
@@ -35,6 +40,7 @@ pub(crate) struct TaskShared {
     waiting: AtomicBool,
     priority: i32,
     live: TaskLive,
+    family: OnceLock<Box<Family>>,
 }
 
 impl TaskShared {
@@ -46,7 +52,50 @@ impl TaskShared {
             waiting: AtomicBool::new(false),
             priority,
             live,
+            family: OnceLock::new(),
         }
+    }
+
+    /// A child task's shared state, linked to its parent by `family`.
+    pub(crate) fn with_family(mut self, family: Family) -> Self {
+        self.family = OnceLock::from(Box::new(family));
+        self
+    }
+
+    /// The task's place in a tree of tasks, if it has a parent or has had children.
+    #[inline]
+    pub(crate) fn family(&self) -> Option<&Family> {
+        self.family.get().map(|family| &**family)
+    }
+
+    /// The task's family, made now (as a root's) if it has none: its first child is coming.
+    pub(crate) fn family_or_root(&self, make: impl FnOnce() -> Family) -> &Family {
+        self.family.get_or_init(|| Box::new(make()))
+    }
+
+    /// Asks the task to stop, saying who asks; the reason's source is implied by it with
+    /// [`request_cancel`](Self::request_cancel). Only the first call while the task runs takes
+    /// effect; when it does, every child of the task that has not ended is cancelled too,
+    /// with [`CancelReason::Parent`].
+    pub(crate) fn request_cancel_by(
+        &self,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> CancelStatus {
+        let Some(family) = self.family() else {
+            return self.cell.request_cancel_by(reason, source);
+        };
+        let status = self.cell.request_cancel_by(reason.clone(), source);
+        if status == CancelStatus::Requested {
+            family.cancel_children(&reason);
+        }
+        status
+    }
+
+    /// [`request_cancel_by`](Self::request_cancel_by) with the source the reason implies.
+    pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
+        let source = CancelSource::implied_by(&reason);
+        self.request_cancel_by(reason, source)
     }
 
     /// The cell that decides the task's ending.
@@ -107,7 +156,7 @@ impl TaskShared {
         }
         if let Some(sleep) = deadline {
             if sleep.poll(cx).is_ready() {
-                let _ = self.cell.request_cancel(expired());
+                let _ = self.request_cancel(expired());
                 return true;
             }
         }

@@ -111,7 +111,9 @@ impl TaskCell {
     }
 
     /// Asks the task to stop, by the means the reason implies. Only the first call while the
-    /// task runs takes effect.
+    /// task runs takes effect. (The runner goes through `TaskShared::request_cancel`, which
+    /// also cancels the task's children; the loom model calls this.)
+    #[cfg(all(test, task_manager_loom))]
     pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
         let source = CancelSource::implied_by(&reason);
         self.request_cancel_by(reason, source)
@@ -148,6 +150,11 @@ impl TaskCell {
     #[inline]
     pub(crate) fn is_cancel_requested(&self) -> bool {
         is_cancelled(self.phase.load(Ordering::Acquire))
+    }
+
+    /// Whether the task's runner is gone ([`end`](Self::end) was called).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.phase.load(Ordering::Acquire) & ENDED != 0
     }
 
     /// Whether the task has claimed its own ending ([`seal`](Self::seal) succeeded).

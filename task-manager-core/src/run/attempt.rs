@@ -173,7 +173,8 @@ impl Scope {
             began: false,
             timed: false,
             timer,
-            run,
+            parked: None,
+            run: Some(run),
         }
     }
 
@@ -384,16 +385,19 @@ impl Scope {
 
 pin_project! {
     /// The future [`Scope::attempt`] returns: one attempt of a step with a policy.
+    /// Like a step's race, an attempt that started children and ends while some run drops
+    /// its future, parks how it ended and ends once they have (`race.rs`).
     #[must_use = "futures do nothing unless awaited"]
-    pub struct AttemptRace<'a, F, E> {
+    pub struct AttemptRace<'a, F: Future, E> {
         scope: &'a mut Scope,
         attempts: &'a mut Attempts<E>,
         began: bool,
         // This attempt armed the timer (its step has a `timeout`).
         timed: bool,
         timer: Option<Pin<&'a mut StepTimer>>,
+        parked: Option<Box<Raced<F::Output>>>,
         #[pin]
-        run: F,
+        run: Option<F>,
     }
 }
 
@@ -473,6 +477,13 @@ where
         let scope = &mut **this.scope;
         let attempts = &mut **this.attempts;
         let index = attempts.index();
+        if this.run.is_none() {
+            std::task::ready!(scope.poll_children(cx));
+            return match this.parked.take() {
+                Some(raced) => Poll::Ready(scope.end_attempt(attempts, *this.began, *raced)),
+                None => Poll::Pending,
+            };
+        }
         let raced = 'raced: {
             if scope.must_stop(cx) {
                 break 'raced Raced::Cancelled;
@@ -505,7 +516,10 @@ where
                     }
                 }
             }
-            match scope.poll_run(index, this.run.as_mut(), cx) {
+            let Some(run) = this.run.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            match scope.poll_run(index, run, cx) {
                 Poll::Ready(raced) => raced,
                 Poll::Pending => return Poll::Pending,
             }
@@ -519,6 +533,15 @@ where
             if !completed || !scope.shared.flow().timed_after(index) {
                 timer.as_mut().disarm();
             }
+        }
+        if scope.has_children() {
+            this.run.set(None);
+            *this.parked = Some(Box::new(raced));
+            std::task::ready!(scope.poll_children(cx));
+            return match this.parked.take() {
+                Some(raced) => Poll::Ready(scope.end_attempt(attempts, *this.began, *raced)),
+                None => Poll::Pending,
+            };
         }
         Poll::Ready(scope.end_attempt(attempts, *this.began, raced))
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::error::SubmitError;
+use crate::family::{Family, Unlinked};
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
@@ -66,14 +67,57 @@ where
             });
         }
     }
+    // A child (`Task::child` made the passport): linked to its parent below.
+    let parent = passport
+        .parent
+        .take()
+        .and_then(|link| link.0.downcast::<TaskShared>().ok())
+        .filter(|parent| parent.family().is_some());
+    if let Some(parent) = &parent {
+        if queues.with_line(flow, |_| ()).is_some() {
+            if let Some(ancestor) = same_flow_ancestor(parent, flow) {
+                return Err(SubmitError::ParentHoldsPermit {
+                    id,
+                    flow: flow.name(),
+                    ancestor,
+                });
+            }
+        }
+    }
     let submitted_at = Instant::now();
-    let deadline = arm_deadline(submitted_at, timeout);
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
-    let shared = Arc::new(TaskShared::new(flow, passport.priority(), live));
+    let shared = TaskShared::new(flow, passport.priority(), live);
+    let (deadline, shared) = match parent.as_ref().and_then(|p| Some((p, p.family()?))) {
+        None => (arm_deadline(submitted_at, timeout), Arc::new(shared)),
+        Some((parent, parent_family)) => {
+            let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
+            // The child's own timer only if its own deadline comes first: at the parent's, the
+            // parent's cancel stops it (with the parent's reason).
+            let deadline = match (own, parent_family.deadline()) {
+                (Some(own), Some(theirs)) if own >= theirs => None,
+                _ => arm_deadline(submitted_at, timeout),
+            };
+            let family = Family::child(id, parent, parent_family, own);
+            (deadline, Arc::new(shared.with_family(family)))
+        }
+    };
     manager
         .registry
         .insert(id, &shared)
         .map_err(|refused| refused.into_submit_error(id, flow))?;
+    if let Some(parent) = &parent {
+        if let Some(parent_family) = parent.family() {
+            if let Err(Unlinked::ParentEnded) = parent_family.adopt(parent, id, &shared) {
+                manager.registry.remove(id);
+                shared.cell().end();
+                return Err(SubmitError::ParentEnded {
+                    id,
+                    flow: flow.name(),
+                    parent: parent_family.id(),
+                });
+            }
+        }
+    }
     let line = queues.with_line(flow, |line| {
         line.queue
             .enter(&shared, passport.priority())
@@ -85,6 +129,7 @@ where
         Some(Err(Full { capacity })) => {
             manager.registry.remove(id);
             shared.cell().end();
+            leave_parent(id, &shared);
             return Err(SubmitError::QueueFull {
                 id,
                 flow: flow.name(),
@@ -121,4 +166,30 @@ where
     // Only a task that may wait in a line needs to tell the lines when its handle cancels it.
     let lines = (may_wait).then(|| queues.abandonments().clone());
     Ok(TaskHandle::new(id, join, shared, lines))
+}
+
+/// The nearest ancestor of a child of `parent` that runs in `flow`, if any.
+fn same_flow_ancestor(
+    parent: &Arc<TaskShared>,
+    flow: &'static FlowInfo,
+) -> Option<crate::id::TaskId> {
+    let mut ancestor = Some(Arc::clone(parent));
+    while let Some(task) = ancestor {
+        let family = task.family()?;
+        if std::ptr::eq(task.flow(), flow) {
+            return Some(family.id());
+        }
+        ancestor = family.parent();
+    }
+    None
+}
+
+/// A child whose runner is gone leaves its parent's family (see `family.rs`).
+pub(crate) fn leave_parent(id: crate::id::TaskId, shared: &TaskShared) {
+    let Some(parent) = shared.family().and_then(Family::parent) else {
+        return;
+    };
+    if let Some(family) = parent.family() {
+        family.leave(id, shared);
+    }
 }

@@ -99,12 +99,9 @@ impl Record {
         let (Some(shared), Some(id)) = (self.shared.clone(), self.id) else {
             return;
         };
-        let status = shared.cell().request_cancel(self.reason.clone());
-        self.second_cancel = Some(
-            shared
-                .cell()
-                .request_cancel(CancelReason::from("a second cancel, to be ignored")),
-        );
+        let status = shared.request_cancel(self.reason.clone());
+        self.second_cancel =
+            Some(shared.request_cancel(CancelReason::from("a second cancel, to be ignored")));
         self.cancellation = Some(Cancellation::new(id, status, Some(shared)));
     }
 }

@@ -1,0 +1,280 @@
+//! A task's place in a tree of tasks: its parent, its live children, and what became of the
+//! cleanups of those that ended cancelled. A task that has neither parent nor children never
+//! allocates one: `TaskShared` holds an empty slot (see `shared.rs`).
+//!
+//! # Invariants
+//! * A child is linked to its parent once, at its submission, after it is registered and
+//!   before it is spawned ([`Family::adopt`]), and unlinks itself once, when its runner is gone
+//!   ([`Family::leave`], from the child's `Scope::drop`, after the child's cell has ended). So
+//!   `children` holds exactly the children that have not ended yet.
+//! * A cancel of the parent that took effect cancels every child in `children` at that
+//!   moment (`TaskShared::request_cancel_by`), and a child adopted after it is cancelled at
+//!   adoption: `adopt` reads the parent's phase under `kin`'s lock, and the canceller takes
+//!   that lock after its compare-and-swap, so one of the two always sees the other.
+//! * While the parent's runner waits for its children (the end of a step, or of a cleanup:
+//!   `reaping` is set), a child adopted meanwhile is cancelled at adoption too, and the last
+//!   child to leave wakes the runner (`reaper`).
+//! * `records` gets one entry per descendant that ended cancelled, appended by the child
+//!   itself as it leaves (its own descendants' entries first, moved up from its family): a
+//!   child has no children left when it ends, so its records are complete by then.
+//!
+//! Lock order: `kin` is never held while another lock is taken, except a registry shard or
+//! a cell's slot taken after it is released; cancels and wakes happen after it is released.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+
+use tokio::time::Instant;
+
+use crate::cleanup::Cleanup;
+use crate::id::{IdHasher, TaskId};
+use crate::reason::{CancelReason, CancelSource};
+use crate::shared::TaskShared;
+
+/// What became of the cleanup of a descendant that ended cancelled: one entry of
+/// [`Cancellation::descendants`](crate::Cancellation::descendants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DescendantCleanup {
+    /// The descendant.
+    pub id: TaskId,
+    /// Its parent (the task that was cancelled, or one of its descendants).
+    pub parent: TaskId,
+    /// Its flow.
+    pub flow: &'static str,
+    /// Its cleanup, as its own [`Cancellation`](crate::Cancellation) would tell it.
+    pub cleanup: Cleanup,
+}
+
+/// See the module docs.
+pub(crate) struct Family {
+    /// This task's own id (the registry keys tasks by id; the shared state does not hold it).
+    id: TaskId,
+    parent: Option<Parent>,
+    /// When this task must end at the latest: its own deadline or its parent's, the earlier;
+    /// `None` for never. Its children's deadlines are at most this.
+    deadline: Option<Instant>,
+    kin: Mutex<Kin>,
+}
+
+struct Parent {
+    id: TaskId,
+    /// Weak: the parent holds its children strongly until they leave.
+    task: Weak<TaskShared>,
+}
+
+#[derive(Default)]
+struct Kin {
+    children: HashMap<TaskId, Arc<TaskShared>, BuildHasherDefault<IdHasher>>,
+    /// Set while the runner waits for the children to end: the reason they are cancelled
+    /// with (a child adopted meanwhile gets it at once).
+    reaping: Option<CancelReason>,
+    /// The runner's waker while it waits for the children.
+    reaper: Option<Waker>,
+    records: Vec<DescendantCleanup>,
+}
+
+/// Why a child could not be linked to its parent.
+pub(crate) enum Unlinked {
+    /// The parent has ended (its runner is gone).
+    ParentEnded,
+}
+
+impl Family {
+    /// The family of a task with no parent, made when it starts its first child.
+    pub(crate) fn root(id: TaskId, deadline: Option<Instant>) -> Self {
+        Family {
+            id,
+            parent: None,
+            deadline,
+            kin: Mutex::default(),
+        }
+    }
+
+    /// The family of a child of `parent` (whose family exists: it made the child's passport).
+    /// `own` is the child's own deadline; the child's is the earlier of it and the parent's.
+    pub(crate) fn child(
+        id: TaskId,
+        parent: &Arc<TaskShared>,
+        parent_family: &Family,
+        own: Option<Instant>,
+    ) -> Self {
+        let deadline = match (own, parent_family.deadline) {
+            (Some(own), Some(theirs)) => Some(own.min(theirs)),
+            (own, theirs) => own.or(theirs),
+        };
+        Family {
+            id,
+            parent: Some(Parent {
+                id: parent_family.id,
+                task: Arc::downgrade(parent),
+            }),
+            deadline,
+            kin: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.id
+    }
+
+    pub(crate) fn parent_id(&self) -> Option<TaskId> {
+        self.parent.as_ref().map(|parent| parent.id)
+    }
+
+    /// The parent's shared state, while it runs.
+    pub(crate) fn parent(&self) -> Option<Arc<TaskShared>> {
+        self.parent.as_ref()?.task.upgrade()
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The ids of the children that have not ended, in no particular order.
+    pub(crate) fn children_ids(&self) -> Vec<TaskId> {
+        self.lock().children.keys().copied().collect()
+    }
+
+    /// Whether any child has not ended.
+    pub(crate) fn has_children(&self) -> bool {
+        !self.lock().children.is_empty()
+    }
+
+    /// Links `child` (registered, not yet spawned) to `parent`, whose family this is. The
+    /// child is cancelled at once if the parent is being cancelled, or is waiting for its
+    /// children to end.
+    pub(crate) fn adopt(
+        &self,
+        parent: &TaskShared,
+        child_id: TaskId,
+        child: &Arc<TaskShared>,
+    ) -> Result<(), Unlinked> {
+        let mut kin = self.lock();
+        if parent.cell().has_ended() {
+            return Err(Unlinked::ParentEnded);
+        }
+        kin.children.insert(child_id, Arc::clone(child));
+        let reason = match &kin.reaping {
+            Some(reason) => Some(reason.clone()),
+            None if parent.cell().is_cancel_requested() => Some(CancelReason::Parent {
+                parent: self.id,
+                reason: Box::new(parent.cell().reason()),
+            }),
+            None => None,
+        };
+        drop(kin);
+        if let Some(reason) = reason {
+            child.request_cancel_by(reason, CancelSource::Parent);
+        }
+        Ok(())
+    }
+
+    /// Cancels every child that has not ended with `reason` (the parent's cancel took effect).
+    pub(crate) fn cancel_children(&self, reason: &CancelReason) {
+        let children: Vec<Arc<TaskShared>> = self.lock().children.values().cloned().collect();
+        if children.is_empty() {
+            return;
+        }
+        let reason = CancelReason::Parent {
+            parent: self.id,
+            reason: Box::new(reason.clone()),
+        };
+        for child in children {
+            child.request_cancel_by(reason.clone(), CancelSource::Parent);
+        }
+    }
+
+    /// Cancels every child that has not ended, with `reason`, and waits until they all have
+    /// (the runner, at the end of a step or a cleanup). Ready at once when there are none.
+    pub(crate) fn poll_reap(
+        &self,
+        reason: impl FnOnce() -> CancelReason,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let mut kin = self.lock();
+        if kin.children.is_empty() {
+            kin.reaping = None;
+            kin.reaper = None;
+            return Poll::Ready(());
+        }
+        match &mut kin.reaper {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        if kin.reaping.is_some() {
+            return Poll::Pending;
+        }
+        let reason = reason();
+        kin.reaping = Some(reason.clone());
+        let children: Vec<Arc<TaskShared>> = kin.children.values().cloned().collect();
+        drop(kin);
+        for child in children {
+            child.request_cancel_by(reason.clone(), CancelSource::Parent);
+        }
+        // The last child may have left meanwhile, before the waker was in place for it: it
+        // found the waker (set above, under the lock), or the map is empty now.
+        let mut kin = self.lock();
+        if kin.children.is_empty() {
+            kin.reaping = None;
+            kin.reaper = None;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// The task's runner is gone with children still running (started by a compensation,
+    /// which no reap follows): they are cancelled, not waited for.
+    pub(crate) fn cancel_left_behind(&self) {
+        let children: Vec<Arc<TaskShared>> = self.lock().children.values().cloned().collect();
+        for child in children {
+            child.request_cancel_by(
+                CancelReason::ParentStepEnded { parent: self.id },
+                CancelSource::Parent,
+            );
+        }
+    }
+
+    /// The child `id` has ended: it leaves its parent's family (this one), with the records
+    /// of its cleanup and of its descendants'.
+    pub(crate) fn leave(&self, id: TaskId, child: &TaskShared) {
+        let mut records = child
+            .family()
+            .map(|family| std::mem::take(&mut family.lock().records))
+            .unwrap_or_default();
+        if child.cell().is_cancel_requested() {
+            if let Some(cleanup) = child.cell().recorded_cleanup() {
+                records.push(DescendantCleanup {
+                    id,
+                    parent: self.id,
+                    flow: child.flow().name(),
+                    cleanup,
+                });
+            }
+        }
+        let mut kin = self.lock();
+        kin.children.remove(&id);
+        kin.records.append(&mut records);
+        let waker = if kin.children.is_empty() {
+            kin.reaper.take()
+        } else {
+            None
+        };
+        drop(kin);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The cleanups of the descendants that ended cancelled, so far.
+    pub(crate) fn records(&self) -> Vec<DescendantCleanup> {
+        self.lock().records.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Kin> {
+        // No user code runs under this lock.
+        self.kin.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -41,13 +41,20 @@ fn before(journal: &Journal, first: &str, then: &str) {
 fn each_cleanup_once(journal: &Journal) {
     let began = journal.with_prefix("cleanup ");
     for entry in began.iter().filter(|e| e.contains(" began: ")) {
-        let name = entry["cleanup ".len()..].split(' ').next().unwrap_or_default();
+        let name = entry["cleanup ".len()..]
+            .split(' ')
+            .next()
+            .unwrap_or_default();
         assert_eq!(
             journal.with_prefix(&format!("cleanup {name} began")).len(),
             1,
             "{entry}"
         );
-        assert_eq!(journal.count(&format!("cleanup {name} finished")), 1, "{entry}");
+        assert_eq!(
+            journal.count(&format!("cleanup {name} finished")),
+            1,
+            "{entry}"
+        );
     }
 }
 
@@ -84,7 +91,13 @@ async fn a_child_is_a_task_of_its_own_and_cancellable_alone() {
     assert_eq!(tree.tasks.status(id).expect("registered").parent, None);
     let snapshot = tree.tasks.snapshot();
     assert_eq!(snapshot.len(), 3);
-    assert_eq!(snapshot.iter().filter(|t| t.status.parent == Some(id)).count(), 2);
+    assert_eq!(
+        snapshot
+            .iter()
+            .filter(|t| t.status.parent == Some(id))
+            .count(),
+        2
+    );
     let shape = tree.tasks.tree(id).expect("the root runs");
     assert_eq!(
         shape.children.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -98,7 +111,10 @@ async fn a_child_is_a_task_of_its_own_and_cancellable_alone() {
         soon("a's cleanup", cancellation).await,
         Some(Cleanup::Completed { step: "run", .. })
     ));
-    assert_eq!(tree.tasks.status(id).expect("still runs").state, TaskState::Running);
+    assert_eq!(
+        tree.tasks.status(id).expect("still runs").state,
+        TaskState::Running
+    );
     gate.open();
     let outcome = soon("the root's end", handle).await;
     assert_eq!(outcome.ending(), &Ending::Completed("r".to_owned()));
@@ -108,7 +124,10 @@ async fn a_child_is_a_task_of_its_own_and_cancellable_alone() {
     );
     assert_eq!(
         tree.journal.with_prefix("cleanup "),
-        ["cleanup a began: cancelled: not this one", "cleanup a finished"]
+        [
+            "cleanup a began: cancelled: not this one",
+            "cleanup a finished"
+        ]
     );
     assert!(tree.tasks.is_empty());
 }
@@ -165,7 +184,11 @@ async fn cancelling_a_parent_cancels_its_tree_and_cleans_it_bottom_up() {
     let journal = &tree.journal;
     each_cleanup_once(journal);
     let outer = "cleanup l1 began: parent(parent(cancelled: user left))";
-    before(journal, outer, "cleanup m1 began: parent(cancelled: user left)");
+    before(
+        journal,
+        outer,
+        "cleanup m1 began: parent(cancelled: user left)",
+    );
     before(
         journal,
         "cleanup l1 finished",
@@ -176,8 +199,16 @@ async fn cancelling_a_parent_cancels_its_tree_and_cleans_it_bottom_up() {
         "cleanup l2 finished",
         "cleanup m1 began: parent(cancelled: user left)",
     );
-    before(journal, "cleanup m1 finished", "cleanup r began: cancelled: user left");
-    before(journal, "cleanup m2 finished", "cleanup r began: cancelled: user left");
+    before(
+        journal,
+        "cleanup m1 finished",
+        "cleanup r began: cancelled: user left",
+    );
+    before(
+        journal,
+        "cleanup m2 finished",
+        "cleanup r began: cancelled: user left",
+    );
     let outcome = handle.await;
     assert_eq!(
         outcome.ending(),
@@ -191,7 +222,10 @@ async fn cancelling_a_parent_cancels_its_tree_and_cleans_it_bottom_up() {
 
 /// A root `r` with one parked child `c`, for the other ways a parent is cancelled.
 fn parent_of_one_parked(gate: &Gate) -> Node {
-    Node::leaf("r").with(FanIn::All, vec![Node::leaf("c").then(Then::Park(gate.clone()))])
+    Node::leaf("r").with(
+        FanIn::All,
+        vec![Node::leaf("c").then(Then::Park(gate.clone()))],
+    )
 }
 
 // Contract 20, by a dropped handle.
@@ -213,7 +247,10 @@ async fn a_dropped_parent_handle_cancels_the_child_first() {
         "cleanup c finished",
         "cleanup r began: its handle was dropped",
     );
-    at(&tree.journal, "cleanup c began: parent(its handle was dropped)");
+    at(
+        &tree.journal,
+        "cleanup c began: parent(its handle was dropped)",
+    );
     assert!(tree.tasks.is_empty());
 }
 
@@ -237,7 +274,11 @@ async fn a_parents_deadline_stops_the_child_with_the_parents_reason() {
         }
     );
     at(&tree.journal, "cleanup c began: parent(timed out)");
-    before(&tree.journal, "cleanup c finished", "cleanup r began: timed out");
+    before(
+        &tree.journal,
+        "cleanup c finished",
+        "cleanup r began: timed out",
+    );
     assert!(tree.tasks.is_empty());
 }
 
@@ -251,13 +292,21 @@ async fn a_childs_deadline_is_at_most_its_parents() {
         .with(
             FanIn::All,
             vec![
-                Node::leaf("soon").then(Then::Park(gate.clone())).timeout(Duration::from_secs(2)),
-                Node::leaf("late").then(Then::Park(gate.clone())).timeout(Duration::from_secs(60)),
+                Node::leaf("soon")
+                    .then(Then::Park(gate.clone()))
+                    .timeout(Duration::from_secs(2)),
+                Node::leaf("late")
+                    .then(Then::Park(gate.clone()))
+                    .timeout(Duration::from_secs(60)),
             ],
         )
         .timeout(Duration::from_secs(10));
     let started = tokio::time::Instant::now();
-    let outcome = soon("the root's end", tree.execute_node(root.passport()).expect("submitted")).await;
+    let outcome = soon(
+        "the root's end",
+        tree.execute_node(root.passport()).expect("submitted"),
+    )
+    .await;
     assert!(outcome.is_cancelled());
     at(&tree.journal, "cleanup soon began: timed out");
     at(&tree.journal, "cleanup late began: parent(timed out)");
@@ -304,7 +353,10 @@ async fn children_left_running_are_cancelled_and_awaited_when_the_step_ends() {
             Then::Pass(own.clone())
         };
         let root = Node::leaf("r")
-            .with(FanIn::Leave, vec![Node::leaf("c").then(Then::Park(gate.clone()))])
+            .with(
+                FanIn::Leave,
+                vec![Node::leaf("c").then(Then::Park(gate.clone()))],
+            )
             .then(then);
         let handle = tree.execute_node(root.passport()).expect("submitted");
         gate.arrived().await; // the child's step has begun
@@ -323,7 +375,11 @@ async fn children_left_running_are_cancelled_and_awaited_when_the_step_ends() {
             assert_eq!(outcome.ending(), &Ending::Completed("r".to_owned()));
         }
         // The step's future was dropped before its child was stopped and cleaned up.
-        before(&tree.journal, "r dropped", "cleanup c began: parent step ended");
+        before(
+            &tree.journal,
+            "r dropped",
+            "cleanup c began: parent step ended",
+        );
         at(&tree.journal, "cleanup c finished");
         assert_eq!(tree.journal.with_prefix("cleanup r").len(), 0);
         assert!(tree.tasks.is_empty());
@@ -342,7 +398,11 @@ async fn join_all_gives_every_outcome_in_order() {
             Node::leaf("c").then(Then::Fail),
         ],
     );
-    let outcome = soon("the end", tree.execute_node(root.passport()).expect("submitted")).await;
+    let outcome = soon(
+        "the end",
+        tree.execute_node(root.passport()).expect("submitted"),
+    )
+    .await;
     assert!(outcome.is_completed());
     assert_eq!(
         tree.journal.with_prefix("r fan-in"),
@@ -392,7 +452,11 @@ async fn race_gives_the_first_to_end_and_cleans_up_the_losers() {
             Node::leaf("fast").then(Then::Sleep(Duration::from_secs(1))),
         ],
     );
-    let outcome = soon("the end", tree.execute_node(root.passport()).expect("submitted")).await;
+    let outcome = soon(
+        "the end",
+        tree.execute_node(root.passport()).expect("submitted"),
+    )
+    .await;
     assert!(outcome.is_completed());
     before(&tree.journal, "cleanup slow finished", "r fan-in: 1: fast");
     at(&tree.journal, "cleanup slow began: race lost");
@@ -412,11 +476,19 @@ async fn join_any_gives_the_first_to_complete() {
             Node::leaf("c").then(Then::Park(gate.clone())),
         ],
     );
-    let outcome = soon("the end", tree.execute_node(root.passport()).expect("submitted")).await;
+    let outcome = soon(
+        "the end",
+        tree.execute_node(root.passport()).expect("submitted"),
+    )
+    .await;
     assert!(outcome.is_completed());
     before(&tree.journal, "cleanup c finished", "r fan-in: 1: b");
     at(&tree.journal, "cleanup c began: race lost");
-    assert_eq!(tree.journal.with_prefix("cleanup a").len(), 0, "a failed by itself");
+    assert_eq!(
+        tree.journal.with_prefix("cleanup a").len(),
+        0,
+        "a failed by itself"
+    );
 }
 
 // Contract 22: with `limit(n)`, at most n children run at once; the next is submitted when
@@ -452,7 +524,9 @@ async fn a_limited_fan_out_runs_at_most_n_children_at_once() {
     assert!(soon("the end", handle).await.is_completed());
     assert_eq!(tree.journal.with_prefix("r fan-in"), ["r fan-in: a, b, c"]);
 
-    let zero = Node::leaf("z").with(FanIn::All, vec![Node::leaf("never")]).limit(0);
+    let zero = Node::leaf("z")
+        .with(FanIn::All, vec![Node::leaf("never")])
+        .limit(0);
     let passport = zero.passport();
     let id = passport.id();
     soon("the end", tree.execute_node(passport).expect("submitted")).await;
@@ -475,7 +549,10 @@ async fn children_of_a_limited_flow_wait_in_its_queue() {
     let tree = Tree::with_manager(tasks);
     let gate = Gate::new();
     let mut root = Node::leaf("r");
-    root.jobs = vec![("j1".to_owned(), gate.clone()), ("j2".to_owned(), gate.clone())];
+    root.jobs = vec![
+        ("j1".to_owned(), gate.clone()),
+        ("j2".to_owned(), gate.clone()),
+    ];
     let passport = root.passport();
     let id = passport.id();
     let handle = tree.execute_node(passport).expect("submitted");
@@ -485,7 +562,10 @@ async fn children_of_a_limited_flow_wait_in_its_queue() {
         .filter_map(|kid| tree.tasks.status(kid).map(|s| s.state))
         .collect();
     assert_eq!(states.len(), 2);
-    assert!(states.contains(&TaskState::Queued { position: 0 }), "{states:?}");
+    assert!(
+        states.contains(&TaskState::Queued { position: 0 }),
+        "{states:?}"
+    );
     gate.open();
     gate.arrived().await;
     gate.open();

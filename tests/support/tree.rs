@@ -161,16 +161,21 @@ impl Tree {
         if node.fan_in == FanIn::Leave {
             // Started and detached: nobody waits for them in the step.
             for child in &node.children {
-                match self.this().execute_node(task.child(child.clone().passport())) {
+                match self
+                    .this()
+                    .execute_node(task.child(child.clone().passport()))
+                {
                     Ok(handle) => handle.detach(),
-                    Err(error) => self.journal.record(format!("{} refused: {error}", child.name)),
+                    Err(error) => self
+                        .journal
+                        .record(format!("{} refused: {error}", child.name)),
                 }
             }
         } else if !node.children.is_empty() {
-            let children = node
-                .children
-                .iter()
-                .map(|child| self.this().execute_node(task.child(child.clone().passport())));
+            let children = node.children.iter().map(|child| {
+                self.this()
+                    .execute_node(task.child(child.clone().passport()))
+            });
             let fan_out = task.fan_out(children);
             let fan_out = match node.limit {
                 Some(limit) => fan_out.limit(limit),
@@ -193,11 +198,16 @@ impl Tree {
             self.journal.record(format!("{} fan-in: {said}", node.name));
         }
         if !node.jobs.is_empty() {
-            let jobs = node
-                .jobs
-                .iter()
-                .map(|job| self.this().execute_job(task.child(Passport::new(job.clone()))));
-            let said = fan_in_said(task.fan_out(jobs).join_all().await.map(|o| endings(o.as_slice())));
+            let jobs = node.jobs.iter().map(|job| {
+                self.this()
+                    .execute_job(task.child(Passport::new(job.clone())))
+            });
+            let said = fan_in_said(
+                task.fan_out(jobs)
+                    .join_all()
+                    .await
+                    .map(|o| endings(o.as_slice())),
+            );
             self.journal.record(format!("{} jobs: {said}", node.name));
         }
         match &node.then {
@@ -274,6 +284,8 @@ impl Tree {
     }
 
     fn this(&self) -> Arc<Tree> {
-        self.me.upgrade().expect("a step runs while its flow's struct is alive")
+        self.me
+            .upgrade()
+            .expect("a step runs while its flow's struct is alive")
     }
 }

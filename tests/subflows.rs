@@ -617,3 +617,52 @@ fn the_deadlock_refusal_names_the_child_its_flow_and_the_ancestor() {
         CancelSource::Parent
     );
 }
+
+// Contract 25 (how it is checked): the cancellation explorer cancels the root of a tree of
+// depth 3 at every await point of the tree (its own and each descendant's, `InChild`) and
+// checks each time that every task ended once, every begun cleanup of the tree ran once, each
+// before its ancestor's, and that the registry is empty.
+#[tokio::test(start_paused = true)]
+async fn the_explorer_cancels_a_tree_at_every_await_point_of_every_task() {
+    use task_manager_core::testing::{AwaitPoint, CancelExplorer};
+
+    let tree = Tree::new();
+    let sleep = |ms| Then::Sleep(Duration::from_millis(ms));
+    let root = Node::leaf("r")
+        .with(
+            FanIn::All,
+            vec![
+                Node::leaf("m1")
+                    .with(
+                        FanIn::Try,
+                        vec![
+                            Node::leaf("l1").then(sleep(5)),
+                            Node::leaf("l2").then(sleep(7)),
+                        ],
+                    )
+                    .then(sleep(1)),
+                Node::leaf("m2").then(sleep(3)),
+            ],
+        )
+        .then(sleep(2));
+    let report = CancelExplorer::new(&tree.tasks, || root.clone(), |p| tree.execute_node(p))
+        .run()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let in_children = report
+        .points
+        .iter()
+        .filter(|p| matches!(p.point, AwaitPoint::InChild { .. }))
+        .count();
+    let descendants: std::collections::HashSet<usize> = report
+        .points
+        .iter()
+        .filter_map(|p| match p.point {
+            AwaitPoint::InChild { child, .. } => Some(child),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(descendants.len(), 4, "m1, l1, l2 and m2: {report}");
+    assert!(in_children > 8, "{report}");
+    assert!(tree.tasks.is_empty());
+}

@@ -139,6 +139,7 @@ impl Family {
     }
 
     /// Whether any child has not ended.
+    #[inline(never)]
     pub(crate) fn has_children(&self) -> bool {
         !self.lock().children.is_empty()
     }
@@ -227,6 +228,8 @@ impl Family {
 
     /// The task's runner is gone with children still running (started by a compensation,
     /// which no reap follows): they are cancelled, not waited for.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn cancel_left_behind(&self) {
         let children: Vec<Arc<TaskShared>> = self.lock().children.values().cloned().collect();
         for child in children {

@@ -174,7 +174,7 @@ impl Scope {
             timed: false,
             timer,
             parked: None,
-            run: Some(run),
+            run,
         }
     }
 
@@ -385,8 +385,8 @@ impl Scope {
 
 pin_project! {
     /// The future [`Scope::attempt`] returns: one attempt of a step with a policy.
-    /// Like a step's race, an attempt that started children and ends while some run drops
-    /// its future, parks how it ended and ends once they have (`race.rs`).
+    /// Like a step's race, an attempt that started children and ends while some run parks
+    /// how it ended and ends once they have (`race.rs`).
     #[must_use = "futures do nothing unless awaited"]
     pub struct AttemptRace<'a, F: Future, E> {
         scope: &'a mut Scope,
@@ -397,7 +397,7 @@ pin_project! {
         timer: Option<Pin<&'a mut StepTimer>>,
         parked: Option<Box<Raced<F::Output>>>,
         #[pin]
-        run: Option<F>,
+        run: F,
     }
 }
 
@@ -477,7 +477,7 @@ where
         let scope = &mut **this.scope;
         let attempts = &mut **this.attempts;
         let index = attempts.index();
-        if this.run.is_none() {
+        if this.parked.is_some() {
             std::task::ready!(scope.poll_children(cx));
             return match this.parked.take() {
                 Some(raced) => Poll::Ready(scope.end_attempt(attempts, *this.began, *raced)),
@@ -516,10 +516,7 @@ where
                     }
                 }
             }
-            let Some(run) = this.run.as_mut().as_pin_mut() else {
-                return Poll::Pending;
-            };
-            match scope.poll_run(index, run, cx) {
+            match scope.poll_run(index, this.run.as_mut(), cx) {
                 Poll::Ready(raced) => raced,
                 Poll::Pending => return Poll::Pending,
             }
@@ -535,7 +532,6 @@ where
             }
         }
         if scope.has_children() {
-            this.run.set(None);
             *this.parked = Some(Box::new(raced));
             std::task::ready!(scope.poll_children(cx));
             return match this.parked.take() {

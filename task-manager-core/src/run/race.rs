@@ -21,9 +21,9 @@ pin_project! {
     /// `async fn` would keep a second copy of it (its argument and its pinned local), and the
     /// largest step's race is the size of every parked task.
     ///
-    /// A step that started children (`Task::child`) and ends while some still run drops its
-    /// own future where it stands, parks how it ended (boxed: only such a step pays for it),
-    /// and ends once its children have: see [`Scope::poll_children`].
+    /// A step that started children (`Task::child`) and ends while some still run parks how
+    /// it ended (boxed: only such a step pays for it) and ends once its children have: see
+    /// [`Scope::poll_children`]. Its future is not polled again, and is dropped with the race.
     #[must_use = "futures do nothing unless awaited"]
     pub struct StepRace<'a, F: Future> {
         scope: &'a mut Scope,
@@ -33,7 +33,7 @@ pin_project! {
         began: bool,
         parked: Option<Box<Raced<F::Output>>>,
         #[pin]
-        run: Option<F>,
+        run: F,
     }
 }
 
@@ -44,7 +44,7 @@ impl<'a, F: Future> StepRace<'a, F> {
             index: index as u32,
             began: false,
             parked: None,
-            run: Some(run),
+            run,
         }
     }
 }
@@ -56,22 +56,34 @@ where
     type Output = StepRun<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StepRun<T, E>> {
-        let mut this = self.project();
+        let this = self.project();
         let index = *this.index as usize;
-        if let Some(run) = this.run.as_mut().as_pin_mut() {
-            let raced = std::task::ready!(this.scope.poll_step(index, this.began, run, cx));
+        if this.parked.is_none() {
+            let raced = std::task::ready!(this.scope.poll_step(index, this.began, this.run, cx));
             if !this.scope.has_children() {
                 return Poll::Ready(this.scope.end_step(index, *this.began, raced));
             }
-            // The step's future goes now (a cancel stops it at once); its children next.
-            this.run.set(None);
             *this.parked = Some(Box::new(raced));
         }
-        std::task::ready!(this.scope.poll_children(cx));
-        match this.parked.take() {
-            Some(raced) => Poll::Ready(this.scope.end_step(index, *this.began, *raced)),
-            None => Poll::Pending,
-        }
+        reap_parked(this.scope, index, *this.began, this.parked, cx)
+    }
+}
+
+/// The end of a step that left children running: once they have all ended, the step ends
+/// as it had (see [`StepRace`]). Out of line: most steps never come here.
+#[cold]
+#[inline(never)]
+fn reap_parked<T, E>(
+    scope: &mut Scope,
+    index: usize,
+    began: bool,
+    parked: &mut Option<Box<Raced<Result<T, E>>>>,
+    cx: &mut Context<'_>,
+) -> Poll<StepRun<T, E>> {
+    std::task::ready!(scope.poll_children(cx));
+    match parked.take() {
+        Some(raced) => Poll::Ready(scope.end_step(index, began, *raced)),
+        None => Poll::Pending,
     }
 }
 
@@ -82,14 +94,17 @@ impl Scope {
     /// had any).
     #[inline(always)]
     pub(crate) fn has_children(&self) -> bool {
-        self.shared
-            .family()
-            .is_some_and(crate::family::Family::has_children)
+        match self.shared.family() {
+            None => false,
+            Some(family) => family.has_children(),
+        }
     }
 
     /// Cancels the children that have not ended (with the task's cancel as their reason's
     /// cause, or [`CancelReason::ParentStepEnded`] if the task was not cancelled) and waits
     /// until they all have: the end of a step, or of a cleanup, that started children.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(family) = self.shared.family() else {
             return Poll::Ready(());

@@ -327,13 +327,14 @@ impl Drop for Scope {
     fn drop(&mut self) {
         let (id, shared, registry) = (self.id, &self.shared, &self.registry);
         self.hooks.dropped(id, shared, || {
-            if let Some(family) = shared.family() {
+            let family = shared.family();
+            if let Some(family) = family {
                 family.cancel_left_behind();
             }
             registry.remove(id);
             shared.cell().end();
             // After its end: the parent's records read the cleanup it recorded.
-            if shared.family().is_some() {
+            if family.is_some() {
                 crate::run::submit::leave_parent(id, shared);
             }
         });

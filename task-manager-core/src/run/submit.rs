@@ -73,32 +73,25 @@ where
         .take()
         .and_then(|link| link.0.downcast::<TaskShared>().ok())
         .filter(|parent| parent.family().is_some());
-    if let Some(parent) = &parent {
-        if queues.with_line(flow, |_| ()).is_some() {
-            if let Some(ancestor) = same_flow_ancestor(parent, flow) {
-                return Err(SubmitError::ParentHoldsPermit {
-                    id,
-                    flow: flow.name(),
-                    ancestor,
-                });
-            }
-        }
-    }
     let submitted_at = Instant::now();
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
-    let shared = TaskShared::new(flow, passport.priority(), live);
-    let (deadline, shared) = match parent.as_ref().and_then(|p| Some((p, p.family()?))) {
-        None => (arm_deadline(submitted_at, timeout), Arc::new(shared)),
-        Some((parent, parent_family)) => {
-            let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
-            // The child's own timer only if its own deadline comes first: at the parent's, the
-            // parent's cancel stops it (with the parent's reason).
-            let deadline = match (own, parent_family.deadline()) {
-                (Some(own), Some(theirs)) if own >= theirs => None,
-                _ => arm_deadline(submitted_at, timeout),
-            };
-            let family = Family::child(id, parent, parent_family, own);
-            (deadline, Arc::new(shared.with_family(family)))
+    let (deadline, shared) = match &parent {
+        None => (
+            arm_deadline(submitted_at, timeout),
+            Arc::new(TaskShared::new(flow, passport.priority(), live)),
+        ),
+        Some(parent) => {
+            let priority = passport.priority();
+            child_parts(
+                manager,
+                id,
+                flow,
+                parent,
+                timeout,
+                submitted_at,
+                priority,
+                live,
+            )?
         }
     };
     manager
@@ -106,17 +99,7 @@ where
         .insert(id, &shared)
         .map_err(|refused| refused.into_submit_error(id, flow))?;
     if let Some(parent) = &parent {
-        if let Some(parent_family) = parent.family() {
-            if let Err(Unlinked::ParentEnded) = parent_family.adopt(parent, id, &shared) {
-                manager.registry.remove(id);
-                shared.cell().end();
-                return Err(SubmitError::ParentEnded {
-                    id,
-                    flow: flow.name(),
-                    parent: parent_family.id(),
-                });
-            }
-        }
+        adopt(manager, id, flow, parent, &shared)?;
     }
     let line = queues.with_line(flow, |line| {
         line.queue
@@ -185,11 +168,85 @@ fn same_flow_ancestor(
 }
 
 /// A child whose runner is gone leaves its parent's family (see `family.rs`).
+#[cold]
+#[inline(never)]
 pub(crate) fn leave_parent(id: crate::id::TaskId, shared: &TaskShared) {
     let Some(parent) = shared.family().and_then(Family::parent) else {
         return;
     };
     if let Some(family) = parent.family() {
         family.leave(id, shared);
+    }
+}
+
+/// A child's deadline timer and shared state, linked to its parent's family; refused if an
+/// ancestor runs in the same limited flow (see [`SubmitError::ParentHoldsPermit`]). The
+/// child's own timer is armed only if its own deadline comes first: at the parent's, the
+/// parent's cancel stops it, with the parent's reason.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn child_parts(
+    manager: &TaskManager,
+    id: crate::id::TaskId,
+    flow: &'static FlowInfo,
+    parent: &Arc<TaskShared>,
+    timeout: Option<std::time::Duration>,
+    submitted_at: Instant,
+    priority: i32,
+    live: TaskLive,
+) -> Result<
+    (
+        Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+        Arc<TaskShared>,
+    ),
+    SubmitError,
+> {
+    if manager.registry.queues.with_line(flow, |_| ()).is_some() {
+        if let Some(ancestor) = same_flow_ancestor(parent, flow) {
+            return Err(SubmitError::ParentHoldsPermit {
+                id,
+                flow: flow.name(),
+                ancestor,
+            });
+        }
+    }
+    let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
+    let shared = TaskShared::new(flow, priority, live);
+    let Some(parent_family) = parent.family() else {
+        return Ok((arm_deadline(submitted_at, timeout), Arc::new(shared)));
+    };
+    let deadline = match (own, parent_family.deadline()) {
+        (Some(own), Some(theirs)) if own >= theirs => None,
+        _ => arm_deadline(submitted_at, timeout),
+    };
+    let family = Family::child(id, parent, parent_family, own);
+    Ok((deadline, Arc::new(shared.with_family(family))))
+}
+
+/// Links a registered child to its parent; refused (and unregistered) if the parent ended.
+#[cold]
+#[inline(never)]
+fn adopt(
+    manager: &TaskManager,
+    id: crate::id::TaskId,
+    flow: &'static FlowInfo,
+    parent: &Arc<TaskShared>,
+    shared: &Arc<TaskShared>,
+) -> Result<(), SubmitError> {
+    let Some(parent_family) = parent.family() else {
+        return Ok(());
+    };
+    match parent_family.adopt(parent, id, shared) {
+        Ok(()) => Ok(()),
+        Err(Unlinked::ParentEnded) => {
+            manager.registry.remove(id);
+            shared.cell().end();
+            Err(SubmitError::ParentEnded {
+                id,
+                flow: flow.name(),
+                parent: parent_family.id(),
+            })
+        }
     }
 }

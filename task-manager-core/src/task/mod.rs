@@ -167,6 +167,11 @@ impl<P, R> Task<P, R> {
             Family::root(self.id(), deadline)
         });
         passport.parent = Some(Link(Arc::clone(&self.shared) as _));
+        // The explorer's arming goes on to the children: their await points are the tree's.
+        #[cfg(feature = "testing")]
+        if passport.armed.is_none() {
+            passport.armed.clone_from(&self.passport.armed);
+        }
         passport
     }
 

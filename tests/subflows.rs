@@ -610,15 +610,12 @@ fn the_deadlock_refusal_names_the_child_its_flow_and_the_ancestor() {
     };
     assert_eq!(error.id(), id);
     assert_eq!(
-        CancelSource::implied_by(&CancelReason::Parent {
-            parent: ancestor,
-            reason: Box::new(CancelReason::Timeout)
-        }),
+        CancelSource::implied_by(&CancelReason::parent(ancestor, CancelReason::Timeout)),
         CancelSource::Parent
     );
 }
 
-// Contract 25 (how it is checked): the cancellation explorer cancels the root of a tree of
+// How reliability is checked: the cancellation explorer cancels the root of a tree of
 // depth 3 at every await point of the tree (its own and each descendant's, `InChild`) and
 // checks each time that every task ended once, every begun cleanup of the tree ran once, each
 // before its ancestor's, and that the registry is empty.

@@ -160,10 +160,9 @@ impl Family {
         kin.children.insert(child_id, Arc::clone(child));
         let reason = match &kin.reaping {
             Some(reason) => Some(reason.clone()),
-            None if parent.cell().is_cancel_requested() => Some(CancelReason::Parent {
-                parent: self.id,
-                reason: Box::new(parent.cell().reason()),
-            }),
+            None if parent.cell().is_cancel_requested() => {
+                Some(CancelReason::parent(self.id, parent.cell().reason()))
+            }
             None => None,
         };
         drop(kin);
@@ -179,10 +178,7 @@ impl Family {
         if children.is_empty() {
             return;
         }
-        let reason = CancelReason::Parent {
-            parent: self.id,
-            reason: Box::new(reason.clone()),
-        };
+        let reason = CancelReason::parent(self.id, reason.clone());
         for child in children {
             child.request_cancel_by(reason.clone(), CancelSource::Parent);
         }

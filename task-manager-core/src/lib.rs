@@ -225,7 +225,7 @@ pub use manager::{HasTaskManager, TaskManager};
 pub use observe::{Addon, EventKind, FlowStep, Progress, TaskEvent};
 pub use outcome::{Ending, Outcome, TaskEnd, TaskError};
 pub use passport::Passport;
-pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus};
+pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus, ParentCancel};
 pub use report::{Attempt, Report, StepEnd, StepRecord, Steps};
 pub use retry::{Jitter, Retry};
 pub use shutdown::{ShutdownReport, UnfinishedTask};

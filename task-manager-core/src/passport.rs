@@ -39,8 +39,9 @@ pub struct Passport<P = ()> {
     pub(crate) armed: Option<Armed>,
     /// The parent of the task this passport starts, if [`Task::child`](crate::Task::child)
     /// made it: the parent's shared state, typed `Any` so that this value knows nothing of
-    /// the runner (submission takes it back as what it is).
-    pub(crate) parent: Option<Link>,
+    /// the runner (submission takes it back as what it is). Boxed: one pointer in every
+    /// passport, where the `Arc<dyn Any>` would be two.
+    pub(crate) parent: Option<Box<Link>>,
 }
 
 /// See `Passport::parent`.

@@ -57,14 +57,11 @@ pub enum CancelReason {
         limit: Duration,
     },
     /// The task is a child (see [`Task::child`](crate::Task::child)) and its parent was
-    /// cancelled, for `reason` (which may itself be a `Parent`, for a grandchild). A child's
-    /// cleanups finish before its parent's step cleanup starts.
-    Parent {
-        /// The parent task.
-        parent: TaskId,
-        /// Why the parent was cancelled.
-        reason: Box<CancelReason>,
-    },
+    /// cancelled: which parent, and why (which may itself be a `Parent`, for a grandchild).
+    /// A child's cleanups finish before its parent's step cleanup starts.
+    ///
+    /// Boxed, so that every reason (and every task's ending) stays 24 bytes.
+    Parent(Box<ParentCancel>),
     /// The task is a child and the step of its parent that started it ended (returned,
     /// failed, panicked, ran out of time) while this child was still running: a child never
     /// outlives the step that started it.
@@ -86,7 +83,31 @@ pub enum CancelReason {
     },
 }
 
+/// Which parent was cancelled, and why: see [`CancelReason::Parent`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ParentCancel {
+    /// The parent task.
+    pub parent: TaskId,
+    /// Why the parent was cancelled.
+    pub reason: CancelReason,
+}
+
 impl CancelReason {
+    /// The reason a child of `parent` gets when `parent` is cancelled for `reason`.
+    ///
+    /// ```
+    /// use task_manager_core::{CancelReason, TaskId};
+    ///
+    /// let parent = TaskId::new();
+    /// let reason = CancelReason::parent(parent, CancelReason::Timeout);
+    /// assert_eq!(reason.root(), &CancelReason::Timeout);
+    /// assert_eq!(reason.to_string(), format!("its parent task {parent} was cancelled (timed out)"));
+    /// ```
+    pub fn parent(parent: TaskId, reason: CancelReason) -> Self {
+        CancelReason::Parent(Box::new(ParentCancel { parent, reason }))
+    }
+
     /// Whether the task's deadline caused this.
     pub fn is_timeout(&self) -> bool {
         matches!(self, CancelReason::Timeout)
@@ -108,14 +129,14 @@ impl CancelReason {
     /// ```
     /// use task_manager_core::{CancelReason, TaskId};
     ///
-    /// let parent = TaskId::new();
-    /// let reason = CancelReason::Parent { parent, reason: Box::new(CancelReason::Timeout) };
-    /// assert_eq!(reason.root(), &CancelReason::Timeout);
+    /// let child = CancelReason::parent(TaskId::new(), "user left".into());
+    /// let grandchild = CancelReason::parent(TaskId::new(), child);
+    /// assert_eq!(grandchild.root(), &CancelReason::from("user left"));
     /// ```
     pub fn root(&self) -> &CancelReason {
         let mut reason = self;
-        while let CancelReason::Parent { reason: up, .. } = reason {
-            reason = up;
+        while let CancelReason::Parent(up) = reason {
+            reason = &up.reason;
         }
         reason
     }
@@ -156,8 +177,12 @@ impl fmt::Display for CancelReason {
             CancelReason::StepTimeout { limit } => {
                 write!(f, "the step ran longer than its limit of {limit:?}")
             }
-            CancelReason::Parent { parent, reason } => {
-                write!(f, "its parent task {parent} was cancelled ({reason})")
+            CancelReason::Parent(cause) => {
+                write!(
+                    f,
+                    "its parent task {} was cancelled ({})",
+                    cause.parent, cause.reason
+                )
             }
             CancelReason::ParentStepEnded { parent } => {
                 write!(
@@ -219,9 +244,7 @@ impl CancelSource {
             CancelReason::HandleDropped => CancelSource::HandleDropped,
             CancelReason::Shutdown => CancelSource::Shutdown,
             CancelReason::QueueWaitExceeded { .. } => CancelSource::MaxWait,
-            CancelReason::Parent { .. } | CancelReason::ParentStepEnded { .. } => {
-                CancelSource::Parent
-            }
+            CancelReason::Parent(_) | CancelReason::ParentStepEnded { .. } => CancelSource::Parent,
             CancelReason::Requested(_)
             | CancelReason::StepPanicked
             | CancelReason::SiblingFailed { .. }

@@ -260,7 +260,7 @@ impl Tree {
 /// A reason in the journal's words: a chain of parents as `parent(..)`, without their ids.
 pub fn say(reason: &CancelReason) -> String {
     match reason {
-        CancelReason::Parent { reason, .. } => format!("parent({})", say(reason)),
+        CancelReason::Parent(cause) => format!("parent({})", say(&cause.reason)),
         CancelReason::ParentStepEnded { .. } => "parent step ended".to_owned(),
         CancelReason::SiblingFailed { .. } => "sibling failed".to_owned(),
         CancelReason::RaceLost { .. } => "race lost".to_owned(),

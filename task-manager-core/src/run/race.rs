@@ -114,10 +114,7 @@ impl Scope {
         family.poll_reap(
             || {
                 if cell.is_cancel_requested() {
-                    CancelReason::Parent {
-                        parent,
-                        reason: Box::new(cell.reason()),
-                    }
+                    CancelReason::parent(parent, cell.reason())
                 } else {
                     CancelReason::ParentStepEnded { parent }
                 }

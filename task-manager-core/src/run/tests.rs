@@ -67,6 +67,8 @@ fn observation_costs_each_task_a_few_words() {
     // A `u128` would align every struct holding an id to 16 bytes, and pad the scope and
     // every task's future.
     assert_eq!(std::mem::align_of::<crate::TaskId>(), 8);
+    // A child's reason is boxed: every reason, and every ending, stays 24 bytes.
+    assert_eq!(size_of::<crate::CancelReason>(), 24);
     // The family slot (`family.rs`: a parent link and children, boxed on first use) is 16
     // bytes of `OnceLock` in every task; a task without children never fills it.
     assert!(

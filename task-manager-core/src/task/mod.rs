@@ -114,7 +114,7 @@ impl<P, R> Task<P, R> {
     ///   ([`CancelReason::ParentStepEnded`](crate::CancelReason::ParentStepEnded), or
     ///   `Parent` if this task was cancelled) and waits for it to end before going on;
     /// * its deadline is at most this task's: if its own is later (or it has none), it ends
-    ///   when this task's deadline passes, cancelled with `Parent { reason: Timeout, .. }`.
+    ///   when this task's deadline passes, cancelled with a `Parent` reason whose cause is `Timeout`.
     ///
     /// A child started while this task is being cancelled is cancelled at once. Submitting
     /// the passport once this task has ended is refused with
@@ -166,7 +166,7 @@ impl<P, R> Task<P, R> {
                 timeout.and_then(|timeout| shared.live().submitted_at.checked_add(timeout));
             Family::root(self.id(), deadline)
         });
-        passport.parent = Some(Link(Arc::clone(&self.shared) as _));
+        passport.parent = Some(Box::new(Link(Arc::clone(&self.shared) as _)));
         // The explorer's arming goes on to the children: their await points are the tree's.
         #[cfg(feature = "testing")]
         if passport.armed.is_none() {

@@ -199,12 +199,18 @@ fn main() {
         ["roots", n] | ["children", n] => {
             let n: usize = n.parse().expect("a task count");
             let (kids, parents) = parts();
-            let done = runtime.block_on(async {
-                if words[0] == "roots" {
-                    roots(&kids, n).await
-                } else {
-                    children(&parents, n).await
-                }
+            // Each driver runs as a spawned task, as the parent does.
+            let roots_mode = words[0] == "roots";
+            let done = runtime.block_on(async move {
+                tokio::spawn(async move {
+                    if roots_mode {
+                        roots(&kids, n).await
+                    } else {
+                        children(&parents, n).await
+                    }
+                })
+                .await
+                .expect("the driver ends")
             });
             assert_eq!(done, n);
         }

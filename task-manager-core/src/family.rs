@@ -21,15 +21,14 @@
 //! Lock order: `kin` is never held while another lock is taken, except a registry shard or
 //! a cell's slot taken after it is released; cancels and wakes happen after it is released.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 
 use tokio::time::Instant;
 
 use crate::cleanup::Cleanup;
-use crate::id::{IdHasher, TaskId};
+use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource};
 use crate::shared::TaskShared;
 
@@ -56,6 +55,14 @@ pub(crate) struct Family {
     /// When this task must end at the latest: its own deadline or its parent's, the earlier;
     /// `None` for never. Its children's deadlines are at most this.
     deadline: Option<Instant>,
+    /// How many children have not ended: `children.len()`, readable without the lock (the
+    /// runner looks at it at the end of every step). Written under the lock.
+    live: AtomicUsize,
+    /// Whether `records` may hold anything (a child ever left): its leaving parent skips the
+    /// lock otherwise.
+    recorded: AtomicBool,
+    /// A child's place in its parent's `children` (set by `adopt`, read by `leave`).
+    place: AtomicUsize,
     kin: Mutex<Kin>,
 }
 
@@ -67,7 +74,12 @@ struct Parent {
 
 #[derive(Default)]
 struct Kin {
-    children: HashMap<TaskId, Arc<TaskShared>, BuildHasherDefault<IdHasher>>,
+    /// The children that have not ended, each at the place it was given (`free` lists the
+    /// empty ones): adopting and leaving cost no hashing.
+    children: Vec<Option<(TaskId, Arc<TaskShared>)>>,
+    free: Vec<usize>,
+    /// How many places are taken.
+    count: usize,
     /// Set while the runner waits for the children to end: the reason they are cancelled
     /// with (a child adopted meanwhile gets it at once).
     reaping: Option<CancelReason>,
@@ -89,6 +101,9 @@ impl Family {
             id,
             parent: None,
             deadline,
+            live: AtomicUsize::new(0),
+            recorded: AtomicBool::new(false),
+            place: AtomicUsize::new(usize::MAX),
             kin: Mutex::default(),
         }
     }
@@ -112,6 +127,9 @@ impl Family {
                 task: Arc::downgrade(parent),
             }),
             deadline,
+            live: AtomicUsize::new(0),
+            recorded: AtomicBool::new(false),
+            place: AtomicUsize::new(usize::MAX),
             kin: Mutex::default(),
         }
     }
@@ -135,13 +153,13 @@ impl Family {
 
     /// The ids of the children that have not ended, in no particular order.
     pub(crate) fn children_ids(&self) -> Vec<TaskId> {
-        self.lock().children.keys().copied().collect()
+        self.lock().iter().map(|(id, _)| *id).collect()
     }
 
     /// Whether any child has not ended.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn has_children(&self) -> bool {
-        !self.lock().children.is_empty()
+        self.live.load(Ordering::Acquire) != 0
     }
 
     /// Links `child` (registered, not yet spawned) to `parent`, whose family this is. The
@@ -157,7 +175,11 @@ impl Family {
         if parent.cell().has_ended() {
             return Err(Unlinked::ParentEnded);
         }
-        kin.children.insert(child_id, Arc::clone(child));
+        let place = kin.take_place(child_id, Arc::clone(child));
+        if let Some(family) = child.family() {
+            family.place.store(place, Ordering::Relaxed);
+        }
+        self.live.store(kin.count, Ordering::Release);
         let reason = match &kin.reaping {
             Some(reason) => Some(reason.clone()),
             None if parent.cell().is_cancel_requested() => {
@@ -174,10 +196,10 @@ impl Family {
 
     /// Cancels every child that has not ended with `reason` (the parent's cancel took effect).
     pub(crate) fn cancel_children(&self, reason: &CancelReason) {
-        let children: Vec<Arc<TaskShared>> = self.lock().children.values().cloned().collect();
-        if children.is_empty() {
+        if !self.has_children() {
             return;
         }
+        let children = self.lock().arcs();
         let reason = CancelReason::parent(self.id, reason.clone());
         for child in children {
             child.request_cancel_by(reason.clone(), CancelSource::Parent);
@@ -192,7 +214,7 @@ impl Family {
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let mut kin = self.lock();
-        if kin.children.is_empty() {
+        if kin.count == 0 {
             kin.reaping = None;
             kin.reaper = None;
             return Poll::Ready(());
@@ -206,7 +228,7 @@ impl Family {
         }
         let reason = reason();
         kin.reaping = Some(reason.clone());
-        let children: Vec<Arc<TaskShared>> = kin.children.values().cloned().collect();
+        let children = kin.arcs();
         drop(kin);
         for child in children {
             child.request_cancel_by(reason.clone(), CancelSource::Parent);
@@ -214,7 +236,7 @@ impl Family {
         // The last child may have left meanwhile, before the waker was in place for it: it
         // found the waker (set above, under the lock), or the map is empty now.
         let mut kin = self.lock();
-        if kin.children.is_empty() {
+        if kin.count == 0 {
             kin.reaping = None;
             kin.reaper = None;
             return Poll::Ready(());
@@ -227,7 +249,10 @@ impl Family {
     #[cold]
     #[inline(never)]
     pub(crate) fn cancel_left_behind(&self) {
-        let children: Vec<Arc<TaskShared>> = self.lock().children.values().cloned().collect();
+        if !self.has_children() {
+            return;
+        }
+        let children = self.lock().arcs();
         for child in children {
             child.request_cancel_by(
                 CancelReason::ParentStepEnded { parent: self.id },
@@ -241,6 +266,7 @@ impl Family {
     pub(crate) fn leave(&self, id: TaskId, child: &TaskShared) {
         let mut records = child
             .family()
+            .filter(|family| family.recorded.load(Ordering::Acquire))
             .map(|family| std::mem::take(&mut family.lock().records))
             .unwrap_or_default();
         if child.cell().is_cancel_requested() {
@@ -254,9 +280,16 @@ impl Family {
             }
         }
         let mut kin = self.lock();
-        kin.children.remove(&id);
-        kin.records.append(&mut records);
-        let waker = if kin.children.is_empty() {
+        let place = child
+            .family()
+            .map_or(usize::MAX, |family| family.place.load(Ordering::Relaxed));
+        kin.leave_place(place, id);
+        self.live.store(kin.count, Ordering::Release);
+        if !records.is_empty() {
+            kin.records.append(&mut records);
+            self.recorded.store(true, Ordering::Release);
+        }
+        let waker = if kin.count == 0 {
             kin.reaper.take()
         } else {
             None
@@ -275,5 +308,43 @@ impl Family {
     fn lock(&self) -> MutexGuard<'_, Kin> {
         // No user code runs under this lock.
         self.kin.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Kin {
+    /// Puts a child in a free place (or a new one); its place.
+    fn take_place(&mut self, id: TaskId, child: Arc<TaskShared>) -> usize {
+        self.count += 1;
+        match self.free.pop() {
+            Some(place) => {
+                self.children[place] = Some((id, child));
+                place
+            }
+            None => {
+                self.children.push(Some((id, child)));
+                self.children.len() - 1
+            }
+        }
+    }
+
+    /// Frees the place of child `id` (if it is there: a child refused at submission after its
+    /// adoption leaves once).
+    fn leave_place(&mut self, place: usize, id: TaskId) {
+        match self.children.get_mut(place) {
+            Some(slot) if slot.as_ref().is_some_and(|(known, _)| *known == id) => {
+                *slot = None;
+                self.free.push(place);
+                self.count -= 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(TaskId, Arc<TaskShared>)> {
+        self.children.iter().flatten()
+    }
+
+    fn arcs(&self) -> Vec<Arc<TaskShared>> {
+        self.iter().map(|(_, child)| Arc::clone(child)).collect()
     }
 }

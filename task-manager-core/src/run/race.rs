@@ -21,9 +21,9 @@ pin_project! {
     /// `async fn` would keep a second copy of it (its argument and its pinned local), and the
     /// largest step's race is the size of every parked task.
     ///
-    /// A step that started children (`Task::child`) and ends while some still run parks how
-    /// it ended (boxed: only such a step pays for it) and ends once its children have: see
-    /// [`Scope::poll_children`]. Its future is not polled again, and is dropped with the race.
+    /// A step that started children (`Task::child`) and ends while some still run drops its
+    /// future where it stands, parks how it ended in the same place (boxed: only such a step
+    /// pays for it), and ends once its children have: see [`Scope::poll_children`].
     #[must_use = "futures do nothing unless awaited"]
     pub struct StepRace<'a, F: Future> {
         scope: &'a mut Scope,
@@ -31,9 +31,17 @@ pin_project! {
         // at most `u16::MAX` steps; see `TaskShared::set_step`).
         index: u32,
         began: bool,
-        parked: Option<Box<Raced<F::Output>>>,
         #[pin]
-        run: F,
+        run: Run<F>,
+    }
+}
+
+pin_project! {
+    /// The step's future, or, once it has ended with children still running, how it ended.
+    #[project = RunProj]
+    pub(crate) enum Run<F: Future> {
+        Running { #[pin] future: F },
+        Parked { raced: Option<Box<Raced<F::Output>>> },
     }
 }
 
@@ -43,8 +51,7 @@ impl<'a, F: Future> StepRace<'a, F> {
             scope,
             index: index as u32,
             began: false,
-            parked: None,
-            run,
+            run: Run::Running { future: run },
         }
     }
 }
@@ -56,16 +63,26 @@ where
     type Output = StepRun<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StepRun<T, E>> {
-        let this = self.project();
+        let mut this = self.project();
         let index = *this.index as usize;
-        if this.parked.is_none() {
-            let raced = std::task::ready!(this.scope.poll_step(index, this.began, this.run, cx));
-            if !this.scope.has_children() {
-                return Poll::Ready(this.scope.end_step(index, *this.began, raced));
+        let parked = match this.run.as_mut().project() {
+            RunProj::Running { future } => {
+                let raced = std::task::ready!(this.scope.poll_step(index, this.began, future, cx));
+                if !this.scope.has_children() {
+                    return Poll::Ready(this.scope.end_step(index, *this.began, raced));
+                }
+                // The step's future goes now (a cancel stops it at once); its children next.
+                this.run.set(Run::Parked {
+                    raced: Some(Box::new(raced)),
+                });
+                match this.run.project() {
+                    RunProj::Parked { raced } => raced,
+                    RunProj::Running { .. } => return Poll::Pending,
+                }
             }
-            *this.parked = Some(Box::new(raced));
-        }
-        reap_parked(this.scope, index, *this.began, this.parked, cx)
+            RunProj::Parked { raced } => raced,
+        };
+        reap_parked(this.scope, index, *this.began, parked, cx)
     }
 }
 

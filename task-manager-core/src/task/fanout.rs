@@ -396,7 +396,7 @@ where
         }
         let mut running = FuturesUnordered::new();
         let mut driven = Driven {
-            outcomes: Vec::new(),
+            outcomes: Vec::with_capacity(self.children.size_hint().0),
             stopped_by: None,
             refused: None,
         };

@@ -90,7 +90,7 @@ impl Cancellation {
     pub fn descendants(&self) -> Vec<crate::DescendantCleanup> {
         self.task
             .as_ref()
-            .and_then(|task| task.family().map(crate::family::Family::records))
+            .and_then(|task| task.family().map(|family| family.records()))
             .unwrap_or_default()
     }
 

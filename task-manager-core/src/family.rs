@@ -170,16 +170,16 @@ impl Family {
         parent: &TaskShared,
         child_id: TaskId,
         child: &Arc<TaskShared>,
+        child_family: &Family,
     ) -> Result<(), Unlinked> {
         let mut kin = self.lock();
         if parent.cell().has_ended() {
             return Err(Unlinked::ParentEnded);
         }
         let place = kin.take_place(child_id, Arc::clone(child));
-        if let Some(family) = child.family() {
-            family.place.store(place, Ordering::Relaxed);
-        }
+        child_family.place.store(place, Ordering::Relaxed);
         self.live.store(kin.count, Ordering::Release);
+        parent.set_has_children(true);
         let reason = match &kin.reaping {
             Some(reason) => Some(reason.clone()),
             None if parent.cell().is_cancel_requested() => {
@@ -263,12 +263,18 @@ impl Family {
 
     /// The child `id` has ended: it leaves its parent's family (this one), with the records
     /// of its cleanup and of its descendants'.
-    pub(crate) fn leave(&self, id: TaskId, child: &TaskShared) {
-        let mut records = child
-            .family()
-            .filter(|family| family.recorded.load(Ordering::Acquire))
-            .map(|family| std::mem::take(&mut family.lock().records))
-            .unwrap_or_default();
+    pub(crate) fn leave(
+        &self,
+        parent: &TaskShared,
+        id: TaskId,
+        child: &TaskShared,
+        child_family: &Family,
+    ) {
+        let mut records = if child_family.recorded.load(Ordering::Acquire) {
+            std::mem::take(&mut child_family.lock().records)
+        } else {
+            Vec::new()
+        };
         if child.cell().is_cancel_requested() {
             if let Some(cleanup) = child.cell().recorded_cleanup() {
                 records.push(DescendantCleanup {
@@ -280,11 +286,12 @@ impl Family {
             }
         }
         let mut kin = self.lock();
-        let place = child
-            .family()
-            .map_or(usize::MAX, |family| family.place.load(Ordering::Relaxed));
+        let place = child_family.place.load(Ordering::Relaxed);
         kin.leave_place(place, id);
         self.live.store(kin.count, Ordering::Release);
+        if kin.count == 0 {
+            parent.set_has_children(false);
+        }
         if !records.is_empty() {
             kin.records.append(&mut records);
             self.recorded.store(true, Ordering::Release);

@@ -104,8 +104,10 @@ impl TaskManager {
         // their parent's reason (`CancelReason::Parent`); a child is cancelled here directly
         // only if its parent was not (it had claimed its ending already).
         found.sort_by_key(|(_, task)| {
-            task.family()
-                .is_some_and(|family| family.parent_id().is_some())
+            task.has_family()
+                && task
+                    .family()
+                    .is_some_and(|family| family.parent_id().is_some())
         });
         let cancellations = found
             .into_iter()

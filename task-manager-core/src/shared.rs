@@ -12,14 +12,17 @@
 //!   without limits never touches either.
 //! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
 //!   holds it.
-//! * `family` is the task's place in a tree of tasks (`family.rs`): set at submission for a
-//!   child, by its first child for a parent, never for a task with neither. A cancel that
-//!   takes effect ([`TaskShared::request_cancel_by`]) goes on to the children from here.
+//! * `tree` says whether the task has a place in a tree of tasks (`family.rs`: set at
+//!   submission for a child, by its first child for a parent, never for a task with neither)
+//!   and whether it has children that have not ended (written by its family under the
+//!   family's lock). The family itself is in the cell's cold slot: one byte here, so that a
+//!   task without one keeps its size (the shared state's allocation is every task's). A
+//!   cancel that takes effect ([`TaskShared::request_cancel_by`]) goes on to the children.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::Context;
 
 use tokio::time::Sleep;
@@ -40,8 +43,13 @@ pub(crate) struct TaskShared {
     waiting: AtomicBool,
     priority: i32,
     live: TaskLive,
-    family: OnceLock<Box<Family>>,
+    tree: AtomicU8,
 }
+
+/// `tree`: the task has a family (in the cell's cold slot).
+const HAS_FAMILY: u8 = 1;
+/// `tree`: the task has children that have not ended.
+const HAS_CHILDREN: u8 = 2;
 
 impl TaskShared {
     pub(crate) fn new(flow: &'static FlowInfo, priority: i32, live: TaskLive) -> Self {
@@ -52,25 +60,56 @@ impl TaskShared {
             waiting: AtomicBool::new(false),
             priority,
             live,
-            family: OnceLock::new(),
+            tree: AtomicU8::new(0),
         }
     }
 
     /// A child task's shared state, linked to its parent by `family`.
-    pub(crate) fn with_family(mut self, family: Family) -> Self {
-        self.family = OnceLock::from(Box::new(family));
+    pub(crate) fn with_family(self, family: Arc<Family>) -> Self {
+        self.cell.family_or_insert(|| family);
+        self.tree.store(HAS_FAMILY, Ordering::Release);
         self
     }
 
-    /// The task's place in a tree of tasks, if it has a parent or has had children.
+    /// Whether the task has a place in a tree of tasks (one load).
     #[inline]
-    pub(crate) fn family(&self) -> Option<&Family> {
-        self.family.get().map(|family| &**family)
+    pub(crate) fn has_family(&self) -> bool {
+        self.tree.load(Ordering::Acquire) & HAS_FAMILY != 0
+    }
+
+    /// Whether the task has children that have not ended (one load).
+    #[inline]
+    pub(crate) fn has_children(&self) -> bool {
+        self.tree.load(Ordering::Acquire) & HAS_CHILDREN != 0
+    }
+
+    /// For the task's family, under its lock: whether it has children that have not ended.
+    pub(crate) fn set_has_children(&self, has: bool) {
+        if has {
+            self.tree.fetch_or(HAS_CHILDREN, Ordering::AcqRel);
+        } else {
+            self.tree.fetch_and(!HAS_CHILDREN, Ordering::AcqRel);
+        }
+    }
+
+    /// The task's place in a tree of tasks, if it has a parent or has had children.
+    pub(crate) fn family(&self) -> Option<Arc<Family>> {
+        if !self.has_family() {
+            return None;
+        }
+        self.cell.family()?.downcast::<Family>().ok()
     }
 
     /// The task's family, made now (as a root's) if it has none: its first child is coming.
-    pub(crate) fn family_or_root(&self, make: impl FnOnce() -> Family) -> &Family {
-        self.family.get_or_init(|| Box::new(make()))
+    pub(crate) fn family_or_root(&self, make: impl FnOnce() -> Family) -> Arc<Family> {
+        let family = self
+            .cell
+            .family_or_insert(|| Arc::new(make()))
+            .downcast::<Family>()
+            .ok();
+        self.tree.fetch_or(HAS_FAMILY, Ordering::AcqRel);
+        // The slot holds nothing else than a `Family`.
+        family.unwrap_or_else(|| Arc::new(make_orphan()))
     }
 
     /// Asks the task to stop, saying who asks; the reason's source is implied by it with
@@ -82,6 +121,9 @@ impl TaskShared {
         reason: CancelReason,
         source: CancelSource,
     ) -> CancelStatus {
+        if !self.has_family() {
+            return self.cell.request_cancel_by(reason, source);
+        }
         let Some(family) = self.family() else {
             return self.cell.request_cancel_by(reason, source);
         };
@@ -162,4 +204,9 @@ impl TaskShared {
         }
         false
     }
+}
+
+/// Never made: `family_or_root` falls back on it only if the cold slot held something else.
+fn make_orphan() -> Family {
+    Family::root(crate::id::TaskId::from_u128(0), None)
 }

@@ -134,7 +134,7 @@ impl TaskManager {
         };
         let mut children: Vec<(TaskId, Option<Instant>)> = task
             .family()
-            .map(crate::family::Family::children_ids)
+            .map(|family| family.children_ids())
             .unwrap_or_default()
             .into_iter()
             .map(|child| {
@@ -290,7 +290,7 @@ pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
         step_index,
         state,
         progress: task.cell().progress(),
-        parent: task.family().and_then(crate::family::Family::parent_id),
+        parent: task.family().and_then(|family| family.parent_id()),
     }
 }
 

@@ -31,6 +31,8 @@
 //! `RUSTFLAGS="--cfg task_manager_loom" cargo test -p task-manager-core --lib cell::loom`.
 //! This file imports only the values it stores and `crate::sync`.
 
+use std::any::Any;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::cleanup::Cleanup;
@@ -99,6 +101,9 @@ struct Slot {
     /// The compensations that ran (`#[step(compensate = ..)]`), in order: for the report and
     /// for the cancellers ([`Cancellation::compensations`](crate::Cancellation::compensations)).
     compensations: Vec<Compensation>,
+    /// The task's place in a tree of tasks (`family.rs`), typed `Any` so that the cell knows
+    /// nothing of it: kept here, in the cold slot, so that a task without one pays nothing.
+    family: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl TaskCell {
@@ -258,6 +263,19 @@ impl TaskCell {
             .as_ref()
             .map(|slot| slot.compensations.clone())
             .unwrap_or_default()
+    }
+
+    /// The task's family (see [`Slot::family`]), if it has one.
+    pub(crate) fn family(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.lock().cold.as_ref()?.family.clone()
+    }
+
+    /// The task's family, made by `make` if it has none.
+    pub(crate) fn family_or_insert(
+        &self,
+        make: impl FnOnce() -> Arc<dyn Any + Send + Sync>,
+    ) -> Arc<dyn Any + Send + Sync> {
+        Arc::clone(self.lock().cold().family.get_or_insert_with(make))
     }
 
     /// Records `cleanup` unless one was recorded already (the one that ran stands).

@@ -111,10 +111,7 @@ impl Scope {
     /// had any).
     #[inline(always)]
     pub(crate) fn has_children(&self) -> bool {
-        match self.shared.family() {
-            None => false,
-            Some(family) => family.has_children(),
-        }
+        self.shared.has_children()
     }
 
     /// Cancels the children that have not ended (with the task's cancel as their reason's

@@ -72,7 +72,7 @@ where
         .parent
         .take()
         .and_then(|link| link.0.downcast::<TaskShared>().ok())
-        .filter(|parent| parent.family().is_some());
+        .filter(|parent| parent.has_family());
     let submitted_at = Instant::now();
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
     let (deadline, shared) = match &parent {
@@ -112,7 +112,9 @@ where
         Some(Err(Full { capacity })) => {
             manager.registry.remove(id);
             shared.cell().end();
-            leave_parent(id, &shared);
+            if let Some(family) = shared.family() {
+                leave_parent(id, &shared, &family);
+            }
             return Err(SubmitError::QueueFull {
                 id,
                 flow: flow.name(),
@@ -170,12 +172,12 @@ fn same_flow_ancestor(
 /// A child whose runner is gone leaves its parent's family (see `family.rs`).
 #[cold]
 #[inline(never)]
-pub(crate) fn leave_parent(id: crate::id::TaskId, shared: &TaskShared) {
-    let Some(parent) = shared.family().and_then(Family::parent) else {
+pub(crate) fn leave_parent(id: crate::id::TaskId, shared: &TaskShared, family: &Family) {
+    let Some(parent) = family.parent() else {
         return;
     };
-    if let Some(family) = parent.family() {
-        family.leave(id, shared);
+    if let Some(parent_family) = parent.family() {
+        parent_family.leave(&parent, id, shared, family);
     }
 }
 
@@ -220,7 +222,7 @@ fn child_parts(
         (Some(own), Some(theirs)) if own >= theirs => None,
         _ => arm_deadline(submitted_at, timeout),
     };
-    let family = Family::child(id, parent, parent_family, own);
+    let family = Arc::new(Family::child(id, parent, &parent_family, own));
     Ok((deadline, Arc::new(shared.with_family(family))))
 }
 
@@ -234,10 +236,10 @@ fn adopt(
     parent: &Arc<TaskShared>,
     shared: &Arc<TaskShared>,
 ) -> Result<(), SubmitError> {
-    let Some(parent_family) = parent.family() else {
+    let (Some(parent_family), Some(family)) = (parent.family(), shared.family()) else {
         return Ok(());
     };
-    match parent_family.adopt(parent, id, shared) {
+    match parent_family.adopt(parent, id, shared, &family) {
         Ok(()) => Ok(()),
         Err(Unlinked::ParentEnded) => {
             manager.registry.remove(id);

@@ -179,13 +179,13 @@ impl<P, R> Task<P, R> {
     pub fn children(&self) -> Vec<TaskId> {
         self.shared
             .family()
-            .map(Family::children_ids)
+            .map(|family| family.children_ids())
             .unwrap_or_default()
     }
 
     /// This task's parent, if it is a child ([`child`](Self::child)).
     pub fn parent(&self) -> Option<TaskId> {
-        self.shared.family().and_then(Family::parent_id)
+        self.shared.family().and_then(|family| family.parent_id())
     }
 
     pub(crate) fn shared(&self) -> &TaskShared {

@@ -1,6 +1,7 @@
 //! A task's place in a tree of tasks: its parent, its live children, and what became of the
 //! cleanups of those that ended cancelled. A task that has neither parent nor children never
-//! allocates one: `TaskShared` holds an empty slot (see `shared.rs`).
+//! makes one: a family lives in the task cell's cold slot, and `TaskShared` holds one byte of
+//! flags saying whether there is one and whether it has live children (see `shared.rs`).
 //!
 //! # Invariants
 //! * A child is linked to its parent once, at its submission, after it is registered and
@@ -18,8 +19,9 @@
 //!   itself as it leaves (its own descendants' entries first, moved up from its family): a
 //!   child has no children left when it ends, so its records are complete by then.
 //!
-//! Lock order: `kin` is never held while another lock is taken, except a registry shard or
-//! a cell's slot taken after it is released; cancels and wakes happen after it is released.
+//! Lock order: `kin`, then a cell's slot (`adopt` reads the parent's reason under `kin`);
+//! never the reverse (a slot is locked to find a family and released before `kin` is
+//! taken). Cancels and wakes happen after `kin` is released. The parent's `HAS_CHILDREN` flag (`shared.rs`) is written under `kin`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};

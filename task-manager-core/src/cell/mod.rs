@@ -12,7 +12,8 @@
 //!   below the `CANCELLED` bit): the one swap writes both.
 //! * `slot` (a mutex, taken on the cold paths, cancel and waiting, and once at each task's
 //!   end to mark it ended) holds the reason, the cleanup's result, a panicked step's message,
-//!   the last progress and the wakers of those waiting for the end or the cancel, in a box
+//!   the last progress, the task's family (opaque here) and the wakers of those waiting for
+//!   the end or the cancel, in a box
 //!   made by the first cancel, waiter or progress report: most tasks never make it. The
 //!   canceller holds the mutex across its compare-and-swap, so a task that sees `CANCELLED`
 //!   and then locks `slot` always finds the reason written.

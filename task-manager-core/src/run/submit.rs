@@ -75,10 +75,11 @@ where
         .filter(|parent| parent.has_family());
     let submitted_at = Instant::now();
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
-    let (deadline, shared) = match &parent {
+    let (deadline, shared, link) = match &parent {
         None => (
             arm_deadline(submitted_at, timeout),
             Arc::new(TaskShared::new(flow, passport.priority(), live)),
+            None,
         ),
         Some(parent) => {
             let priority = passport.priority();
@@ -98,8 +99,8 @@ where
         .registry
         .insert(id, &shared)
         .map_err(|refused| refused.into_submit_error(id, flow))?;
-    if let Some(parent) = &parent {
-        adopt(manager, id, flow, parent, &shared)?;
+    if let (Some(parent), Some(link)) = (&parent, &link) {
+        adopt(manager, id, flow, parent, &shared, link)?;
     }
     let line = queues.with_line(flow, |line| {
         line.queue
@@ -197,13 +198,7 @@ fn child_parts(
     submitted_at: Instant,
     priority: i32,
     live: TaskLive,
-) -> Result<
-    (
-        Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-        Arc<TaskShared>,
-    ),
-    SubmitError,
-> {
+) -> Result<ChildParts, SubmitError> {
     if manager.registry.queues.with_line(flow, |_| ()).is_some() {
         if let Some(ancestor) = same_flow_ancestor(parent, flow) {
             return Err(SubmitError::ParentHoldsPermit {
@@ -216,15 +211,23 @@ fn child_parts(
     let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
     let shared = TaskShared::new(flow, priority, live);
     let Some(parent_family) = parent.family() else {
-        return Ok((arm_deadline(submitted_at, timeout), Arc::new(shared)));
+        return Ok((arm_deadline(submitted_at, timeout), Arc::new(shared), None));
     };
     let deadline = match (own, parent_family.deadline()) {
         (Some(own), Some(theirs)) if own >= theirs => None,
         _ => arm_deadline(submitted_at, timeout),
     };
     let family = Arc::new(Family::child(id, parent, &parent_family, own));
-    Ok((deadline, Arc::new(shared.with_family(family))))
+    let shared = Arc::new(shared.with_family(Arc::clone(&family)));
+    Ok((deadline, shared, Some((parent_family, family))))
 }
+
+/// A child's timer, shared state, and its parent's family with its own.
+type ChildParts = (
+    Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    Arc<TaskShared>,
+    Option<(Arc<Family>, Arc<Family>)>,
+);
 
 /// Links a registered child to its parent; refused (and unregistered) if the parent ended.
 #[cold]
@@ -235,11 +238,9 @@ fn adopt(
     flow: &'static FlowInfo,
     parent: &Arc<TaskShared>,
     shared: &Arc<TaskShared>,
+    (parent_family, family): &(Arc<Family>, Arc<Family>),
 ) -> Result<(), SubmitError> {
-    let (Some(parent_family), Some(family)) = (parent.family(), shared.family()) else {
-        return Ok(());
-    };
-    match parent_family.adopt(parent, id, shared, &family) {
+    match parent_family.adopt(parent, id, shared, family) {
         Ok(()) => Ok(()),
         Err(Unlinked::ParentEnded) => {
             manager.registry.remove(id);

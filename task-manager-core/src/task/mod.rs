@@ -160,12 +160,14 @@ impl<P, R> Task<P, R> {
     /// ```
     pub fn child<C>(&self, mut passport: Passport<C>) -> Passport<C> {
         let shared = &self.shared;
-        shared.family_or_root(|| {
-            let timeout = self.passport.timeout().or(shared.flow().timeout());
-            let deadline =
-                timeout.and_then(|timeout| shared.live().submitted_at.checked_add(timeout));
-            Family::root(self.id(), deadline)
-        });
+        if !shared.has_family() {
+            shared.family_or_root(|| {
+                let timeout = self.passport.timeout().or(shared.flow().timeout());
+                let deadline =
+                    timeout.and_then(|timeout| shared.live().submitted_at.checked_add(timeout));
+                Family::root(self.id(), deadline)
+            });
+        }
         passport.parent = Some(Box::new(Link(Arc::clone(&self.shared) as _)));
         // The explorer's arming goes on to the children: their await points are the tree's.
         #[cfg(feature = "testing")]

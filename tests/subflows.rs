@@ -663,3 +663,71 @@ async fn the_explorer_cancels_a_tree_at_every_await_point_of_every_task() {
     assert!(in_children > 8, "{report}");
     assert!(tree.tasks.is_empty());
 }
+
+/// A parent whose step cancels its own task, then starts a child and waits for it.
+#[derive(task_manager_core::HasTaskManager)]
+struct Late {
+    tasks: TaskManager,
+    me: std::sync::Weak<Late>,
+    seen: std::sync::Mutex<Option<Ending<(), String>>>,
+    cancellation: std::sync::Mutex<Option<task_manager_core::Cancellation>>,
+}
+
+#[task_manager_core::flow(name = late)]
+impl Late {
+    #[step]
+    async fn start(&self, task: &mut task_manager_core::Task<bool>) -> Result<(), String> {
+        if *task.payload() {
+            return Ok(()); // the child
+        }
+        let cancellation = self.tasks.cancel(task.id(), "self");
+        *self
+            .cancellation
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cancellation);
+        let this = self.me.upgrade().ok_or("gone")?;
+        let child = this.execute_late(task.child(task_manager_core::Passport::new(true)));
+        let outcomes = task.fan_out([child]).join_all().await;
+        if let Ok(mut outcomes) = outcomes {
+            *self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                outcomes.pop().map(|outcome| outcome.into_parts().0);
+        }
+        Ok(())
+    }
+}
+
+// Contract 20: a child submitted while its parent is being cancelled is cancelled at once,
+// with its parent's reason, before its first step.
+#[tokio::test(start_paused = true)]
+async fn a_child_started_after_its_parents_cancel_is_cancelled_at_once() {
+    let late = std::sync::Arc::new_cyclic(|me| Late {
+        tasks: TaskManager::new(),
+        me: me.clone(),
+        seen: std::sync::Mutex::new(None),
+        cancellation: std::sync::Mutex::new(None),
+    });
+    let passport = task_manager_core::Passport::new(false);
+    let id = passport.id();
+    let outcome = soon("the end", late.execute_late(passport).expect("submitted")).await;
+    assert!(outcome.is_cancelled());
+    let seen = late.seen.lock().expect("not poisoned").clone();
+    assert_eq!(
+        seen, None,
+        "the parent's step was stopped before it saw the child's outcome"
+    );
+    let mut cancellation = late
+        .cancellation
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("the step cancelled its task");
+    (&mut cancellation).await;
+    let descendants = cancellation.descendants();
+    assert_eq!(descendants.len(), 1, "{descendants:?}");
+    assert_eq!(descendants[0].parent, id);
+    assert_eq!(descendants[0].cleanup, Cleanup::NoStepInProgress);
+    assert!(late.tasks.is_empty());
+}

@@ -102,12 +102,16 @@ impl TaskShared {
 
     /// The task's family, made now (as a root's) if it has none: its first child is coming.
     pub(crate) fn family_or_root(&self, make: impl FnOnce() -> Family) -> Arc<Family> {
+        // The flag is set under the cell's slot lock, with the family: see
+        // `request_cancel_by`.
         let family = self
             .cell
-            .family_or_insert(|| Arc::new(make()))
+            .family_or_insert(|| {
+                self.tree.fetch_or(HAS_FAMILY, Ordering::AcqRel);
+                Arc::new(make())
+            })
             .downcast::<Family>()
             .ok();
-        self.tree.fetch_or(HAS_FAMILY, Ordering::AcqRel);
         // The slot holds nothing else than a `Family`.
         family.unwrap_or_else(|| Arc::new(make_orphan()))
     }
@@ -121,15 +125,14 @@ impl TaskShared {
         reason: CancelReason,
         source: CancelSource,
     ) -> CancelStatus {
-        if !self.has_family() {
-            return self.cell.request_cancel_by(reason, source);
-        }
-        let Some(family) = self.family() else {
-            return self.cell.request_cancel_by(reason, source);
-        };
-        let status = self.cell.request_cancel_by(reason.clone(), source);
-        if status == CancelStatus::Requested {
-            family.cancel_children(&reason);
+        let status = self.cell.request_cancel_by(reason, source);
+        // Looked at after the compare-and-swap, which the cell makes under its slot's lock:
+        // a family made meanwhile (under that lock, with its flag) is seen here, or its first
+        // child's adoption sees the cancel (see `family.rs`).
+        if status == CancelStatus::Requested && self.has_family() {
+            if let Some(family) = self.family() {
+                family.cancel_children(&self.cell.reason());
+            }
         }
         status
     }

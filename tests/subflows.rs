@@ -254,6 +254,29 @@ async fn a_dropped_parent_handle_cancels_the_child_first() {
     assert!(tree.tasks.is_empty());
 }
 
+// Contract 20, by `cancel_all`: the root is cancelled first, and its child is told the
+// root's reason (it is not cancelled directly).
+#[tokio::test(start_paused = true)]
+async fn cancel_all_cancels_children_through_their_parent() {
+    let tree = Tree::new();
+    let gate = Gate::new();
+    let handle = tree
+        .execute_node(parent_of_one_parked(&gate).passport())
+        .expect("submitted");
+    gate.arrived().await;
+    let all = tree.tasks.cancel_all("closing");
+    assert_eq!(all.requested(), 1, "the root; its child through it");
+    soon("every end", all.finished()).await;
+    at(&tree.journal, "cleanup c began: parent(cancelled: closing)");
+    before(
+        &tree.journal,
+        "cleanup c finished",
+        "cleanup r began: cancelled: closing",
+    );
+    assert!(handle.await.is_cancelled());
+    assert!(tree.tasks.is_empty());
+}
+
 // Contract 20 and 24, by the parent's deadline: the child, without a deadline of its own,
 // is stopped at its parent's, with its parent's reason.
 #[tokio::test(start_paused = true)]
@@ -730,4 +753,74 @@ async fn a_child_started_after_its_parents_cancel_is_cancelled_at_once() {
     assert_eq!(descendants[0].parent, id);
     assert_eq!(descendants[0].cleanup, Cleanup::NoStepInProgress);
     assert!(late.tasks.is_empty());
+}
+
+/// A step that panics; its cleanup starts a child that parks, and leaves it running.
+#[derive(task_manager_core::HasTaskManager)]
+struct Panicky {
+    tasks: TaskManager,
+    me: std::sync::Weak<Panicky>,
+    journal: Journal,
+    gate: Gate,
+}
+
+#[task_manager_core::flow(name = panicky)]
+impl Panicky {
+    #[step(cancel = clean_up)]
+    async fn work(&self, task: &mut task_manager_core::Task<bool>) -> Result<(), String> {
+        if *task.payload() {
+            self.journal.record("child began");
+            let _dropped = self.journal.on_drop("child dropped");
+            self.gate.park().await;
+        }
+        panic!("planned panic of the parent's step");
+    }
+
+    async fn clean_up(&self, task: &mut task_manager_core::Task<bool>, reason: CancelReason) {
+        if *task.payload() {
+            self.journal.record(format!(
+                "child cleanup: {}",
+                task_manager_support::tree::say(&reason)
+            ));
+            return;
+        }
+        let this = self.me.upgrade().expect("alive");
+        let child = this
+            .execute_panicky(task.child(task_manager_core::Passport::new(true)))
+            .expect("submitted");
+        child.detach();
+        self.gate.arrived().await;
+        self.journal.record("parent cleanup returns");
+    }
+}
+
+// Contract 21, for a cleanup: a child a cleanup started and left running is cancelled when
+// the cleanup ends, and the task ends only after it.
+#[tokio::test(start_paused = true)]
+async fn children_a_cleanup_leaves_running_are_cancelled_and_awaited() {
+    task_manager_support::panics::silence_planned_panics();
+    let panicky = std::sync::Arc::new_cyclic(|me| Panicky {
+        tasks: TaskManager::new(),
+        me: me.clone(),
+        journal: Journal::new(),
+        gate: Gate::new(),
+    });
+    let outcome = soon(
+        "the end",
+        panicky
+            .execute_panicky(task_manager_core::Passport::new(false))
+            .expect("submitted"),
+    )
+    .await;
+    assert!(matches!(outcome.ending(), Ending::Panicked { .. }));
+    assert_eq!(
+        panicky.journal.entries(),
+        [
+            "child began",
+            "parent cleanup returns",
+            "child dropped",
+            "child cleanup: parent step ended",
+        ]
+    );
+    assert!(panicky.tasks.is_empty());
 }

@@ -34,6 +34,7 @@ async fn a_queued_task_says_where_it_is_in_line_and_moves_up() {
             step_index: Some(0),
             state: TaskState::Running,
             progress: None,
+            parent: None,
         })
     );
     for (position, (id, _)) in queued.iter().enumerate() {
@@ -45,6 +46,7 @@ async fn a_queued_task_says_where_it_is_in_line_and_moves_up() {
                 step_index: None,
                 state: TaskState::Queued { position },
                 progress: None,
+                parent: None,
             })
         );
     }
@@ -92,6 +94,7 @@ async fn counts_are_per_flow_and_say_who_waits_for_a_resource() {
             step_index: Some(1),
             state: TaskState::WaitingForResource { resource: "db" },
             progress: None,
+            parent: None,
         })
     );
     release_w1.release();

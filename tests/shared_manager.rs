@@ -91,6 +91,7 @@ async fn tasks_of_both_flows_are_in_the_one_registry() {
             step_index: Some(1),
             state: TaskState::Running,
             progress: None,
+            parent: None,
         })
     );
     assert_eq!(
@@ -101,6 +102,7 @@ async fn tasks_of_both_flows_are_in_the_one_registry() {
             step_index: Some(0),
             state: TaskState::Running,
             progress: None,
+            parent: None,
         })
     );
 

@@ -44,6 +44,7 @@ fn status(flow_step: Option<(&'static str, usize)>, state: TaskState) -> Option<
         step_index: flow_step.map(|(_, index)| index),
         state,
         progress: None,
+        parent: None,
     })
 }
 

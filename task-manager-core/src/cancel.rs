@@ -71,6 +71,29 @@ impl Cancellation {
             .unwrap_or_default()
     }
 
+    /// What became of the cleanups of the task's descendants (children made with
+    /// [`Task::child`](crate::Task::child), theirs, and so on) that ended cancelled: read it
+    /// once this cancellation has given its answer (await it through `&mut`). A task ends
+    /// only after its children have, so by then the list is the whole tree's. Empty for a
+    /// task without children, or if no running task had the id.
+    ///
+    /// ```no_run
+    /// # async fn demo(tasks: &task_manager_core::TaskManager, id: task_manager_core::TaskId) {
+    /// let mut cancellation = tasks.cancel(id, "user left");
+    /// let own = (&mut cancellation).await;
+    /// for child in cancellation.descendants() {
+    ///     println!("child {} of {}: {:?}", child.id, child.parent, child.cleanup);
+    /// }
+    /// # let _ = own;
+    /// # }
+    /// ```
+    pub fn descendants(&self) -> Vec<crate::DescendantCleanup> {
+        self.task
+            .as_ref()
+            .and_then(|task| task.family().map(|family| family.records()))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn new(id: TaskId, status: CancelStatus, task: Option<Arc<TaskShared>>) -> Self {
         Cancellation {
             id,

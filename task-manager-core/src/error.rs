@@ -101,6 +101,50 @@ pub enum SubmitError {
         /// The step.
         step: &'static str,
     },
+    /// The task is a child ([`Task::child`](crate::Task::child)) whose parent has ended (or
+    /// has claimed its ending): a child is started from its parent's step.
+    #[error("task {id} of flow `{flow}` was refused: its parent task {parent} has ended (start children from the parent's step)")]
+    ParentEnded {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The parent.
+        parent: TaskId,
+    },
+    /// The task is a child of a limited flow (queue add-on) and an ancestor of it runs in the
+    /// same flow, holding one of the flow's permits while it waits for its children: with as
+    /// many such parents as permits, no child could ever be admitted. Refused whatever the
+    /// permits left, so that it cannot depend on timing: run the fan-out from a flow without
+    /// the limit, or give the children a flow (or a step resource) of their own.
+    #[error("task {id} of flow `{flow}` was refused: its ancestor task {ancestor} runs in the same limited flow and holds a permit while it waits for its children, which could deadlock (start the children in another flow, or fan out from a flow without a limit)")]
+    ParentHoldsPermit {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow (limited).
+        flow: &'static str,
+        /// The ancestor of the same flow.
+        ancestor: TaskId,
+    },
+}
+
+impl SubmitError {
+    /// The refused task's id.
+    pub fn id(&self) -> TaskId {
+        match self {
+            SubmitError::DuplicateId { id, .. }
+            | SubmitError::NoRuntime { id, .. }
+            | SubmitError::ShuttingDown { id, .. }
+            | SubmitError::ZeroTimeout { id, .. }
+            | SubmitError::QueueFull { id, .. }
+            | SubmitError::UnknownResource { id, .. }
+            | SubmitError::UnknownStep { id, .. }
+            | SubmitError::StepWithoutTimeout { id, .. }
+            | SubmitError::ZeroStepTimeout { id, .. }
+            | SubmitError::ParentEnded { id, .. }
+            | SubmitError::ParentHoldsPermit { id, .. } => *id,
+        }
+    }
 }
 
 /// A configuration that cannot work: a setting of a

@@ -184,6 +184,7 @@ mod checks;
 mod cleanup;
 mod compensation;
 mod error;
+mod family;
 mod flow;
 mod handle;
 mod id;
@@ -215,6 +216,7 @@ pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use compensation::Compensation;
 pub use error::{ConfigError, SubmitError};
+pub use family::DescendantCleanup;
 pub use flow::StepRef;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};
@@ -223,12 +225,12 @@ pub use manager::{HasTaskManager, TaskManager};
 pub use observe::{Addon, EventKind, FlowStep, Progress, TaskEvent};
 pub use outcome::{Ending, Outcome, TaskEnd, TaskError};
 pub use passport::Passport;
-pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus};
+pub use reason::{CancelError, CancelReason, CancelSource, CancelStatus, ParentCancel};
 pub use report::{Attempt, Report, StepEnd, StepRecord, Steps};
 pub use retry::{Jitter, Retry};
 pub use shutdown::{ShutdownReport, UnfinishedTask};
-pub use status::{FlowCounts, TaskSnapshot, TaskState, TaskStatus};
-pub use task::{CancelSignal, Cancelled, Task};
+pub use status::{FlowCounts, TaskSnapshot, TaskState, TaskStatus, TaskTree};
+pub use task::{CancelSignal, Cancelled, FanOut, FanOutError, Task};
 
 /// Turns an `impl` block into a flow: its `#[step]` methods run in order as one task, each
 /// step's `Ok` value feeding the next, and anyone holding the task's id can cancel it, which

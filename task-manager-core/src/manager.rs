@@ -100,6 +100,15 @@ impl TaskManager {
         // contend for it on the way out.
         self.registry
             .for_each(|id, task| found.push((id, Arc::clone(task))));
+        // Tasks without a parent first: each cancel goes on to its children, which are told
+        // their parent's reason (`CancelReason::Parent`); a child is cancelled here directly
+        // only if its parent was not (it had claimed its ending already).
+        found.sort_by_key(|(_, task)| {
+            task.has_family()
+                && task
+                    .family()
+                    .is_some_and(|family| family.parent_id().is_some())
+        });
         let cancellations = found
             .into_iter()
             .map(|(id, task)| {

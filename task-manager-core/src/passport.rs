@@ -41,6 +41,16 @@ pub struct Passport<P = ()> {
     pub(crate) armed: Option<Armed>,
 }
 
+/// See `Rare::parent`.
+#[derive(Clone)]
+pub(crate) struct Link(pub(crate) std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link")
+    }
+}
+
 /// See `Passport::armed`.
 #[cfg(feature = "testing")]
 #[derive(Clone)]
@@ -65,6 +75,10 @@ struct Rare {
     /// Per-call time limits of the flow's timed steps ([`Passport::with_step_timeout`]), by
     /// step name, resolved against the flow at submission.
     step_timeouts: Vec<(String, Duration)>,
+    /// The parent of the task this passport starts, if [`Task::child`](crate::Task::child)
+    /// made it: the parent's shared state, typed `Any` so that this value knows nothing of
+    /// the runner (submission takes it back as what it is).
+    parent: Option<Link>,
 }
 
 impl<P> Passport<P> {
@@ -78,6 +92,22 @@ impl<P> Passport<P> {
             #[cfg(feature = "testing")]
             armed: None,
         }
+    }
+
+    /// Whether [`Task::child`](crate::Task::child) made this passport: the task it starts will
+    /// be a child of that task.
+    pub fn is_child(&self) -> bool {
+        self.rare.as_ref().is_some_and(|rare| rare.parent.is_some())
+    }
+
+    /// Links the task this passport starts to its parent (see [`Task::child`](crate::Task::child)).
+    pub(crate) fn set_parent(&mut self, parent: Link) {
+        self.rare.get_or_insert_with(Box::default).parent = Some(parent);
+    }
+
+    /// Takes the parent link out, for submission.
+    pub(crate) fn take_parent(&mut self) -> Option<Link> {
+        self.rare.as_mut().and_then(|rare| rare.parent.take())
     }
 
     /// Uses `id` (a request id, say) instead of a fresh one. Submitting a task whose id is

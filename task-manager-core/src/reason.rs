@@ -56,9 +56,58 @@ pub enum CancelReason {
         /// The step's time limit.
         limit: Duration,
     },
+    /// The task is a child (see [`Task::child`](crate::Task::child)) and its parent was
+    /// cancelled: which parent, and why (which may itself be a `Parent`, for a grandchild).
+    /// A child's cleanups finish before its parent's step cleanup starts.
+    ///
+    /// Boxed, so that every reason (and every task's ending) stays 24 bytes.
+    Parent(Box<ParentCancel>),
+    /// The task is a child and the step of its parent that started it ended (returned,
+    /// failed, panicked, ran out of time) while this child was still running: a child never
+    /// outlives the step that started it.
+    ParentStepEnded {
+        /// The parent task.
+        parent: TaskId,
+    },
+    /// The task was a child in a fan-out that stopped at another child's failure
+    /// ([`FanOut::try_join`](crate::FanOut::try_join)): the rest are cancelled.
+    SiblingFailed {
+        /// The child whose ending stopped the fan-out.
+        sibling: TaskId,
+    },
+    /// The task was a child in a race ([`FanOut::race`](crate::FanOut::race),
+    /// [`FanOut::join_any`](crate::FanOut::join_any)) that another child won.
+    RaceLost {
+        /// The child that won.
+        winner: TaskId,
+    },
+}
+
+/// Which parent was cancelled, and why: see [`CancelReason::Parent`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ParentCancel {
+    /// The parent task.
+    pub parent: TaskId,
+    /// Why the parent was cancelled.
+    pub reason: CancelReason,
 }
 
 impl CancelReason {
+    /// The reason a child of `parent` gets when `parent` is cancelled for `reason`.
+    ///
+    /// ```
+    /// use task_manager_core::{CancelReason, TaskId};
+    ///
+    /// let parent = TaskId::new();
+    /// let reason = CancelReason::parent(parent, CancelReason::Timeout);
+    /// assert_eq!(reason.root(), &CancelReason::Timeout);
+    /// assert_eq!(reason.to_string(), format!("its parent task {parent} was cancelled (timed out)"));
+    /// ```
+    pub fn parent(parent: TaskId, reason: CancelReason) -> Self {
+        CancelReason::Parent(Box::new(ParentCancel { parent, reason }))
+    }
+
     /// Whether the task's deadline caused this.
     pub fn is_timeout(&self) -> bool {
         matches!(self, CancelReason::Timeout)
@@ -72,6 +121,24 @@ impl CancelReason {
     /// Whether the task waited too long in its queue (see [`Limit::with_max_wait`](crate::Limit::with_max_wait)).
     pub fn is_queue_wait_exceeded(&self) -> bool {
         matches!(self, CancelReason::QueueWaitExceeded { .. })
+    }
+
+    /// The reason at the root of a chain of [`CancelReason::Parent`]s: why the task at the top
+    /// of the tree was cancelled (`self` for any other reason).
+    ///
+    /// ```
+    /// use task_manager_core::{CancelReason, TaskId};
+    ///
+    /// let child = CancelReason::parent(TaskId::new(), "user left".into());
+    /// let grandchild = CancelReason::parent(TaskId::new(), child);
+    /// assert_eq!(grandchild.root(), &CancelReason::from("user left"));
+    /// ```
+    pub fn root(&self) -> &CancelReason {
+        let mut reason = self;
+        while let CancelReason::Parent(up) = reason {
+            reason = &up.reason;
+        }
+        reason
     }
 }
 
@@ -110,6 +177,25 @@ impl fmt::Display for CancelReason {
             CancelReason::StepTimeout { limit } => {
                 write!(f, "the step ran longer than its limit of {limit:?}")
             }
+            CancelReason::Parent(cause) => {
+                write!(
+                    f,
+                    "its parent task {} was cancelled ({})",
+                    cause.parent, cause.reason
+                )
+            }
+            CancelReason::ParentStepEnded { parent } => {
+                write!(
+                    f,
+                    "the step of its parent task {parent} that started it ended first"
+                )
+            }
+            CancelReason::SiblingFailed { sibling } => {
+                write!(f, "its sibling task {sibling} did not complete")
+            }
+            CancelReason::RaceLost { winner } => {
+                write!(f, "its sibling task {winner} won the race")
+            }
         }
     }
 }
@@ -143,6 +229,9 @@ pub enum CancelSource {
     /// The task waited in its flow's queue (queue add-on) longer than the limit's max wait
     /// ([`Limit::with_max_wait`](crate::Limit::with_max_wait)).
     MaxWait,
+    /// The task is a child, and its parent was cancelled or the parent's step that started
+    /// it ended ([`CancelReason::Parent`], [`CancelReason::ParentStepEnded`]).
+    Parent,
 }
 
 impl CancelSource {
@@ -155,7 +244,11 @@ impl CancelSource {
             CancelReason::HandleDropped => CancelSource::HandleDropped,
             CancelReason::Shutdown => CancelSource::Shutdown,
             CancelReason::QueueWaitExceeded { .. } => CancelSource::MaxWait,
-            CancelReason::Requested(_) | CancelReason::StepPanicked => CancelSource::Request,
+            CancelReason::Parent(_) | CancelReason::ParentStepEnded { .. } => CancelSource::Parent,
+            CancelReason::Requested(_)
+            | CancelReason::StepPanicked
+            | CancelReason::SiblingFailed { .. }
+            | CancelReason::RaceLost { .. } => CancelSource::Request,
         }
     }
 
@@ -169,6 +262,7 @@ impl CancelSource {
             CancelSource::Timeout => 4,
             CancelSource::Shutdown => 5,
             CancelSource::MaxWait => 6,
+            CancelSource::Parent => 7,
         }
     }
 
@@ -181,6 +275,7 @@ impl CancelSource {
             4 => CancelSource::Timeout,
             5 => CancelSource::Shutdown,
             6 => CancelSource::MaxWait,
+            7 => CancelSource::Parent,
             _ => return None,
         })
     }
@@ -188,7 +283,7 @@ impl CancelSource {
 
 impl CancelSource {
     /// The source's stable name in `snake_case` (`"request"`, `"cancel_all"`,
-    /// `"handle_dropped"`, `"timeout"`, `"shutdown"`, `"max_wait"`): for a metrics label, a
+    /// `"handle_dropped"`, `"timeout"`, `"shutdown"`, `"max_wait"`, `"parent"`): for a metrics label, a
     /// JSON field or a stored record, where the [`Display`](fmt::Display) sentence does not fit.
     ///
     /// ```
@@ -206,6 +301,7 @@ impl CancelSource {
             CancelSource::Timeout => "timeout",
             CancelSource::Shutdown => "shutdown",
             CancelSource::MaxWait => "max_wait",
+            CancelSource::Parent => "parent",
         }
     }
 
@@ -214,13 +310,14 @@ impl CancelSource {
         Self::ALL.into_iter().find(|source| source.name() == name)
     }
 
-    const ALL: [CancelSource; 6] = [
+    const ALL: [CancelSource; 7] = [
         CancelSource::Request,
         CancelSource::CancelAll,
         CancelSource::HandleDropped,
         CancelSource::Timeout,
         CancelSource::Shutdown,
         CancelSource::MaxWait,
+        CancelSource::Parent,
     ];
 }
 
@@ -233,6 +330,7 @@ impl fmt::Display for CancelSource {
             CancelSource::Timeout => "its deadline",
             CancelSource::Shutdown => "the manager's shutdown",
             CancelSource::MaxWait => "its queue's max wait",
+            CancelSource::Parent => "its parent task",
         })
     }
 }

@@ -12,18 +12,26 @@
 //!   without limits never touches either.
 //! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
 //!   holds it.
+//! * `tree` says whether the task has a place in a tree of tasks (`family.rs`: set at
+//!   submission for a child, by its first child for a parent, never for a task with neither)
+//!   and whether it has children that have not ended (written by its family under the
+//!   family's lock). The family itself is in the cell's cold slot: one byte here, so that a
+//!   task without one keeps its size (the shared state's allocation is every task's). A
+//!   cancel that takes effect ([`TaskShared::request_cancel_by`]) goes on to the children.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::Context;
 
 use tokio::time::Sleep;
 
 use crate::cell::TaskCell;
+use crate::family::Family;
 use crate::flow::FlowInfo;
 use crate::observe::TaskLive;
-use crate::reason::CancelReason;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
 /// `step` before the first step begins (while queued, or between submit and first poll).
 const NOT_STARTED: u16 = u16::MAX;
@@ -35,7 +43,13 @@ pub(crate) struct TaskShared {
     waiting: AtomicBool,
     priority: i32,
     live: TaskLive,
+    tree: AtomicU8,
 }
+
+/// `tree`: the task has a family (in the cell's cold slot).
+const HAS_FAMILY: u8 = 1;
+/// `tree`: the task has children that have not ended.
+const HAS_CHILDREN: u8 = 2;
 
 impl TaskShared {
     pub(crate) fn new(flow: &'static FlowInfo, priority: i32, live: TaskLive) -> Self {
@@ -46,7 +60,87 @@ impl TaskShared {
             waiting: AtomicBool::new(false),
             priority,
             live,
+            tree: AtomicU8::new(0),
         }
+    }
+
+    /// A child task's shared state, linked to its parent by `family`.
+    pub(crate) fn with_family(self, family: Arc<Family>) -> Self {
+        self.cell.family_or_insert(|| family);
+        self.tree.store(HAS_FAMILY, Ordering::Release);
+        self
+    }
+
+    /// Whether the task has a place in a tree of tasks (one load).
+    #[inline]
+    pub(crate) fn has_family(&self) -> bool {
+        self.tree.load(Ordering::Acquire) & HAS_FAMILY != 0
+    }
+
+    /// Whether the task has children that have not ended (one load).
+    #[inline]
+    pub(crate) fn has_children(&self) -> bool {
+        self.tree.load(Ordering::Acquire) & HAS_CHILDREN != 0
+    }
+
+    /// For the task's family, under its lock: whether it has children that have not ended.
+    pub(crate) fn set_has_children(&self, has: bool) {
+        if has {
+            self.tree.fetch_or(HAS_CHILDREN, Ordering::AcqRel);
+        } else {
+            self.tree.fetch_and(!HAS_CHILDREN, Ordering::AcqRel);
+        }
+    }
+
+    /// The task's place in a tree of tasks, if it has a parent or has had children.
+    pub(crate) fn family(&self) -> Option<Arc<Family>> {
+        if !self.has_family() {
+            return None;
+        }
+        self.cell.family()?.downcast::<Family>().ok()
+    }
+
+    /// The task's family, made now (as a root's) if it has none: its first child is coming.
+    pub(crate) fn family_or_root(&self, make: impl FnOnce() -> Family) -> Arc<Family> {
+        // The flag is set under the cell's slot lock, with the family: see
+        // `request_cancel_by`.
+        let family = self
+            .cell
+            .family_or_insert(|| {
+                self.tree.fetch_or(HAS_FAMILY, Ordering::AcqRel);
+                Arc::new(make())
+            })
+            .downcast::<Family>()
+            .ok();
+        // The slot holds nothing else than a `Family`.
+        family.unwrap_or_else(|| Arc::new(make_orphan()))
+    }
+
+    /// Asks the task to stop, saying who asks; the reason's source is implied by it with
+    /// [`request_cancel`](Self::request_cancel). Only the first call while the task runs takes
+    /// effect; when it does, every child of the task that has not ended is cancelled too,
+    /// with [`CancelReason::Parent`].
+    pub(crate) fn request_cancel_by(
+        &self,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> CancelStatus {
+        let status = self.cell.request_cancel_by(reason, source);
+        // Looked at after the compare-and-swap, which the cell makes under its slot's lock:
+        // a family made meanwhile (under that lock, with its flag) is seen here, or its first
+        // child's adoption sees the cancel (see `family.rs`).
+        if status == CancelStatus::Requested && self.has_family() {
+            if let Some(family) = self.family() {
+                family.cancel_children(&self.cell.reason());
+            }
+        }
+        status
+    }
+
+    /// [`request_cancel_by`](Self::request_cancel_by) with the source the reason implies.
+    pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
+        let source = CancelSource::implied_by(&reason);
+        self.request_cancel_by(reason, source)
     }
 
     /// The cell that decides the task's ending.
@@ -107,10 +201,15 @@ impl TaskShared {
         }
         if let Some(sleep) = deadline {
             if sleep.poll(cx).is_ready() {
-                let _ = self.cell.request_cancel(expired());
+                let _ = self.request_cancel(expired());
                 return true;
             }
         }
         false
     }
+}
+
+/// Never made: `family_or_root` falls back on it only if the cold slot held something else.
+fn make_orphan() -> Family {
+    Family::root(crate::id::TaskId::from_u128(0), None)
 }

@@ -29,6 +29,9 @@ pub struct TaskStatus {
     pub state: TaskState,
     /// The last progress a step reported ([`Task::set_progress`](crate::Task::set_progress)).
     pub progress: Option<Progress>,
+    /// The task's parent, if it is a child ([`Task::child`](crate::Task::child)); its
+    /// children are in [`TaskManager::children`] and [`TaskManager::tree`].
+    pub parent: Option<TaskId>,
 }
 
 impl TaskStatus {
@@ -122,6 +125,63 @@ impl TaskManager {
     }
 }
 
+impl TaskManager {
+    /// The ids of the running task `id`'s children that have not ended, oldest first (see
+    /// [`Task::child`](crate::Task::child)); empty for a task without children or an unknown id.
+    pub fn children(&self, id: TaskId) -> Vec<TaskId> {
+        let Some(task) = self.registry.get(id) else {
+            return Vec::new();
+        };
+        let mut children: Vec<(TaskId, Option<Instant>)> = task
+            .family()
+            .map(|family| family.children_ids())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|child| {
+                let at = self.registry.get(child).map(|c| c.live().submitted_at);
+                (child, at)
+            })
+            .collect();
+        children.sort_by_key(|(child, at)| (*at, *child));
+        children.into_iter().map(|(child, _)| child).collect()
+    }
+
+    /// The running task `id` with its descendants, as a tree: its status and, for each child
+    /// that has not ended, the same, oldest first. `None` for an unknown id. A task that
+    /// starts or ends meanwhile may or may not be in it.
+    ///
+    /// ```
+    /// # use task_manager_core::{TaskManager, TaskId};
+    /// let tasks = TaskManager::new();
+    /// assert!(tasks.tree(TaskId::new()).is_none());
+    /// ```
+    pub fn tree(&self, id: TaskId) -> Option<TaskTree> {
+        let status = self.status(id)?;
+        let children = self
+            .children(id)
+            .into_iter()
+            .filter_map(|child| self.tree(child))
+            .collect();
+        Some(TaskTree {
+            id,
+            status,
+            children,
+        })
+    }
+}
+
+/// A running task and its descendants, as [`TaskManager::tree`] saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskTree {
+    /// The task.
+    pub id: TaskId,
+    /// Its status.
+    pub status: TaskStatus,
+    /// Its children that had not ended, oldest first, each with its own.
+    pub children: Vec<TaskTree>,
+}
+
 /// One running task as [`TaskManager::snapshot`] saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskSnapshot {
@@ -175,6 +235,9 @@ impl fmt::Display for TaskSnapshot {
             _ => f.write_str(" before its first step")?,
         }
         write!(f, ", {:?} old", self.elapsed)?;
+        if let Some(parent) = status.parent {
+            write!(f, ", child of {parent}")?;
+        }
         if let Some(progress) = status.progress {
             write!(f, ", progress {progress}")?;
         }
@@ -227,6 +290,7 @@ pub(crate) fn status_of(task: &TaskShared, registry: &Registry) -> TaskStatus {
         step_index,
         state,
         progress: task.cell().progress(),
+        parent: task.family().and_then(|family| family.parent_id()),
     }
 }
 

@@ -42,6 +42,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod queue;
 pub mod soak;
+pub mod tree;
 
 use std::fmt::Display;
 use std::future::IntoFuture;

@@ -12,7 +12,8 @@
 //!   below the `CANCELLED` bit): the one swap writes both.
 //! * `slot` (a mutex, taken on the cold paths, cancel and waiting, and once at each task's
 //!   end to mark it ended) holds the reason, the cleanup's result, a panicked step's message,
-//!   the last progress and the wakers of those waiting for the end or the cancel, in a box
+//!   the last progress, the task's family (opaque here) and the wakers of those waiting for
+//!   the end or the cancel, in a box
 //!   made by the first cancel, waiter or progress report: most tasks never make it. The
 //!   canceller holds the mutex across its compare-and-swap, so a task that sees `CANCELLED`
 //!   and then locks `slot` always finds the reason written.
@@ -31,6 +32,8 @@
 //! `RUSTFLAGS="--cfg task_manager_loom" cargo test -p task-manager-core --lib cell::loom`.
 //! This file imports only the values it stores and `crate::sync`.
 
+use std::any::Any;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -103,6 +106,9 @@ struct Slot {
     /// The compensations that ran (`#[step(compensate = ..)]`), in order: for the report and
     /// for the cancellers ([`Cancellation::compensations`](crate::Cancellation::compensations)).
     compensations: Vec<Compensation>,
+    /// The task's place in a tree of tasks (`family.rs`), typed `Any` so that the cell knows
+    /// nothing of it: kept here, in the cold slot, so that a task without one pays nothing.
+    family: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl TaskCell {
@@ -115,7 +121,9 @@ impl TaskCell {
     }
 
     /// Asks the task to stop, by the means the reason implies. Only the first call while the
-    /// task runs takes effect.
+    /// task runs takes effect. (The runner goes through `TaskShared::request_cancel`, which
+    /// also cancels the task's children; the loom model calls this.)
+    #[cfg(all(test, task_manager_loom))]
     pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
         let source = CancelSource::implied_by(&reason);
         self.request_cancel_by(reason, source)
@@ -152,6 +160,11 @@ impl TaskCell {
     #[inline]
     pub(crate) fn is_cancel_requested(&self) -> bool {
         is_cancelled(self.phase.load(Ordering::Acquire))
+    }
+
+    /// Whether the task's runner is gone ([`end`](Self::end) was called).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.phase.load(Ordering::Acquire) & ENDED != 0
     }
 
     /// Whether the task has claimed its own ending ([`seal`](Self::seal) succeeded).
@@ -268,6 +281,19 @@ impl TaskCell {
             .as_ref()
             .map(|slot| slot.compensations.clone())
             .unwrap_or_default()
+    }
+
+    /// The task's family (see [`Slot::family`]), if it has one.
+    pub(crate) fn family(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.lock().cold.as_ref()?.family.clone()
+    }
+
+    /// The task's family, made by `make` if it has none.
+    pub(crate) fn family_or_insert(
+        &self,
+        make: impl FnOnce() -> Arc<dyn Any + Send + Sync>,
+    ) -> Arc<dyn Any + Send + Sync> {
+        Arc::clone(self.lock().cold().family.get_or_insert_with(make))
     }
 
     /// Records `cleanup` unless one was recorded already (the one that ran stands).

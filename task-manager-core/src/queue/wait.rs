@@ -217,7 +217,7 @@ pub(crate) fn cancel(
     source: CancelSource,
     lines: Option<&Abandonments>,
 ) -> CancelStatus {
-    let status = task.cell().request_cancel_by(reason, source);
+    let status = task.request_cancel_by(reason, source);
     if status == CancelStatus::Requested && task.is_waiting() {
         if let Some(lines) = lines {
             lines.note();

@@ -239,6 +239,7 @@ impl Scope {
             began: false,
             timed: false,
             timer,
+            parked: None,
             run,
         }
     }
@@ -555,14 +556,17 @@ impl Scope {
 
 pin_project! {
     /// The future [`Scope::attempt`] returns: one attempt of a step with a policy.
+    /// Like a step's race, an attempt that started children and ends while some run parks
+    /// how it ended and ends once they have (`race.rs`).
     #[must_use = "futures do nothing unless awaited"]
-    pub struct AttemptRace<'a, F, E> {
+    pub struct AttemptRace<'a, F: Future, E> {
         scope: &'a mut Scope,
         attempts: &'a mut Attempts<E>,
         began: bool,
         // This attempt armed the timer (its step has a `timeout`).
         timed: bool,
         timer: Option<Pin<&'a mut StepTimer>>,
+        parked: Option<Box<Raced<F::Output>>>,
         #[pin]
         run: F,
     }
@@ -718,6 +722,13 @@ where
         let scope = &mut **this.scope;
         let attempts = &mut **this.attempts;
         let index = attempts.index();
+        if this.parked.is_some() {
+            std::task::ready!(scope.poll_children(cx));
+            return match this.parked.take() {
+                Some(raced) => Poll::Ready(scope.end_attempt(attempts, *this.began, *raced)),
+                None => Poll::Pending,
+            };
+        }
         let raced = 'raced: {
             if scope.must_stop(cx) {
                 break 'raced Raced::Cancelled;
@@ -770,6 +781,14 @@ where
             if !completed || !scope.shared.flow().timed_after(index) {
                 timer.as_mut().disarm();
             }
+        }
+        if scope.has_children() {
+            *this.parked = Some(Box::new(raced));
+            std::task::ready!(scope.poll_children(cx));
+            return match this.parked.take() {
+                Some(raced) => Poll::Ready(scope.end_attempt(attempts, *this.began, *raced)),
+                None => Poll::Pending,
+            };
         }
         Poll::Ready(scope.end_attempt(attempts, *this.began, raced))
     }

@@ -20,25 +20,38 @@ pin_project! {
     /// The future [`Scope::step`] returns. It holds the step's future inline, once: a plain
     /// `async fn` would keep a second copy of it (its argument and its pinned local), and the
     /// largest step's race is the size of every parked task.
+    ///
+    /// A step that started children (`Task::child`) and ends while some still run drops its
+    /// future where it stands, parks how it ended in the same place (boxed: only such a step
+    /// pays for it), and ends once its children have: see [`Scope::poll_children`].
     #[must_use = "futures do nothing unless awaited"]
-    pub struct StepRace<'a, F> {
+    pub struct StepRace<'a, F: Future> {
         scope: &'a mut Scope,
         // `u32`, not `usize`: packed with `began`, the race is 8 bytes smaller (a flow has
         // at most `u16::MAX` steps; see `TaskShared::set_step`).
         index: u32,
         began: bool,
         #[pin]
-        run: F,
+        run: Run<F>,
     }
 }
 
-impl<'a, F> StepRace<'a, F> {
+pin_project! {
+    /// The step's future, or, once it has ended with children still running, how it ended.
+    #[project = RunProj]
+    pub(crate) enum Run<F: Future> {
+        Running { #[pin] future: F },
+        Parked { raced: Option<Box<Raced<F::Output>>> },
+    }
+}
+
+impl<'a, F: Future> StepRace<'a, F> {
     pub(crate) fn new(scope: &'a mut Scope, index: usize, run: F) -> Self {
         StepRace {
             scope,
             index: index as u32,
             began: false,
-            run,
+            run: Run::Running { future: run },
         }
     }
 }
@@ -50,16 +63,80 @@ where
     type Output = StepRun<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StepRun<T, E>> {
-        let this = self.project();
+        let mut this = self.project();
         let index = *this.index as usize;
-        let raced = std::task::ready!(this.scope.poll_step(index, this.began, this.run, cx));
-        Poll::Ready(this.scope.end_step(index, *this.began, raced))
+        let parked = match this.run.as_mut().project() {
+            RunProj::Running { future } => {
+                let raced = std::task::ready!(this.scope.poll_step(index, this.began, future, cx));
+                if !this.scope.has_children() {
+                    return Poll::Ready(this.scope.end_step(index, *this.began, raced));
+                }
+                // The step's future goes now (a cancel stops it at once); its children next.
+                this.run.set(Run::Parked {
+                    raced: Some(Box::new(raced)),
+                });
+                match this.run.project() {
+                    RunProj::Parked { raced } => raced,
+                    RunProj::Running { .. } => return Poll::Pending,
+                }
+            }
+            RunProj::Parked { raced } => raced,
+        };
+        reap_parked(this.scope, index, *this.began, parked, cx)
+    }
+}
+
+/// The end of a step that left children running: once they have all ended, the step ends
+/// as it had (see [`StepRace`]). Out of line: most steps never come here.
+#[cold]
+#[inline(never)]
+fn reap_parked<T, E>(
+    scope: &mut Scope,
+    index: usize,
+    began: bool,
+    parked: &mut Option<Box<Raced<Result<T, E>>>>,
+    cx: &mut Context<'_>,
+) -> Poll<StepRun<T, E>> {
+    std::task::ready!(scope.poll_children(cx));
+    match parked.take() {
+        Some(raced) => Poll::Ready(scope.end_step(index, began, *raced)),
+        None => Poll::Pending,
     }
 }
 
 /// What a step's race does on each poll, and when it ends: kept with the race, on the
 /// runner's state it borrows.
 impl Scope {
+    /// Whether the task has children that have not ended (one load for a task that never
+    /// had any).
+    #[inline(always)]
+    pub(crate) fn has_children(&self) -> bool {
+        self.shared.has_children()
+    }
+
+    /// Cancels the children that have not ended (with the task's cancel as their reason's
+    /// cause, or [`CancelReason::ParentStepEnded`] if the task was not cancelled) and waits
+    /// until they all have: the end of a step, or of a cleanup, that started children.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(family) = self.shared.family() else {
+            return Poll::Ready(());
+        };
+        let cell = self.shared.cell();
+        let parent = family.id();
+        family.poll_reap(
+            || {
+                if cell.is_cancel_requested() {
+                    CancelReason::parent(parent, cell.reason())
+                } else {
+                    CancelReason::ParentStepEnded { parent }
+                }
+            },
+            cx,
+        )
+    }
+
     /// One poll of a step's race: see [`Scope::step`].
     fn poll_step<F: Future>(
         &mut self,
@@ -227,11 +304,16 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// deadline. Two pointers in the task's state machine: the cleanup and everything its run
 /// needs (start instant, deadline timer) are boxed together in a [`CleanupBody`], since the
 /// cleanup is the cold path and the largest state of a task's future is every task's size.
+///
+/// Children the cleanup started are cancelled and awaited when it ends, before the task
+/// ends (as a step's are).
 #[must_use = "futures do nothing unless awaited"]
 pub struct CleanupRun<'a> {
     scope: &'a mut Scope,
     /// `None`: the stopped step never began, and has no cleanup to run.
     body: Option<Pin<Box<dyn Future<Output = Cleanup> + Send + 'a>>>,
+    /// The cleanup has ended and its children are being waited for.
+    reaping: bool,
 }
 
 impl<'a> CleanupRun<'a> {
@@ -239,7 +321,11 @@ impl<'a> CleanupRun<'a> {
         scope: &'a mut Scope,
         body: Option<Pin<Box<dyn Future<Output = Cleanup> + Send + 'a>>>,
     ) -> Self {
-        CleanupRun { scope, body }
+        CleanupRun {
+            scope,
+            body,
+            reaping: false,
+        }
     }
 }
 
@@ -248,12 +334,19 @@ impl Future for CleanupRun<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this.reaping {
+            return this.scope.poll_children(cx);
+        }
         let Some(body) = this.body.as_mut() else {
             return Poll::Ready(());
         };
         let cleanup = std::task::ready!(this.scope.hooks.in_step(|| body.as_mut().poll(cx)));
         this.body = None;
         this.scope.end_cleanup(cleanup);
+        if this.scope.has_children() {
+            this.reaping = true;
+            return this.scope.poll_children(cx);
+        }
         Poll::Ready(())
     }
 }

@@ -326,8 +326,20 @@ impl Drop for Scope {
     fn drop(&mut self) {
         let (id, shared, registry) = (self.id, &self.shared, &self.registry);
         self.hooks.dropped(id, shared, || {
+            let family = if shared.has_family() {
+                shared.family()
+            } else {
+                None
+            };
+            if let Some(family) = &family {
+                family.cancel_left_behind();
+            }
             registry.remove(id);
             shared.cell().end();
+            // After its end: the parent's records read the cleanup it recorded.
+            if let Some(family) = &family {
+                crate::run::submit::leave_parent(id, shared, family);
+            }
         });
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::error::SubmitError;
+use crate::family::{Family, Unlinked};
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
 use crate::manager::TaskManager;
@@ -69,14 +70,40 @@ where
             });
         }
     }
+    // A child (`Task::child` made the passport): linked to its parent below.
+    let parent = passport
+        .take_parent()
+        .and_then(|link| link.0.downcast::<TaskShared>().ok())
+        .filter(|parent| parent.has_family());
     let submitted_at = Instant::now();
-    let deadline = arm_deadline(submitted_at, timeout);
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
-    let shared = Arc::new(TaskShared::new(flow, passport.priority(), live));
+    let (deadline, shared, link) = match &parent {
+        None => (
+            arm_deadline(submitted_at, timeout),
+            Arc::new(TaskShared::new(flow, passport.priority(), live)),
+            None,
+        ),
+        Some(parent) => {
+            let priority = passport.priority();
+            child_parts(
+                manager,
+                id,
+                flow,
+                parent,
+                timeout,
+                submitted_at,
+                priority,
+                live,
+            )?
+        }
+    };
     manager
         .registry
         .insert(id, &shared)
         .map_err(|refused| refused.into_submit_error(id, flow))?;
+    if let (Some(parent), Some(link)) = (&parent, &link) {
+        adopt(manager, id, flow, parent, &shared, link)?;
+    }
     let line = queues.with_line(flow, |line| {
         line.queue
             .enter(&shared, passport.priority())
@@ -88,6 +115,9 @@ where
         Some(Err(Full { capacity })) => {
             manager.registry.remove(id);
             shared.cell().end();
+            if let Some(family) = shared.family() {
+                leave_parent(id, &shared, &family);
+            }
             return Err(SubmitError::QueueFull {
                 id,
                 flow: flow.name(),
@@ -129,4 +159,104 @@ where
     // Only a task that may wait in a line needs to tell the lines when its handle cancels it.
     let lines = (may_wait).then(|| queues.abandonments().clone());
     Ok(TaskHandle::new(id, join, shared, lines))
+}
+
+/// The nearest ancestor of a child of `parent` that runs in `flow`, if any.
+fn same_flow_ancestor(
+    parent: &Arc<TaskShared>,
+    flow: &'static FlowInfo,
+) -> Option<crate::id::TaskId> {
+    let mut ancestor = Some(Arc::clone(parent));
+    while let Some(task) = ancestor {
+        let family = task.family()?;
+        if std::ptr::eq(task.flow(), flow) {
+            return Some(family.id());
+        }
+        ancestor = family.parent();
+    }
+    None
+}
+
+/// A child whose runner is gone leaves its parent's family (see `family.rs`).
+#[cold]
+#[inline(never)]
+pub(crate) fn leave_parent(id: crate::id::TaskId, shared: &TaskShared, family: &Family) {
+    let Some(parent) = family.parent() else {
+        return;
+    };
+    if let Some(parent_family) = parent.family() {
+        parent_family.leave(&parent, id, shared, family);
+    }
+}
+
+/// A child's deadline timer and shared state, linked to its parent's family; refused if an
+/// ancestor runs in the same limited flow (see [`SubmitError::ParentHoldsPermit`]). The
+/// child's own timer is armed only if its own deadline comes first: at the parent's, the
+/// parent's cancel stops it, with the parent's reason.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn child_parts(
+    manager: &TaskManager,
+    id: crate::id::TaskId,
+    flow: &'static FlowInfo,
+    parent: &Arc<TaskShared>,
+    timeout: Option<std::time::Duration>,
+    submitted_at: Instant,
+    priority: i32,
+    live: TaskLive,
+) -> Result<ChildParts, SubmitError> {
+    if manager.registry.queues.with_line(flow, |_| ()).is_some() {
+        if let Some(ancestor) = same_flow_ancestor(parent, flow) {
+            return Err(SubmitError::ParentHoldsPermit {
+                id,
+                flow: flow.name(),
+                ancestor,
+            });
+        }
+    }
+    let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
+    let shared = TaskShared::new(flow, priority, live);
+    let Some(parent_family) = parent.family() else {
+        return Ok((arm_deadline(submitted_at, timeout), Arc::new(shared), None));
+    };
+    let deadline = match (own, parent_family.deadline()) {
+        (Some(own), Some(theirs)) if own >= theirs => None,
+        _ => arm_deadline(submitted_at, timeout),
+    };
+    let family = Arc::new(Family::child(id, parent, &parent_family, own));
+    let shared = Arc::new(shared.with_family(Arc::clone(&family)));
+    Ok((deadline, shared, Some((parent_family, family))))
+}
+
+/// A child's timer, shared state, and its parent's family with its own.
+type ChildParts = (
+    Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    Arc<TaskShared>,
+    Option<(Arc<Family>, Arc<Family>)>,
+);
+
+/// Links a registered child to its parent; refused (and unregistered) if the parent ended.
+#[cold]
+#[inline(never)]
+fn adopt(
+    manager: &TaskManager,
+    id: crate::id::TaskId,
+    flow: &'static FlowInfo,
+    parent: &Arc<TaskShared>,
+    shared: &Arc<TaskShared>,
+    (parent_family, family): &(Arc<Family>, Arc<Family>),
+) -> Result<(), SubmitError> {
+    match parent_family.adopt(parent, id, shared, family) {
+        Ok(()) => Ok(()),
+        Err(Unlinked::ParentEnded) => {
+            manager.registry.remove(id);
+            shared.cell().end();
+            Err(SubmitError::ParentEnded {
+                id,
+                flow: flow.name(),
+                parent: parent_family.id(),
+            })
+        }
+    }
 }

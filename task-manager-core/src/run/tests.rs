@@ -67,6 +67,11 @@ fn observation_costs_each_task_a_few_words() {
     // A `u128` would align every struct holding an id to 16 bytes, and pad the scope and
     // every task's future.
     assert_eq!(std::mem::align_of::<crate::TaskId>(), 8);
+    // A child's reason is boxed: every reason, and every ending, stays 24 bytes.
+    assert_eq!(size_of::<crate::CancelReason>(), 24);
+    // A task's family (`family.rs`) lives in the cell's cold slot, behind one byte of flags
+    // here: 16 bytes more (a `OnceLock`) moved the shared state's allocation to the next
+    // size class and cost every task some 160 instructions.
     assert!(
         size_of::<TaskShared>() <= 88,
         "TaskShared grew to {} bytes",
@@ -94,6 +99,7 @@ fn every_cancel_source_survives_its_byte() {
         CancelSource::Timeout,
         CancelSource::Shutdown,
         CancelSource::MaxWait,
+        CancelSource::Parent,
     ];
     for source in sources {
         assert_ne!(source.code(), 0, "0 means no cancel yet");

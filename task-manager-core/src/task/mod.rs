@@ -1,6 +1,9 @@
 //! The context every step and cleanup of a task receives.
 
 mod events;
+mod fanout;
+
+pub use fanout::{FanOut, FanOutError};
 
 use std::fmt;
 use std::future::Future;
@@ -8,8 +11,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::family::Family;
 use crate::id::TaskId;
-use crate::passport::Passport;
+use crate::passport::{Link, Passport};
 use crate::shared::TaskShared;
 
 /// The context of one running task, handed by `&mut` to each of its steps and cleanups in
@@ -96,6 +100,94 @@ impl<P, R> Task<P, R> {
         CancelSignal {
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// Makes `passport` the passport of a child of this task: submit it with the child flow's
+    /// ordinary `execute_<flow>`, from this task's step. The child is a task like any other
+    /// (its own id, status, report, cleanups and events, cancellable by id), and besides:
+    ///
+    /// * cancelling this task (by id, timeout, dropped handle, shutdown) cancels the child
+    ///   with [`CancelReason::Parent`](crate::CancelReason::Parent), and the child's cleanups
+    ///   finish before this task's step cleanup starts;
+    /// * the child never outlives the step that started it: when the step ends (returns,
+    ///   fails, panics, is stopped) while the child runs, the runner cancels the child
+    ///   ([`CancelReason::ParentStepEnded`](crate::CancelReason::ParentStepEnded), or
+    ///   `Parent` if this task was cancelled) and waits for it to end before going on;
+    /// * its deadline is at most this task's: if its own is later (or it has none), it ends
+    ///   when this task's deadline passes, cancelled with a `Parent` reason whose cause is `Timeout`.
+    ///
+    /// A child started while this task is being cancelled is cancelled at once. Submitting
+    /// the passport once this task has ended is refused with
+    /// [`SubmitError::ParentEnded`](crate::SubmitError::ParentEnded).
+    ///
+    /// A step has `&self`, and `execute_<flow>` takes the `Arc` of its struct: keep the
+    /// child flows on a struct held in an `Arc` field, sharing the manager (a clone of a
+    /// `TaskManager` shares its registry), or, for a flow of the same struct, keep a `Weak`
+    /// of it (`Arc::new_cyclic`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use task_manager_core::{flow, HasTaskManager, Passport, Task, TaskManager};
+    ///
+    /// #[derive(HasTaskManager)]
+    /// struct Shards { tasks: TaskManager }
+    ///
+    /// #[flow(name = shard)]
+    /// impl Shards {
+    ///     #[step]
+    ///     async fn query(&self, task: &mut Task<u32>) -> Result<u32, String> { Ok(*task.payload() * 10) }
+    /// }
+    ///
+    /// #[derive(HasTaskManager)]
+    /// struct Reports { tasks: TaskManager, shards: Arc<Shards> }
+    ///
+    /// #[flow(name = report)]
+    /// impl Reports {
+    ///     #[step]
+    ///     async fn fan_out(&self, task: &mut Task<Vec<u32>>) -> Result<Vec<u32>, String> {
+    ///         let plan = task.payload().clone();
+    ///         let children = plan.into_iter().map(|s| self.shards.execute_shard(task.child(Passport::new(s))));
+    ///         task.fan_out(children).limit(2).try_join().await.map_err(|e| e.to_string())
+    ///     }
+    /// }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tasks = TaskManager::new();
+    /// let shards = Arc::new(Shards { tasks: tasks.clone() });
+    /// let reports = Arc::new(Reports { tasks, shards });
+    /// let outcome = reports.execute_report(Passport::new(vec![1, 2, 3])).unwrap().await;
+    /// assert_eq!(outcome.into_result().unwrap(), vec![10, 20, 30]);
+    /// # }
+    /// ```
+    pub fn child<C>(&self, mut passport: Passport<C>) -> Passport<C> {
+        let shared = &self.shared;
+        if !shared.has_family() {
+            shared.family_or_root(|| {
+                let timeout = self.passport.timeout().or(shared.flow().timeout());
+                let deadline =
+                    timeout.and_then(|timeout| shared.live().submitted_at.checked_add(timeout));
+                Family::root(self.id(), deadline)
+            });
+        }
+        passport.set_parent(Link(Arc::clone(&self.shared) as _));
+        // The explorer's arming goes on to the children: their await points are the tree's.
+        #[cfg(feature = "testing")]
+        if passport.armed.is_none() {
+            passport.armed.clone_from(&self.passport.armed);
+        }
+        passport
+    }
+
+    /// The ids of this task's children that have not ended yet.
+    pub fn children(&self) -> Vec<TaskId> {
+        self.shared
+            .family()
+            .map(|family| family.children_ids())
+            .unwrap_or_default()
+    }
+
+    /// This task's parent, if it is a child ([`child`](Self::child)).
+    pub fn parent(&self) -> Option<TaskId> {
+        self.shared.family().and_then(|family| family.parent_id())
     }
 
     pub(crate) fn shared(&self) -> &TaskShared {

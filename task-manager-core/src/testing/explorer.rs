@@ -16,7 +16,7 @@ use crate::reason::CancelReason;
 use crate::reason::CancelStatus;
 use crate::report::StepEnd;
 
-use super::recorder::Recorder;
+use super::recorder::{ChildRecord, Recorder};
 
 /// A point of a task's run at which a cancel can land, in the order the explorer meets them.
 ///
@@ -100,15 +100,33 @@ pub enum AwaitPoint {
         /// How many steps had returned `Ok`.
         steps_completed: usize,
     },
+    /// A descendant of the task (a child made with [`Task::child`](crate::Task::child), or
+    /// one of its own) reached its `poll`-th await point (of any of the kinds above) while
+    /// the task was in step `index`. The explorer cancels the task (the root of the tree)
+    /// there: the cancel goes down the tree; every descendant ends once, each begun step's
+    /// cleanup of the tree runs once, and the children's cleanups end before the task's
+    /// cleanup begins.
+    InChild {
+        /// The task's step (its index) when the child reached the point.
+        index: usize,
+        /// Its name.
+        step: &'static str,
+        /// Which descendant (1 is the first submitted).
+        child: usize,
+        /// The descendant's flow.
+        flow: &'static str,
+        /// Which of its points (1 is the first).
+        poll: usize,
+    },
 }
 
 impl AwaitPoint {
     /// The step whose cleanup a cancel at this point must run, if one is in progress.
     pub fn step_in_progress(&self) -> Option<&'static str> {
         match *self {
-            AwaitPoint::StepPending { step, .. } | AwaitPoint::StepPanicked { step, .. } => {
-                Some(step)
-            }
+            AwaitPoint::StepPending { step, .. }
+            | AwaitPoint::StepPanicked { step, .. }
+            | AwaitPoint::InChild { step, .. } => Some(step),
             AwaitPoint::Admission { .. }
             | AwaitPoint::ResourcePending { .. }
             | AwaitPoint::BeforeStep { .. }
@@ -126,7 +144,8 @@ impl AwaitPoint {
             | AwaitPoint::BeforeStep { index, .. }
             | AwaitPoint::StepPending { index, .. }
             | AwaitPoint::BetweenAttempts { index, .. }
-            | AwaitPoint::StepPanicked { index, .. } => index,
+            | AwaitPoint::StepPanicked { index, .. }
+            | AwaitPoint::InChild { index, .. } => index,
             AwaitPoint::BeforeEnding { steps_completed }
             | AwaitPoint::Compensating {
                 steps_completed, ..
@@ -146,6 +165,16 @@ impl fmt::Display for AwaitPoint {
                 "step `{step}` waiting for its resource (poll {poll} returned Pending)"
             ),
             AwaitPoint::BeforeStep { step, .. } => write!(f, "before step `{step}` began"),
+            AwaitPoint::InChild {
+                step,
+                child,
+                flow,
+                poll,
+                ..
+            } => write!(
+                f,
+                "at await point {poll} of descendant {child} (flow `{flow}`), during step `{step}`"
+            ),
             AwaitPoint::StepPending { step, poll, .. } => {
                 write!(f, "step `{step}` suspended (poll {poll} returned Pending)")
             }
@@ -405,6 +434,10 @@ struct Run<T, E, R> {
     cancel_answer: Option<Option<Cleanup>>,
     still_registered: bool,
     registry_len: usize,
+    /// What the task's descendants did.
+    children: Vec<ChildRecord>,
+    /// When the task's own cleanup began (the record's clock).
+    cleanup_began_at: Option<usize>,
 }
 
 impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
@@ -532,6 +565,8 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
                     })
                     .collect(),
                 cleanups: std::mem::take(&mut record.cleanups),
+                children: std::mem::take(&mut record.children),
+                cleanup_began_at: record.cleanup_began_at,
                 ends: record.ends,
                 cancel_status: cancellation.as_ref().map(|c| c.status()),
                 second_cancel: record.second_cancel,
@@ -578,6 +613,9 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         if let AwaitPoint::Compensating { .. } = point {
             return check_compensating(uncancelled, run);
         }
+        if let AwaitPoint::InChild { .. } = point {
+            return self.check_tree(run);
+        }
         if run.cancel_status != Some(CancelStatus::Requested) {
             return Err(format!(
                 "the cancel found the task {:?}, expected it running (Requested)",
@@ -618,7 +656,8 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
             }
             AwaitPoint::StepPending { index, .. }
             | AwaitPoint::BetweenAttempts { index, .. }
-            | AwaitPoint::StepPanicked { index, .. } => {
+            | AwaitPoint::StepPanicked { index, .. }
+            | AwaitPoint::InChild { index, .. } => {
                 &uncancelled.begun[..(*index + 1).min(uncancelled.begun.len())]
             }
             AwaitPoint::BeforeEnding { .. } | AwaitPoint::Compensating { .. } => &uncancelled.begun,
@@ -688,6 +727,42 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
     }
 }
 
+impl<P, T, E, R> CancelExplorer<'_, P, T, E, R> {
+    /// A cancel of the task while a descendant was at one of its await points: the task
+    /// ends cancelled with the explorer's reason (at the step it was in, or, if that step
+    /// had returned and was waiting for children it left running, at the next), its own
+    /// cleanup ran at most once and the canceller was told what the report says. That every
+    /// descendant ended once, each begun cleanup of the tree once, before the task's own, is
+    /// checked for every run (`check_left`).
+    fn check_tree(&self, run: &Run<T, E, R>) -> Result<(), String> {
+        if run.cancel_status != Some(CancelStatus::Requested)
+            || run.second_cancel != Some(CancelStatus::AlreadyRequested)
+        {
+            return Err(format!(
+                "the cancels found the task {:?} then {:?}, expected Requested then AlreadyRequested",
+                run.cancel_status, run.second_cancel
+            ));
+        }
+        match run.outcome.ending() {
+            Ending::Cancelled { reason, .. } if *reason == self.reason => {}
+            ending => {
+                return Err(format!(
+                    "the task ended `{ending}`, expected cancelled with reason `{}`",
+                    self.reason
+                ))
+            }
+        }
+        let cleanup = run.outcome.report().cleanup.clone();
+        if run.cleanups.len() > 1 || run.cancel_answer != Some(cleanup.clone()) {
+            return Err(format!(
+                "the task's cleanups were {:?}, the cancellation answered {:?} and the report says {cleanup:?}",
+                run.cleanups, run.cancel_answer
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What every run must leave: one ending, an empty registry.
 /// A cancel during a compensation: the task's ending was claimed before, so the cancel
 /// found it finished (or already being cancelled), and the run ended as the uncancelled one
@@ -733,6 +808,33 @@ fn check_compensating<T, E, R>(
 fn check_left<T, E, R>(run: &Run<T, E, R>) -> Result<(), String> {
     if run.ends != 1 {
         return Err(format!("the task ended {} times, expected once", run.ends));
+    }
+    for (at, child) in run.children.iter().enumerate() {
+        let child_number = at + 1;
+        if child.ends != 1 {
+            return Err(format!(
+                "descendant {child_number} (flow `{}`) ended {} times, expected once",
+                child.flow, child.ends
+            ));
+        }
+        match child.cleanups.as_slice() {
+            [] => {}
+            [(step, Some(_), ended_at)] => {
+                if run.cleanup_began_at.is_some_and(|began| *ended_at > began) {
+                    return Err(format!(
+                        "the cleanup of step `{step}` of descendant {child_number} (flow `{}`) ended after the task's own cleanup began",
+                        child.flow
+                    ));
+                }
+            }
+            cleanups => {
+                return Err(format!(
+                    "descendant {child_number} (flow `{}`) ran the cleanups {:?}, expected at most one, ended",
+                    child.flow,
+                    cleanups.iter().map(|(step, ended, _)| (step, ended)).collect::<Vec<_>>()
+                ))
+            }
+        }
     }
     if run.still_registered {
         return Err(format!(

@@ -13,13 +13,31 @@ use crate::shared::TaskShared;
 
 use super::explorer::AwaitPoint;
 
-/// The hook a [`Scope`](crate::run::scope::Scope) holds: `None` for every task the explorer did not
-/// arm, so that other tasks (and other tests) run as they would without the feature.
-pub(crate) struct Probe(Option<Arc<Recorder>>);
+/// The hook a [`Scope`](crate::run::scope::Scope) holds: no recorder for every task the
+/// explorer did not arm, so that other tasks (and other tests) run as they would without the
+/// feature. A descendant of the armed task (its passport made by `Task::child`, which passes
+/// the arming on) reports to the same recorder, as child number `child` (1-based, in the
+/// order the children were submitted).
+pub(crate) struct Probe {
+    recorder: Option<Arc<Recorder>>,
+    child: usize,
+}
 
 /// What one armed task did, and what it was told to do.
 pub(crate) struct Recorder {
     record: Mutex<Record>,
+}
+
+/// What one descendant of the armed task did.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildRecord {
+    pub(crate) flow: &'static str,
+    /// Its points reached so far.
+    points: usize,
+    /// Each cleanup that began: its step, how it ended, and when (on the record's clock).
+    pub(crate) cleanups: Vec<(&'static str, Option<Cleanup>, usize)>,
+    /// How many times its scope ended.
+    pub(crate) ends: usize,
 }
 
 /// See [`Recorder`].
@@ -37,6 +55,14 @@ pub(crate) struct Record {
     pub(crate) begun: Vec<usize>,
     /// The step of each cleanup that began, with how it ended (`None`: it never did).
     pub(crate) cleanups: Vec<(&'static str, Option<Cleanup>)>,
+    /// When the armed task's cleanup began, on the record's clock (`tick`).
+    pub(crate) cleanup_began_at: Option<usize>,
+    /// The armed task's descendants, in the order they were submitted.
+    pub(crate) children: Vec<ChildRecord>,
+    /// The armed task's step in progress (its index and name), for the points of children.
+    step: Option<(usize, &'static str)>,
+    /// Counts what the record is told, to order the cleanups of the tree.
+    tick: usize,
     /// How many times the task's scope ended.
     pub(crate) ends: usize,
     /// The cancel made at `cancel_at`, to await.
@@ -70,6 +96,10 @@ impl Recorder {
                 polls: 0,
                 begun: Vec::new(),
                 cleanups: Vec::new(),
+                cleanup_began_at: None,
+                children: Vec::new(),
+                step: None,
+                tick: 0,
                 ends: 0,
                 cancellation: None,
                 second_cancel: None,
@@ -89,6 +119,29 @@ impl Record {
             .map_or("<unknown step>", |shared| shared.flow().step_name(index))
     }
 
+    fn next_tick(&mut self) -> usize {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// Records a point of child number `child`: the armed task is cancelled there (the
+    /// whole tree is at that point).
+    fn reach_in_child(&mut self, child: usize) {
+        let Some(record) = self.children.get_mut(child - 1) else {
+            return;
+        };
+        record.points += 1;
+        let (flow, poll) = (record.flow, record.points);
+        let (index, step) = self.step.unwrap_or((0, "<no step>"));
+        self.reach(AwaitPoint::InChild {
+            index,
+            step,
+            child,
+            flow,
+            poll,
+        });
+    }
+
     /// Records `point`; if it is the one to cancel at, cancels the task now, as
     /// `TaskManager::cancel` would, and a second time to check that the second is ignored.
     fn reach(&mut self, point: AwaitPoint) {
@@ -99,12 +152,9 @@ impl Record {
         let (Some(shared), Some(id)) = (self.shared.clone(), self.id) else {
             return;
         };
-        let status = shared.cell().request_cancel(self.reason.clone());
-        self.second_cancel = Some(
-            shared
-                .cell()
-                .request_cancel(CancelReason::from("a second cancel, to be ignored")),
-        );
+        let status = shared.request_cancel(self.reason.clone());
+        self.second_cancel =
+            Some(shared.request_cancel(CancelReason::from("a second cancel, to be ignored")));
         self.cancellation = Some(Cancellation::new(id, status, Some(shared)));
     }
 }
@@ -117,35 +167,87 @@ impl Probe {
         shared: &Arc<TaskShared>,
         passport: &mut Passport<P>,
     ) -> Self {
+        // Left in the passport: the task's `Task::child` passes it on to its children.
         let Some(recorder) = passport
             .armed
-            .take()
+            .clone()
             .and_then(|armed| armed.0.downcast::<Recorder>().ok())
         else {
-            return Probe(None);
+            return Probe {
+                recorder: None,
+                child: 0,
+            };
         };
-        {
+        let child = {
             let mut record = recorder.lock();
-            record.shared = Some(Arc::clone(shared));
-            record.id = Some(id);
+            if record.id.is_none() {
+                record.shared = Some(Arc::clone(shared));
+                record.id = Some(id);
+                0
+            } else {
+                record.children.push(ChildRecord {
+                    flow: shared.flow().name(),
+                    points: 0,
+                    cleanups: Vec::new(),
+                    ends: 0,
+                });
+                record.children.len()
+            }
+        };
+        Probe {
+            recorder: Some(recorder),
+            child,
         }
-        Probe(Some(recorder))
     }
 
     /// The same hook, for the wait for admission (queue add-on), which runs before the task's
     /// scope is first polled and reports to the same record.
     pub(crate) fn share(&self) -> Self {
-        Probe(self.0.clone())
+        Probe {
+            recorder: self.recorder.clone(),
+            child: self.child,
+        }
     }
 
+    /// Tells the record something the armed task did; a child's await point is recorded as
+    /// one of the tree's, and the rest of what a child does is not the armed task's.
     fn with(&self, act: impl FnOnce(&mut Record)) {
-        if let Some(recorder) = &self.0 {
-            act(&mut recorder.lock());
+        if let Some(recorder) = &self.recorder {
+            if self.child == 0 {
+                act(&mut recorder.lock());
+            }
+        }
+    }
+
+    /// A point of a child: recorded as one of the tree's.
+    fn in_child(&self) -> bool {
+        match &self.recorder {
+            Some(recorder) if self.child > 0 => {
+                recorder.lock().reach_in_child(self.child);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Tells the record something child `child` did.
+    fn with_child(&self, act: impl FnOnce(usize, &mut ChildRecord)) {
+        if let Some(recorder) = &self.recorder {
+            if self.child > 0 {
+                let mut record = recorder.lock();
+                let tick = record.next_tick();
+                if let Some(child) = record.children.get_mut(self.child - 1) {
+                    act(tick, child);
+                }
+            }
         }
     }
 
     /// For the wait for admission (the queue add-on): each of its polls that returns `Pending`.
     pub(crate) fn admission_pending(&self) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             record.polls += 1;
             let poll = record.polls;
@@ -160,6 +262,9 @@ impl Probe {
 
     /// For that wait: each of its polls that returns `Pending`.
     pub(crate) fn resource_pending(&self, index: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             record.polls += 1;
             let (step, poll) = (record.step_name(index), record.polls);
@@ -168,9 +273,13 @@ impl Probe {
     }
 
     pub(crate) fn before_step(&self, index: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             record.polls = 0;
             let step = record.step_name(index);
+            record.step = Some((index, step));
             record.reach(AwaitPoint::BeforeStep { index, step });
         });
     }
@@ -180,6 +289,9 @@ impl Probe {
     }
 
     pub(crate) fn step_pending(&self, index: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             record.polls += 1;
             let (step, poll) = (record.step_name(index), record.polls);
@@ -190,6 +302,9 @@ impl Probe {
     /// The wait between two attempts of a retrying step: each of its polls that returns
     /// `Pending` (no attempt is in progress).
     pub(crate) fn backoff_pending(&self, index: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             record.polls += 1;
             let (step, poll) = (record.step_name(index), record.polls);
@@ -199,6 +314,9 @@ impl Probe {
 
     /// A compensation (of step `index`) returned `Pending`: the task's ending is claimed.
     pub(crate) fn compensation_pending(&self, index: usize, steps_completed: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             record.polls += 1;
             let (step, poll) = (record.step_name(index), record.polls);
@@ -212,6 +330,9 @@ impl Probe {
     }
 
     pub(crate) fn step_panicked(&self, index: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| {
             let step = record.step_name(index);
             record.reach(AwaitPoint::StepPanicked { index, step });
@@ -219,11 +340,19 @@ impl Probe {
     }
 
     pub(crate) fn before_ending(&self, steps_completed: usize) {
+        if self.in_child() {
+            return;
+        }
         self.with(|record| record.reach(AwaitPoint::BeforeEnding { steps_completed }));
     }
 
     pub(crate) fn cleanup_began(&self, step: &'static str) {
-        self.with(|record| record.cleanups.push((step, None)));
+        self.with(|record| {
+            record.cleanups.push((step, None));
+            let tick = record.next_tick();
+            record.cleanup_began_at.get_or_insert(tick);
+        });
+        self.with_child(|_, child| child.cleanups.push((step, None, 0)));
     }
 
     pub(crate) fn cleanup_ended(&self, cleanup: &Cleanup) {
@@ -232,10 +361,17 @@ impl Probe {
                 *ended = Some(cleanup.clone());
             }
         });
+        self.with_child(|tick, child| {
+            if let Some((_, ended, at)) = child.cleanups.last_mut() {
+                *ended = Some(cleanup.clone());
+                *at = tick;
+            }
+        });
     }
 
     pub(crate) fn task_ended(&self) {
         self.with(|record| record.ends += 1);
+        self.with_child(|_, child| child.ends += 1);
     }
 }
 

@@ -68,6 +68,31 @@ pub enum SubmitError {
         /// The resource's name.
         resource: &'static str,
     },
+    /// The manager is clustered, and the task was submitted without a reservation of its id
+    /// in the cluster: submit it through
+    /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster).
+    #[error("task {id} of flow `{flow}` was refused: its task manager is clustered, so its id must be reserved first (submit through `TaskManager::submit_in_cluster`)")]
+    NotReserved {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+    },
+    /// A task with this id has a record somewhere in the cluster (running, or finished and
+    /// not yet purged).
+    #[error("task {id} was refused: the cluster already has a task with this id")]
+    DuplicateInCluster {
+        /// The id in use.
+        id: TaskId,
+    },
+    /// The cluster's store could not reserve the id.
+    #[error("task {id} was refused: the cluster's store failed: {error}")]
+    Cluster {
+        /// The refused task's id.
+        id: TaskId,
+        /// The store's error.
+        error: crate::cluster::ClusterError,
+    },
 }
 
 /// A configuration that cannot work: a setting of a
@@ -107,5 +132,12 @@ pub enum ConfigError {
     Duplicate {
         /// What was configured twice.
         of: LimitOf,
+    },
+    /// The cluster could not start delivering cancels to this manager
+    /// ([`Cluster::attach`](crate::Cluster::attach)).
+    #[error("the cluster could not be attached: {error}")]
+    Cluster {
+        /// The store's error.
+        error: crate::cluster::ClusterError,
     },
 }

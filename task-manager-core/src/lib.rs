@@ -182,6 +182,7 @@ mod cancel;
 mod cell;
 mod checks;
 mod cleanup;
+mod cluster;
 mod compensation;
 mod error;
 mod flow;
@@ -213,6 +214,10 @@ pub mod __private;
 pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
+pub use cluster::{
+    CancelDelivery, Cluster, ClusterCancellation, ClusterEnding, ClusterError, ClusterErrorKind,
+    ClusterFuture, ClusterSeal, Delivered, EndedAs, RecordedCleanup,
+};
 pub use compensation::Compensation;
 pub use error::{ConfigError, SubmitError};
 pub use flow::StepRef;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::{CancelAll, Cancellation};
+use crate::cluster::{CancelDelivery, Cluster, ClusterError, ClusterLink};
 use crate::id::TaskId;
 use crate::observe::AddonSet;
 use crate::queue::{self, Abandonments, Queues};
@@ -50,11 +51,16 @@ impl TaskManager {
         queues: Queues,
         cleanup_timeout: Option<Duration>,
         addons: Option<Arc<AddonSet>>,
-    ) -> Self {
-        TaskManager {
-            registry: Arc::new(Registry::with_settings(queues, cleanup_timeout)),
-            addons,
+        cluster: Option<Arc<dyn Cluster>>,
+    ) -> Result<Self, ClusterError> {
+        let link = cluster
+            .as_ref()
+            .map(|cluster| ClusterLink::new(Arc::clone(cluster)));
+        let registry = Arc::new(Registry::with_settings(queues, cleanup_timeout, link));
+        if let Some(cluster) = cluster {
+            cluster.attach(CancelDelivery::new(&registry))?;
         }
+        Ok(TaskManager { registry, addons })
     }
 
     /// The manager's default cleanup deadline, if its builder set one

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::cluster::ClusterLink;
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::id::{IdHasher, TaskId};
@@ -25,6 +26,8 @@ pub(crate) struct Registry {
     cleanup_timeout: Option<Duration>,
     /// The lines and resources of the queue add-on; empty without it.
     pub(crate) queues: Queues,
+    /// The cluster the manager belongs to, if it was built with one (`cluster/`).
+    pub(crate) cluster: Option<ClusterLink>,
 }
 
 /// Why [`Registry::insert`] refused a task.
@@ -52,17 +55,22 @@ impl Refused {
 
 impl Registry {
     pub(crate) fn new() -> Self {
-        Self::with_settings(Queues::default(), None)
+        Self::with_settings(Queues::default(), None, None)
     }
 
-    /// A registry with the queue add-on's lines and the manager's cleanup deadline, both
-    /// fixed for its whole life (every clone of the manager shares them).
-    pub(crate) fn with_settings(queues: Queues, cleanup_timeout: Option<Duration>) -> Self {
+    /// A registry with the queue add-on's lines, the manager's cleanup deadline and its
+    /// cluster, all fixed for its whole life (every clone of the manager shares them).
+    pub(crate) fn with_settings(
+        queues: Queues,
+        cleanup_timeout: Option<Duration>,
+        cluster: Option<ClusterLink>,
+    ) -> Self {
         Registry {
             shards: Default::default(),
             shutting_down: AtomicBool::new(false),
             cleanup_timeout,
             queues,
+            cluster,
         }
     }
 

@@ -325,6 +325,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             let #halt = #stopped: {
                 #unit_out
                 #(#steps)*
+                #scope.claim().await;
                 if let ::core::option::Option::Some(stop) = #scope.try_complete() {
                     break #stopped #private::Halt::Stopped(stop);
                 }
@@ -342,6 +343,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             let #stop = #stopped: {
                 #unit_out
                 #(#steps)*
+                #scope.claim().await;
                 return #scope.completed(#task, #out);
             };
             #(#cleanups)*

@@ -139,6 +139,7 @@ impl Scope {
     pub fn attempt_once<E>(&mut self, index: usize) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
+        self.tell_step(index);
         Attempts::new(index, None, no_description::<E>, 0)
     }
 
@@ -147,6 +148,7 @@ impl Scope {
     pub fn attempts<E>(&mut self, index: usize, policy: CheckedPolicy<E>) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
+        self.tell_step(index);
         // The task's id as the jitter's seed, unless the policy sets one.
         let id = self.id.as_u128();
         let seed = (id as u64) ^ ((id >> 64) as u64);

@@ -404,6 +404,12 @@ impl Hooks {
             });
     }
 
+    /// Whether `Finished` has been told (the task ended, rather than being dropped).
+    #[inline]
+    pub(crate) fn finish_told(&self) -> bool {
+        self.finish_told
+    }
+
     /// The scope is being dropped, on every way out of the task: `leave` takes the task out
     /// of the registry and ends its cell. Listeners hear `Finished { Dropped }` before that if
     /// the task never finished (its runtime dropped it); the probe hears the end after.

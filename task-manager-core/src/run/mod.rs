@@ -19,6 +19,7 @@
 //! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
 mod attempt;
+mod claim;
 mod compensate;
 mod explorer_hook;
 mod hooks;
@@ -28,6 +29,7 @@ mod scope;
 mod submit;
 
 pub use attempt::{AttemptRace, AttemptRun, Attempts, StepTimer};
+pub use claim::Claim;
 pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
 pub use submit::submit;

@@ -34,6 +34,7 @@ impl Scope {
             return self.step(index, run).await;
         };
         self.shared.set_step(index);
+        self.tell_step(index);
         let permit: ResourcePermit = match queue.enter(&self.shared, self.shared.priority()) {
             Ok(Entry::Admitted(permit)) => permit,
             Ok(Entry::Queued(ticket)) => {

@@ -160,6 +160,7 @@ impl Scope {
     {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
+        self.tell_step(index);
         StepRace::new(self, index, run)
     }
 
@@ -300,6 +301,7 @@ impl Scope {
             }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
+        self.tell_ended(&ending, cleanup.as_ref());
         // Only a task whose steps retried or were compensated reads its cell for them.
         let policies = (self.timeline.retried || self.timeline.compensated).then(|| {
             Box::new(PolicyRecords {
@@ -325,6 +327,9 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
+        if !self.hooks.finish_told() {
+            self.tell_dropped();
+        }
         let (id, shared, registry) = (self.id, &self.shared, &self.registry);
         self.hooks.dropped(id, shared, || {
             registry.remove(id);

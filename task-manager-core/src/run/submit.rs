@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::cluster::{ClusterLink, NotAdmitted};
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
+use crate::id::TaskId;
 use crate::manager::TaskManager;
 use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
-use crate::queue::{run_admitted, Full, WaitLimits};
+use crate::queue::{self, run_admitted, Full, WaitLimits};
 use crate::run::scope::{arm_deadline, Scope};
 use crate::shared::TaskShared;
 use crate::task::Task;
@@ -70,10 +72,13 @@ where
     let deadline = arm_deadline(submitted_at, timeout);
     let live = TaskLive::new(submitted_at, manager.addons.as_ref());
     let shared = Arc::new(TaskShared::new(flow, passport.priority(), live));
-    manager
-        .registry
-        .insert(id, &shared)
-        .map_err(|refused| refused.into_submit_error(id, flow))?;
+    match &manager.registry.cluster {
+        None => manager
+            .registry
+            .insert(id, &shared)
+            .map_err(|refused| refused.into_submit_error(id, flow))?,
+        Some(link) => admit_reserved(manager, link, id, flow, &shared)?,
+    }
     let line = queues.with_line(flow, |line| {
         line.queue
             .enter(&shared, passport.priority())
@@ -85,6 +90,9 @@ where
         Some(Err(Full { capacity })) => {
             manager.registry.remove(id);
             shared.cell().end();
+            if let Some(link) = &manager.registry.cluster {
+                link.cluster.release(id);
+            }
             return Err(SubmitError::QueueFull {
                 id,
                 flow: flow.name(),
@@ -108,6 +116,12 @@ where
     {
         scope.hooks.queued(id, &shared);
     }
+    if let Some(link) = &manager.registry.cluster {
+        let queued = admission
+            .as_ref()
+            .is_some_and(|(entry, _)| entry.is_queued());
+        link.cluster.submitted(id, flow.name(), queued);
+    }
     let may_wait = admission.is_some() || flow.has_resources();
     let join = match admission {
         None => runtime.spawn(body(task, scope)),
@@ -121,4 +135,30 @@ where
     // Only a task that may wait in a line needs to tell the lines when its handle cancels it.
     let lines = (may_wait).then(|| queues.abandonments().clone());
     Ok(TaskHandle::new(id, join, shared, lines))
+}
+
+/// Registers a task of a clustered manager: its id must have been reserved in the cluster
+/// (`TaskManager::submit_in_cluster`). A cancel the store decided since the reservation is
+/// applied now, so the task stops before its first step.
+fn admit_reserved(
+    manager: &TaskManager,
+    link: &ClusterLink,
+    id: TaskId,
+    flow: &'static FlowInfo,
+    shared: &Arc<TaskShared>,
+) -> Result<(), SubmitError> {
+    let held = link
+        .admit(id, || manager.registry.insert(id, shared))
+        .map_err(|refused| match refused {
+            NotAdmitted::NotReserved => SubmitError::NotReserved {
+                id,
+                flow: flow.name(),
+            },
+            NotAdmitted::Refused(refused) => refused.into_submit_error(id, flow),
+        })?;
+    if let Some((reason, source)) = held {
+        let lines = Some(manager.registry.queues.abandonments());
+        queue::cancel(shared, reason, source, lines);
+    }
+    Ok(())
 }

@@ -325,7 +325,9 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             let #halt = #stopped: {
                 #unit_out
                 #(#steps)*
-                #scope.claim().await;
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
                 if let ::core::option::Option::Some(stop) = #scope.try_complete() {
                     break #stopped #private::Halt::Stopped(stop);
                 }
@@ -343,7 +345,9 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             let #stop = #stopped: {
                 #unit_out
                 #(#steps)*
-                #scope.claim().await;
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
                 return #scope.completed(#task, #out);
             };
             #(#cleanups)*

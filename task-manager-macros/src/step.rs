@@ -92,7 +92,9 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
     if flow.compensates() {
         (
             quote! {{
-                #scope.claim().await;
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
                 break #stopped #scope.fail(#index, #error)
             }},
             quote! { break #stopped #private::Halt::Stopped(#stop) },
@@ -100,7 +102,9 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
     } else {
         (
             quote! {{
-                #scope.claim().await;
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
                 return #scope.failed(#task, #index, #error)
             }},
             quote! { break #stopped #stop },

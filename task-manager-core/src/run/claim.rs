@@ -41,16 +41,33 @@ impl Scope {
         }
     }
 
+    /// Whether the task's manager has a cluster: the generated code awaits
+    /// [`claim`](Self::claim) only then, so that a task without one pays a branch, not a
+    /// future.
+    #[inline(always)]
+    pub fn is_clustered(&self) -> bool {
+        self.clustered
+    }
+
     /// Step `index` is next: tells the store.
-    #[inline]
+    #[inline(always)]
     pub(super) fn tell_step(&self, index: usize) {
+        if self.clustered {
+            self.tell_step_to_store(index);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tell_step_to_store(&self, index: usize) {
         if let Some(link) = &self.registry.cluster {
             let step = self.shared.flow().step_name(index);
             link.cluster.step_began(self.id, index, step);
         }
     }
 
-    /// The task ends as `ending` says: tells the store.
+    /// The task ends as `ending` says: tells the store (called for a clustered task only).
+    #[cold]
     pub(super) fn tell_ended<T, E>(&self, ending: &Ending<T, E>, cleanup: Option<&Cleanup>) {
         let Some(link) = &self.registry.cluster else {
             return;

@@ -41,6 +41,9 @@ pub struct Scope {
     pub(super) registered_waker: (usize, usize),
     /// Tells add-ons, `tracing` and the explorer's probe what happens (see `hooks.rs`).
     pub(super) hooks: Hooks,
+    /// The manager has a cluster (`claim.rs`): read here, beside the hooks' flags, rather
+    /// than through the registry at every step.
+    pub(super) clustered: bool,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -138,6 +141,7 @@ impl Scope {
         passport: &mut Passport<P>,
     ) -> Self {
         Scope {
+            clustered: registry.cluster.is_some(),
             hooks: Hooks::new(id, &shared, passport),
             id,
             deadline,
@@ -301,7 +305,9 @@ impl Scope {
             }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
-        self.tell_ended(&ending, cleanup.as_ref());
+        if self.clustered {
+            self.tell_ended(&ending, cleanup.as_ref());
+        }
         // Only a task whose steps retried or were compensated reads its cell for them.
         let policies = (self.timeline.retried || self.timeline.compensated).then(|| {
             Box::new(PolicyRecords {
@@ -327,7 +333,7 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
-        if !self.hooks.finish_told() {
+        if self.clustered && !self.hooks.finish_told() {
             self.tell_dropped();
         }
         let (id, shared, registry) = (self.id, &self.shared, &self.registry);

@@ -73,11 +73,13 @@
 //! do this too, through `try_recv`, which reports a lost connection; it was not needed.)
 //! TLS is not supported yet (`NoTls`).
 
+mod cluster;
 mod connect;
 mod error;
 mod id;
 mod link;
 mod listen;
+mod owner;
 mod reason;
 mod record;
 mod schema;

@@ -1,5 +1,7 @@
 //! Why a task could not be submitted, and why a setting was refused.
 
+use std::fmt;
+
 use crate::id::TaskId;
 use crate::limit::LimitOf;
 
@@ -91,7 +93,7 @@ pub enum SubmitError {
         /// The refused task's id.
         id: TaskId,
         /// The store's error.
-        error: crate::cluster::ClusterError,
+        error: ClusterError,
     },
 }
 
@@ -138,6 +140,63 @@ pub enum ConfigError {
     #[error("the cluster could not be attached: {error}")]
     Cluster {
         /// The store's error.
-        error: crate::cluster::ClusterError,
+        error: ClusterError,
     },
+}
+
+/// A cluster store failed or refused, naming the task when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{during}: {detail}", task_prefix(.id))]
+pub struct ClusterError {
+    /// What failed.
+    pub kind: ClusterErrorKind,
+    /// The task concerned, if one is.
+    pub id: Option<TaskId>,
+    /// What the store was doing ("reserving a task id", ...).
+    pub during: &'static str,
+    /// The store's own words.
+    pub detail: String,
+}
+
+fn task_prefix(id: &Option<TaskId>) -> String {
+    id.map(|id| format!("task {id}: ")).unwrap_or_default()
+}
+
+/// The kind of a [`ClusterError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterErrorKind {
+    /// The id has a record in the cluster already.
+    Duplicate,
+    /// The store could not be reached; the same call may succeed later.
+    Unavailable,
+    /// The store refused the call for good (a record it does not own, an invalid name).
+    Refused,
+}
+
+impl fmt::Display for ClusterErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClusterErrorKind::Duplicate => "duplicate id",
+            ClusterErrorKind::Unavailable => "store unavailable",
+            ClusterErrorKind::Refused => "refused",
+        })
+    }
+}
+
+impl ClusterError {
+    /// An error of `kind` about task `id` (if any), met while `during`.
+    pub fn new(
+        kind: ClusterErrorKind,
+        id: Option<TaskId>,
+        during: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ClusterError {
+            kind,
+            id,
+            during,
+            detail: detail.into(),
+        }
+    }
 }

@@ -183,6 +183,8 @@ mod cell;
 mod checks;
 mod cleanup;
 mod cluster;
+mod cluster_cancellation;
+mod clustered;
 mod compensation;
 mod error;
 mod flow;
@@ -215,11 +217,12 @@ pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
-    CancelDelivery, Cluster, ClusterCancellation, ClusterEnding, ClusterError, ClusterErrorKind,
-    ClusterFuture, ClusterSeal, Delivered, EndedAs, RecordedCleanup,
+    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterSeal, Delivered, EndedAs,
+    RecordedCleanup,
 };
+pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;
-pub use error::{ConfigError, SubmitError};
+pub use error::{ClusterError, ClusterErrorKind, ConfigError, SubmitError};
 pub use flow::StepRef;
 pub use handle::TaskHandle;
 pub use id::{ParseTaskIdError, TaskId};

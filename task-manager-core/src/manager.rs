@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::{CancelAll, Cancellation};
-use crate::cluster::{CancelDelivery, Cluster, ClusterError, ClusterLink};
+use crate::cluster::{CancelDelivery, Cluster, ClusterLink, Deliver};
+use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::observe::AddonSet;
 use crate::queue::{self, Abandonments, Queues};
@@ -58,7 +59,8 @@ impl TaskManager {
             .map(|cluster| ClusterLink::new(Arc::clone(cluster)));
         let registry = Arc::new(Registry::with_settings(queues, cleanup_timeout, link));
         if let Some(cluster) = cluster {
-            cluster.attach(CancelDelivery::new(&registry))?;
+            let manager: std::sync::Weak<dyn Deliver> = Arc::downgrade(&registry) as _;
+            cluster.attach(CancelDelivery::new(manager))?;
         }
         Ok(TaskManager { registry, addons })
     }

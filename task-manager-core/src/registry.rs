@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::cluster::ClusterLink;
+use crate::cluster::{ClusterLink, Deliver, Delivered, Found};
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::id::{IdHasher, TaskId};
-use crate::queue::Queues;
+use crate::queue::{self, Queues};
+use crate::reason::{CancelReason, CancelSource};
 use crate::shared::TaskShared;
 
 const SHARDS: usize = 16;
@@ -139,6 +140,24 @@ impl Registry {
         // different shards.
         let index = ((bits as u64) ^ ((bits >> 64) as u64)) as usize % SHARDS;
         lock(&self.shards[index])
+    }
+}
+
+/// A cancel the cluster's store decided for one of this manager's tasks (`cluster/link.rs`):
+/// applied to the running task as a local cancel is, or held for a reserved id.
+impl Deliver for Registry {
+    fn deliver(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered {
+        let Some(link) = self.cluster.as_ref() else {
+            return Delivered::Unknown;
+        };
+        match link.find_or_hold(id, (reason, source), || self.get(id)) {
+            Found::Task(task, (reason, source)) => {
+                let lines = Some(self.queues.abandonments());
+                Delivered::Applied(queue::cancel(&task, reason, source, lines))
+            }
+            Found::Held => Delivered::Held,
+            Found::Unknown => Delivered::Unknown,
+        }
     }
 }
 

@@ -20,22 +20,19 @@
 //! [`TaskManager::cancel_in_cluster`](crate::TaskManager::cancel_in_cluster) for an answer
 //! decided in the store.
 
-mod cancel;
 mod link;
-mod reach;
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use crate::cleanup::Cleanup;
+use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
-pub use cancel::ClusterCancellation;
 pub use link::{CancelDelivery, Delivered};
-pub(crate) use link::{ClusterLink, NotAdmitted};
+pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
 
 /// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
 /// a macro crate, and `'static`, so that the runner can keep it across polls.
@@ -96,7 +93,7 @@ pub trait Cluster: Send + Sync + 'static {
     fn attach(&self, delivery: CancelDelivery) -> Result<(), ClusterError>;
 
     /// Records task `id` as this instance's, before it is submitted; refuses an id that has
-    /// a record anywhere in the cluster ([`ClusterErrorKind::Duplicate`]). A cancel may
+    /// a record anywhere in the cluster ([`ClusterErrorKind::Duplicate`](crate::ClusterErrorKind::Duplicate)). A cancel may
     /// decide it from now on: it is delivered as any other.
     fn reserve(&self, id: TaskId) -> ClusterFuture<Result<(), ClusterError>>;
 
@@ -255,63 +252,6 @@ impl From<&Cleanup> for RecordedCleanup {
                 step: (*step).to_owned(),
                 after: *after,
             },
-        }
-    }
-}
-
-/// A cluster store failed or refused, naming the task when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{during}: {detail}", task_prefix(.id))]
-pub struct ClusterError {
-    /// What failed.
-    pub kind: ClusterErrorKind,
-    /// The task concerned, if one is.
-    pub id: Option<TaskId>,
-    /// What the store was doing ("reserving a task id", ...).
-    pub during: &'static str,
-    /// The store's own words.
-    pub detail: String,
-}
-
-fn task_prefix(id: &Option<TaskId>) -> String {
-    id.map(|id| format!("task {id}: ")).unwrap_or_default()
-}
-
-/// The kind of a [`ClusterError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClusterErrorKind {
-    /// The id has a record in the cluster already.
-    Duplicate,
-    /// The store could not be reached; the same call may succeed later.
-    Unavailable,
-    /// The store refused the call for good (a record it does not own, an invalid name).
-    Refused,
-}
-
-impl fmt::Display for ClusterErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ClusterErrorKind::Duplicate => "duplicate id",
-            ClusterErrorKind::Unavailable => "store unavailable",
-            ClusterErrorKind::Refused => "refused",
-        })
-    }
-}
-
-impl ClusterError {
-    /// An error of `kind` about task `id` (if any), met while `during`.
-    pub fn new(
-        kind: ClusterErrorKind,
-        id: Option<TaskId>,
-        during: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
-        ClusterError {
-            kind,
-            id,
-            during,
-            detail: detail.into(),
         }
     }
 }

@@ -7,9 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::cleanup::Cleanup;
-use crate::cluster::{
-    ClusterEnding, ClusterError, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup,
-};
+use crate::cluster::{ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup};
+use crate::error::ClusterError;
 use crate::outcome::Ending;
 use crate::queue;
 use crate::run::scope::Scope;

@@ -7,7 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::cancel::Cancellation;
-use crate::cluster::{ClusterError, ClusterFuture, RecordedCleanup};
+use crate::cluster::{ClusterFuture, RecordedCleanup};
+use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::reason::CancelStatus;
 

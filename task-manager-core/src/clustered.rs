@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::cluster::{ClusterCancellation, ClusterError, ClusterErrorKind};
-use crate::error::SubmitError;
+use crate::cluster_cancellation::ClusterCancellation;
+use crate::error::{ClusterError, ClusterErrorKind, SubmitError};
 use crate::id::TaskId;
 use crate::manager::TaskManager;
 use crate::passport::Passport;

@@ -126,7 +126,11 @@ impl Node {
             .db
             .execute(
                 &insert,
-                &[&task.id().to_string(), &step_number, &said(&reason)],
+                &[
+                    &task.id().to_string(),
+                    &step_number,
+                    &said(&reason).as_bytes(),
+                ],
             )
             .await
         {
@@ -202,7 +206,7 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
     let (db, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
     db.batch_execute(&format!(
-        "CREATE TABLE IF NOT EXISTS \"{schema}\".cleanups (id uuid NOT NULL, step int NOT NULL, reason text NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS \"{schema}\".cleanups (id uuid NOT NULL, step int NOT NULL, reason bytea NOT NULL)"
     ))
     .await?;
     let tasks = TaskManager::builder()

@@ -77,14 +77,16 @@ fn running_a_step() {
     c.a.submit(id, true, 0);
     assert_eq!(submitted(&c.a, id), "ok");
     c.a.wait_line(|l| l == format!("began {id} 0"));
-    c.b.cancel(id, "user left");
+    // User text, byte for byte: quotes, a NUL, non-ASCII.
+    let reason = "user's \"left\"\0 — now";
+    c.b.cancel(id, reason);
     assert_eq!(c.b.answer(&format!("cancel {id}")), ["Requested"]);
     // A stops the step: its cleanup begins (and waits for its gate).
     c.a.wait_line(|l| l == format!("cleanup {id} 0"));
     c.a.open(id, 100);
     assert_eq!(
         c.a.answer(&format!("ended {id}")),
-        ["cancelled", "s0", &hex("user left")]
+        ["cancelled", "s0", &hex(reason)]
     );
     assert_eq!(c.b.answer(&format!("cancelled {id}")), ["completed:s0"]);
     assert_eq!(c.cleanups(id), 1);
@@ -214,4 +216,40 @@ fn an_id_is_refused_on_every_instance() {
     }
     assert_eq!(c.a.answer(&format!("ended {id}")), ["completed", "-", "-"]);
     assert_eq!(c.unfinished_records(), 0);
+}
+
+#[test]
+fn a_cancel_is_delivered_after_the_owners_listener_was_cut() {
+    // Instance names of its own: the test cuts the listener by its application name.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the test's queries");
+    let schema = runtime.block_on(fresh_schema("p_cut"));
+    let mut a = Node::start(&schema, "cut-a");
+    let mut b = Node::start(&schema, "cut-b");
+    let id = TaskId::new();
+    a.submit(id, true, 0);
+    a.wait_line(|l| l == format!("began {id} 0"));
+    let killed: bool = runtime.block_on(async {
+        admin()
+            .await
+            .query_one(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+                  WHERE application_name = 'tm-listen cut-a'",
+                &[],
+            )
+            .await
+            .expect("A's listener has a backend")
+            .get(0)
+    });
+    assert!(killed);
+    // Decided while A's listener is away or coming back: its NOTIFY may be lost, and the
+    // re-scan after the reconnection delivers it.
+    b.cancel(id, "while cut");
+    assert_eq!(b.answer(&format!("cancel {id}")), ["Requested"]);
+    a.wait_line(|l| l == format!("cleanup {id} 0"));
+    a.open(id, 100);
+    assert_eq!(
+        a.answer(&format!("ended {id}")),
+        ["cancelled", "s0", &hex("while cut")]
+    );
+    assert_eq!(b.answer(&format!("cancelled {id}")), ["completed:s0"]);
 }

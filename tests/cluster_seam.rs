@@ -381,3 +381,102 @@ async fn without_a_cluster_the_cluster_doors_are_the_local_ones() {
     ));
     assert!(matches!(handle.await.ending(), Ending::Cancelled { .. }));
 }
+
+/// A flow with step policies: the generated code takes other paths (attempts, compensation),
+/// and each must tell the store its steps and claim its ending there.
+#[derive(HasTaskManager)]
+struct Orders {
+    tasks: TaskManager,
+    journal: Journal,
+}
+
+#[flow(name = order)]
+impl Orders {
+    #[step(compensate = unreserve)]
+    async fn reserve(&self, _task: &mut Task<bool>) -> Result<u8, std::io::Error> {
+        Ok(1)
+    }
+
+    #[step(timeout = "1s")]
+    async fn pay(&self, task: &mut Task<bool>, _reserved: u8) -> Result<u8, std::io::Error> {
+        if *task.payload() {
+            Ok(2)
+        } else {
+            Err(std::io::Error::other("card declined"))
+        }
+    }
+
+    async fn unreserve(&self, _task: &mut Task<bool>, reserved: u8) {
+        self.journal.record(format!("unreserve {reserved}"));
+    }
+}
+
+fn orders(store: &Store) -> Arc<Orders> {
+    let tasks = TaskManager::builder()
+        .cluster(store.clone())
+        .build()
+        .expect("builds");
+    Arc::new(Orders {
+        tasks,
+        journal: Journal::new(),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_compensating_flow_claims_its_failure_and_compensates() {
+    let store = Store::default();
+    let orders = orders(&store);
+    let outcome = orders
+        .tasks
+        .submit_in_cluster(Passport::new(false), |p| orders.execute_order(p))
+        .await
+        .expect("submitted")
+        .await;
+    assert!(matches!(
+        outcome.ending(),
+        Ending::Failed { step: "pay", .. }
+    ));
+    assert_eq!(orders.journal.entries(), ["unreserve 1"]);
+    assert_eq!(
+        store.calls.entries(),
+        [
+            "reserve",
+            "submitted order queued=false",
+            "step 0 reserve",
+            "step 1 pay",
+            "seal",
+            "ended Failed { step: \"pay\" } after 1 cleanup None",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_compensating_flow_whose_ending_a_cancel_won_ends_cancelled_and_compensates() {
+    let store = Store::default();
+    *store.seal.lock().unwrap() = Some(ClusterSeal::CancelWon {
+        reason: CancelReason::from("won first"),
+        source: CancelSource::Request,
+    });
+    let orders = orders(&store);
+    let outcome = orders
+        .tasks
+        .submit_in_cluster(Passport::new(true), |p| orders.execute_order(p))
+        .await
+        .expect("submitted")
+        .await;
+    assert!(
+        matches!(
+            outcome.ending(),
+            Ending::Cancelled {
+                step: None,
+                steps_completed: 2,
+                ..
+            }
+        ),
+        "{:?}",
+        outcome.ending()
+    );
+    // Not completed: the completed steps are undone, as after any other cancel.
+    assert_eq!(orders.journal.entries(), ["unreserve 1"]);
+    assert_eq!(store.calls.with_prefix("seal").len(), 1);
+}

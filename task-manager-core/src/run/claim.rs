@@ -45,13 +45,13 @@ impl Scope {
     /// future.
     #[inline(always)]
     pub fn is_clustered(&self) -> bool {
-        self.clustered
+        self.hooks.clustered
     }
 
     /// Step `index` is next: tells the store.
     #[inline(always)]
     pub(super) fn tell_step(&self, index: usize) {
-        if self.clustered {
+        if self.hooks.clustered {
             self.tell_step_to_store(index);
         }
     }

@@ -41,9 +41,6 @@ pub struct Scope {
     pub(super) registered_waker: (usize, usize),
     /// Tells add-ons, `tracing` and the explorer's probe what happens (see `hooks.rs`).
     pub(super) hooks: Hooks,
-    /// The manager has a cluster (`claim.rs`): read here, beside the hooks' flags, rather
-    /// than through the registry at every step.
-    pub(super) clustered: bool,
 }
 
 /// How one step's run ended, as [`Scope::step`] reports it to the generated code.
@@ -141,8 +138,7 @@ impl Scope {
         passport: &mut Passport<P>,
     ) -> Self {
         Scope {
-            clustered: registry.cluster.is_some(),
-            hooks: Hooks::new(id, &shared, passport),
+            hooks: Hooks::new(id, &shared, passport, registry.cluster.is_some()),
             id,
             deadline,
             shared,
@@ -305,7 +301,7 @@ impl Scope {
             }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
-        if self.clustered {
+        if self.hooks.clustered {
             self.tell_ended(&ending, cleanup.as_ref());
         }
         // Only a task whose steps retried or were compensated reads its cell for them.
@@ -333,7 +329,7 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
-        if self.clustered && !self.hooks.finish_told() {
+        if self.hooks.clustered && !self.hooks.finish_told() {
             self.tell_dropped();
         }
         let (id, shared, registry) = (self.id, &self.shared, &self.registry);

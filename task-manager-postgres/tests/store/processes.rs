@@ -253,3 +253,27 @@ fn a_cancel_is_delivered_after_the_owners_listener_was_cut() {
     );
     assert_eq!(b.answer(&format!("cancelled {id}")), ["completed:s0"]);
 }
+
+#[test]
+fn a_flood_of_cancels_for_unknown_ids_answers_not_found_and_touches_nothing() {
+    let mut c = Cluster::start("p_flood");
+    let id = TaskId::new();
+    c.a.submit(id, true, 0);
+    c.a.wait_line(|l| l == format!("began {id} 0"));
+    let unknown: Vec<TaskId> = (0..500).map(|_| TaskId::new()).collect();
+    for (n, other) in unknown.iter().enumerate() {
+        c.b.cancel(*other, &format!("flood {n} '\"\0"));
+    }
+    c.b.wait_count(|l| l.starts_with("cancelled "), unknown.len());
+    for other in &unknown {
+        assert_eq!(c.b.answer(&format!("cancel {other}")), ["NotFound"]);
+        assert_eq!(c.b.answer(&format!("cancelled {other}")), ["none"]);
+    }
+    // The running task was not touched: it finishes by itself.
+    for gate in 0..3 {
+        c.a.open(id, gate);
+    }
+    assert_eq!(c.a.answer(&format!("ended {id}")), ["completed", "-", "-"]);
+    assert_eq!(c.cleanups(id), 0);
+    assert_eq!(c.unfinished_records(), 0);
+}

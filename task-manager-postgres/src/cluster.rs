@@ -12,7 +12,8 @@
 //!   ([`PgCluster::dropped_writes`]).
 //! * `attach` starts the writers and the delivery task: it listens ([`PgCluster::listen`])
 //!   and hands every cancel to the manager through core's `CancelDelivery`, until the
-//!   manager is gone.
+//!   manager is gone; every `purge_every` it also deletes the finished records older than
+//!   `keep_finished` ([`PgCluster::purge_finished`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -313,12 +314,23 @@ async fn deliver_loop(cluster: PgCluster, delivery: CancelDelivery) {
         }
     };
     // The delivery task must not keep the cluster (and its writers) alive by itself.
+    let inner = Arc::downgrade(&cluster.inner);
+    let mut purge = tokio::time::interval(cluster.inner.options.purge_every);
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     drop(cluster);
     loop {
         let event = tokio::select! {
             event = cancels.next() => event,
             () = sleep(ALIVE_CHECK) => {
                 if delivery.is_attached() { continue } else { return }
+            }
+            _ = purge.tick() => {
+                // Finished records older than `keep_finished` go, so that the table does
+                // not grow without bound; a failure is tried again at the next tick.
+                if let Some(inner) = inner.upgrade() {
+                    let _ = PgCluster { inner }.purge_finished().await;
+                }
+                continue;
             }
         };
         match event {

@@ -61,7 +61,7 @@ pub(crate) struct Inner {
     config: Config,
     schema: SchemaName,
     pub(crate) instance: String,
-    options: Options,
+    pub(crate) options: Options,
     pub(crate) link: Link,
     /// Whether a [`Cancels`] of this instance is alive (at most one).
     pub(crate) listening: Arc<AtomicBool>,

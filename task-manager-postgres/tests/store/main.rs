@@ -7,6 +7,7 @@ mod delivery;
 mod migrations;
 mod nodes;
 mod processes;
+mod purge;
 mod records;
 mod storm;
 mod support;

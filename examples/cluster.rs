@@ -132,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     if measure {
         measure_cancel(&mut api_1, &api_2, 500).await?;
+        measure_store_alone(&store_1, 2_000).await?;
         measure_submission(&api_1, 2_000, true).await?;
         measure_submission(&api_1, 2_000, false).await?;
     }
@@ -228,10 +229,38 @@ async fn measure_submission(
     let what = if parked {
         "each task parked in its step"
     } else {
-        "each task completing at once, its writes and seal sharing the connection"
+        "each task completing at once: its seal beside the reservations, its writes on the writers' connection"
     };
     println!(
         "submission, one after another ({tasks} tasks, {what}): {per_task_clustered:?} per task clustered, {per_task_local:?} in process"
+    );
+    Ok(())
+}
+
+/// The store's own statements, one after another, with no manager's writes beside them: what
+/// a reservation costs by itself (an insert) and what a read costs.
+async fn measure_store_alone(
+    store: &PgCluster,
+    rounds: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    for _ in 0..rounds {
+        store
+            .insert(task_manager_postgres::NewTask::new(TaskId::new(), "alone"))
+            .await?;
+    }
+    let insert = started.elapsed() / rounds as u32;
+    let id = TaskId::new();
+    store
+        .insert(task_manager_postgres::NewTask::new(id, "alone"))
+        .await?;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        store.status(id).await?;
+    }
+    let read = started.elapsed() / rounds as u32;
+    println!(
+        "the store alone, one after another ({rounds} each): insert {insert:?}, read {read:?}"
     );
     Ok(())
 }

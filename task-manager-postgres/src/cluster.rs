@@ -8,7 +8,8 @@
 //! * `release`, `submitted`, `step_began` and `ended` are told from the runner's hot path and
 //!   must not block it: they are queued to writer tasks, one task's writes always to the same
 //!   writer (by its id), which applies them in order, retrying while the server is
-//!   unavailable. A write the store refuses for good is dropped and counted
+//!   unavailable. The writers share a connection of their own, so that the awaited calls
+//!   never queue behind them. A write the store refuses for good is dropped and counted
 //!   ([`PgCluster::dropped_writes`]).
 //! * `attach` starts the writers and the delivery task: it listens ([`PgCluster::listen`])
 //!   and hands every cancel to the manager through core's `CancelDelivery`, until the
@@ -16,7 +17,7 @@
 //!   `keep_finished` ([`PgCluster::purge_finished`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use task_manager_core::{
@@ -27,9 +28,10 @@ use tokio::sync::mpsc;
 use tokio::time::sleep;
 
 use crate::error::StoreError;
+use crate::link::Link;
 use crate::listen::CancelEvent;
 use crate::record::{CleanupRecord, Ended, Seal, TaskState};
-use crate::store::{Inner, PgCluster};
+use crate::store::PgCluster;
 
 /// How many writer tasks share an instance's queued writes (by task id): one task's writes
 /// stay in order, and several tasks' writes are pipelined on the store's connection.
@@ -152,9 +154,19 @@ impl Cluster for PgCluster {
                 "this PgCluster is attached to a manager already (one manager per instance)",
             ));
         }
+        // The writers' own connection (made on their first write): a reservation or a seal
+        // then never waits behind the boundary writes of other tasks on the store's one.
+        let inner = &self.inner;
+        let writing = PgCluster::new(
+            inner.config.clone(),
+            inner.schema.clone(),
+            inner.instance.clone(),
+            inner.options.clone(),
+            Link::lazy(inner.config.clone(), inner.schema.clone()),
+        );
         for queue in queues {
             runtime.spawn(write_loop(
-                Arc::downgrade(&self.inner),
+                writing.clone(),
                 queue,
                 Arc::clone(&dropped_writes),
                 Arc::clone(&pending),
@@ -256,8 +268,9 @@ impl Cluster for PgCluster {
 }
 
 /// Applies one writer's queued writes in order, retrying while the server is unavailable.
+/// Ends when the instance's `PgCluster` is gone (its senders with it).
 async fn write_loop(
-    inner: Weak<Inner>,
+    cluster: PgCluster,
     mut queue: mpsc::UnboundedReceiver<Write>,
     dropped: Arc<AtomicU64>,
     pending: Arc<AtomicU64>,
@@ -265,10 +278,6 @@ async fn write_loop(
     while let Some(write) = queue.recv().await {
         let mut wait = RETRY_FIRST;
         loop {
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let cluster = PgCluster { inner };
             let written = match &write {
                 Write::Release(id) => cluster.release_id(*id).await.map(drop),
                 Write::Flow(id, flow) => cluster.name_flow(*id, flow).await,
@@ -277,7 +286,6 @@ async fn write_loop(
                 }
                 Write::Ended(id, ending) => cluster.record_final(*id, ending).await.map(drop),
             };
-            drop(cluster);
             match written {
                 Ok(()) => {
                     pending.fetch_sub(1, Ordering::AcqRel);

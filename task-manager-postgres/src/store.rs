@@ -58,8 +58,8 @@ pub struct PgCluster {
 }
 
 pub(crate) struct Inner {
-    config: Config,
-    schema: SchemaName,
+    pub(crate) config: Config,
+    pub(crate) schema: SchemaName,
     pub(crate) instance: String,
     pub(crate) options: Options,
     pub(crate) link: Link,

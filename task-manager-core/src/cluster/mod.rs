@@ -42,6 +42,22 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// [`TaskManagerBuilder::cluster`](crate::TaskManagerBuilder::cluster); the
 /// `task-manager-postgres` crate's `PgCluster` is one.
 ///
+/// **Who decides a clustered task's ending: the store.** A task's record is undecided until
+/// exactly one of two writes decides it: a cancel from any instance
+/// ([`request_cancel`](Self::request_cancel)), or the owner's own seal
+/// ([`seal`](Self::seal)), asked by the runner before the task claims its ending in its cell.
+/// If the store says a cancel won, the runner applies that cancel to the cell first, so the
+/// task ends cancelled with the store's reason and source, exactly as when a local cancel
+/// beats the local seal.
+///
+/// **What stays local.** The owner's own decisions
+/// ([`TaskManager::cancel`](crate::TaskManager::cancel), `cancel_all`, shutdown, a dropped
+/// handle, the task's deadline, a step's panic or time limit) are decided in the cell at once,
+/// as in one process, and told to the store with the ending ([`ended`](Self::ended)); a cancel
+/// that reaches the store before that also answers `Requested`. For one answer across the
+/// cluster, cancel with
+/// [`TaskManager::cancel_in_cluster`](crate::TaskManager::cancel_in_cluster).
+///
 /// The calls a manager makes for one task, in order: [`reserve`](Self::reserve) (by
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
 /// [`submitted`](Self::submitted) or [`release`](Self::release), a

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::Cluster;
 use crate::error::ConfigError;
 use crate::limit::Limit;
 use crate::manager::TaskManager;
@@ -56,6 +57,7 @@ pub struct TaskManagerBuilder {
     addons: Vec<Arc<dyn Addon>>,
     queues: QueueConfig,
     cleanup_timeout: Option<Duration>,
+    cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl TaskManager {
@@ -137,6 +139,23 @@ impl TaskManagerBuilder {
         self
     }
 
+    /// Makes the manager one instance of a cluster: its tasks get records in the cluster's
+    /// store, their ids are refused if any instance has one
+    /// ([`TaskManager::submit_in_cluster`], the only way a clustered manager takes tasks), any
+    /// instance can cancel them ([`TaskManager::cancel_in_cluster`]), and a task that reaches
+    /// its own ending claims it in the store against those cancels. See [`Cluster`] and the
+    /// `task-manager-postgres` crate. Limits stay per manager.
+    ///
+    /// `build` attaches the cluster (its delivery of cancels starts): call it within the
+    /// tokio runtime the tasks will run on.
+    ///
+    /// [`TaskManager::submit_in_cluster`]: crate::TaskManager::submit_in_cluster
+    /// [`TaskManager::cancel_in_cluster`]: crate::TaskManager::cancel_in_cluster
+    pub fn cluster(mut self, cluster: impl Cluster) -> Self {
+        self.cluster = Some(Arc::new(cluster));
+        self
+    }
+
     /// The manager, or the first setting that cannot work.
     ///
     /// # Errors
@@ -148,7 +167,8 @@ impl TaskManagerBuilder {
     /// ([`ConfigError::Zero`]). A step naming a resource not configured here is refused when
     /// its flow's tasks are submitted
     /// ([`SubmitError::UnknownResource`](crate::SubmitError::UnknownResource)), since flows
-    /// are not known to the manager before then.
+    /// are not known to the manager before then. A [`cluster`](Self::cluster) that cannot
+    /// attach ([`ConfigError::Cluster`]).
     pub fn build(self) -> Result<TaskManager, ConfigError> {
         let queues = self.queues.build()?;
         if self
@@ -160,11 +180,13 @@ impl TaskManagerBuilder {
                 why: "every cleanup would be dropped before it could run",
             });
         }
-        Ok(TaskManager::with_parts(
+        TaskManager::with_parts(
             queues,
             self.cleanup_timeout,
             AddonSet::new(self.addons),
-        ))
+            self.cluster,
+        )
+        .map_err(|error| ConfigError::Cluster { error })
     }
 }
 
@@ -177,6 +199,7 @@ impl fmt::Debug for TaskManagerBuilder {
             .field("all", &self.queues.all)
             .field("resources", &self.queues.resources)
             .field("cleanup_timeout", &self.cleanup_timeout)
+            .field("clustered", &self.cluster.is_some())
             .finish()
     }
 }

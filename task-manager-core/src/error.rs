@@ -1,5 +1,7 @@
 //! Why a task could not be submitted, and why a setting was refused.
 
+use std::fmt;
+
 use crate::id::TaskId;
 use crate::limit::LimitOf;
 
@@ -126,6 +128,31 @@ pub enum SubmitError {
         /// The ancestor of the same flow.
         ancestor: TaskId,
     },
+    /// The manager is clustered, and the task was submitted without a reservation of its id
+    /// in the cluster: submit it through
+    /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster).
+    #[error("task {id} of flow `{flow}` was refused: its task manager is clustered, so its id must be reserved first (submit through `TaskManager::submit_in_cluster`)")]
+    NotReserved {
+        /// The refused task's id.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+    },
+    /// A task with this id has a record somewhere in the cluster (running, or finished and
+    /// not yet purged).
+    #[error("task {id} was refused: the cluster already has a task with this id")]
+    DuplicateInCluster {
+        /// The id in use.
+        id: TaskId,
+    },
+    /// The cluster's store could not reserve the id.
+    #[error("task {id} was refused: the cluster's store failed: {error}")]
+    Cluster {
+        /// The refused task's id.
+        id: TaskId,
+        /// The store's error.
+        error: ClusterError,
+    },
 }
 
 impl SubmitError {
@@ -142,7 +169,10 @@ impl SubmitError {
             | SubmitError::StepWithoutTimeout { id, .. }
             | SubmitError::ZeroStepTimeout { id, .. }
             | SubmitError::ParentEnded { id, .. }
-            | SubmitError::ParentHoldsPermit { id, .. } => *id,
+            | SubmitError::ParentHoldsPermit { id, .. }
+            | SubmitError::NotReserved { id, .. }
+            | SubmitError::DuplicateInCluster { id }
+            | SubmitError::Cluster { id, .. } => *id,
         }
     }
 }
@@ -185,4 +215,68 @@ pub enum ConfigError {
         /// What was configured twice.
         of: LimitOf,
     },
+    /// The cluster could not start delivering cancels to this manager
+    /// ([`Cluster::attach`](crate::Cluster::attach)).
+    #[error("the cluster could not be attached: {error}")]
+    Cluster {
+        /// The store's error.
+        error: ClusterError,
+    },
+}
+
+/// A cluster store failed or refused, naming the task when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{during}: {detail}", task_prefix(.id))]
+pub struct ClusterError {
+    /// What failed.
+    pub kind: ClusterErrorKind,
+    /// The task concerned, if one is.
+    pub id: Option<TaskId>,
+    /// What the store was doing ("reserving a task id", ...).
+    pub during: &'static str,
+    /// The store's own words.
+    pub detail: String,
+}
+
+fn task_prefix(id: &Option<TaskId>) -> String {
+    id.map(|id| format!("task {id}: ")).unwrap_or_default()
+}
+
+/// The kind of a [`ClusterError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterErrorKind {
+    /// The id has a record in the cluster already.
+    Duplicate,
+    /// The store could not be reached; the same call may succeed later.
+    Unavailable,
+    /// The store refused the call for good (a record it does not own, an invalid name).
+    Refused,
+}
+
+impl fmt::Display for ClusterErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClusterErrorKind::Duplicate => "duplicate id",
+            ClusterErrorKind::Unavailable => "store unavailable",
+            ClusterErrorKind::Refused => "refused",
+        })
+    }
+}
+
+impl ClusterError {
+    /// An error of `kind` about task `id` (if any), met while `during`.
+    pub fn new(
+        kind: ClusterErrorKind,
+        id: Option<TaskId>,
+        during: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ClusterError {
+            kind,
+            id,
+            during,
+            detail: detail.into(),
+        }
+    }
 }

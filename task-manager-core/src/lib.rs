@@ -168,6 +168,17 @@
 //! [`EventKind::WaitingForResource`] when a step has to wait for a permit. A wait over the max
 //! wait is told as a cancel by [`CancelSource::MaxWait`].
 //!
+//! # Many instances
+//!
+//! A manager built with [`TaskManagerBuilder::cluster`] is one instance of a cluster whose
+//! store implements [`Cluster`] (the `task-manager-postgres` crate's `PgCluster` does, on
+//! PostgreSQL). It takes tasks through [`TaskManager::submit_in_cluster`], which refuses an id
+//! any instance has; any instance cancels them with [`TaskManager::cancel_in_cluster`], decided
+//! in the store; and a task that reaches its own ending claims it in the store first, so that
+//! a cancel from another instance that won there ends it cancelled. A manager without a
+//! cluster is unchanged. What stays local is listed in [`Cluster`]'s docs and the workspace
+//! README ("Many instances").
+//!
 //! The contract, and what each piece guarantees, is in the crate's README.
 //!
 //! With the `testing` feature (for your tests), the `testing` module has the cancellation
@@ -182,6 +193,9 @@ mod cancel;
 mod cell;
 mod checks;
 mod cleanup;
+mod cluster;
+mod cluster_cancellation;
+mod clustered;
 mod compensation;
 mod error;
 mod family;
@@ -214,8 +228,13 @@ pub mod __private;
 pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
+pub use cluster::{
+    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterSeal, Delivered, EndedAs,
+    RecordedCleanup,
+};
+pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;
-pub use error::{ConfigError, SubmitError};
+pub use error::{ClusterError, ClusterErrorKind, ConfigError, SubmitError};
 pub use family::DescendantCleanup;
 pub use flow::StepRef;
 pub use handle::TaskHandle;

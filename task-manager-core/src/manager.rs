@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::{CancelAll, Cancellation};
+use crate::cluster::{CancelDelivery, Cluster, ClusterLink, Deliver};
+use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::observe::AddonSet;
 use crate::queue::{self, Abandonments, Queues};
@@ -50,11 +52,17 @@ impl TaskManager {
         queues: Queues,
         cleanup_timeout: Option<Duration>,
         addons: Option<Arc<AddonSet>>,
-    ) -> Self {
-        TaskManager {
-            registry: Arc::new(Registry::with_settings(queues, cleanup_timeout)),
-            addons,
+        cluster: Option<Arc<dyn Cluster>>,
+    ) -> Result<Self, ClusterError> {
+        let link = cluster
+            .as_ref()
+            .map(|cluster| ClusterLink::new(Arc::clone(cluster)));
+        let registry = Arc::new(Registry::with_settings(queues, cleanup_timeout, link));
+        if let Some(cluster) = cluster {
+            let manager: std::sync::Weak<dyn Deliver> = Arc::downgrade(&registry) as _;
+            cluster.attach(CancelDelivery::new(manager))?;
         }
+        Ok(TaskManager { registry, addons })
     }
 
     /// The manager's default cleanup deadline, if its builder set one

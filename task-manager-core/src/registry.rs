@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::cluster::{ClusterLink, Deliver, Delivered, Found};
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
 use crate::id::{IdHasher, TaskId};
-use crate::queue::Queues;
+use crate::queue::{self, Queues};
+use crate::reason::{CancelReason, CancelSource};
 use crate::shared::TaskShared;
 
 const SHARDS: usize = 16;
@@ -25,6 +27,8 @@ pub(crate) struct Registry {
     cleanup_timeout: Option<Duration>,
     /// The lines and resources of the queue add-on; empty without it.
     pub(crate) queues: Queues,
+    /// The cluster the manager belongs to, if it was built with one (`cluster/`).
+    pub(crate) cluster: Option<ClusterLink>,
 }
 
 /// Why [`Registry::insert`] refused a task.
@@ -52,17 +56,22 @@ impl Refused {
 
 impl Registry {
     pub(crate) fn new() -> Self {
-        Self::with_settings(Queues::default(), None)
+        Self::with_settings(Queues::default(), None, None)
     }
 
-    /// A registry with the queue add-on's lines and the manager's cleanup deadline, both
-    /// fixed for its whole life (every clone of the manager shares them).
-    pub(crate) fn with_settings(queues: Queues, cleanup_timeout: Option<Duration>) -> Self {
+    /// A registry with the queue add-on's lines, the manager's cleanup deadline and its
+    /// cluster, all fixed for its whole life (every clone of the manager shares them).
+    pub(crate) fn with_settings(
+        queues: Queues,
+        cleanup_timeout: Option<Duration>,
+        cluster: Option<ClusterLink>,
+    ) -> Self {
         Registry {
             shards: Default::default(),
             shutting_down: AtomicBool::new(false),
             cleanup_timeout,
             queues,
+            cluster,
         }
     }
 
@@ -131,6 +140,24 @@ impl Registry {
         // different shards.
         let index = ((bits as u64) ^ ((bits >> 64) as u64)) as usize % SHARDS;
         lock(&self.shards[index])
+    }
+}
+
+/// A cancel the cluster's store decided for one of this manager's tasks (`cluster/link.rs`):
+/// applied to the running task as a local cancel is, or held for a reserved id.
+impl Deliver for Registry {
+    fn deliver(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered {
+        let Some(link) = self.cluster.as_ref() else {
+            return Delivered::Unknown;
+        };
+        match link.find_or_hold(id, (reason, source), || self.get(id)) {
+            Found::Task(task, (reason, source)) => {
+                let lines = Some(self.queues.abandonments());
+                Delivered::Applied(queue::cancel(&task, reason, source, lines))
+            }
+            Found::Held => Delivered::Held,
+            Found::Unknown => Delivered::Unknown,
+        }
     }
 }
 

@@ -336,6 +336,9 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             let #halt = #stopped: {
                 #unit_out
                 #(#steps)*
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
                 if let ::core::option::Option::Some(stop) = #scope.try_complete() {
                     break #stopped #private::Halt::Stopped(stop);
                 }
@@ -353,6 +356,9 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             let #stop = #stopped: {
                 #unit_out
                 #(#steps)*
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
                 return #scope.completed(#task, #out);
             };
             #(#cleanups)*

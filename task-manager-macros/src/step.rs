@@ -91,12 +91,22 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
     let stop = Ident::new("stop", Span::call_site());
     if flow.compensates() {
         (
-            quote! { break #stopped #scope.fail(#index, #error) },
+            quote! {{
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
+                break #stopped #scope.fail(#index, #error)
+            }},
             quote! { break #stopped #private::Halt::Stopped(#stop) },
         )
     } else {
         (
-            quote! { return #scope.failed(#task, #index, #error) },
+            quote! {{
+                if #scope.is_clustered() {
+                    #scope.claim().await;
+                }
+                return #scope.failed(#task, #index, #error)
+            }},
             quote! { break #stopped #stop },
         )
     }

@@ -64,6 +64,7 @@ pub struct Instance(String);
 pub(crate) struct Options {
     pub(crate) schema: String,
     pub(crate) keep_finished: Duration,
+    pub(crate) purge_every: Duration,
     pub(crate) rescan_every: Duration,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
@@ -75,6 +76,7 @@ impl Default for Options {
         Options {
             schema: DEFAULT_SCHEMA.to_owned(),
             keep_finished: Duration::from_secs(24 * 3600),
+            purge_every: Duration::from_secs(60),
             rescan_every: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
@@ -117,6 +119,15 @@ impl<I> Connect<I> {
     /// How long [`PgCluster::purge_finished`] keeps a finished task's record (default 24 h).
     pub fn keep_finished(mut self, age: Duration) -> Self {
         self.options.keep_finished = age;
+        self
+    }
+
+    /// How often an instance attached to a manager (`TaskManager::builder().cluster(..)`)
+    /// deletes the finished records older than [`keep_finished`](Self::keep_finished), on
+    /// every instance (default every 60 s). Without a manager, nothing purges by itself:
+    /// call [`PgCluster::purge_finished`].
+    pub fn purge_every(mut self, period: Duration) -> Self {
+        self.options.purge_every = period.max(Duration::from_millis(1));
         self
     }
 

@@ -2,9 +2,12 @@
 //! cancels decided atomically with the tasks' own endings, and their delivery to the
 //! instance that runs the task.
 //!
-//! This crate is the store and delivery layer only. It does not yet plug into
-//! `task_manager_core::TaskManager`: a manager does not write these records or stop its
-//! tasks on these cancels by itself (that integration comes next). What is here:
+//! [`PgCluster`] implements core's [`Cluster`](task_manager_core::Cluster) seam: a manager
+//! built with `TaskManager::builder().cluster(cluster)` reserves its tasks' ids here
+//! (`submit_in_cluster`), writes their records, claims their own endings here against every
+//! instance's cancels, and applies the cancels decided here (`cancel_in_cluster`, from any
+//! instance) to its running tasks. How each call is served: `src/cluster.rs`. The store
+//! underneath can also be used directly:
 //!
 //! * **Joining.** [`PgCluster::connect`]`(url).instance("api-1").await` parses the URL,
 //!   connects, creates or migrates the schema and prepares the statements. Each failure is
@@ -73,11 +76,13 @@
 //! do this too, through `try_recv`, which reports a lost connection; it was not needed.)
 //! TLS is not supported yet (`NoTls`).
 
+mod cluster;
 mod connect;
 mod error;
 mod id;
 mod link;
 mod listen;
+mod owner;
 mod reason;
 mod record;
 mod schema;

@@ -41,6 +41,16 @@ impl Link {
         }
     }
 
+    /// A link that connects on its first use (the writers' own, see `cluster.rs`).
+    pub(crate) fn lazy(config: Config, schema: SchemaName) -> Self {
+        Link {
+            config,
+            schema,
+            current: Mutex::new(None),
+            reconnecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
     /// The live session, reconnecting first if the last one is closed.
     pub(crate) async fn session(&self) -> Result<Arc<Session>, StoreError> {
         if let Some(session) = self.live() {

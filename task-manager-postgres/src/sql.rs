@@ -40,7 +40,45 @@ pub(crate) struct Statements {
     pub(crate) list: Statement,
     /// `$1 retention in microseconds`.
     pub(crate) purge: Statement,
+    /// `$1 id, $2 owner`: a reservation never submitted (see `owner.rs`).
+    pub(crate) release: Statement,
+    /// `$1 id, $2 owner, $3 flow`: the reserved task's flow, named at its submission.
+    pub(crate) name_flow: Statement,
+    /// See [`FINAL`].
+    pub(crate) final_record: Statement,
 }
+
+/// The final record a clustered manager's task writes (see `owner.rs`): whatever decided
+/// it, the row becomes `finished` with the ending the task's outcome has. A `cancelled`
+/// ending keeps the cancel that won the row if one did, and otherwise records the owner's
+/// own (local) cancel, `$11..$14`; any other ending leaves no cancel on the row (a cancel
+/// that won the row while a step panicked or overran its time limit is cleared: the task
+/// did not end by it).
+/// `$1 id, $2 owner, $3 ending, $4 ending step, $5 message, $6 steps completed,
+///  $7 cleanup, $8 cleanup step, $9 cleanup duration (µs), $10 cleanup message,
+///  $11 cancel kind, $12 cancel message, $13 cancel max wait (µs), $14 cancel source`.
+const FINAL: &str = "\
+UPDATE {s}.tasks
+   SET state = 'finished', ended_at = now(),
+       ending = $3, ending_step = $4, ending_message = $5, steps_completed = $6,
+       cleanup = $7, cleanup_step = $8, cleanup_us = $9, cleanup_message = $10,
+       cancel_kind = CASE WHEN $3 <> 'cancelled' THEN NULL
+                          WHEN cancel_kind IS NULL THEN $11::text ELSE cancel_kind END,
+       cancel_message = CASE WHEN $3 <> 'cancelled' THEN NULL
+                             WHEN cancel_kind IS NULL THEN $12::bytea ELSE cancel_message END,
+       cancel_max_wait_us = CASE WHEN $3 <> 'cancelled' THEN NULL
+                                 WHEN cancel_kind IS NULL THEN $13::bigint
+                                 ELSE cancel_max_wait_us END,
+       cancel_source = CASE WHEN $3 <> 'cancelled' THEN NULL
+                            WHEN cancel_kind IS NULL THEN $14::text ELSE cancel_source END,
+       cancel_by = CASE WHEN $3 <> 'cancelled' THEN NULL
+                        WHEN cancel_kind IS NULL THEN $2 ELSE cancel_by END,
+       cancel_requested_at = CASE WHEN $3 <> 'cancelled' THEN NULL
+                                  WHEN cancel_kind IS NULL THEN now()
+                                  ELSE cancel_requested_at END,
+       cancel_delivered_at = CASE WHEN $3 <> 'cancelled' THEN NULL
+                                  ELSE cancel_delivered_at END
+ WHERE id = $1 AND instance = $2 AND state <> 'finished'";
 
 /// The cancel: ONE conditional update decides it, against the task's own seal (both move the
 /// row out of the undecided states; whichever matches first wins, the other matches nothing).
@@ -123,6 +161,17 @@ impl Statements {
                   WHERE state = 'finished' AND ended_at <= now() - $1::bigint * interval '1 microsecond'"
             ))
             .await?,
+            release: prepare(format!(
+                "DELETE FROM {s}.tasks
+                  WHERE id = $1 AND instance = $2 AND started_at IS NULL
+                    AND state IN ('queued', 'cancelling')"
+            ))
+            .await?,
+            name_flow: prepare(format!(
+                "UPDATE {s}.tasks SET flow = $3 WHERE id = $1 AND instance = $2"
+            ))
+            .await?,
+            final_record: prepare(FINAL.replace("{s}", &s)).await?,
         })
     }
 }

@@ -54,17 +54,19 @@ use crate::sql::decode_record;
 /// ```
 #[derive(Clone)]
 pub struct PgCluster {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    config: Config,
-    schema: SchemaName,
-    instance: String,
-    options: Options,
-    link: Link,
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) schema: SchemaName,
+    pub(crate) instance: String,
+    pub(crate) options: Options,
+    pub(crate) link: Link,
     /// Whether a [`Cancels`] of this instance is alive (at most one).
-    listening: Arc<AtomicBool>,
+    pub(crate) listening: Arc<AtomicBool>,
+    /// The manager's side, once a manager was built with this cluster (`cluster.rs`).
+    pub(crate) seam: std::sync::OnceLock<crate::cluster::Seam>,
 }
 
 impl std::fmt::Debug for PgCluster {
@@ -111,6 +113,7 @@ impl PgCluster {
                 options,
                 link,
                 listening: Arc::new(AtomicBool::new(false)),
+                seam: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -507,7 +510,7 @@ impl PgCluster {
         .await
     }
 
-    async fn read(
+    pub(crate) async fn read(
         &self,
         id: TaskId,
         during: &'static str,
@@ -541,7 +544,7 @@ impl PgCluster {
     }
 }
 
-fn no_nul(field: &'static str, value: &str) -> Result<(), StoreError> {
+pub(crate) fn no_nul(field: &'static str, value: &str) -> Result<(), StoreError> {
     if value.contains('\0') {
         return Err(StoreError::Nul {
             field,

@@ -40,6 +40,7 @@
 pub mod named_jobs;
 pub mod panics;
 pub mod pipeline;
+pub mod postgres;
 pub mod queue;
 pub mod soak;
 pub mod tree;

@@ -200,6 +200,7 @@ impl Scope {
     pub fn attempt_once<E>(&mut self, index: usize) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
+        self.tell_step(index);
         Attempts::new(index, None)
     }
 
@@ -210,6 +211,7 @@ impl Scope {
     pub fn attempts<E>(&mut self, index: usize, policy: fn() -> CheckedPolicy<E>) -> Attempts<E> {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
+        self.tell_step(index);
         Attempts::new(index, Some(policy))
     }
 

@@ -39,6 +39,9 @@ pub(crate) struct Hooks {
     /// `Started` has been told (it is told once, by the first step, or by the first step's
     /// wait for its resource).
     start_told: bool,
+    /// The manager has a cluster, which hears each step and the ending (`claim.rs`). Kept
+    /// with these flags, in their padding, rather than read through the registry per step.
+    pub(super) clustered: bool,
 }
 
 impl Hooks {
@@ -49,6 +52,7 @@ impl Hooks {
         id: TaskId,
         shared: &std::sync::Arc<TaskShared>,
         passport: &mut Passport<P>,
+        clustered: bool,
     ) -> Self {
         let spans = TaskSpans::open(id, shared.flow(), std::any::type_name::<P>());
         Hooks {
@@ -59,6 +63,7 @@ impl Hooks {
             finish_told: false,
             queued: false,
             start_told: false,
+            clustered,
         }
     }
 
@@ -407,6 +412,12 @@ impl Hooks {
                 ending,
                 duration,
             });
+    }
+
+    /// Whether `Finished` has been told (the task ended, rather than being dropped).
+    #[inline]
+    pub(crate) fn finish_told(&self) -> bool {
+        self.finish_told
     }
 
     /// The scope is being dropped, on every way out of the task: `leave` takes the task out

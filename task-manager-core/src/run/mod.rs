@@ -19,6 +19,7 @@
 //! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
 mod attempt;
+mod claim;
 mod compensate;
 mod explorer_hook;
 mod hooks;
@@ -29,6 +30,7 @@ mod step_limits;
 mod submit;
 
 pub use attempt::{AttemptRace, AttemptRun, Attempts, StepTimer};
+pub use claim::Claim;
 pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
 pub use step_limits::StepLimits;

@@ -53,6 +53,7 @@ impl Scope {
             return Ok(None);
         };
         self.shared.set_step(index);
+        self.tell_step(index);
         match queue.enter(&self.shared, self.shared.priority()) {
             Ok(Entry::Admitted(permit)) => Ok(Some(permit)),
             Ok(Entry::Queued(ticket)) => {

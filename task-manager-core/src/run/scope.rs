@@ -137,7 +137,7 @@ impl Scope {
         deadline: Option<Pin<Box<Sleep>>>,
         passport: &mut Passport<P>,
     ) -> Self {
-        let hooks = Hooks::new(id, &shared, passport);
+        let hooks = Hooks::new(id, &shared, passport, registry.cluster.is_some());
         // Step times are for the report and for whoever listens (their events carry them).
         let timed = shared.flow().times_steps() || hooks.is_observed();
         Scope {
@@ -163,6 +163,7 @@ impl Scope {
     {
         self.hooks.step_next(self.id, &self.shared, index);
         self.shared.set_step(index);
+        self.tell_step(index);
         StepRace::new(self, index, run)
     }
 
@@ -299,6 +300,9 @@ impl Scope {
             }
             Ending::Completed(_) | Ending::Failed { .. } => None,
         };
+        if self.hooks.clustered {
+            self.tell_ended(&ending, cleanup.as_ref());
+        }
         // Only a task whose steps retried or were compensated reads its cell for them.
         let policies = (self.timeline.retried || self.timeline.compensated).then(|| {
             Box::new(PolicyRecords {
@@ -324,6 +328,9 @@ impl Drop for Scope {
     /// dropping it. The id leaves the registry before the outcome reaches the handle (the
     /// task's future drops its scope before tokio hands its output over).
     fn drop(&mut self) {
+        if self.hooks.clustered && !self.hooks.finish_told() {
+            self.tell_dropped();
+        }
         let (id, shared, registry) = (self.id, &self.shared, &self.registry);
         self.hooks.dropped(id, shared, || {
             let family = if shared.has_family() {

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::cluster::{ClusterLink, NotAdmitted};
 use crate::error::SubmitError;
 use crate::family::{Family, Unlinked};
 use crate::flow::FlowInfo;
 use crate::handle::TaskHandle;
+use crate::id::TaskId;
 use crate::manager::TaskManager;
 use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
-use crate::queue::{run_admitted, Full, WaitLimits};
+use crate::queue::{self, run_admitted, Full, WaitLimits};
 use crate::run::scope::{arm_deadline, Scope};
 use crate::run::step_limits::StepLimits;
 use crate::shared::TaskShared;
@@ -97,10 +99,13 @@ where
             )?
         }
     };
-    manager
-        .registry
-        .insert(id, &shared)
-        .map_err(|refused| refused.into_submit_error(id, flow))?;
+    match &manager.registry.cluster {
+        None => manager
+            .registry
+            .insert(id, &shared)
+            .map_err(|refused| refused.into_submit_error(id, flow))?,
+        Some(cluster) => admit_reserved(manager, cluster, id, flow, &shared)?,
+    }
     if let (Some(parent), Some(link)) = (&parent, &link) {
         adopt(manager, id, flow, parent, &shared, link)?;
     }
@@ -117,6 +122,9 @@ where
             shared.cell().end();
             if let Some(family) = shared.family() {
                 leave_parent(id, &shared, &family);
+            }
+            if let Some(link) = &manager.registry.cluster {
+                link.cluster.release(id);
             }
             return Err(SubmitError::QueueFull {
                 id,
@@ -140,6 +148,12 @@ where
         .is_some_and(|(entry, _)| entry.is_queued())
     {
         scope.hooks.queued(id, &shared);
+    }
+    if let Some(link) = &manager.registry.cluster {
+        let queued = admission
+            .as_ref()
+            .is_some_and(|(entry, _)| entry.is_queued());
+        link.cluster.submitted(id, flow.name(), queued);
     }
     let may_wait = admission.is_some() || flow.has_resources();
     let join = match admission {
@@ -252,6 +266,9 @@ fn adopt(
         Err(Unlinked::ParentEnded) => {
             manager.registry.remove(id);
             shared.cell().end();
+            if let Some(link) = &manager.registry.cluster {
+                link.cluster.release(id);
+            }
             Err(SubmitError::ParentEnded {
                 id,
                 flow: flow.name(),
@@ -259,4 +276,30 @@ fn adopt(
             })
         }
     }
+}
+
+/// Registers a task of a clustered manager: its id must have been reserved in the cluster
+/// (`TaskManager::submit_in_cluster`). A cancel the store decided since the reservation is
+/// applied now, so the task stops before its first step.
+fn admit_reserved(
+    manager: &TaskManager,
+    link: &ClusterLink,
+    id: TaskId,
+    flow: &'static FlowInfo,
+    shared: &Arc<TaskShared>,
+) -> Result<(), SubmitError> {
+    let held = link
+        .admit(id, || manager.registry.insert(id, shared))
+        .map_err(|refused| match refused {
+            NotAdmitted::NotReserved => SubmitError::NotReserved {
+                id,
+                flow: flow.name(),
+            },
+            NotAdmitted::Refused(refused) => refused.into_submit_error(id, flow),
+        })?;
+    if let Some((reason, source)) = held {
+        let lines = Some(manager.registry.queues.abandonments());
+        queue::cancel(shared, reason, source, lines);
+    }
+    Ok(())
 }

@@ -62,7 +62,7 @@ fn observation_costs_each_task_a_few_words() {
     );
     assert!(
         size_of::<Hooks>() <= 16 + size_of::<crate::run::explorer_hook::Probe>(),
-        "the spans' pointer and five flags"
+        "the spans' pointer and six flags"
     );
     // A `u128` would align every struct holding an id to 16 bytes, and pad the scope and
     // every task's future.

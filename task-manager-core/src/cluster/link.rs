@@ -1,0 +1,176 @@
+//! A clustered manager's side of the seam: the store it tells ([`ClusterLink`]), the ids it
+//! reserved and has not submitted yet, and the door through which the store hands it the
+//! cancels decided elsewhere ([`CancelDelivery`]). The door knows the manager only as a
+//! [`Deliver`] (the registry implements it), so that this room knows nothing below it.
+//!
+//! # Invariants
+//! * An id is in `reserved` from before its record is written (so that no cancel delivered
+//!   for it can find neither the reservation nor the task) until its task is registered or
+//!   its reservation released.
+//! * `reserved`'s lock is taken before a registry shard's, never after: the submission moves
+//!   an id from `reserved` to the registry under it ([`ClusterLink::admit`]), and a delivery
+//!   looks at both under it ([`ClusterLink::find_or_hold`]), so a delivered cancel finds the
+//!   id in exactly one of them (or in neither, once the task has ended).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use crate::cluster::Cluster;
+use crate::id::TaskId;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
+
+/// A cancel decided in the store: its reason and source.
+pub(crate) type DecidedCancel = (CancelReason, CancelSource);
+
+/// What a clustered manager keeps of its cluster (in its registry).
+pub(crate) struct ClusterLink {
+    pub(crate) cluster: Arc<dyn Cluster>,
+    /// Reserved ids, each with the cancel the store decided for it meanwhile, if one did.
+    reserved: Mutex<HashMap<TaskId, Option<DecidedCancel>>>,
+}
+
+/// Why [`ClusterLink::admit`] did not register a task.
+pub(crate) enum NotAdmitted<E> {
+    /// The id was not reserved through `submit_in_cluster`.
+    NotReserved,
+    /// The registry refused it.
+    Refused(E),
+}
+
+/// What [`ClusterLink::find_or_hold`] found for a delivered cancel.
+pub(crate) enum Found<T> {
+    /// The running task, and the cancel to apply to it.
+    Task(T, DecidedCancel),
+    /// The id is reserved: the cancel is held for its submission.
+    Held,
+    /// Neither.
+    Unknown,
+}
+
+impl ClusterLink {
+    pub(crate) fn new(cluster: Arc<dyn Cluster>) -> Self {
+        ClusterLink {
+            cluster,
+            reserved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Notes `id` as reserved here; `false` if it already is (a second submission of the
+    /// same id on this instance, racing the first).
+    pub(crate) fn hold(&self, id: TaskId) -> bool {
+        let mut reserved = self.reserved();
+        if reserved.contains_key(&id) {
+            return false;
+        }
+        reserved.insert(id, None);
+        true
+    }
+
+    /// Forgets `id`'s reservation, if it is still held; `true` if it was (then its record
+    /// must be released too).
+    pub(crate) fn unhold(&self, id: TaskId) -> bool {
+        self.reserved().remove(&id).is_some()
+    }
+
+    /// Moves reserved `id` into the registry (`register`), under the reservations' lock;
+    /// returns the cancel the store decided for it meanwhile, if one did.
+    pub(crate) fn admit<E>(
+        &self,
+        id: TaskId,
+        register: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Option<DecidedCancel>, NotAdmitted<E>> {
+        let mut reserved = self.reserved();
+        if !reserved.contains_key(&id) {
+            return Err(NotAdmitted::NotReserved);
+        }
+        register().map_err(NotAdmitted::Refused)?;
+        Ok(reserved.remove(&id).flatten())
+    }
+
+    /// For a cancel the store delivers: the running task `find` finds, else the reservation
+    /// (which then holds the cancel), under the reservations' lock.
+    pub(crate) fn find_or_hold<T>(
+        &self,
+        id: TaskId,
+        cancel: DecidedCancel,
+        find: impl FnOnce() -> Option<T>,
+    ) -> Found<T> {
+        let mut reserved = self.reserved();
+        if let Some(task) = find() {
+            return Found::Task(task, cancel);
+        }
+        match reserved.get_mut(&id) {
+            Some(held) => {
+                held.get_or_insert(cancel);
+                Found::Held
+            }
+            None => Found::Unknown,
+        }
+    }
+
+    fn reserved(&self) -> MutexGuard<'_, HashMap<TaskId, Option<DecidedCancel>>> {
+        // No user code runs under this lock; a poisoned map is still whole.
+        self.reserved.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a manager does with a cancel its store delivers (the registry implements it).
+pub(crate) trait Deliver: Send + Sync {
+    fn deliver(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered;
+}
+
+/// The door through which a [`Cluster`] hands a manager the cancels the store decided for
+/// its tasks (given to [`Cluster::attach`]). Holds the manager weakly: once every clone of
+/// the manager and every task of it are gone, [`cancel`](Self::cancel) answers
+/// [`Delivered::ManagerGone`], and the store's listener can stop.
+#[derive(Clone)]
+pub struct CancelDelivery {
+    manager: Weak<dyn Deliver>,
+}
+
+/// What [`CancelDelivery::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivered {
+    /// The task runs here: the cancel was applied to it, with this local answer
+    /// (`AlreadyRequested` if it had met a cancel already, `AlreadyFinished` if it was
+    /// ending by itself).
+    Applied(CancelStatus),
+    /// The id is reserved here and not yet submitted: its submission applies the cancel,
+    /// and the task stops before its first step.
+    Held,
+    /// No task of this id runs or is reserved here (it has ended).
+    Unknown,
+    /// The manager is gone.
+    ManagerGone,
+}
+
+impl CancelDelivery {
+    pub(crate) fn new(manager: Weak<dyn Deliver>) -> Self {
+        CancelDelivery { manager }
+    }
+
+    /// Whether the manager still lives (some clone of it, or a task of it, holds it).
+    pub fn is_attached(&self) -> bool {
+        self.manager.strong_count() > 0
+    }
+
+    /// Applies a cancel that the store decided for task `id` (with the winning `reason` and
+    /// `source`) to the task, as a local cancel is applied: the step in progress stops at
+    /// once and its cleanup runs with `reason`. Delivering the same cancel twice is harmless
+    /// (the second finds it applied).
+    pub fn cancel(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered {
+        match self.manager.upgrade() {
+            Some(manager) => manager.deliver(id, reason, source),
+            None => Delivered::ManagerGone,
+        }
+    }
+}
+
+impl std::fmt::Debug for CancelDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelDelivery")
+            .field("attached", &self.is_attached())
+            .finish()
+    }
+}

@@ -1,0 +1,273 @@
+//! The cluster seam: what a manager tells a cluster store about its tasks, and what the store
+//! tells back. A store lives in its own crate (`task-manager-postgres`) and implements
+//! [`Cluster`]; a manager built with
+//! [`TaskManagerBuilder::cluster`](crate::TaskManagerBuilder::cluster) calls it. A manager
+//! without one never reaches this module's code beyond one `is_none` per submission and per
+//! step.
+//!
+//! # Who decides a clustered task's ending
+//! The store. A task's record is undecided until exactly one of two writes takes it out of
+//! that state: a cancel from any instance ([`Cluster::request_cancel`]), or the owner's own
+//! seal ([`Cluster::seal`]), asked by the runner before the task claims its ending in its
+//! cell. If the store says a cancel won, the runner applies that cancel to the cell first,
+//! so the task ends cancelled with the store's reason and source, exactly as when a local
+//! cancel beats the local seal.
+//!
+//! The owner's own sync decisions ([`TaskManager::cancel`](crate::TaskManager::cancel),
+//! `cancel_all`, shutdown, a dropped handle, the task's deadline, a step's panic or time
+//! limit) are still decided in the cell, at once, and written to the store with the task's
+//! ending ([`Cluster::ended`]). Use
+//! [`TaskManager::cancel_in_cluster`](crate::TaskManager::cancel_in_cluster) for an answer
+//! decided in the store.
+
+mod link;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::cleanup::Cleanup;
+use crate::error::ClusterError;
+use crate::id::TaskId;
+use crate::reason::{CancelReason, CancelSource, CancelStatus};
+
+pub use link::{CancelDelivery, Delivered};
+pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
+
+/// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
+/// a macro crate, and `'static`, so that the runner can keep it across polls.
+pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A cluster store, as a manager sees it. Set with
+/// [`TaskManagerBuilder::cluster`](crate::TaskManagerBuilder::cluster); the
+/// `task-manager-postgres` crate's `PgCluster` is one.
+///
+/// **Who decides a clustered task's ending: the store.** A task's record is undecided until
+/// exactly one of two writes decides it: a cancel from any instance
+/// ([`request_cancel`](Self::request_cancel)), or the owner's own seal
+/// ([`seal`](Self::seal)), asked by the runner before the task claims its ending in its cell.
+/// If the store says a cancel won, the runner applies that cancel to the cell first, so the
+/// task ends cancelled with the store's reason and source, exactly as when a local cancel
+/// beats the local seal.
+///
+/// **What stays local.** The owner's own decisions
+/// ([`TaskManager::cancel`](crate::TaskManager::cancel), `cancel_all`, shutdown, a dropped
+/// handle, the task's deadline, a step's panic or time limit) are decided in the cell at once,
+/// as in one process, and told to the store with the ending ([`ended`](Self::ended)); a cancel
+/// that reaches the store before that also answers `Requested`. For one answer across the
+/// cluster, cancel with
+/// [`TaskManager::cancel_in_cluster`](crate::TaskManager::cancel_in_cluster).
+///
+/// The calls a manager makes for one task, in order: [`reserve`](Self::reserve) (by
+/// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
+/// [`submitted`](Self::submitted) or [`release`](Self::release), a
+/// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
+/// own ending, and [`ended`](Self::ended) once. The methods that return nothing are told
+/// from the runner's hot path: they must not block (queue the write), and must keep one
+/// task's writes in the order they were told.
+///
+/// ```
+/// use task_manager_core::{
+///     CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding,
+///     ClusterError, ClusterFuture, ClusterSeal, RecordedCleanup, TaskId,
+/// };
+///
+/// /// A store of one instance that has no other instance: nothing is ever decided elsewhere.
+/// struct Alone;
+///
+/// impl Cluster for Alone {
+///     fn attach(&self, _delivery: CancelDelivery) -> Result<(), ClusterError> { Ok(()) }
+///     fn reserve(&self, _id: TaskId) -> ClusterFuture<Result<(), ClusterError>> { Box::pin(async { Ok(()) }) }
+///     fn release(&self, _id: TaskId) {}
+///     fn submitted(&self, _id: TaskId, _flow: &'static str, _queued: bool) {}
+///     fn step_began(&self, _id: TaskId, _index: usize, _step: &'static str) {}
+///     fn seal(&self, _id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+///         Box::pin(async { Ok(ClusterSeal::Sealed) })
+///     }
+///     fn ended(&self, _id: TaskId, _ending: ClusterEnding) {}
+///     fn request_cancel(&self, _id: TaskId, _reason: CancelReason, _source: CancelSource)
+///         -> ClusterFuture<Result<CancelStatus, ClusterError>> {
+///         Box::pin(async { Ok(CancelStatus::NotFound) })
+///     }
+///     fn ended_cleanup(&self, _id: TaskId) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>> {
+///         Box::pin(async { Ok(None) })
+///     }
+/// }
+///
+/// let tasks = task_manager_core::TaskManager::builder().cluster(Alone).build()?;
+/// assert!(tasks.is_clustered());
+/// # Ok::<(), task_manager_core::ConfigError>(())
+/// ```
+pub trait Cluster: Send + Sync + 'static {
+    /// Called once, by [`build`](crate::TaskManagerBuilder::build): from now on, hand every
+    /// cancel that the store decided for one of this instance's tasks to `delivery`. Called
+    /// within the runtime the manager's tasks run on (when `build` is).
+    ///
+    /// # Errors
+    /// The store cannot start delivering (no runtime, a listener already attached): `build`
+    /// fails with [`ConfigError::Cluster`](crate::ConfigError::Cluster).
+    fn attach(&self, delivery: CancelDelivery) -> Result<(), ClusterError>;
+
+    /// Records task `id` as this instance's, before it is submitted; refuses an id that has
+    /// a record anywhere in the cluster ([`ClusterErrorKind::Duplicate`](crate::ClusterErrorKind::Duplicate)). A cancel may
+    /// decide it from now on: it is delivered as any other.
+    fn reserve(&self, id: TaskId) -> ClusterFuture<Result<(), ClusterError>>;
+
+    /// A reserved task that will not be submitted after all: forget its record.
+    fn release(&self, id: TaskId);
+
+    /// The reserved task was submitted, to flow `flow`; `queued`: it waits in its flow's
+    /// line first.
+    fn submitted(&self, id: TaskId, flow: &'static str, queued: bool);
+
+    /// Step `index` (named `step`) is next.
+    fn step_began(&self, id: TaskId, index: usize, step: &'static str);
+
+    /// The task is about to end by itself: claim its ending against the cancels of every
+    /// instance. Transient failures are the store's to retry; an `Err` makes the task end as
+    /// its cell decides.
+    fn seal(&self, id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>>;
+
+    /// The task has ended, as `ending` says (told once).
+    fn ended(&self, id: TaskId, ending: ClusterEnding);
+
+    /// A cancel of task `id`, wherever it runs, decided atomically with its ending: see
+    /// [`CancelStatus`] for the four answers.
+    fn request_cancel(
+        &self,
+        id: TaskId,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> ClusterFuture<Result<CancelStatus, ClusterError>>;
+
+    /// Ready once task `id`'s ending is recorded, with its cleanup if a cancel ended it
+    /// (`None`: it ended by itself, or has no record).
+    fn ended_cleanup(
+        &self,
+        id: TaskId,
+    ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>>;
+}
+
+/// The store's answer to [`Cluster::seal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterSeal {
+    /// The task's own ending won: every later cancel answers `AlreadyFinished`.
+    Sealed,
+    /// A cancel won first: the task must end cancelled, with this reason and source.
+    CancelWon {
+        /// The winning reason.
+        reason: CancelReason,
+        /// Who asked.
+        source: CancelSource,
+    },
+}
+
+/// How a clustered task ended, as its owner tells the store ([`Cluster::ended`]): core's
+/// [`Ending`](crate::Ending) without the user's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterEnding {
+    /// The ending.
+    pub ended: EndedAs,
+    /// How many steps completed.
+    pub steps_completed: usize,
+    /// What became of the stopped step's cleanup, if the task was stopped.
+    pub cleanup: Option<RecordedCleanup>,
+}
+
+/// The kind of a [`ClusterEnding`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndedAs {
+    /// Every step ran.
+    Completed,
+    /// A step returned `Err`.
+    Failed {
+        /// The step.
+        step: &'static str,
+    },
+    /// A cancel stopped it.
+    Cancelled {
+        /// The step in progress, if one was.
+        step: Option<&'static str>,
+        /// The winning reason (the store's, or a local one: see the module docs).
+        reason: CancelReason,
+        /// Who asked.
+        source: CancelSource,
+    },
+    /// A step panicked.
+    Panicked {
+        /// The step.
+        step: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// A step overran its own time limit.
+    TimedOut {
+        /// The step.
+        step: &'static str,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The runtime dropped the task before it ended.
+    Dropped,
+}
+
+/// What became of a stopped step's cleanup, as a store records it: [`Cleanup`] with owned
+/// step names (a record read back from another process has no `'static` names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordedCleanup {
+    /// The cleanup ran to its end.
+    Completed {
+        /// The interrupted step.
+        step: String,
+        /// How long it took.
+        duration: Duration,
+    },
+    /// The step declares no cleanup.
+    NotDeclared {
+        /// The interrupted step.
+        step: String,
+    },
+    /// No step was in progress.
+    NoStepInProgress,
+    /// The cleanup panicked.
+    Panicked {
+        /// The interrupted step.
+        step: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// The cleanup overran its deadline.
+    TimedOut {
+        /// The interrupted step.
+        step: String,
+        /// The deadline.
+        after: Duration,
+    },
+}
+
+impl From<&Cleanup> for RecordedCleanup {
+    fn from(cleanup: &Cleanup) -> Self {
+        match cleanup {
+            Cleanup::Completed { step, duration } => RecordedCleanup::Completed {
+                step: (*step).to_owned(),
+                duration: *duration,
+            },
+            Cleanup::NotDeclared { step } => RecordedCleanup::NotDeclared {
+                step: (*step).to_owned(),
+            },
+            Cleanup::NoStepInProgress => RecordedCleanup::NoStepInProgress,
+            Cleanup::Panicked { step, message } => RecordedCleanup::Panicked {
+                step: (*step).to_owned(),
+                message: message.clone(),
+            },
+            Cleanup::TimedOut { step, after } => RecordedCleanup::TimedOut {
+                step: (*step).to_owned(),
+                after: *after,
+            },
+        }
+    }
+}

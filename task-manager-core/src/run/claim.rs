@@ -1,0 +1,148 @@
+//! What the runner tells a clustered manager's store (`cluster/`) about one task: each step
+//! boundary, the claim of its own ending against the cancels of every instance, and how it
+//! ended. A task of a manager without a cluster pays one `is_none` at each of these points.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::cleanup::Cleanup;
+use crate::cluster::{ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup};
+use crate::error::ClusterError;
+use crate::outcome::Ending;
+use crate::queue;
+use crate::run::scope::Scope;
+
+/// The future [`Scope::claim`] returns: ready at once for a task without a cluster, or one
+/// that met a cancel already; otherwise ready once the store has answered the task's seal.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Claim<'a> {
+    scope: &'a mut Scope,
+    state: ClaimState,
+}
+
+enum ClaimState {
+    Start,
+    Sealing(ClusterFuture<Result<ClusterSeal, ClusterError>>),
+    Done,
+}
+
+impl Scope {
+    /// Claims the task's own ending in its cluster's store, before the generated code seals
+    /// it in the cell (`completed`, `failed`, and the compensating flows' `fail` and
+    /// `try_complete`). If a cancel from any instance won the store first, it is applied to
+    /// the cell now, so that the seal that follows loses and the task ends cancelled with
+    /// that cancel's reason. Nothing to do without a cluster.
+    pub fn claim(&mut self) -> Claim<'_> {
+        Claim {
+            scope: self,
+            state: ClaimState::Start,
+        }
+    }
+
+    /// Whether the task's manager has a cluster: the generated code awaits
+    /// [`claim`](Self::claim) only then, so that a task without one pays a branch, not a
+    /// future.
+    #[inline(always)]
+    pub fn is_clustered(&self) -> bool {
+        self.hooks.clustered
+    }
+
+    /// Step `index` is next: tells the store.
+    #[inline(always)]
+    pub(super) fn tell_step(&self, index: usize) {
+        if self.hooks.clustered {
+            self.tell_step_to_store(index);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tell_step_to_store(&self, index: usize) {
+        if let Some(link) = &self.registry.cluster {
+            let step = self.shared.flow().step_name(index);
+            link.cluster.step_began(self.id, index, step);
+        }
+    }
+
+    /// The task ends as `ending` says: tells the store (called for a clustered task only).
+    #[cold]
+    pub(super) fn tell_ended<T, E>(&self, ending: &Ending<T, E>, cleanup: Option<&Cleanup>) {
+        let Some(link) = &self.registry.cluster else {
+            return;
+        };
+        let ended = match ending {
+            Ending::Completed(_) => EndedAs::Completed,
+            Ending::Failed { step, .. } => EndedAs::Failed { step },
+            Ending::Cancelled { reason, step, .. } => EndedAs::Cancelled {
+                step: *step,
+                reason: reason.clone(),
+                source: self.shared.cell().cancel_source(),
+            },
+            Ending::Panicked { step, message } => EndedAs::Panicked {
+                step,
+                message: message.clone(),
+            },
+            Ending::TimedOut { step, limit } => EndedAs::TimedOut {
+                step,
+                limit: *limit,
+            },
+        };
+        let ending = ClusterEnding {
+            ended,
+            steps_completed: self.timeline.completed(),
+            cleanup: cleanup.map(RecordedCleanup::from),
+        };
+        link.cluster.ended(self.id, ending);
+    }
+
+    /// The runtime dropped the task before it ended: tells the store (told from the
+    /// scope's drop, when no ending was).
+    pub(super) fn tell_dropped(&self) {
+        if let Some(link) = &self.registry.cluster {
+            let ending = ClusterEnding {
+                ended: EndedAs::Dropped,
+                steps_completed: self.timeline.completed(),
+                cleanup: None,
+            };
+            link.cluster.ended(self.id, ending);
+        }
+    }
+}
+
+impl Future for Claim<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                ClaimState::Done => return Poll::Ready(()),
+                ClaimState::Start => {
+                    let scope = &*this.scope;
+                    let Some(link) = &scope.registry.cluster else {
+                        this.state = ClaimState::Done;
+                        continue;
+                    };
+                    // A task that met a cancel ends cancelled whatever the store says; its
+                    // ending records that cancel.
+                    if scope.shared.cell().is_cancel_requested() {
+                        this.state = ClaimState::Done;
+                        continue;
+                    }
+                    this.state = ClaimState::Sealing(link.cluster.seal(scope.id));
+                }
+                ClaimState::Sealing(seal) => {
+                    let answer = std::task::ready!(seal.as_mut().poll(cx));
+                    this.state = ClaimState::Done;
+                    // `Err`: the store failed for good; the cell decides alone.
+                    if let Ok(ClusterSeal::CancelWon { reason, source }) = answer {
+                        let scope = &*this.scope;
+                        let lines = Some(scope.registry.queues.abandonments());
+                        queue::cancel(&scope.shared, reason, source, lines);
+                    }
+                }
+            }
+        }
+    }
+}

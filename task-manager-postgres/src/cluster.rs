@@ -1,0 +1,378 @@
+//! `PgCluster` as a manager's [`Cluster`]: the seam of `task_manager_core`, on this store.
+//!
+//! # How each call is served
+//! * `reserve`, `seal`, `request_cancel` and `ended_cleanup` are awaited by the manager: each
+//!   is one statement (and a read to explain a conditional update that matched nothing).
+//!   `seal` retries while the server is unavailable: a task's ending may only be claimed by
+//!   the store, so the task waits for it.
+//! * `release`, `submitted`, `step_began` and `ended` are told from the runner's hot path and
+//!   must not block it: they are queued to writer tasks, one task's writes always to the same
+//!   writer (by its id), which applies them in order, retrying while the server is
+//!   unavailable. The writers share a connection of their own, so that the awaited calls
+//!   never queue behind them. A write the store refuses for good is dropped and counted
+//!   ([`PgCluster::dropped_writes`]).
+//! * `attach` starts the writers and the delivery task: it listens ([`PgCluster::listen`])
+//!   and hands every cancel to the manager through core's `CancelDelivery`, until the
+//!   manager is gone; every `purge_every` it also deletes the finished records older than
+//!   `keep_finished` ([`PgCluster::purge_finished`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use task_manager_core::{
+    CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding, ClusterError,
+    ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, RecordedCleanup, TaskId,
+};
+use tokio::sync::mpsc;
+use tokio::time::sleep;
+
+use crate::error::StoreError;
+use crate::link::Link;
+use crate::listen::CancelEvent;
+use crate::record::{CleanupRecord, Ended, Seal, TaskState};
+use crate::store::PgCluster;
+
+/// How many writer tasks share an instance's queued writes (by task id): one task's writes
+/// stay in order, and several tasks' writes are pipelined on the store's connection.
+const WRITERS: usize = 8;
+/// The first and the longest wait before a write, a seal or a read is tried again while the
+/// server is unavailable.
+const RETRY_FIRST: Duration = Duration::from_millis(20);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+/// How often `ended_cleanup` reads the record at first, and at most, while the owner has not
+/// recorded the ending yet.
+const ENDED_POLL_FIRST: Duration = Duration::from_millis(1);
+const ENDED_POLL_MAX: Duration = Duration::from_millis(50);
+/// How often the delivery task checks that its manager still lives when no cancel comes.
+const ALIVE_CHECK: Duration = Duration::from_secs(1);
+
+/// The manager's side of one `PgCluster`, set by `attach`.
+pub(crate) struct Seam {
+    writers: Vec<mpsc::UnboundedSender<Write>>,
+    dropped_writes: Arc<AtomicU64>,
+    /// Writes queued and not yet applied (or dropped).
+    pending: Arc<AtomicU64>,
+}
+
+/// A write queued for the writer tasks.
+enum Write {
+    Release(TaskId),
+    Flow(TaskId, &'static str),
+    Step(TaskId, u32, &'static str),
+    Ended(TaskId, ClusterEnding),
+}
+
+impl Write {
+    fn id(&self) -> TaskId {
+        match self {
+            Write::Release(id)
+            | Write::Flow(id, _)
+            | Write::Step(id, _, _)
+            | Write::Ended(id, _) => *id,
+        }
+    }
+}
+
+impl PgCluster {
+    /// How many queued writes (step boundaries, endings) the store refused for good and were
+    /// dropped, since a manager was built with this cluster. Zero in a healthy cluster.
+    ///
+    /// ```no_run
+    /// # fn demo(cluster: task_manager_postgres::PgCluster) {
+    /// assert_eq!(cluster.dropped_writes(), 0);
+    /// # }
+    /// ```
+    pub fn dropped_writes(&self) -> u64 {
+        self.inner
+            .seam
+            .get()
+            .map_or(0, |seam| seam.dropped_writes.load(Ordering::Relaxed))
+    }
+
+    /// Waits until every write queued so far (step boundaries, endings) has been applied or
+    /// dropped: after it, the records of the tasks that ended before the call are final. It
+    /// looks every millisecond; meant for an orderly stop and for tests.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: task_manager_postgres::PgCluster) {
+    /// cluster.flush().await;
+    /// # }
+    /// ```
+    pub async fn flush(&self) {
+        let Some(seam) = self.inner.seam.get() else {
+            return;
+        };
+        while seam.pending.load(Ordering::Acquire) > 0 {
+            sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn queue(&self, write: Write) {
+        let Some(seam) = self.inner.seam.get() else {
+            return;
+        };
+        seam.pending.fetch_add(1, Ordering::AcqRel);
+        let bits = write.id().as_u128();
+        let shard = ((bits as u64) ^ ((bits >> 64) as u64)) as usize % seam.writers.len();
+        if seam.writers[shard].send(write).is_err() {
+            seam.dropped_writes.fetch_add(1, Ordering::Relaxed);
+            seam.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Cluster for PgCluster {
+    fn attach(&self, delivery: CancelDelivery) -> Result<(), ClusterError> {
+        let refused = |detail: &str| {
+            ClusterError::new(
+                ClusterErrorKind::Refused,
+                None,
+                "attaching a manager",
+                detail,
+            )
+        };
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            refused("no tokio runtime is running here: build the manager within one")
+        })?;
+        let dropped_writes = Arc::new(AtomicU64::new(0));
+        let mut writers = Vec::with_capacity(WRITERS);
+        let mut queues = Vec::with_capacity(WRITERS);
+        for _ in 0..WRITERS {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            writers.push(sender);
+            queues.push(receiver);
+        }
+        let pending = Arc::new(AtomicU64::new(0));
+        let seam = Seam {
+            writers,
+            dropped_writes: Arc::clone(&dropped_writes),
+            pending: Arc::clone(&pending),
+        };
+        if self.inner.seam.set(seam).is_err() {
+            return Err(refused(
+                "this PgCluster is attached to a manager already (one manager per instance)",
+            ));
+        }
+        // The writers' own connection (made on their first write): a reservation or a seal
+        // then never waits behind the boundary writes of other tasks on the store's one.
+        let inner = &self.inner;
+        let writing = PgCluster::new(
+            inner.config.clone(),
+            inner.schema.clone(),
+            inner.instance.clone(),
+            inner.options.clone(),
+            Link::lazy(inner.config.clone(), inner.schema.clone()),
+        );
+        for queue in queues {
+            runtime.spawn(write_loop(
+                writing.clone(),
+                queue,
+                Arc::clone(&dropped_writes),
+                Arc::clone(&pending),
+            ));
+        }
+        runtime.spawn(deliver_loop(self.clone(), delivery));
+        Ok(())
+    }
+
+    fn reserve(&self, id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            this.insert(crate::NewTask::new(id, "").queued())
+                .await
+                .map_err(|e| cluster_error(e, id, "reserving a task id"))
+        })
+    }
+
+    fn release(&self, id: TaskId) {
+        self.queue(Write::Release(id));
+    }
+
+    fn submitted(&self, id: TaskId, flow: &'static str, _queued: bool) {
+        self.queue(Write::Flow(id, flow));
+    }
+
+    fn step_began(&self, id: TaskId, index: usize, step: &'static str) {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.queue(Write::Step(id, index, step));
+    }
+
+    fn seal(&self, id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let mut wait = RETRY_FIRST;
+            loop {
+                match this.seal(id).await {
+                    Ok(Seal::Sealed) => return Ok(ClusterSeal::Sealed),
+                    Ok(Seal::CancelWon(cancel)) => {
+                        return Ok(ClusterSeal::CancelWon {
+                            reason: cancel.reason,
+                            source: cancel.source,
+                        })
+                    }
+                    Err(StoreError::Unavailable { .. }) => {
+                        sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                    Err(e) => return Err(cluster_error(e, id, "sealing a task's ending")),
+                }
+            }
+        })
+    }
+
+    fn ended(&self, id: TaskId, ending: ClusterEnding) {
+        self.queue(Write::Ended(id, ending));
+    }
+
+    fn request_cancel(
+        &self,
+        id: TaskId,
+        reason: CancelReason,
+        source: CancelSource,
+    ) -> ClusterFuture<Result<CancelStatus, ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            this.request_cancel(id, &reason, source)
+                .await
+                .map_err(|e| cluster_error(e, id, "requesting a cancel"))
+        })
+    }
+
+    fn ended_cleanup(
+        &self,
+        id: TaskId,
+    ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let mut wait = ENDED_POLL_FIRST;
+            loop {
+                match this.status(id).await {
+                    Ok(None) => return Ok(None),
+                    Ok(Some(record)) if record.state == TaskState::Finished => {
+                        let ending = record.ending;
+                        return Ok(ending.and_then(|ending| match ending.ended {
+                            Ended::Cancelled { .. } => ending.cleanup.map(recorded),
+                            _ => None,
+                        }));
+                    }
+                    Ok(Some(_)) => {}
+                    Err(StoreError::Unavailable { .. }) => {}
+                    Err(e) => return Err(cluster_error(e, id, "waiting for a task's ending")),
+                }
+                sleep(wait).await;
+                wait = (wait * 2).min(ENDED_POLL_MAX);
+            }
+        })
+    }
+}
+
+/// Applies one writer's queued writes in order, retrying while the server is unavailable.
+/// Ends when the instance's `PgCluster` is gone (its senders with it).
+async fn write_loop(
+    cluster: PgCluster,
+    mut queue: mpsc::UnboundedReceiver<Write>,
+    dropped: Arc<AtomicU64>,
+    pending: Arc<AtomicU64>,
+) {
+    while let Some(write) = queue.recv().await {
+        let mut wait = RETRY_FIRST;
+        loop {
+            let written = match &write {
+                Write::Release(id) => cluster.release_id(*id).await.map(drop),
+                Write::Flow(id, flow) => cluster.name_flow(*id, flow).await,
+                Write::Step(id, index, step) => {
+                    cluster.begin_step(*id, *index, step).await.map(drop)
+                }
+                Write::Ended(id, ending) => cluster.record_final(*id, ending).await.map(drop),
+            };
+            match written {
+                Ok(()) => {
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                    break;
+                }
+                Err(StoreError::Unavailable { .. }) => {
+                    sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+                Err(_) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Listens for this instance's cancels and hands each to the manager, until it is gone.
+async fn deliver_loop(cluster: PgCluster, delivery: CancelDelivery) {
+    let mut wait = RETRY_FIRST;
+    let mut cancels = loop {
+        if !delivery.is_attached() {
+            return;
+        }
+        match cluster.listen().await {
+            Ok(cancels) => break cancels,
+            // The listener retries by itself once started; starting needs the server once.
+            Err(_) => {
+                sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+        }
+    };
+    // The delivery task must not keep the cluster (and its writers) alive by itself.
+    let inner = Arc::downgrade(&cluster.inner);
+    let mut purge = tokio::time::interval(cluster.inner.options.purge_every);
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    drop(cluster);
+    loop {
+        let event = tokio::select! {
+            event = cancels.next() => event,
+            () = sleep(ALIVE_CHECK) => {
+                if delivery.is_attached() { continue } else { return }
+            }
+            _ = purge.tick() => {
+                // Finished records older than `keep_finished` go, so that the table does
+                // not grow without bound; a failure is tried again at the next tick.
+                if let Some(inner) = inner.upgrade() {
+                    let _ = PgCluster { inner }.purge_finished().await;
+                }
+                continue;
+            }
+        };
+        match event {
+            None => return,
+            Some(CancelEvent::Cancel(cancel)) => {
+                if delivery.cancel(cancel.id, cancel.reason, cancel.source)
+                    == Delivered::ManagerGone
+                {
+                    return;
+                }
+            }
+            // Reconnections and failures: the listener goes on by itself, and re-scans.
+            Some(_) => {}
+        }
+    }
+}
+
+fn recorded(cleanup: CleanupRecord) -> RecordedCleanup {
+    match cleanup {
+        CleanupRecord::Completed { step, duration } => {
+            RecordedCleanup::Completed { step, duration }
+        }
+        CleanupRecord::NotDeclared { step } => RecordedCleanup::NotDeclared { step },
+        CleanupRecord::NoStepInProgress => RecordedCleanup::NoStepInProgress,
+        CleanupRecord::Panicked { step, message } => RecordedCleanup::Panicked { step, message },
+        CleanupRecord::TimedOut { step, after } => RecordedCleanup::TimedOut { step, after },
+    }
+}
+
+fn cluster_error(error: StoreError, id: TaskId, during: &'static str) -> ClusterError {
+    let kind = match error {
+        StoreError::Unavailable { .. } => ClusterErrorKind::Unavailable,
+        StoreError::DuplicateId { .. } => ClusterErrorKind::Duplicate,
+        _ => ClusterErrorKind::Refused,
+    };
+    ClusterError::new(kind, Some(id), during, error.to_string())
+}

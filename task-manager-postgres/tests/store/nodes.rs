@@ -1,0 +1,154 @@
+//! Instances as OS processes: `tm-cluster-node` (the crate's binary) started per instance and
+//! driven over its standard input; everything it prints is kept, in order, for the test to
+//! wait on. See the binary's docs for its commands and lines.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use task_manager_core::TaskId;
+
+use crate::support::url;
+
+/// How long a wait for a node's line may last before the test fails (a guard against a
+/// hang, not a measure: every wait is for a line the node prints when the event happens).
+const GUARD: Duration = Duration::from_secs(120);
+
+type Log = Arc<(Mutex<Vec<String>>, Condvar)>;
+
+/// One running instance.
+pub struct Node {
+    pub name: String,
+    child: Child,
+    stdin: ChildStdin,
+    log: Log,
+}
+
+impl Node {
+    /// Starts instance `name` of the cluster in `schema`; returns once it is ready.
+    pub fn start(schema: &str, name: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tm-cluster-node"))
+            .args([url(), schema, name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting node {name}: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let log: Log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let (lines, changed) = &*sink;
+                lines.lock().unwrap().push(line);
+                changed.notify_all();
+            }
+        });
+        let node = Node {
+            name: name.to_owned(),
+            child,
+            stdin,
+            log,
+        };
+        node.wait_line(|line| line == "ready");
+        node
+    }
+
+    /// Sends one command.
+    pub fn send(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}")
+            .unwrap_or_else(|e| panic!("node {}: sending `{command}`: {e}", self.name));
+    }
+
+    pub fn submit(&mut self, id: TaskId, gated: bool, work_us: u64) {
+        self.send(&format!("submit {id} {} {work_us}", u8::from(gated)));
+    }
+
+    pub fn open(&mut self, id: TaskId, gate: u32) {
+        self.send(&format!("open {id} {gate}"));
+    }
+
+    pub fn cancel(&mut self, id: TaskId, reason: &str) {
+        self.send(&format!("cancel {id} {}", hex(reason)));
+    }
+
+    /// Waits until every record of this instance's ended tasks is written.
+    pub fn flush(&mut self) {
+        let before = self.count(|line| line == "flushed");
+        self.send("flush");
+        self.wait_count(|line| line == "flushed", before + 1);
+    }
+
+    /// The first line `matches` accepts, once the node has printed it.
+    pub fn wait_line(&self, matches: impl Fn(&str) -> bool) -> String {
+        let (lines, changed) = &*self.log;
+        let started = Instant::now();
+        let mut lines = lines.lock().unwrap();
+        loop {
+            if let Some(line) = lines.iter().find(|line| matches(line)) {
+                return line.clone();
+            }
+            let left = GUARD.checked_sub(started.elapsed()).unwrap_or_else(|| {
+                panic!(
+                    "node {}: the line never came; it printed:\n{}",
+                    self.name,
+                    lines.join("\n")
+                )
+            });
+            lines = changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// Waits until `matches` accepts `count` lines.
+    pub fn wait_count(&self, matches: impl Fn(&str) -> bool, count: usize) {
+        let (lines, changed) = &*self.log;
+        let started = Instant::now();
+        let mut lines = lines.lock().unwrap();
+        while lines.iter().filter(|line| matches(line)).count() < count {
+            let left = GUARD.checked_sub(started.elapsed()).unwrap_or_else(|| {
+                panic!(
+                    "node {}: waited for {count} lines, saw {}",
+                    self.name,
+                    lines.iter().filter(|line| matches(line)).count()
+                )
+            });
+            lines = changed.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// How many lines `matches` accepts so far.
+    pub fn count(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.log
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| matches(line))
+            .count()
+    }
+
+    /// Every line printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.0.lock().unwrap().clone()
+    }
+
+    /// The line that starts with `prefix` followed by a space, once printed; its other words.
+    pub fn answer(&self, prefix: &str) -> Vec<String> {
+        let start = format!("{prefix} ");
+        let line = self.wait_line(|line| line.starts_with(&start));
+        line[start.len()..].split(' ').map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+pub fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}

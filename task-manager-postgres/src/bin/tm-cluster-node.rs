@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use task_manager_core::{
-    flow, Addon, CancelReason, Ending, EventKind, HasTaskManager, Passport, RecordedCleanup, Task,
-    TaskEvent, TaskId, TaskManager,
+    flow, Addon, CancelReason, Ending, EventKind, HasTaskManager, Limit, Passport, RecordedCleanup,
+    Task, TaskEvent, TaskId, TaskManager,
 };
 use task_manager_postgres::PgCluster;
 use tokio::sync::{mpsc, Semaphore};
@@ -212,7 +212,9 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
     let tasks = TaskManager::builder()
         .cluster(cluster.clone())
         .addon(Waits)
-        .limit_flow("probe", 2)
+        // Room in the line for every task a test submits (the storm: 2,000 an instance, sent
+        // faster than two at a time run): a refused submission is not what these tests test.
+        .limit_flow("probe", Limit::new(2).with_queue_capacity(100_000))
         .resource("r", 1)
         .build()?;
     let node = Arc::new(Node {

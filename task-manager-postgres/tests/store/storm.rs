@@ -88,7 +88,18 @@ fn three_instances_and_random_cancels() {
         }
     }
 
-    // Every task ends; every cancel is answered and its cancellation resolves.
+    // Every task is submitted (a refusal would leave the wait for its ending to the guard:
+    // say it at once); every task ends; every cancel is answered and its cancellation
+    // resolves.
+    for (i, node) in nodes.iter().enumerate() {
+        node.wait_count(|l| l.starts_with("submitted "), tasks);
+        let refused: Vec<String> = node
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("submitted ") && !l.ends_with(" ok"))
+            .collect();
+        assert!(refused.is_empty(), "node {i} refused: {refused:?}");
+    }
     for (i, node) in nodes.iter().enumerate() {
         node.wait_count(|l| l.starts_with("ended "), tasks);
         let cancels_here: usize = sent

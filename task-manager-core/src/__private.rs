@@ -8,8 +8,8 @@ pub use crate::checks::{
 };
 pub use crate::flow::{FlowInfo, StepInfo};
 pub use crate::run::{
-    submit, AttemptRace, AttemptRun, Attempts, Claim, CompensationResult, Halt, Scope,
-    StepLimits, StepRun, StepTimer, Stop,
+    submit, AttemptRace, AttemptRun, Attempts, Claim, CompensationResult, Halt, Scope, StepLimits,
+    StepRun, StepTimer, Stop,
 };
 
 use crate::task::Task;

@@ -81,7 +81,10 @@ impl TaskManager {
             .await
             .map_err(|error| match error.kind {
                 ClusterErrorKind::Duplicate => SubmitError::DuplicateInCluster { id },
-                _ => SubmitError::Cluster { id, error },
+                _ => SubmitError::Cluster {
+                    id,
+                    error: Box::new(error),
+                },
             })
             .inspect_err(|_| {
                 // Nothing was written: only the local hold goes.

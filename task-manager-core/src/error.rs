@@ -150,8 +150,9 @@ pub enum SubmitError {
     Cluster {
         /// The refused task's id.
         id: TaskId,
-        /// The store's error.
-        error: ClusterError,
+        /// The store's error (boxed: it is the largest, and every submission's `Result`
+        /// would carry its size).
+        error: Box<ClusterError>,
     },
 }
 

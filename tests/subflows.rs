@@ -62,7 +62,7 @@ fn children(tasks: &TaskManager, id: TaskId) -> Vec<TaskId> {
     tasks.children(id)
 }
 
-// Contract 19: a child is a task: its own id, status (with its parent), outcome and cleanup;
+// Contract 28: a child is a task: its own id, status (with its parent), outcome and cleanup;
 // cancelled by id on its own, the parent's step sees its outcome as cancelled and decides.
 #[tokio::test(start_paused = true)]
 async fn a_child_is_a_task_of_its_own_and_cancellable_alone() {
@@ -132,7 +132,7 @@ async fn a_child_is_a_task_of_its_own_and_cancellable_alone() {
     assert!(tree.tasks.is_empty());
 }
 
-// Contract 20: cancelling the parent by id cancels every running descendant, at every depth,
+// Contract 29: cancelling the parent by id cancels every running descendant, at every depth,
 // with `Parent { reason }`; each child's cleanup ends before its parent's begins; the
 // parent's awaited `Cancellation` tells the whole tree's cleanups.
 #[tokio::test(start_paused = true)]
@@ -228,7 +228,7 @@ fn parent_of_one_parked(gate: &Gate) -> Node {
     )
 }
 
-// Contract 20, by a dropped handle.
+// Contract 29, by a dropped handle.
 #[tokio::test(start_paused = true)]
 async fn a_dropped_parent_handle_cancels_the_child_first() {
     let tree = Tree::new();
@@ -254,7 +254,7 @@ async fn a_dropped_parent_handle_cancels_the_child_first() {
     assert!(tree.tasks.is_empty());
 }
 
-// Contract 20, by `cancel_all`: the root is cancelled first, and its child is told the
+// Contract 29, by `cancel_all`: the root is cancelled first, and its child is told the
 // root's reason (it is not cancelled directly).
 #[tokio::test(start_paused = true)]
 async fn cancel_all_cancels_children_through_their_parent() {
@@ -277,7 +277,7 @@ async fn cancel_all_cancels_children_through_their_parent() {
     assert!(tree.tasks.is_empty());
 }
 
-// Contract 20 and 24, by the parent's deadline: the child, without a deadline of its own,
+// Contract 29 and 33, by the parent's deadline: the child, without a deadline of its own,
 // is stopped at its parent's, with its parent's reason.
 #[tokio::test(start_paused = true)]
 async fn a_parents_deadline_stops_the_child_with_the_parents_reason() {
@@ -305,7 +305,7 @@ async fn a_parents_deadline_stops_the_child_with_the_parents_reason() {
     assert!(tree.tasks.is_empty());
 }
 
-// Contract 24: a child whose own deadline comes first times out by itself (`Timeout`); one
+// Contract 33: a child whose own deadline comes first times out by itself (`Timeout`); one
 // whose own deadline is later than its parent's ends at the parent's.
 #[tokio::test(start_paused = true)]
 async fn a_childs_deadline_is_at_most_its_parents() {
@@ -337,7 +337,7 @@ async fn a_childs_deadline_is_at_most_its_parents() {
     assert_eq!(started.elapsed(), Duration::from_secs(10));
 }
 
-// Contract 20, by shutdown: the child is told its parent's reason.
+// Contract 29, by shutdown: the child is told its parent's reason.
 #[tokio::test(start_paused = true)]
 async fn shutdown_cancels_children_through_their_parent() {
     let tree = Tree::new();
@@ -362,7 +362,7 @@ async fn shutdown_cancels_children_through_their_parent() {
     assert!(tree.tasks.is_empty());
 }
 
-// Contract 21: a child never outlives the step that started it: the step returned (or
+// Contract 30: a child never outlives the step that started it: the step returned (or
 // failed) while its children ran, so the runner cancels them (`ParentStepEnded`) and waits
 // for their cleanups before the step counts as ended; the step's result stands.
 #[tokio::test(start_paused = true)]
@@ -409,7 +409,7 @@ async fn children_left_running_are_cancelled_and_awaited_when_the_step_ends() {
     }
 }
 
-// Contract 22: `join_all` gives every outcome in the children's order, whatever each ending.
+// Contract 31: `join_all` gives every outcome in the children's order, whatever each ending.
 #[tokio::test(start_paused = true)]
 async fn join_all_gives_every_outcome_in_order() {
     let tree = Tree::new();
@@ -433,7 +433,7 @@ async fn join_all_gives_every_outcome_in_order() {
     );
 }
 
-// Contract 22: `try_join` stops at the first child that does not complete: the others are
+// Contract 31: `try_join` stops at the first child that does not complete: the others are
 // cancelled (`SiblingFailed`) and have ended before the error, which names the parent, its
 // step and the child.
 #[tokio::test(start_paused = true)]
@@ -463,7 +463,7 @@ async fn try_join_cancels_the_rest_at_the_first_failure() {
     before(&tree.journal, "cleanup a finished", &said[0]);
 }
 
-// Contract 22: `race` gives the first child to end; the others lose (`RaceLost`) and are
+// Contract 31: `race` gives the first child to end; the others lose (`RaceLost`) and are
 // cleaned up before it answers.
 #[tokio::test(start_paused = true)]
 async fn race_gives_the_first_to_end_and_cleans_up_the_losers() {
@@ -485,7 +485,7 @@ async fn race_gives_the_first_to_end_and_cleans_up_the_losers() {
     at(&tree.journal, "cleanup slow began: race lost");
 }
 
-// Contract 22: `join_any` gives the first child to complete; one that fails does not stop
+// Contract 31: `join_any` gives the first child to complete; one that fails does not stop
 // the others; the rest lose once one completes.
 #[tokio::test(start_paused = true)]
 async fn join_any_gives_the_first_to_complete() {
@@ -514,7 +514,7 @@ async fn join_any_gives_the_first_to_complete() {
     );
 }
 
-// Contract 22: with `limit(n)`, at most n children run at once; the next is submitted when
+// Contract 31: with `limit(n)`, at most n children run at once; the next is submitted when
 // one ends, and a limit of 0 is a typed error.
 #[tokio::test(start_paused = true)]
 async fn a_limited_fan_out_runs_at_most_n_children_at_once() {
@@ -562,7 +562,7 @@ async fn a_limited_fan_out_runs_at_most_n_children_at_once() {
     assert!(!tree.journal.contains("never began"));
 }
 
-// Contract 23: children of a limited flow wait in its queue like any task.
+// Contract 32: children of a limited flow wait in its queue like any task.
 #[tokio::test(start_paused = true)]
 async fn children_of_a_limited_flow_wait_in_its_queue() {
     let tasks = TaskManager::builder()
@@ -596,7 +596,7 @@ async fn children_of_a_limited_flow_wait_in_its_queue() {
     assert_eq!(tree.journal.with_prefix("r jobs"), ["r jobs: j1, j2"]);
 }
 
-// Contract 23: a child of a limited flow whose ancestor runs in the same flow (holding a
+// Contract 32: a child of a limited flow whose ancestor runs in the same flow (holding a
 // permit while it waits) is refused with a typed error: it could deadlock.
 #[tokio::test(start_paused = true)]
 async fn a_child_of_its_ancestors_limited_flow_is_refused() {
@@ -722,7 +722,7 @@ impl Late {
     }
 }
 
-// Contract 20: a child submitted while its parent is being cancelled is cancelled at once,
+// Contract 29: a child submitted while its parent is being cancelled is cancelled at once,
 // with its parent's reason, before its first step.
 #[tokio::test(start_paused = true)]
 async fn a_child_started_after_its_parents_cancel_is_cancelled_at_once() {
@@ -794,7 +794,7 @@ impl Panicky {
     }
 }
 
-// Contract 21, for a cleanup: a child a cleanup started and left running is cancelled when
+// Contract 30, for a cleanup: a child a cleanup started and left running is cancelled when
 // the cleanup ends, and the task ends only after it.
 #[tokio::test(start_paused = true)]
 async fn children_a_cleanup_leaves_running_are_cancelled_and_awaited() {
@@ -823,4 +823,62 @@ async fn children_a_cleanup_leaves_running_are_cancelled_and_awaited() {
         ]
     );
     assert!(panicky.tasks.is_empty());
+}
+
+/// A parent whose step makes a child's passport and keeps it, unused, for later.
+#[derive(task_manager_core::HasTaskManager)]
+struct Keeper {
+    tasks: TaskManager,
+    kept: std::sync::Mutex<Option<task_manager_core::Passport<bool>>>,
+}
+
+#[task_manager_core::flow(name = keeper)]
+impl Keeper {
+    #[step]
+    async fn make(&self, task: &mut task_manager_core::Task<bool>) -> Result<(), String> {
+        if !*task.payload() {
+            let passport = task.child(task_manager_core::Passport::new(true));
+            *self
+                .kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(passport);
+        }
+        Ok(())
+    }
+}
+
+// Contract 28, the refusal: a child's passport submitted after its parent ended is refused
+// with `SubmitError::ParentEnded`, naming the child, its flow and the parent; nothing runs.
+#[tokio::test(start_paused = true)]
+async fn a_child_submitted_after_its_parent_ended_is_refused() {
+    let keeper = std::sync::Arc::new(Keeper {
+        tasks: TaskManager::new(),
+        kept: std::sync::Mutex::new(None),
+    });
+    let parent = task_manager_core::Passport::new(false);
+    let parent_id = parent.id();
+    let outcome = soon(
+        "the parent's end",
+        keeper.execute_keeper(parent).expect("submitted"),
+    )
+    .await;
+    assert!(outcome.is_completed());
+    let child = keeper
+        .kept
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("the step kept a child's passport");
+    let child_id = child.id();
+    assert!(child.is_child());
+    let refused = keeper.execute_keeper(child).err();
+    assert_eq!(
+        refused,
+        Some(task_manager_core::SubmitError::ParentEnded {
+            id: child_id,
+            flow: "keeper",
+            parent: parent_id,
+        })
+    );
+    assert!(keeper.tasks.is_empty(), "nothing was registered");
 }

@@ -882,3 +882,97 @@ async fn a_child_submitted_after_its_parent_ended_is_refused() {
     );
     assert!(keeper.tasks.is_empty(), "nothing was registered");
 }
+
+/// A saga whose second step's compensation starts a child that parks, and leaves it running;
+/// the first step's compensation runs after it.
+#[derive(task_manager_core::HasTaskManager)]
+struct Undoer {
+    tasks: TaskManager,
+    me: std::sync::Weak<Undoer>,
+    journal: Journal,
+    gate: Gate,
+}
+
+#[task_manager_core::flow(name = undoer)]
+impl Undoer {
+    #[step(cancel = child_cleanup, compensate = undo_reserve)]
+    async fn reserve(&self, task: &mut task_manager_core::Task<bool>) -> Result<u32, String> {
+        if *task.payload() {
+            self.journal.record("child began");
+            let _dropped = self.journal.on_drop("child dropped");
+            self.gate.park().await;
+        }
+        Ok(1)
+    }
+
+    #[step(compensate = undo_pay)]
+    async fn pay(&self, _task: &mut task_manager_core::Task<bool>, _r: u32) -> Result<u32, String> {
+        Ok(2)
+    }
+
+    #[step]
+    async fn charge(
+        &self,
+        _task: &mut task_manager_core::Task<bool>,
+        _p: u32,
+    ) -> Result<(), String> {
+        Err("declined".into())
+    }
+
+    async fn child_cleanup(&self, task: &mut task_manager_core::Task<bool>, reason: CancelReason) {
+        if *task.payload() {
+            self.journal.record(format!(
+                "child cleanup: {}",
+                task_manager_support::tree::say(&reason)
+            ));
+        }
+    }
+
+    async fn undo_reserve(&self, _task: &mut task_manager_core::Task<bool>, _reserved: u32) {
+        self.journal.record("undo reserve");
+    }
+
+    async fn undo_pay(&self, task: &mut task_manager_core::Task<bool>, _paid: u32) {
+        let this = self.me.upgrade().expect("alive");
+        let child = this
+            .execute_undoer(task.child(task_manager_core::Passport::new(true)))
+            .expect("submitted");
+        child.detach();
+        self.gate.arrived().await;
+        self.journal.record("compensation returns");
+    }
+}
+
+// Contract 30, for a compensation: a child a compensation started and left running is
+// cancelled when that compensation ends, and has ended before the next compensation runs.
+#[tokio::test(start_paused = true)]
+async fn children_a_compensation_leaves_running_are_cancelled_and_awaited() {
+    let undoer = std::sync::Arc::new_cyclic(|me| Undoer {
+        tasks: TaskManager::new(),
+        me: me.clone(),
+        journal: Journal::new(),
+        gate: Gate::new(),
+    });
+    let outcome = soon(
+        "the end",
+        undoer
+            .execute_undoer(task_manager_core::Passport::new(false))
+            .expect("submitted"),
+    )
+    .await;
+    assert!(matches!(
+        outcome.ending(),
+        Ending::Failed { step: "charge", .. }
+    ));
+    assert_eq!(
+        undoer.journal.entries(),
+        [
+            "child began",
+            "compensation returns",
+            "child dropped",
+            "child cleanup: parent step ended",
+            "undo reserve",
+        ]
+    );
+    assert!(undoer.tasks.is_empty());
+}

@@ -122,18 +122,26 @@ impl Scope {
             deadline: limit.map(tokio::time::sleep),
             run,
         };
-        let mut body = std::pin::pin!(body);
-        let hooks = &self.hooks;
         let completed = self.timeline.completed();
-        let ended = std::future::poll_fn(|cx| {
-            let polled = hooks.in_step(|| body.as_mut().poll(cx));
-            if polled.is_pending() {
-                // An await point: the explorer may cancel here (the ending is claimed).
-                hooks.compensation_pending(index, completed);
-            }
-            polled
-        })
-        .await;
+        let ended = {
+            let mut body = std::pin::pin!(body);
+            let hooks = &self.hooks;
+            std::future::poll_fn(|cx| {
+                let polled = hooks.in_step(|| body.as_mut().poll(cx));
+                if polled.is_pending() {
+                    // An await point: the explorer may cancel here (the ending is claimed).
+                    hooks.compensation_pending(index, completed);
+                }
+                polled
+            })
+            .await
+            // The compensation's future is dropped here, before its children are waited for.
+        };
+        // A compensation, like a step or a cleanup, does not leave children behind: those it
+        // started and left running are cancelled and awaited before the next one runs.
+        if self.has_children() {
+            std::future::poll_fn(|cx| self.poll_children(cx)).await;
+        }
         let compensation = match ended {
             Ended::Returned(None, duration) => Compensation::Completed { step, duration },
             Ended::Returned(Some(error), _) => Compensation::Failed { step, error },

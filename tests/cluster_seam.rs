@@ -480,3 +480,63 @@ async fn a_compensating_flow_whose_ending_a_cancel_won_ends_cancelled_and_compen
     assert_eq!(orders.journal.entries(), ["unreserve 1"]);
     assert_eq!(store.calls.with_prefix("seal").len(), 1);
 }
+
+/// A parent whose one step fans out two children of the same flow.
+#[derive(HasTaskManager)]
+struct Shards {
+    tasks: TaskManager,
+    me: std::sync::Weak<Shards>,
+}
+
+#[flow(name = shards)]
+impl Shards {
+    #[step]
+    async fn run(&self, task: &mut Task<u32>) -> Result<u32, Infallible> {
+        let shard = *task.payload();
+        if shard > 0 {
+            return Ok(shard); // a child
+        }
+        let this = self.me.upgrade().expect("alive");
+        let children = (1..=2).map(|shard| this.execute_shards(task.child(Passport::new(shard))));
+        let outcomes = task
+            .fan_out(children)
+            .join_all()
+            .await
+            .expect("every child submitted");
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.into_result().expect("completed"))
+            .sum())
+    }
+}
+
+// Sub-flows on a clustered manager: a child runs on its parent's instance without a
+// reservation of its own; the store hears of the parent only.
+#[tokio::test(start_paused = true)]
+async fn a_clustered_tasks_children_run_beside_it_and_only_the_parent_is_recorded() {
+    let store = Store::default();
+    let shards = Arc::new_cyclic(|me| Shards {
+        tasks: TaskManager::builder()
+            .cluster(store.clone())
+            .build()
+            .expect("builds"),
+        me: me.clone(),
+    });
+    let handle = shards
+        .tasks
+        .submit_in_cluster(Passport::new(0), |p| shards.execute_shards(p))
+        .await
+        .expect("submitted");
+    assert_eq!(handle.await.into_result().expect("completed"), 3);
+    assert_eq!(
+        store.calls.entries(),
+        [
+            "reserve",
+            "submitted shards queued=false",
+            "step 0 run",
+            "seal",
+            "ended completed after 1 cleanup None",
+        ]
+    );
+    assert!(shards.tasks.is_empty());
+}

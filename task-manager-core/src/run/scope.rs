@@ -136,8 +136,10 @@ impl Scope {
         registry: Arc<Registry>,
         deadline: Option<Pin<Box<Sleep>>>,
         passport: &mut Passport<P>,
+        // The task is one of the store's (a top-level task of a clustered manager).
+        clustered: bool,
     ) -> Self {
-        let hooks = Hooks::new(id, &shared, passport, registry.cluster.is_some());
+        let hooks = Hooks::new(id, &shared, passport, clustered);
         // Step times are for the report and for whoever listens (their events carry them).
         let timed = shared.flow().times_steps() || hooks.is_observed();
         Scope {

@@ -99,7 +99,15 @@ where
             )?
         }
     };
-    match &manager.registry.cluster {
+    // A child runs on its parent's instance and is known to the store only through its
+    // parent: the store holds the instance's top-level tasks (reserved by
+    // `submit_in_cluster`), and a child is neither reserved nor recorded.
+    let cluster = manager
+        .registry
+        .cluster
+        .as_ref()
+        .filter(|_| parent.is_none());
+    match cluster {
         None => manager
             .registry
             .insert(id, &shared)
@@ -123,7 +131,7 @@ where
             if let Some(family) = shared.family() {
                 leave_parent(id, &shared, &family);
             }
-            if let Some(link) = &manager.registry.cluster {
+            if let Some(link) = cluster {
                 link.cluster.release(id);
             }
             return Err(SubmitError::QueueFull {
@@ -139,6 +147,7 @@ where
         Arc::clone(&manager.registry),
         deadline,
         &mut passport,
+        cluster.is_some(),
     );
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     // Told before the spawn, so that they come before anything the task tells.
@@ -149,7 +158,7 @@ where
     {
         scope.hooks.queued(id, &shared);
     }
-    if let Some(link) = &manager.registry.cluster {
+    if let Some(link) = cluster {
         let queued = admission
             .as_ref()
             .is_some_and(|(entry, _)| entry.is_queued());
@@ -266,9 +275,6 @@ fn adopt(
         Err(Unlinked::ParentEnded) => {
             manager.registry.remove(id);
             shared.cell().end();
-            if let Some(link) = &manager.registry.cluster {
-                link.cluster.release(id);
-            }
             Err(SubmitError::ParentEnded {
                 id,
                 flow: flow.name(),

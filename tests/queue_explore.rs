@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use task_manager_core::testing::{AwaitPoint, CancelExplorer};
+use task_manager_core::testing::{AwaitPoint, CancelExplorer, Case};
 use task_manager_core::{flow, CancelReason, Cleanup, HasTaskManager, Passport, Task, TaskManager};
 
 const TICK: Duration = Duration::from_millis(10);
@@ -105,6 +105,18 @@ impl Jobs {
     }
 }
 
+/// The explorer's check for a flow whose storing step sets `stored`: a cancel before the
+/// task's ending leaves nothing stored; one at its ending finds it stored.
+fn stored_only_if_it_ended<T, E>(case: &Case<'_, T, E, Info>) -> Result<(), String> {
+    let stored = case.outcome.report().info.stored;
+    match case.point {
+        AwaitPoint::BeforeEnding { .. } if !stored => Err("`store` ran to its end".into()),
+        AwaitPoint::BeforeEnding { .. } => Ok(()),
+        _ if stored => Err("stored, though cancelled before `store` ended".into()),
+        _ => Ok(()),
+    }
+}
+
 fn jobs(tasks: TaskManager) -> Arc<Jobs> {
     Arc::new(Jobs { tasks })
 }
@@ -167,15 +179,7 @@ async fn the_explorer_cancels_a_step_while_it_waits_for_its_resource() {
         },
     )
     // A cancel before `store` began leaves nothing stored.
-    .check(|case| {
-        let stored = case.outcome.report().info.stored;
-        match case.point {
-            AwaitPoint::BeforeEnding { .. } if !stored => Err("`store` ran to its end".into()),
-            AwaitPoint::BeforeEnding { .. } => Ok(()),
-            _ if stored => Err("stored, though cancelled before `store` ended".into()),
-            _ => Ok(()),
-        }
-    })
+    .check(stored_only_if_it_ended)
     .run()
     .await
     .unwrap_or_else(|error| panic!("{error}"));
@@ -263,15 +267,7 @@ async fn the_explorer_cancels_a_retried_step_that_needs_a_resource_at_each_of_it
             jobs.execute_save_retried(passport)
         },
     )
-    .check(|case| {
-        let stored = case.outcome.report().info.stored;
-        match case.point {
-            AwaitPoint::BeforeEnding { .. } if !stored => Err("`store` ran to its end".into()),
-            AwaitPoint::BeforeEnding { .. } => Ok(()),
-            _ if stored => Err("stored, though cancelled before `store` ended".into()),
-            _ => Ok(()),
-        }
-    })
+    .check(stored_only_if_it_ended)
     .run()
     .await
     .unwrap_or_else(|error| panic!("{error}"));

@@ -105,9 +105,14 @@ fn state(db: &Db, id: task_manager_core::TaskId) -> Option<TaskState> {
     db.tasks.status(id).map(|status| status.state)
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_wait_between_two_attempts_holds_no_permit() {
-    let (db, holder) = db();
+type QueryHandle = task_manager_core::TaskHandle<(), Unavailable, ()>;
+
+/// Runs a query whose first attempt fails while `hold` waits for the permit, until `hold`
+/// holds it and the query's second attempt waits for it: the query's id and both handles.
+async fn second_attempt_waiting(
+    db: &Arc<Db>,
+    holder: &Arc<Holder>,
+) -> (task_manager_core::TaskId, QueryHandle, QueryHandle) {
     let query = Passport::new(vec![Try::Fail, Try::Succeed]);
     let id = query.id();
     let query = db.execute_query(query).unwrap();
@@ -123,10 +128,17 @@ async fn the_wait_between_two_attempts_holds_no_permit() {
     db.hold_gate.arrived().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        state(&db, id),
+        state(db, id),
         Some(TaskState::WaitingForResource { resource: "db" }),
         "attempt 2 waits for the permit"
     );
+    (id, query, hold)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wait_between_two_attempts_holds_no_permit() {
+    let (db, holder) = db();
+    let (_, query, hold) = second_attempt_waiting(&db, &holder).await;
     assert!(!db.journal.contains("query attempt 2 began"));
     db.hold_gate.open();
     soon("hold's end", hold).await.into_result().unwrap();
@@ -186,19 +198,7 @@ async fn a_timed_out_attempt_keeps_its_permit_until_its_cleanup_ends() {
 #[tokio::test(start_paused = true)]
 async fn a_cancel_while_an_attempt_waits_for_the_resource_runs_no_cleanup() {
     let (db, holder) = db();
-    let query = Passport::new(vec![Try::Fail, Try::Succeed]);
-    let id = query.id();
-    let query = db.execute_query(query).unwrap();
-    db.query_gate.arrived().await;
-    let hold = holder.execute_hold(Passport::new(())).unwrap();
-    settle().await;
-    db.query_gate.open();
-    db.hold_gate.arrived().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        state(&db, id),
-        Some(TaskState::WaitingForResource { resource: "db" })
-    );
+    let (id, query, hold) = second_attempt_waiting(&db, &holder).await;
     let cancellation = db.tasks.cancel(id, "user left");
     let outcome = soon("the query's end", query).await;
     assert_eq!(

@@ -30,7 +30,7 @@ use tokio::time::sleep;
 use crate::error::StoreError;
 use crate::link::Link;
 use crate::listen::CancelEvent;
-use crate::record::{CleanupRecord, Ended, Seal, TaskState};
+use crate::record::{Ended, Seal, TaskState};
 use crate::store::PgCluster;
 
 /// How many writer tasks share an instance's queued writes (by task id): one task's writes
@@ -252,7 +252,7 @@ impl Cluster for PgCluster {
                     Ok(Some(record)) if record.state == TaskState::Finished => {
                         let ending = record.ending;
                         return Ok(ending.and_then(|ending| match ending.ended {
-                            Ended::Cancelled { .. } => ending.cleanup.map(recorded),
+                            Ended::Cancelled { .. } => ending.cleanup,
                             _ => None,
                         }));
                     }
@@ -353,18 +353,6 @@ async fn deliver_loop(cluster: PgCluster, delivery: CancelDelivery) {
             // Reconnections and failures: the listener goes on by itself, and re-scans.
             Some(_) => {}
         }
-    }
-}
-
-fn recorded(cleanup: CleanupRecord) -> RecordedCleanup {
-    match cleanup {
-        CleanupRecord::Completed { step, duration } => {
-            RecordedCleanup::Completed { step, duration }
-        }
-        CleanupRecord::NotDeclared { step } => RecordedCleanup::NotDeclared { step },
-        CleanupRecord::NoStepInProgress => RecordedCleanup::NoStepInProgress,
-        CleanupRecord::Panicked { step, message } => RecordedCleanup::Panicked { step, message },
-        CleanupRecord::TimedOut { step, after } => RecordedCleanup::TimedOut { step, after },
     }
 }
 

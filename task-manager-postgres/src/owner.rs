@@ -2,11 +2,12 @@
 //! forgetting a reservation never submitted, naming a reserved task's flow, and the final
 //! record, whatever decided the ending.
 
-use task_manager_core::{ClusterEnding, EndedAs, RecordedCleanup, TaskId};
+use task_manager_core::{ClusterEnding, EndedAs, TaskId};
 
 use crate::error::StoreError;
 use crate::id::PgId;
-use crate::reason::{encode_reason, micros};
+use crate::reason::encode_reason;
+use crate::record::cleanup_columns;
 use crate::store::{no_nul, PgCluster};
 
 impl PgCluster {
@@ -71,21 +72,7 @@ impl PgCluster {
             }
             _ => None,
         };
-        let cleanup = ending.cleanup.as_ref();
-        let cleanup_kind = cleanup.map(cleanup_kind);
-        let cleanup_step = cleanup.and_then(cleanup_step);
-        if let Some(step) = cleanup_step {
-            no_nul("step name", step)?;
-        }
-        let cleanup_us = cleanup.and_then(|c| match c {
-            RecordedCleanup::Completed { duration, .. } => Some(micros(*duration)),
-            RecordedCleanup::TimedOut { after, .. } => Some(micros(*after)),
-            _ => None,
-        });
-        let cleanup_message = cleanup.and_then(|c| match c {
-            RecordedCleanup::Panicked { message, .. } => Some(message.as_bytes()),
-            _ => None,
-        });
+        let cleanup = ending.cleanup.as_ref().map(cleanup_columns).transpose()?;
         let steps_completed = i32::try_from(ending.steps_completed).unwrap_or(i32::MAX);
         let (cancel_kind, cancel_message, cancel_max_wait, cancel_source) = match &cancel {
             Some((columns, source)) => (
@@ -108,10 +95,10 @@ impl PgCluster {
                     &step,
                     &message,
                     &steps_completed,
-                    &cleanup_kind,
-                    &cleanup_step,
-                    &cleanup_us,
-                    &cleanup_message,
+                    &cleanup.as_ref().map(|c| c.kind),
+                    &cleanup.as_ref().and_then(|c| c.step),
+                    &cleanup.as_ref().and_then(|c| c.micros),
+                    &cleanup.as_ref().and_then(|c| c.message),
                     &cancel_kind,
                     &cancel_message,
                     &cancel_max_wait,
@@ -121,26 +108,5 @@ impl PgCluster {
             .await
             .map_err(|e| StoreError::from_client("recording a task's ending", e))?;
         Ok(written == 1)
-    }
-}
-
-fn cleanup_kind(cleanup: &RecordedCleanup) -> &'static str {
-    match cleanup {
-        RecordedCleanup::Completed { .. } => "completed",
-        RecordedCleanup::NotDeclared { .. } => "not_declared",
-        RecordedCleanup::NoStepInProgress => "no_step_in_progress",
-        RecordedCleanup::Panicked { .. } => "panicked",
-        RecordedCleanup::TimedOut { .. } => "timed_out",
-        _ => "not_declared",
-    }
-}
-
-fn cleanup_step(cleanup: &RecordedCleanup) -> Option<&str> {
-    match cleanup {
-        RecordedCleanup::Completed { step, .. }
-        | RecordedCleanup::NotDeclared { step }
-        | RecordedCleanup::Panicked { step, .. }
-        | RecordedCleanup::TimedOut { step, .. } => Some(step),
-        _ => None,
     }
 }

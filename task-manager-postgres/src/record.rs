@@ -2,11 +2,13 @@
 //! record moves through (see [`TaskState`]).
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use task_manager_core::{CancelReason, CancelSource, Cleanup, Progress, TaskId};
+use task_manager_core::{CancelReason, CancelSource, Progress, RecordedCleanup, TaskId};
 
 use crate::error::StoreError;
+use crate::reason::micros;
+use crate::store::no_nul;
 
 /// Where a task's record stands.
 ///
@@ -224,93 +226,59 @@ impl Ended {
     }
 }
 
-/// What became of a stopped step's cleanup: core's [`Cleanup`] with owned names, so that it
-/// can be read back from the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CleanupRecord {
-    /// The cleanup ran to its end.
-    Completed {
-        /// The interrupted step.
-        step: String,
-        /// How long it took.
-        duration: Duration,
-    },
-    /// The step declares no cleanup.
-    NotDeclared {
-        /// The interrupted step.
-        step: String,
-    },
-    /// No step was in progress.
-    NoStepInProgress,
-    /// The cleanup panicked.
-    Panicked {
-        /// The interrupted step.
-        step: String,
-        /// The panic's message (any characters, NUL included).
-        message: String,
-    },
-    /// The cleanup overran its deadline and was dropped.
-    TimedOut {
-        /// The interrupted step.
-        step: String,
-        /// The deadline.
-        after: Duration,
-    },
+/// What became of a stopped step's cleanup, as a record holds it: core's
+/// [`RecordedCleanup`] (its `Cleanup` with owned step names, so that a record read back in
+/// another process can hold them). Made from a `Cleanup` with `RecordedCleanup::from`.
+pub type CleanupRecord = RecordedCleanup;
+
+/// A cleanup in its columns' form.
+pub(crate) struct CleanupColumns<'a> {
+    pub(crate) kind: &'static str,
+    pub(crate) step: Option<&'a str>,
+    /// How long it ran (`Completed`) or its deadline (`TimedOut`), in microseconds.
+    pub(crate) micros: Option<i64>,
+    /// A panicked cleanup's message.
+    pub(crate) message: Option<&'a [u8]>,
 }
 
-/// Core's `Cleanup` is `non_exhaustive`: a kind newer than this crate is refused rather than
-/// stored as something it is not.
-impl TryFrom<&Cleanup> for CleanupRecord {
-    type Error = StoreError;
-
-    fn try_from(cleanup: &Cleanup) -> Result<Self, StoreError> {
-        Ok(match cleanup {
-            Cleanup::Completed { step, duration } => CleanupRecord::Completed {
-                step: (*step).to_owned(),
-                duration: *duration,
-            },
-            Cleanup::NotDeclared { step } => CleanupRecord::NotDeclared {
-                step: (*step).to_owned(),
-            },
-            Cleanup::NoStepInProgress => CleanupRecord::NoStepInProgress,
-            Cleanup::Panicked { step, message } => CleanupRecord::Panicked {
-                step: (*step).to_owned(),
-                message: message.clone(),
-            },
-            Cleanup::TimedOut { step, after } => CleanupRecord::TimedOut {
-                step: (*step).to_owned(),
-                after: *after,
-            },
-            other => {
-                return Err(StoreError::Unsupported {
-                    what: "cleanup",
-                    value: format!("{other:?}"),
-                })
-            }
-        })
-    }
-}
-
-impl CleanupRecord {
-    pub(crate) const fn kind(&self) -> &'static str {
-        match self {
-            CleanupRecord::Completed { .. } => "completed",
-            CleanupRecord::NotDeclared { .. } => "not_declared",
-            CleanupRecord::NoStepInProgress => "no_step_in_progress",
-            CleanupRecord::Panicked { .. } => "panicked",
-            CleanupRecord::TimedOut { .. } => "timed_out",
+/// The columns of `cleanup`. A kind newer than this crate (`RecordedCleanup` is
+/// `non_exhaustive`) is refused rather than stored as something it is not, and so is a step
+/// name with a NUL.
+pub(crate) fn cleanup_columns(cleanup: &RecordedCleanup) -> Result<CleanupColumns<'_>, StoreError> {
+    let (kind, step, micros, message) = match cleanup {
+        RecordedCleanup::Completed { step, duration } => (
+            "completed",
+            Some(step.as_str()),
+            Some(micros(*duration)),
+            None,
+        ),
+        RecordedCleanup::NotDeclared { step } => ("not_declared", Some(step.as_str()), None, None),
+        RecordedCleanup::NoStepInProgress => ("no_step_in_progress", None, None, None),
+        RecordedCleanup::Panicked { step, message } => (
+            "panicked",
+            Some(step.as_str()),
+            None,
+            Some(message.as_bytes()),
+        ),
+        RecordedCleanup::TimedOut { step, after } => {
+            ("timed_out", Some(step.as_str()), Some(micros(*after)), None)
         }
-    }
-
-    pub(crate) fn step(&self) -> Option<&str> {
-        match self {
-            CleanupRecord::Completed { step, .. }
-            | CleanupRecord::NotDeclared { step }
-            | CleanupRecord::Panicked { step, .. }
-            | CleanupRecord::TimedOut { step, .. } => Some(step),
-            CleanupRecord::NoStepInProgress => None,
+        other => {
+            return Err(StoreError::Unsupported {
+                what: "cleanup",
+                value: format!("{other:?}"),
+            })
         }
+    };
+    if let Some(step) = step {
+        no_nul("step name", step)?;
     }
+    Ok(CleanupColumns {
+        kind,
+        step,
+        micros,
+        message,
+    })
 }
 
 /// What the task's own seal found: [`PgCluster::seal`](crate::PgCluster::seal).

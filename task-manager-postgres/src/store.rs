@@ -23,7 +23,9 @@ use crate::id::PgId;
 use crate::link::Link;
 use crate::listen::{self, Cancels};
 use crate::reason::{encode_reason, micros};
-use crate::record::{Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState};
+use crate::record::{
+    cleanup_columns, Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState,
+};
 use crate::schema::SchemaName;
 use crate::sql::decode_record;
 
@@ -359,20 +361,7 @@ impl PgCluster {
         if let Some(step) = step {
             no_nul("step name", step)?;
         }
-        let cleanup = ending.cleanup.as_ref();
-        let cleanup_step = cleanup.and_then(|c| c.step());
-        if let Some(step) = cleanup_step {
-            no_nul("step name", step)?;
-        }
-        let cleanup_us = cleanup.and_then(|c| match c {
-            crate::CleanupRecord::Completed { duration, .. } => Some(micros(*duration)),
-            crate::CleanupRecord::TimedOut { after, .. } => Some(micros(*after)),
-            _ => None,
-        });
-        let cleanup_message = cleanup.and_then(|c| match c {
-            crate::CleanupRecord::Panicked { message, .. } => Some(message.as_bytes()),
-            _ => None,
-        });
+        let cleanup = ending.cleanup.as_ref().map(cleanup_columns).transpose()?;
         let steps_completed = i32::try_from(ending.steps_completed).unwrap_or(i32::MAX);
         let session = self.inner.link.session().await?;
         let written = session
@@ -386,10 +375,10 @@ impl PgCluster {
                     &step,
                     &message,
                     &steps_completed,
-                    &cleanup.map(|c| c.kind()),
-                    &cleanup_step,
-                    &cleanup_us,
-                    &cleanup_message,
+                    &cleanup.as_ref().map(|c| c.kind),
+                    &cleanup.as_ref().and_then(|c| c.step),
+                    &cleanup.as_ref().and_then(|c| c.micros),
+                    &cleanup.as_ref().and_then(|c| c.message),
                 ],
             )
             .await

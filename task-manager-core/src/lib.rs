@@ -188,6 +188,7 @@
 #![doc(html_no_source)]
 #![deny(missing_docs)]
 
+mod alarms;
 mod builder;
 mod cancel;
 mod cell;

@@ -1,13 +1,15 @@
 //! The map from task id to running task, sharded so that submitters on different cores
 //! rarely meet on one lock; and, beside it, the manager's queues (queue add-on), so that a
-//! task reaches both through the one pointer it already holds.
+//! task reaches both through the one pointer it already holds; and the alarm clock of the
+//! tasks' timed steps.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+use crate::alarms::Alarms;
 use crate::cluster::{ClusterLink, Deliver, Delivered, Found};
 use crate::error::SubmitError;
 use crate::flow::FlowInfo;
@@ -29,6 +31,8 @@ pub(crate) struct Registry {
     pub(crate) queues: Queues,
     /// The cluster the manager belongs to, if it was built with one (`cluster/`).
     pub(crate) cluster: Option<ClusterLink>,
+    /// The alarm clock of the tasks' timed steps, made by the first one (`alarms.rs`).
+    alarms: OnceLock<Arc<Alarms>>,
 }
 
 /// Why [`Registry::insert`] refused a task.
@@ -72,7 +76,13 @@ impl Registry {
             cleanup_timeout,
             queues,
             cluster,
+            alarms: OnceLock::new(),
         }
+    }
+
+    /// The manager's alarm clock for its tasks' step time limits.
+    pub(crate) fn alarms(&self) -> &Arc<Alarms> {
+        self.alarms.get_or_init(|| Arc::new(Alarms::new()))
     }
 
     /// Registers a task, unless the id is taken (the running task keeps it) or the manager

@@ -295,14 +295,14 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .filter_map(|(position, step)| step::cleanup_code(flow, position, step));
     let stopped = names::stopped_label();
     let private = names::private(Span::call_site());
-    // One step timer per task, shared by the flow's timed steps (`run/attempt.rs`).
+    // One step timer per task, shared by the flow's timed steps (`run/step_timer.rs`).
     let timer = flow
         .steps
         .iter()
         .any(|step| step.args.timeout.is_some())
         .then(|| {
             let (timer, limits) = (step::timer_local(), step::limits_local());
-            quote! { let mut #timer = ::core::pin::pin!(#private::StepTimer::new(#limits)); }
+            quote! { let mut #timer = #private::StepTimer::new(#limits); }
         });
     // The passport's per-call step limits: kept by the step timer, dropped by a flow without one.
     let limits = match &timer {

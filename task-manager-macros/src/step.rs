@@ -52,7 +52,10 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     };
     let error = flow_error(flow, position, step, krate);
     let keep = keep_output(flow, position, step, krate);
-    if step.args.has_policy() {
+    // A step whose only policy is a time limit runs as a plain step does, with the task's
+    // step timer: one attempt, no attempt state.
+    let timed_only = step.args.retry.is_none() && step.args.resource.is_none();
+    if step.args.has_policy() && !(timed_only && step.args.timeout.is_some()) {
         let run = policy_run(flow, step, krate, &index, &call, &error);
         return quote! {
             #no_input
@@ -64,14 +67,18 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     let (failed, stopped_arm) = halt_arms(flow, &index, &error);
     // A step that needs a resource waits for it first (queue add-on); the others run as
     // they are, paying nothing for it.
-    let run = match step.args.resource {
-        Some(_) => Ident::new("step_with_resource", Span::call_site()),
-        None => Ident::new("step", Span::call_site()),
+    let run = match (&step.args.resource, &step.args.timeout) {
+        (Some(_), _) => quote! { step_with_resource(#index, #call) },
+        (None, Some(_)) => {
+            let timer = timer_local();
+            quote! { timed_step(#index, &mut #timer, #call) }
+        }
+        (None, None) => quote! { step(#index, #call) },
     };
     quote! {
         #no_input
         #(#cfgs)*
-        let #out = match #scope.#run(#index, #call).await {
+        let #out = match #scope.#run.await {
             #private::StepRun::Completed(value) => value,
             #private::StepRun::Failed(error) => #failed,
             // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
@@ -186,7 +193,7 @@ fn policy_run(
     // The task's one step timer (see `expand::execute_method`), in a flow with a `timeout`.
     let timer = if flow.steps.iter().any(|step| step.args.timeout.is_some()) {
         let timer = timer_local();
-        quote! { ::core::option::Option::Some(#timer.as_mut()) }
+        quote! { ::core::option::Option::Some(&mut #timer) }
     } else {
         quote! { ::core::option::Option::None }
     };

@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::checks::CheckedPolicy;
 use crate::cleanup::Cleanup;
@@ -41,7 +41,7 @@ use crate::report::{Attempt, StepEnd};
 use crate::retry::{Retry, SplitMix};
 use crate::run::race::{CleanupBody, Raced};
 use crate::run::scope::{Scope, Stop, StopKind};
-use crate::run::step_limits::StepLimits;
+use crate::run::step_timer::StepTimer;
 
 /// One step's attempts: how many began, the permit the current one holds, and, once an
 /// attempt has failed, the policy and the records (`Retrying`).
@@ -229,7 +229,7 @@ impl Scope {
     pub fn attempt<'a, F, T, E>(
         &'a mut self,
         attempts: &'a mut Attempts<E>,
-        timer: Option<Pin<&'a mut StepTimer>>,
+        timer: Option<&'a mut StepTimer>,
         run: F,
     ) -> AttemptRace<'a, F, E>
     where
@@ -567,149 +567,10 @@ pin_project! {
         began: bool,
         // This attempt armed the timer (its step has a `timeout`).
         timed: bool,
-        timer: Option<Pin<&'a mut StepTimer>>,
+        timer: Option<&'a mut StepTimer>,
         parked: Option<Box<Raced<F::Output>>>,
         #[pin]
         run: F,
-    }
-}
-
-pin_project! {
-    /// The time limit of a flow's timed steps: one tokio timer per task, made by its first
-    /// timed attempt and dropped after the flow's last timed step. A local of the task's
-    /// body, written by `#[flow]` only in a flow with a `timeout` step.
-    ///
-    /// A registered timer is moved only when it must be: an attempt whose deadline is later
-    /// than the one the timer is set for leaves it there (steps usually end well within their
-    /// limits, and moving a registered timer means locking the runtime's timer wheel); if it
-    /// fires before the attempt's own deadline, it is moved then, once. Deadlines are kept as
-    /// nanoseconds since the task's submission, the timeline's unit, so that arming one is an
-    /// addition and a comparison.
-    pub struct StepTimer {
-        #[pin]
-        sleep: Option<Sleep>,
-        // The current attempt's deadline.
-        deadline: u64,
-        // The deadline the timer is set for: at most `deadline`.
-        set_for: u64,
-        // The passport's per-call limits, if it set any.
-        limits: StepLimits,
-        // The waker the timer last registered (its data and vtable addresses): a poll under
-        // the same waker only reads whether the timer has fired, without registering it again
-        // (a waker clone and two atomic operations), as the cancel signal does in `race.rs`.
-        registered_waker: (usize, usize),
-    }
-}
-
-impl StepTimer {
-    /// No timer yet; `limits` are the passport's per-call step limits.
-    pub fn new(limits: StepLimits) -> Self {
-        StepTimer {
-            sleep: None,
-            deadline: 0,
-            set_for: 0,
-            limits,
-            registered_waker: (0, 0),
-        }
-    }
-
-    /// Step `index`'s time limit in this task: the passport's, else the step's own.
-    fn limit(&self, flow: &crate::flow::FlowInfo, index: usize) -> Option<Duration> {
-        self.limits.get(flow, index)
-    }
-
-    /// The next attempt's deadline is `deadline` (nanoseconds after `submitted_at`).
-    fn arm(self: Pin<&mut Self>, submitted_at: Instant, deadline: u64) {
-        let mut this = self.project();
-        *this.deadline = deadline;
-        match this.sleep.as_mut().as_pin_mut() {
-            // It fires early at worst, and is moved then.
-            Some(_) if *this.set_for <= deadline => {}
-            Some(armed) => {
-                let (at, set_for) = target(submitted_at, deadline);
-                armed.reset(at);
-                *this.set_for = set_for;
-                *this.registered_waker = (0, 0);
-            }
-            None => {
-                let (at, set_for) = target(submitted_at, deadline);
-                this.sleep.set(Some(tokio::time::sleep_until(at)));
-                *this.set_for = set_for;
-                *this.registered_waker = (0, 0);
-            }
-        }
-    }
-
-    /// Whether the current attempt's deadline has passed; if not, the task's waker is
-    /// registered with the timer.
-    #[inline(always)]
-    fn poll_expired(self: Pin<&mut Self>, submitted_at: Instant, cx: &mut Context<'_>) -> bool {
-        let waker = cx.waker();
-        let identity = (waker.data() as usize, waker.vtable() as *const _ as usize);
-        if identity == self.registered_waker {
-            // Registered with this waker already: it wakes the task when it fires.
-            if self.sleep.as_ref().is_none_or(|sleep| !sleep.is_elapsed()) {
-                return false;
-            }
-        }
-        self.poll_expired_slow(submitted_at, identity, cx)
-    }
-
-    /// [`poll_expired`](Self::poll_expired) for a timer that fired, or a new waker.
-    #[inline(never)]
-    fn poll_expired_slow(
-        self: Pin<&mut Self>,
-        submitted_at: Instant,
-        identity: (usize, usize),
-        cx: &mut Context<'_>,
-    ) -> bool {
-        let this = self.project();
-        let Some(mut sleep) = this.sleep.as_pin_mut() else {
-            return false;
-        };
-        if identity != *this.registered_waker && !poll_registering(sleep.as_mut(), cx) {
-            *this.registered_waker = identity;
-            return false;
-        }
-        if *this.set_for >= *this.deadline {
-            return true;
-        }
-        // Set for an earlier attempt's deadline: move it to this one's.
-        let (at, set_for) = target(submitted_at, *this.deadline);
-        sleep.as_mut().reset(at);
-        *this.set_for = set_for;
-        if poll_registering(sleep, cx) {
-            return true;
-        }
-        *this.registered_waker = identity;
-        false
-    }
-
-    fn disarm(self: Pin<&mut Self>) {
-        let mut this = self.project();
-        *this.registered_waker = (0, 0);
-        this.sleep.set(None);
-    }
-}
-
-/// Polls the timer outside tokio's cooperative budget (whether it fired): a `Pending` then
-/// always means the waker is registered (a spent budget would answer `Pending` without
-/// registering it).
-fn poll_registering(sleep: Pin<&mut Sleep>, cx: &mut Context<'_>) -> bool {
-    let mut unbudgeted = tokio::task::unconstrained(sleep);
-    Pin::new(&mut unbudgeted).poll(cx).is_ready()
-}
-
-/// Where to set the timer for a deadline `deadline` nanoseconds after `base`, and that
-/// instant's own offset: the deadline itself, or, for one too far for the clock, a year from
-/// now (the timer fires then, finds the deadline not reached, and is set a year on again).
-fn target(base: Instant, deadline: u64) -> (Instant, u64) {
-    match base.checked_add(Duration::from_nanos(deadline)) {
-        Some(at) => (at, deadline),
-        None => {
-            let at = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-            (at, offset(base, at))
-        }
     }
 }
 
@@ -747,21 +608,20 @@ where
                 }
                 attempts.begun += 1;
                 *this.began = true;
-                if let Some(timer) = this.timer.as_mut() {
+                if let Some(timer) = this.timer.as_deref_mut() {
                     if let Some(limit) = timer.limit(scope.shared.flow(), index) {
                         let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
                         let deadline = scope.attempt_start_offset(attempts).saturating_add(limit);
                         let submitted_at = scope.shared.live().submitted_at;
-                        timer.as_mut().arm(submitted_at, deadline);
+                        timer.arm(&scope.registry, submitted_at, deadline, cx);
                         *this.timed = true;
                     }
                 }
             }
             // The attempt is not polled past its time limit.
             if *this.timed {
-                if let Some(timer) = this.timer.as_mut() {
-                    let submitted_at = scope.shared.live().submitted_at;
-                    if timer.as_mut().poll_expired(submitted_at, cx) {
+                if let Some(timer) = this.timer.as_deref_mut() {
+                    if timer.expired(cx) {
                         // For the cleanup's reason and the ending (cold: a limit was reached).
                         let limit = timer.limit(scope.shared.flow(), index).unwrap_or_default();
                         scope.shared.cell().record_step_limit(limit);
@@ -778,10 +638,10 @@ where
         // after the flow's last timed step, or an attempt that did not complete, it goes, so
         // that it neither wakes the task nor moves a paused clock once no step needs it. (A
         // step without a `timeout` between two timed ones may be woken once, for nothing.)
-        if let Some(timer) = this.timer.as_mut() {
+        if let Some(timer) = this.timer.as_deref_mut() {
             let completed = matches!(raced, Raced::Returned(Ok(_)));
             if !completed || !scope.shared.flow().timed_after(index) {
-                timer.as_mut().disarm();
+                timer.disarm();
             }
         }
         if scope.has_children() {

@@ -27,13 +27,15 @@ mod race;
 mod resource;
 mod scope;
 mod step_limits;
+mod step_timer;
 mod submit;
 
-pub use attempt::{AttemptRace, AttemptRun, Attempts, StepTimer};
+pub use attempt::{AttemptRace, AttemptRun, Attempts};
 pub use claim::Claim;
 pub use compensate::{CompensationResult, Halt};
 pub use scope::{Scope, StepRun, Stop};
 pub use step_limits::StepLimits;
+pub use step_timer::StepTimer;
 pub use submit::submit;
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The futures the generated code awaits: one step's own future raced against the task's
-//! cancel signal and deadline ([`StepRace`]), and a stopped step's cleanup ([`CleanupRun`]).
+//! cancel signal and deadline ([`StepRace`]; [`TimedStepRace`] with the step's own time
+//! limit too), and a stopped step's cleanup ([`CleanupRun`]).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,8 +14,10 @@ use tokio::time::{Instant, Sleep};
 
 use crate::cleanup::Cleanup;
 use crate::reason::CancelReason;
+use crate::report::timeline::offset;
 use crate::report::StepEnd;
 use crate::run::scope::{Scope, StepRun, Stop, StopKind};
+use crate::run::step_timer::StepTimer;
 
 pin_project! {
     /// The future [`Scope::step`] returns. It holds the step's future inline, once: a plain
@@ -71,18 +74,96 @@ where
                 if !this.scope.has_children() {
                     return Poll::Ready(this.scope.end_step(index, *this.began, raced));
                 }
-                // The step's future goes now (a cancel stops it at once); its children next.
-                this.run.set(Run::Parked {
-                    raced: Some(Box::new(raced)),
-                });
-                match this.run.project() {
-                    RunProj::Parked { raced } => raced,
-                    RunProj::Running { .. } => return Poll::Pending,
-                }
+                park(this.run, raced)
             }
             RunProj::Parked { raced } => raced,
         };
         reap_parked(this.scope, index, *this.began, parked, cx)
+    }
+}
+
+pin_project! {
+    /// The future [`Scope::timed_step`] returns: a [`StepRace`] that also stops the step at
+    /// its time limit (`#[step(timeout = "..")]` with no `retry` and no `resource`: one
+    /// attempt, so no attempt state). The limit is kept by the task's [`StepTimer`], on the
+    /// manager's alarm clock.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct TimedStepRace<'a, F: Future> {
+        scope: &'a mut Scope,
+        timer: &'a mut StepTimer,
+        index: u32,
+        began: bool,
+        #[pin]
+        run: Run<F>,
+    }
+}
+
+impl<'a, F: Future> TimedStepRace<'a, F> {
+    pub(crate) fn new(
+        scope: &'a mut Scope,
+        timer: &'a mut StepTimer,
+        index: usize,
+        run: F,
+    ) -> Self {
+        TimedStepRace {
+            scope,
+            timer,
+            index: index as u32,
+            began: false,
+            run: Run::Running { future: run },
+        }
+    }
+}
+
+impl<F, T, E> Future for TimedStepRace<'_, F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = StepRun<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StepRun<T, E>> {
+        let mut this = self.project();
+        let index = *this.index as usize;
+        let parked = match this.run.as_mut().project() {
+            RunProj::Running { future } => {
+                let timer = &mut **this.timer;
+                let polled = this
+                    .scope
+                    .poll_timed_step(index, this.began, timer, future, cx);
+                let raced = std::task::ready!(polled);
+                // The alarm stays set (to be moved on) only while a later timed step will use
+                // it: after the flow's last timed step, or a step that did not complete, it
+                // goes, so that it neither wakes the task nor moves a paused clock once no
+                // step needs it. (A step without a `timeout` between two timed ones may be
+                // woken once, for nothing.)
+                let completed = matches!(raced, Raced::Returned(Ok(_)));
+                if !completed || !this.scope.shared.flow().timed_after(index) {
+                    timer.disarm();
+                }
+                if !this.scope.has_children() {
+                    return Poll::Ready(this.scope.end_step(index, *this.began, raced));
+                }
+                park(this.run, raced)
+            }
+            RunProj::Parked { raced } => raced,
+        };
+        reap_parked(this.scope, index, *this.began, parked, cx)
+    }
+}
+
+/// A step that ended with children still running: its future goes now (a cancel stops it at
+/// once), how it ended is kept until its children have ended.
+#[cold]
+fn park<F: Future>(
+    mut run: Pin<&mut Run<F>>,
+    raced: Raced<F::Output>,
+) -> &mut Option<Box<Raced<F::Output>>> {
+    run.set(Run::Parked {
+        raced: Some(Box::new(raced)),
+    });
+    match run.project() {
+        RunProj::Parked { raced } => raced,
+        RunProj::Running { .. } => unreachable!("just parked"),
     }
 }
 
@@ -153,6 +234,48 @@ impl Scope {
                 return Poll::Ready(Raced::Cancelled);
             }
             *began = true;
+        }
+        self.poll_run(index, run, cx)
+    }
+
+    /// One poll of a timed step's race: see [`Scope::timed_step`]. The step's time limit
+    /// counts from its first poll (its start in the timeline); the step is not polled past it.
+    fn poll_timed_step<F: Future>(
+        &mut self,
+        index: usize,
+        began: &mut bool,
+        timer: &mut StepTimer,
+        run: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Raced<F::Output>> {
+        if self.must_stop(cx) {
+            return Poll::Ready(Raced::Cancelled);
+        }
+        if !*began {
+            if !self.begin_step(index) {
+                return Poll::Ready(Raced::Cancelled);
+            }
+            *began = true;
+            if let Some(limit) = timer.limit(self.shared.flow(), index) {
+                let submitted_at = self.shared.live().submitted_at;
+                let start = self
+                    .timeline
+                    .last_start_offset()
+                    .unwrap_or_else(|| offset(submitted_at, Instant::now()));
+                let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+                timer.arm(
+                    &self.registry,
+                    submitted_at,
+                    start.saturating_add(limit),
+                    cx,
+                );
+            }
+        }
+        if timer.expired(cx) {
+            // For the cleanup's reason and the ending (cold: a limit was reached).
+            let limit = timer.limit(self.shared.flow(), index).unwrap_or_default();
+            self.shared.cell().record_step_limit(limit);
+            return Poll::Ready(Raced::TimedOut);
         }
         self.poll_run(index, run, cx)
     }

@@ -23,7 +23,8 @@ use crate::registry::Registry;
 use crate::report::timeline::Timeline;
 use crate::report::{PolicyRecords, Report};
 use crate::run::hooks::Hooks;
-use crate::run::race::{CleanupBody, CleanupRun, StepRace};
+use crate::run::race::{CleanupBody, CleanupRun, StepRace, TimedStepRace};
+use crate::run::step_timer::StepTimer;
 use crate::shared::TaskShared;
 use crate::task::Task;
 
@@ -167,6 +168,25 @@ impl Scope {
         self.shared.set_step(index);
         self.tell_step(index);
         StepRace::new(self, index, run)
+    }
+
+    /// Runs step `index`, which has a time limit (`#[step(timeout = "..")]`) and no other
+    /// policy, as [`Scope::step`] does: at its limit, counted from its first poll, its
+    /// future is dropped and it ends `Stopped` (the step's cleanup gets
+    /// [`CancelReason::StepTimeout`]). `timer` is the task's one, shared by its timed steps.
+    pub fn timed_step<'a, F, T, E>(
+        &'a mut self,
+        index: usize,
+        timer: &'a mut StepTimer,
+        run: F,
+    ) -> TimedStepRace<'a, F>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.hooks.step_next(self.id, &self.shared, index);
+        self.shared.set_step(index);
+        self.tell_step(index);
+        TimedStepRace::new(self, timer, index, run)
     }
 
     /// Runs a stopped step's cleanup to its end, if the step had begun: `cleanup` is called

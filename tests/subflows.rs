@@ -132,6 +132,84 @@ async fn a_child_is_a_task_of_its_own_and_cancellable_alone() {
     assert!(tree.tasks.is_empty());
 }
 
+/// Each event's task and parent, as an add-on hears them.
+#[derive(Default)]
+struct Parents(std::sync::Mutex<Vec<(TaskId, Option<TaskId>, String)>>);
+
+impl task_manager_core::Addon for Parents {
+    fn on_event(&self, event: &task_manager_core::TaskEvent<'_>) {
+        let kind = format!("{:?}", event.kind);
+        let kind = kind.split([' ', '{']).next().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push((event.id, event.parent, kind));
+    }
+}
+
+// Contract 28: a child's events name its parent (`TaskEvent::parent`), from `Submitted` to
+// `Finished`; a top-level task's name none.
+#[tokio::test(start_paused = true)]
+async fn a_childs_events_name_its_parent() {
+    let heard = std::sync::Arc::new(Parents::default());
+    let tasks = TaskManager::builder()
+        .addon(std::sync::Arc::clone(&heard))
+        .build()
+        .expect("nothing to refuse");
+    let tree = Tree::with_manager(tasks);
+    let root = Node::leaf("r").with(
+        FanIn::All,
+        vec![Node::leaf("a").with(FanIn::All, vec![Node::leaf("a1")])],
+    );
+    let passport = root.passport();
+    let id = passport.id();
+    let outcome = soon(
+        "the tree's end",
+        tree.execute_node(passport).expect("submitted"),
+    )
+    .await;
+    assert_eq!(outcome.ending(), &Ending::Completed("r".to_owned()));
+
+    let heard = heard.0.lock().unwrap().clone();
+    let parent_of = |task: TaskId| {
+        let parents: std::collections::BTreeSet<_> = heard
+            .iter()
+            .filter(|(of, ..)| *of == task)
+            .map(|(_, parent, _)| *parent)
+            .collect();
+        assert_eq!(
+            parents.len(),
+            1,
+            "every event of a task names the same parent"
+        );
+        parents.into_iter().next().flatten()
+    };
+    let tasks: Vec<TaskId> = heard.iter().fold(Vec::new(), |mut seen, (task, ..)| {
+        if !seen.contains(task) {
+            seen.push(*task);
+        }
+        seen
+    });
+    assert_eq!(tasks.len(), 3);
+    assert_eq!(parent_of(id), None);
+    let a = tasks
+        .iter()
+        .copied()
+        .find(|task| parent_of(*task) == Some(id))
+        .expect("the root's child");
+    let a1 = tasks
+        .iter()
+        .copied()
+        .find(|task| parent_of(*task) == Some(a))
+        .expect("the grandchild");
+    for task in [a, a1] {
+        let kinds: Vec<&str> = heard
+            .iter()
+            .filter(|(of, ..)| *of == task)
+            .map(|(.., kind)| kind.as_str())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"Submitted"));
+        assert_eq!(kinds.last(), Some(&"Finished"));
+    }
+}
+
 // Contract 29: cancelling the parent by id cancels every running descendant, at every depth,
 // with `Parent { reason }`; each child's cleanup ends before its parent's begins; the
 // parent's awaited `Cancellation` tells the whole tree's cleanups.

@@ -292,6 +292,7 @@ mod tests {
         TaskEvent {
             id,
             flow: "job",
+            parent: None,
             kind,
         }
     }
@@ -304,6 +305,23 @@ mod tests {
                 duration: Duration::from_millis(1),
             },
         )
+    }
+
+    #[test]
+    fn a_watched_childs_event_names_its_parent_and_a_roots_has_none() {
+        let hub = EventHub::new();
+        let mut watch = hub.watch();
+        let (parent, child) = (TaskId::new(), TaskId::new());
+        hub.on_event(&event(parent, EventKind::Started));
+        hub.on_event(&TaskEvent {
+            parent: Some(parent),
+            ..event(child, EventKind::Started)
+        });
+        let root = serde_json::to_value(watch.try_next().unwrap()).unwrap();
+        assert_eq!(root.get("parent"), None);
+        let view = serde_json::to_value(watch.try_next().unwrap()).unwrap();
+        assert_eq!(view["id"], child.to_string());
+        assert_eq!(view["parent"], parent.to_string());
     }
 
     #[test]

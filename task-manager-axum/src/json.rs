@@ -312,6 +312,9 @@ pub struct EventView {
     pub id: String,
     /// Its flow.
     pub flow: &'static str,
+    /// The task that started it, for a child task; absent for a top-level one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// The step the event is about, if any.
     pub step: Option<&'static str>,
     /// What happened, with its fields.
@@ -434,6 +437,7 @@ impl EventView {
         EventView {
             id: event.id.to_string(),
             flow: event.flow,
+            parent: event.parent.map(|parent| parent.to_string()),
             step: event.step().map(|step: StepRef| step.name),
             kind,
         }

@@ -30,7 +30,7 @@ use tokio::time::Sleep;
 use crate::cell::TaskCell;
 use crate::family::Family;
 use crate::flow::FlowInfo;
-use crate::observe::TaskLive;
+use crate::observe::{EventKind, TaskLive};
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
 /// `step` before the first step begins (while queued, or between submit and first poll).
@@ -141,6 +141,18 @@ impl TaskShared {
     pub(crate) fn request_cancel(&self, reason: CancelReason) -> CancelStatus {
         let source = CancelSource::implied_by(&reason);
         self.request_cancel_by(reason, source)
+    }
+
+    /// Builds and delivers an event of this task (whose id is `id`), with its parent's id,
+    /// if anyone listens: with no add-ons, one `is_none` check.
+    #[inline]
+    pub(crate) fn emit<'a>(&self, id: crate::id::TaskId, kind: impl FnOnce() -> EventKind<'a>) {
+        self.live.emit(id, self.flow, || self.parent_id(), kind);
+    }
+
+    /// The id of the task that started this one, for a child.
+    pub(crate) fn parent_id(&self) -> Option<crate::id::TaskId> {
+        self.family()?.parent_id()
     }
 
     /// The cell that decides the task's ending.

@@ -36,6 +36,8 @@ pub struct TaskEvent<'a> {
     pub id: TaskId,
     /// Its flow's name.
     pub flow: &'static str,
+    /// The task that started it, for a child (`Task::child`); `None` for a top-level task.
+    pub parent: Option<TaskId>,
     /// What happened.
     pub kind: EventKind<'a>,
 }

@@ -35,17 +35,20 @@ impl TaskLive {
 
     /// Builds and delivers an event of task `id`, if there is anyone to hear it. The event
     /// is built by `kind` only then: with no add-ons this is one `is_none` check.
+    /// `parent` gives the task's parent's id, asked only then too.
     #[inline]
     pub(crate) fn emit<'a>(
         &self,
         id: TaskId,
         flow: &'static FlowInfo,
+        parent: impl FnOnce() -> Option<TaskId>,
         kind: impl FnOnce() -> EventKind<'a>,
     ) {
         if let Some(addons) = &self.addons {
             addons.deliver(&TaskEvent {
                 id,
                 flow: flow.name(),
+                parent: parent(),
                 kind: kind(),
             });
         }

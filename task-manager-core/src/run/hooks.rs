@@ -70,9 +70,7 @@ impl Hooks {
     /// The task is registered and about to be spawned. Called by `submit`, before the spawn,
     /// so that it comes before anything the task itself tells.
     pub(crate) fn submitted(&self, id: TaskId, shared: &TaskShared) {
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::Submitted);
+        shared.emit(id, || EventKind::Submitted);
     }
 
     /// The task took a place in its flow's queue instead of starting at once (queue add-on).
@@ -82,7 +80,7 @@ impl Hooks {
     pub(crate) fn queued(&mut self, id: TaskId, shared: &TaskShared) {
         self.queued = true;
         self.spans.queued();
-        shared.live().emit(id, shared.flow(), || EventKind::Queued);
+        shared.emit(id, || EventKind::Queued);
     }
 
     /// The task's body has begun (at its first step, before that step's first poll or its
@@ -99,7 +97,7 @@ impl Hooks {
         if self.queued && shared.cell().is_cancel_requested() {
             return;
         }
-        shared.live().emit(id, shared.flow(), || EventKind::Started);
+        shared.emit(id, || EventKind::Started);
     }
 
     /// Step `index` is next (the runner is about to race it, or to wait for its resource):
@@ -167,12 +165,7 @@ impl Hooks {
         self.probe.resource_wait_began();
         let step = step_ref(shared.flow(), index);
         self.spans.waiting_for_resource(step, resource);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::WaitingForResource {
-                step,
-                resource,
-            });
+        shared.emit(id, || EventKind::WaitingForResource { step, resource });
     }
 
     /// Step `index` is about to begin: told right before its first poll. Returns `false` if
@@ -197,9 +190,7 @@ impl Hooks {
     fn tell_step_starting(&mut self, id: TaskId, shared: &TaskShared, index: usize) -> bool {
         let step = step_ref(shared.flow(), index);
         self.spans.step_started(step);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::StepStarted { step });
+        shared.emit(id, || EventKind::StepStarted { step });
         if !shared.cell().is_cancel_requested() {
             return true;
         }
@@ -243,13 +234,11 @@ impl Hooks {
     ) {
         let step = step_ref(shared.flow(), index);
         self.spans.step_finished(step, end, duration);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::StepFinished {
-                step,
-                end,
-                duration,
-            });
+        shared.emit(id, || EventKind::StepFinished {
+            step,
+            end,
+            duration,
+        });
     }
 
     /// An attempt of step `index` failed and another follows after `delay` (retry policy).
@@ -267,14 +256,12 @@ impl Hooks {
         }
         let step = step_ref(shared.flow(), index);
         self.spans.step_retrying(step, attempt, delay, error);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::StepRetrying {
-                step,
-                attempt,
-                delay,
-                error,
-            });
+        shared.emit(id, || EventKind::StepRetrying {
+            step,
+            attempt,
+            delay,
+            error,
+        });
     }
 
     /// The compensation of step `index` has run, as `compensation` says.
@@ -290,12 +277,10 @@ impl Hooks {
         }
         let step = step_ref(shared.flow(), index);
         self.spans.compensation_finished(step, compensation);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::CompensationFinished {
-                step,
-                compensation,
-            });
+        shared.emit(id, || EventKind::CompensationFinished {
+            step,
+            compensation,
+        });
     }
 
     /// The task has met a cancel (a step stopped, a seal lost, a queue left). Told once.
@@ -311,12 +296,10 @@ impl Hooks {
         let reason = shared.cell().reason();
         let by = shared.cell().cancel_source();
         self.spans.cancel_requested(&reason, by);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::CancelRequested {
-                reason: &reason,
-                by,
-            });
+        shared.emit(id, || EventKind::CancelRequested {
+            reason: &reason,
+            by,
+        });
     }
 
     /// Whether an add-on or a span listens to this task's steps (settled at submission).
@@ -364,12 +347,7 @@ impl Hooks {
             return;
         };
         self.spans.cleanup_started(step, reason);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::CleanupStarted {
-                step,
-                reason,
-            });
+        shared.emit(id, || EventKind::CleanupStarted { step, reason });
     }
 
     /// That cleanup has ended as `cleanup` says.
@@ -383,12 +361,7 @@ impl Hooks {
             return;
         };
         self.spans.cleanup_finished(step, cleanup);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::CleanupFinished {
-                step,
-                cleanup,
-            });
+        shared.emit(id, || EventKind::CleanupFinished { step, cleanup });
     }
 
     /// The task has ended with `ending`, `duration` after its submission.
@@ -406,12 +379,7 @@ impl Hooks {
         }
         let ending = task_end(shared, ending);
         self.spans.finished(&ending, duration);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::Finished {
-                ending,
-                duration,
-            });
+        shared.emit(id, || EventKind::Finished { ending, duration });
     }
 
     /// Whether `Finished` has been told (the task ended, rather than being dropped).
@@ -437,12 +405,10 @@ impl Hooks {
         self.finish_told = true;
         let duration = shared.live().submitted_at.elapsed();
         self.spans.finished(&TaskEnd::Dropped, duration);
-        shared
-            .live()
-            .emit(id, shared.flow(), || EventKind::Finished {
-                ending: TaskEnd::Dropped,
-                duration,
-            });
+        shared.emit(id, || EventKind::Finished {
+            ending: TaskEnd::Dropped,
+            duration,
+        });
     }
 }
 

@@ -28,12 +28,10 @@ impl<P, R> Task<P, R> {
         let progress = Progress { done, total };
         shared.cell().set_progress(progress);
         trace::progress(progress);
-        shared
-            .live()
-            .emit(self.id(), shared.flow(), || EventKind::Progress {
-                step: shared.step().map(|index| step_ref(shared.flow(), index)),
-                progress,
-            });
+        shared.emit(self.id(), || EventKind::Progress {
+            step: shared.step().map(|index| step_ref(shared.flow(), index)),
+            progress,
+        });
     }
 
     /// The last progress reported with [`set_progress`](Self::set_progress).
@@ -64,13 +62,11 @@ impl<P, R> Task<P, R> {
         let shared = self.shared();
         let type_name = std::any::type_name::<E>();
         trace::custom_event(type_name);
-        shared
-            .live()
-            .emit(self.id(), shared.flow(), || EventKind::Custom {
-                step: shared.step().map(|index| step_ref(shared.flow(), index)),
-                type_name,
-                event: &event,
-            });
+        shared.emit(self.id(), || EventKind::Custom {
+            step: shared.step().map(|index| step_ref(shared.flow(), index)),
+            type_name,
+            event: &event,
+        });
     }
 
     /// Whether the manager has add-ons that would hear [`emit`](Self::emit): check it first

@@ -180,7 +180,7 @@ impl Alarms {
         match nudge {
             Nudge::None => {}
             Nudge::Start => {
-                tokio::spawn(ring(Arc::downgrade(self)));
+                tokio::spawn(ring(Clock(Arc::downgrade(self))));
             }
             Nudge::Wake(clock) => clock.wake(),
         }
@@ -305,40 +305,46 @@ impl Book {
     }
 }
 
-/// The clock: a tokio task that sleeps until the earliest alarm, rings it and those due with
-/// it, and sleeps again. It holds the alarms weakly, and ends when the manager is gone.
-async fn ring(alarms: Weak<Alarms>) {
-    /// Tells the alarms that no clock runs when this task is dropped (with its runtime).
-    struct Stopped(Weak<Alarms>);
-    impl Drop for Stopped {
-        fn drop(&mut self) {
-            if let Some(alarms) = self.0.upgrade() {
-                alarms.clock_stopped();
-            }
+/// The clock's hold on the alarms: weak, so that the clock ends when the manager is gone;
+/// when it is dropped (its task ended, or was dropped with its runtime, polled or not), the
+/// alarms learn that no clock runs.
+struct Clock(Weak<Alarms>);
+
+impl Drop for Clock {
+    fn drop(&mut self) {
+        if let Some(alarms) = self.0.upgrade() {
+            alarms.clock_stopped();
         }
     }
-    let _stopped = Stopped(alarms.clone());
+}
+
+/// The clock: a tokio task that sleeps until the earliest alarm, rings it and those due with
+/// it, and sleeps again. It ends when the manager is gone. (The clock is an argument, so the
+/// future owns it from the start: a runtime that drops the task before its first poll drops
+/// the clock too, and the next alarm set starts another.)
+async fn ring(clock: Clock) {
+    let alarms = &clock.0;
     let mut timer: Option<Pin<Box<Sleep>>> = None;
     let mut set_for = u64::MAX;
     std::future::poll_fn(|cx| loop {
-        let Some(clock) = alarms.upgrade() else {
+        let Some(live) = alarms.upgrade() else {
             return Poll::Ready(());
         };
-        let Some(next) = clock.ring_due(cx.waker()) else {
+        let Some(next) = live.ring_due(cx.waker()) else {
             // No alarm: sleep until one is set (it wakes this task).
             return Poll::Pending;
         };
         let sleep = match timer.as_mut() {
             Some(sleep) => {
                 if set_for != next {
-                    sleep.as_mut().reset(clock.instant(next));
+                    sleep.as_mut().reset(live.instant(next));
                 }
                 sleep
             }
-            None => timer.insert(Box::pin(tokio::time::sleep_until(clock.instant(next)))),
+            None => timer.insert(Box::pin(tokio::time::sleep_until(live.instant(next)))),
         };
         set_for = next;
-        drop(clock);
+        drop(live);
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
@@ -438,6 +444,31 @@ mod tests {
         assert!(book.slots.len() <= 2, "{} slots", book.slots.len());
         drop(book);
         alarms.unset(kept);
+    }
+
+    fn paused_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_clock_dropped_with_its_runtime_before_it_ever_ran_is_started_again() {
+        let alarms = Arc::new(Alarms::new());
+        let (count, waker) = counter();
+        // The first alarm spawns the clock; the runtime goes before the clock is polled.
+        paused_runtime().block_on(async {
+            alarms.set(ms(10), &waker);
+        });
+        let second = paused_runtime();
+        second.block_on(async {
+            alarms.set(ms(20), &waker);
+            tokio::time::sleep_until(alarms.instant(ms(20))).await;
+            tokio::task::yield_now().await;
+        });
+        assert!(count.0.load(Ordering::SeqCst) >= 1, "no clock rang");
     }
 
     #[tokio::test(start_paused = true)]

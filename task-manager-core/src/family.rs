@@ -1,7 +1,8 @@
 //! A task's place in a tree of tasks: its parent, its live children, and what became of the
 //! cleanups of those that ended cancelled. A task that has neither parent nor children never
-//! makes one: a family lives in the task cell's cold slot, and `TaskShared` holds one byte of
-//! flags saying whether there is one and whether it has live children (see `shared.rs`).
+//! makes one: a child's family is made with it and kept in its `TaskShared`, a top-level
+//! task's in its cell's cold slot (made by its first child), and `TaskShared` holds one byte
+//! of flags saying whether there is one and whether it has live children (see `shared.rs`).
 //!
 //! # Invariants
 //! * A child is linked to its parent once, at its submission, after it is registered and
@@ -72,6 +73,9 @@ struct Parent {
     id: TaskId,
     /// Weak: the parent holds its children strongly until they leave.
     task: Weak<TaskShared>,
+    /// The parent's family, which this task leaves when it ends (weak, as `task`: reached
+    /// without the parent's cell lock that finding it through `task` would take).
+    family: Weak<Family>,
 }
 
 #[derive(Default)]
@@ -115,7 +119,7 @@ impl Family {
     pub(crate) fn child(
         id: TaskId,
         parent: &Arc<TaskShared>,
-        parent_family: &Family,
+        parent_family: &Arc<Family>,
         own: Option<Instant>,
     ) -> Self {
         let deadline = match (own, parent_family.deadline) {
@@ -127,6 +131,7 @@ impl Family {
             parent: Some(Parent {
                 id: parent_family.id,
                 task: Arc::downgrade(parent),
+                family: Arc::downgrade(parent_family),
             }),
             deadline,
             live: AtomicUsize::new(0),
@@ -147,6 +152,11 @@ impl Family {
     /// The parent's shared state, while it runs.
     pub(crate) fn parent(&self) -> Option<Arc<TaskShared>> {
         self.parent.as_ref()?.task.upgrade()
+    }
+
+    /// The parent's family, while the parent runs.
+    pub(crate) fn parent_family(&self) -> Option<Arc<Family>> {
+        self.parent.as_ref()?.family.upgrade()
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {

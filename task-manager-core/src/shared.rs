@@ -9,15 +9,20 @@
 //! * `priority` (the passport's) and `waiting` are the queue add-on's wait slot: `waiting` is
 //!   set while the task waits in a line (for admission, or for its step's resource), and is
 //!   written only by that line, under its lock (see `queue/permits.rs`). A task of a flow
-//!   without limits never touches either.
+//!   without limits never touches either. A priority other than 0 is kept in the cell's cold
+//!   slot (a task that sets one is queued, the slow path already).
+//! * `step`, `waiting` and `tree` are stored in the cell (`TaskCell::marks`), beside its
+//!   phase byte, in what would be padding: with the family pointer below, the shared state
+//!   stays 88 bytes (every task's allocation; 8 more moved it to the next size class).
 //! * `live` is what observers read and add-ons need (`observe/live.rs`): this file only
 //!   holds it.
 //! * `tree` says whether the task has a place in a tree of tasks (`family.rs`: set at
 //!   submission for a child, by its first child for a parent, never for a task with neither)
 //!   and whether it has children that have not ended (written by its family under the
-//!   family's lock). The family itself is in the cell's cold slot: one byte here, so that a
-//!   task without one keeps its size (the shared state's allocation is every task's). A
-//!   cancel that takes effect ([`TaskShared::request_cancel_by`]) goes on to the children.
+//!   family's lock). A child's family is made with its shared state and kept in `family`
+//!   (read without a lock); a top-level task's is made by its first child, later, and kept
+//!   in the cell's cold slot, under whose lock it is made. A cancel that takes effect
+//!   ([`TaskShared::request_cancel_by`]) goes on to the children.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,7 +32,7 @@ use std::task::Context;
 
 use tokio::time::Sleep;
 
-use crate::cell::TaskCell;
+use crate::cell::{Marks, TaskCell};
 use crate::family::Family;
 use crate::flow::FlowInfo;
 use crate::observe::{EventKind, TaskLive};
@@ -38,62 +43,87 @@ const NOT_STARTED: u16 = u16::MAX;
 
 pub(crate) struct TaskShared {
     flow: &'static FlowInfo,
+    /// Also holds, beside its phase byte, `step`, `waiting` and `tree` (`TaskCell::marks`).
     cell: TaskCell,
-    step: AtomicU16,
-    waiting: AtomicBool,
-    priority: i32,
     live: TaskLive,
-    tree: AtomicU8,
+    /// A child's family, made with it (a top-level task's is in the cell's cold slot, made
+    /// by its first child).
+    family: Option<Arc<Family>>,
 }
 
-/// `tree`: the task has a family (in the cell's cold slot).
+/// `tree`: the task has a family (a child's in `family`, a parent's in the cell's cold slot).
 const HAS_FAMILY: u8 = 1;
 /// `tree`: the task has children that have not ended.
 const HAS_CHILDREN: u8 = 2;
 
 impl TaskShared {
     pub(crate) fn new(flow: &'static FlowInfo, priority: i32, live: TaskLive) -> Self {
-        TaskShared {
-            flow,
-            cell: TaskCell::new(),
-            step: AtomicU16::new(NOT_STARTED),
-            waiting: AtomicBool::new(false),
-            priority,
-            live,
-            tree: AtomicU8::new(0),
-        }
+        Self::with_family(flow, priority, live, None)
     }
 
     /// A child task's shared state, linked to its parent by `family`.
-    pub(crate) fn with_family(self, family: Arc<Family>) -> Self {
-        self.cell.family_or_insert(|| family);
-        self.tree.store(HAS_FAMILY, Ordering::Release);
-        self
+    pub(crate) fn child(
+        flow: &'static FlowInfo,
+        priority: i32,
+        live: TaskLive,
+        family: Arc<Family>,
+    ) -> Self {
+        Self::with_family(flow, priority, live, Some(family))
+    }
+
+    #[inline(always)]
+    fn with_family(
+        flow: &'static FlowInfo,
+        priority: i32,
+        live: TaskLive,
+        family: Option<Arc<Family>>,
+    ) -> Self {
+        let tree = if family.is_some() { HAS_FAMILY } else { 0 };
+        let cell = TaskCell::new(Marks {
+            step: AtomicU16::new(NOT_STARTED),
+            waiting: AtomicBool::new(false),
+            tree: AtomicU8::new(tree),
+        });
+        cell.set_priority(priority);
+        TaskShared {
+            flow,
+            cell,
+            live,
+            family,
+        }
+    }
+
+    #[inline(always)]
+    fn tree(&self) -> &AtomicU8 {
+        &self.cell.marks.tree
     }
 
     /// Whether the task has a place in a tree of tasks (one load).
     #[inline]
     pub(crate) fn has_family(&self) -> bool {
-        self.tree.load(Ordering::Acquire) & HAS_FAMILY != 0
+        self.tree().load(Ordering::Acquire) & HAS_FAMILY != 0
     }
 
     /// Whether the task has children that have not ended (one load).
     #[inline]
     pub(crate) fn has_children(&self) -> bool {
-        self.tree.load(Ordering::Acquire) & HAS_CHILDREN != 0
+        self.tree().load(Ordering::Acquire) & HAS_CHILDREN != 0
     }
 
     /// For the task's family, under its lock: whether it has children that have not ended.
     pub(crate) fn set_has_children(&self, has: bool) {
         if has {
-            self.tree.fetch_or(HAS_CHILDREN, Ordering::AcqRel);
+            self.tree().fetch_or(HAS_CHILDREN, Ordering::AcqRel);
         } else {
-            self.tree.fetch_and(!HAS_CHILDREN, Ordering::AcqRel);
+            self.tree().fetch_and(!HAS_CHILDREN, Ordering::AcqRel);
         }
     }
 
     /// The task's place in a tree of tasks, if it has a parent or has had children.
     pub(crate) fn family(&self) -> Option<Arc<Family>> {
+        if let Some(family) = &self.family {
+            return Some(Arc::clone(family));
+        }
         if !self.has_family() {
             return None;
         }
@@ -102,12 +132,15 @@ impl TaskShared {
 
     /// The task's family, made now (as a root's) if it has none: its first child is coming.
     pub(crate) fn family_or_root(&self, make: impl FnOnce() -> Family) -> Arc<Family> {
+        if let Some(family) = &self.family {
+            return Arc::clone(family);
+        }
         // The flag is set under the cell's slot lock, with the family: see
         // `request_cancel_by`.
         let family = self
             .cell
             .family_or_insert(|| {
-                self.tree.fetch_or(HAS_FAMILY, Ordering::AcqRel);
+                self.tree().fetch_or(HAS_FAMILY, Ordering::AcqRel);
                 Arc::new(make())
             })
             .downcast::<Family>()
@@ -145,12 +178,14 @@ impl TaskShared {
 
     /// Builds and delivers an event of this task (whose id is `id`), with its parent's id,
     /// if anyone listens: with no add-ons, one `is_none` check.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn emit<'a>(&self, id: crate::id::TaskId, kind: impl FnOnce() -> EventKind<'a>) {
         self.live.emit(id, self.flow, || self.parent_id(), kind);
     }
 
-    /// The id of the task that started this one, for a child.
+    /// The id of the task that started this one, for a child. (Out of line: only events
+    /// that someone hears ask it.)
+    #[inline(never)]
     pub(crate) fn parent_id(&self) -> Option<crate::id::TaskId> {
         self.family()?.parent_id()
     }
@@ -171,11 +206,11 @@ impl TaskShared {
 
     #[inline]
     pub(crate) fn set_step(&self, index: usize) {
-        self.step.store(index as u16, Ordering::Relaxed);
+        self.cell.marks.step.store(index as u16, Ordering::Relaxed);
     }
 
     pub(crate) fn step(&self) -> Option<usize> {
-        match self.step.load(Ordering::Relaxed) {
+        match self.cell.marks.step.load(Ordering::Relaxed) {
             NOT_STARTED => None,
             index => Some(usize::from(index)),
         }
@@ -183,17 +218,17 @@ impl TaskShared {
 
     /// The passport's priority.
     pub(crate) fn priority(&self) -> i32 {
-        self.priority
+        self.cell.priority()
     }
 
     /// Whether the task waits in a line (see the module docs).
     pub(crate) fn is_waiting(&self) -> bool {
-        self.waiting.load(Ordering::Relaxed)
+        self.cell.marks.waiting.load(Ordering::Relaxed)
     }
 
     /// The `waiting` flag, for the line the task waits in.
     pub(crate) fn waiting_flag(&self) -> &AtomicBool {
-        &self.waiting
+        &self.cell.marks.waiting
     }
 
     /// The first check of every race (a step's, and a wait in a line's), on every poll:

@@ -20,7 +20,11 @@ use crate::cleanup::Cleanup;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
 fn task() -> Arc<TaskCell> {
-    Arc::new(TaskCell::new())
+    Arc::new(TaskCell::new(super::Marks {
+        step: std::sync::atomic::AtomicU16::new(0),
+        waiting: std::sync::atomic::AtomicBool::new(false),
+        tree: std::sync::atomic::AtomicU8::new(0),
+    }))
 }
 
 #[test]

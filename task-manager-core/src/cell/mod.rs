@@ -65,8 +65,19 @@ const fn is_cancelled(phase: u8) -> bool {
 /// See the module docs.
 pub(crate) struct TaskCell {
     phase: AtomicU8,
+    /// Bytes of the task's shared state that take no part in the decisions here (see
+    /// `shared.rs`): kept beside `phase`, in what would otherwise be its padding, so that the
+    /// shared state, every task's allocation, stays within its size class.
+    pub(crate) marks: Marks,
     waker: AtomicWaker,
     slot: Mutex<SlotCell>,
+}
+
+/// See [`TaskCell::marks`]; what each byte means is `shared.rs`'s business.
+pub(crate) struct Marks {
+    pub(crate) step: std::sync::atomic::AtomicU16,
+    pub(crate) waiting: std::sync::atomic::AtomicBool,
+    pub(crate) tree: std::sync::atomic::AtomicU8,
 }
 
 /// The slot's cell: the cold state, allocated by the first cancel, waiter or progress
@@ -106,15 +117,21 @@ struct Slot {
     /// The compensations that ran (`#[step(compensate = ..)]`), in order: for the report and
     /// for the cancellers ([`Cancellation::compensations`](crate::Cancellation::compensations)).
     compensations: Vec<Compensation>,
-    /// The task's place in a tree of tasks (`family.rs`), typed `Any` so that the cell knows
-    /// nothing of it: kept here, in the cold slot, so that a task without one pays nothing.
+    /// The family (`family.rs`) of a top-level task that has started children, typed `Any`
+    /// so that the cell knows nothing of it: made by its first child, under this slot's lock
+    /// (a child's own family is made with its shared state, and kept there).
     family: Option<Arc<dyn Any + Send + Sync>>,
+    /// The passport's priority, if not the default 0 (the queue add-on's; most tasks have
+    /// none, and those that do are queued, which is the slow path already).
+    priority: i32,
 }
 
 impl TaskCell {
-    pub(crate) fn new() -> Self {
+    /// A running task's cell, with its `marks` as they start.
+    pub(crate) fn new(marks: Marks) -> Self {
         TaskCell {
             phase: AtomicU8::new(RUNNING),
+            marks,
             waker: AtomicWaker::new(),
             slot: Mutex::new(SlotCell::default()),
         }
@@ -286,6 +303,25 @@ impl TaskCell {
     /// The task's family (see [`Slot::family`]), if it has one.
     pub(crate) fn family(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         self.lock().cold.as_ref()?.family.clone()
+    }
+
+    /// The passport's priority (0 unless [`set_priority`](Self::set_priority) said otherwise).
+    pub(crate) fn priority(&self) -> i32 {
+        self.lock().cold.as_ref().map_or(0, |slot| slot.priority)
+    }
+
+    /// Records a priority other than the default 0, before the task is published.
+    #[inline(always)]
+    pub(crate) fn set_priority(&self, priority: i32) {
+        if priority != 0 {
+            self.keep_priority(priority);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn keep_priority(&self, priority: i32) {
+        self.lock().cold().priority = priority;
     }
 
     /// The task's family, made by `make` if it has none.

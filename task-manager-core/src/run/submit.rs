@@ -204,12 +204,10 @@ fn same_flow_ancestor(
 #[cold]
 #[inline(never)]
 pub(crate) fn leave_parent(id: crate::id::TaskId, shared: &TaskShared, family: &Family) {
-    let Some(parent) = family.parent() else {
+    let (Some(parent), Some(parent_family)) = (family.parent(), family.parent_family()) else {
         return;
     };
-    if let Some(parent_family) = parent.family() {
-        parent_family.leave(&parent, id, shared, family);
-    }
+    parent_family.leave(&parent, id, shared, family);
 }
 
 /// A child's deadline timer and shared state, linked to its parent's family; refused if an
@@ -238,17 +236,17 @@ fn child_parts(
             });
         }
     }
-    let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
-    let shared = TaskShared::new(flow, priority, live);
     let Some(parent_family) = parent.family() else {
+        let shared = TaskShared::new(flow, priority, live);
         return Ok((arm_deadline(submitted_at, timeout), Arc::new(shared), None));
     };
+    let own = timeout.and_then(|timeout| submitted_at.checked_add(timeout));
     let deadline = match (own, parent_family.deadline()) {
         (Some(own), Some(theirs)) if own >= theirs => None,
         _ => arm_deadline(submitted_at, timeout),
     };
     let family = Arc::new(Family::child(id, parent, &parent_family, own));
-    let shared = Arc::new(shared.with_family(Arc::clone(&family)));
+    let shared = Arc::new(TaskShared::child(flow, priority, live, Arc::clone(&family)));
     Ok((deadline, shared, Some((parent_family, family))))
 }
 

@@ -69,9 +69,10 @@ fn observation_costs_each_task_a_few_words() {
     assert_eq!(std::mem::align_of::<crate::TaskId>(), 8);
     // A child's reason is boxed: every reason, and every ending, stays 24 bytes.
     assert_eq!(size_of::<crate::CancelReason>(), 24);
-    // A task's family (`family.rs`) lives in the cell's cold slot, behind one byte of flags
-    // here: 16 bytes more (a `OnceLock`) moved the shared state's allocation to the next
-    // size class and cost every task some 160 instructions.
+    // 16 bytes more (a `OnceLock` of the family) moved the shared state's allocation to the
+    // next size class and cost every task some 160 instructions: a child's family pointer
+    // fits only because the step index and the flags moved into the cell's padding
+    // (`TaskCell::marks`) and the priority into its cold slot.
     assert!(
         size_of::<TaskShared>() <= 88,
         "TaskShared grew to {} bytes",

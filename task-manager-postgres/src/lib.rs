@@ -76,6 +76,7 @@
 //! do this too, through `try_recv`, which reports a lost connection; it was not needed.)
 //! TLS is not supported yet (`NoTls`).
 
+mod admission;
 mod cluster;
 mod connect;
 mod error;

@@ -20,6 +20,7 @@
 //! [`TaskManager::cancel_in_cluster`](crate::TaskManager::cancel_in_cluster) for an answer
 //! decided in the store.
 
+mod line;
 mod link;
 
 use std::future::Future;
@@ -31,6 +32,8 @@ use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
+pub(crate) use line::{flow_line, resource_line, Staged, ALL_FLOWS_LINE};
+pub use line::{ClusterPermit, Entered, LineEntry};
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
 
@@ -146,6 +149,34 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         id: TaskId,
     ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>>;
+
+    /// Whether the store keeps the manager's limits and resources cluster-wide (asked once,
+    /// by [`build`](crate::TaskManagerBuilder::build)). If it does, every limit and resource
+    /// of the manager is a line of the store ([`enter_line`](Self::enter_line)) instead of
+    /// one of this process; if not (the default), they stay per instance.
+    fn shares_limits(&self) -> bool {
+        false
+    }
+
+    /// Task `entry.task` asks for a permit of the cluster-wide line `entry.line`: the store
+    /// answers at once with a permit, a place in the line, or a refusal if the line is full
+    /// (see [`Entered`]). Asked only if [`shares_limits`](Self::shares_limits) said yes: for
+    /// a flow's limit by [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster),
+    /// for a step's resource by the task before the step.
+    ///
+    /// # Errors
+    /// The store could not make the entry. The default refuses: this store shares no limits.
+    fn enter_line(&self, entry: LineEntry) -> ClusterFuture<Result<Entered, ClusterError>> {
+        let id = entry.task;
+        Box::pin(async move {
+            Err(ClusterError::new(
+                crate::error::ClusterErrorKind::Refused,
+                Some(id),
+                "entering a cluster-wide line",
+                "this store does not share limits",
+            ))
+        })
+    }
 }
 
 /// The store's answer to [`Cluster::seal`].

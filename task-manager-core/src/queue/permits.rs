@@ -185,6 +185,11 @@ impl<W: Waiter> PermitQueue<W> {
         self.lock().waiting.len()
     }
 
+    /// How many permits the line has in all.
+    pub(crate) fn permits(&self) -> usize {
+        self.permits
+    }
+
     /// Permits held (handed-over, unclaimed ones included).
     pub(crate) fn in_use(&self) -> usize {
         self.permits - self.lock().free

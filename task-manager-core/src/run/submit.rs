@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::cluster::{ClusterLink, NotAdmitted};
+use crate::cluster::{ClusterLink, LineEntry, NotAdmitted, Staged};
 use crate::error::SubmitError;
 use crate::family::{Family, Unlinked};
 use crate::flow::FlowInfo;
@@ -15,7 +15,7 @@ use crate::manager::TaskManager;
 use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
-use crate::queue::{self, run_admitted, Full, WaitLimits};
+use crate::queue::{self, run_admitted, run_cluster_admitted, Full, WaitLimits};
 use crate::run::scope::{arm_deadline, Scope};
 use crate::run::step_limits::StepLimits;
 use crate::shared::TaskShared;
@@ -117,11 +117,19 @@ where
     if let (Some(parent), Some(link)) = (&parent, &link) {
         adopt(manager, id, flow, parent, &shared, link)?;
     }
-    let line = queues.with_line(flow, |line| {
-        line.queue
-            .enter(&shared, passport.priority())
-            .map(|entry| (entry, line.max_wait))
-    });
+    // A store that shares limits keeps the flow's line: the entry is staged here, made by
+    // `submit_in_cluster` (see `cluster/line.rs`).
+    let (line, shared_line) = match cluster {
+        Some(link) if link.shares_limits => (None, queues.cluster_line(flow)),
+        _ => {
+            let line = queues.with_line(flow, |line| {
+                line.queue
+                    .enter(&shared, passport.priority())
+                    .map(|entry| (entry, line.max_wait))
+            });
+            (line, None)
+        }
+    };
     let admission = match line {
         None => None,
         Some(Ok(admission)) => Some(admission),
@@ -141,6 +149,7 @@ where
             });
         }
     };
+    let priority = passport.priority();
     let mut scope = Scope::new(
         id,
         Arc::clone(&shared),
@@ -152,19 +161,42 @@ where
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     // Told before the spawn, so that they come before anything the task tells.
     scope.hooks.submitted(id, &shared);
-    if admission
-        .as_ref()
-        .is_some_and(|(entry, _)| entry.is_queued())
-    {
+    // A task of a cluster-wide line is told queued at once: it waits at least for the
+    // store's answer.
+    let queued = shared_line.is_some()
+        || admission
+            .as_ref()
+            .is_some_and(|(entry, _)| entry.is_queued());
+    if queued {
         scope.hooks.queued(id, &shared);
     }
     if let Some(link) = cluster {
-        let queued = admission
-            .as_ref()
-            .is_some_and(|(entry, _)| entry.is_queued());
         link.cluster.submitted(id, flow.name(), queued);
     }
-    let may_wait = admission.is_some() || flow.has_resources();
+    let may_wait = admission.is_some() || shared_line.is_some() || flow.has_resources();
+    if let (Some(link), Some((name, limit))) = (cluster, shared_line) {
+        let (gate, answer) = tokio::sync::oneshot::channel();
+        let entry = LineEntry::new(name, id, priority, limit.permits(), limit.queue_capacity());
+        link.stage(
+            id,
+            Staged {
+                entry,
+                flow: flow.name(),
+                gate,
+            },
+        );
+        let limits = WaitLimits::new(submitted_at, timeout, limit.max_wait());
+        let on_pending = scope.hooks.on_admission_pending();
+        let join = runtime.spawn(run_cluster_admitted(
+            Arc::clone(&shared),
+            answer,
+            limits,
+            on_pending,
+            body(task, scope, step_limits),
+        ));
+        let lines = Some(queues.abandonments().clone());
+        return Ok(TaskHandle::new(id, join, shared, lines));
+    }
     let join = match admission {
         None => runtime.spawn(body(task, scope, step_limits)),
         Some((entry, max_wait)) => {

@@ -53,6 +53,17 @@ CREATE FUNCTION {s}.line_reap(p_line text) RETURNS void
               AND l.objsubid = 2)
 $$;
 
+-- Whether task `p_task`'s ending is decided in the store (a cancel won its record, or it
+-- finished): a waiter of such a task will leave its line and never run, so it neither
+-- takes a place (the capacity) nor is handed a permit, from the moment the cancel is
+-- decided rather than once its instance has made it leave.
+CREATE FUNCTION {s}.line_decided(p_task uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM {s}.tasks t
+                    WHERE t.id = p_task AND t.state IN ('cancelling', 'finished'))
+$$;
+
 -- Hands the free permits of line `p_line` to its first live waiters (priority, then arrival),
 -- and notifies each one's instance. The caller holds the line's row lock.
 CREATE FUNCTION {s}.line_grant(p_line text) RETURNS void
@@ -75,8 +86,8 @@ BEGIN
     FOR v_granted IN
         UPDATE {s}.line_entries SET granted = true
          WHERE line = p_line AND task IN (
-               SELECT task FROM {s}.line_entries
-                WHERE line = p_line AND NOT granted
+               SELECT task FROM {s}.line_entries e
+                WHERE line = p_line AND NOT granted AND NOT {s}.line_decided(e.task)
                 ORDER BY priority DESC, seq
                 LIMIT v_permits - v_held)
         RETURNING task, holder
@@ -107,7 +118,8 @@ BEGIN
     IF FOUND THEN
         RETURN CASE WHEN v_granted THEN 'admitted' ELSE 'queued' END;
     END IF;
-    SELECT count(*) INTO v_waiting FROM {s}.line_entries WHERE line = p_line AND NOT granted;
+    SELECT count(*) INTO v_waiting FROM {s}.line_entries e
+     WHERE line = p_line AND NOT granted AND NOT {s}.line_decided(e.task);
     IF v_waiting >= p_capacity THEN
         RETURN 'full';
     END IF;

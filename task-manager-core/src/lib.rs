@@ -108,7 +108,10 @@
 //! ([`TaskManagerBuilder::limit_flow`]), or give one line to every flow without a limit of its
 //! own ([`TaskManagerBuilder::limit_all`]). Resources are named and sized on the builder
 //! ([`TaskManagerBuilder::resource`]) and claimed by steps (`#[step(resource = "db")]`).
-//! Limits are per manager: two managers do not share permits. The builder also takes the
+//! Limits are per manager: two managers do not share permits, unless they are instances of
+//! one cluster whose store shares limits ([`Cluster::shares_limits`], as
+//! `task-manager-postgres` does by default): then every limit and resource declared for a
+//! clustered manager is one line in the store for all its instances. The builder also takes the
 //! manager's cleanup deadline ([`TaskManagerBuilder::cleanup_timeout`]); everything it is
 //! given is checked at `build`.
 //!

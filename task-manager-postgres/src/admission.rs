@@ -9,8 +9,9 @@
 //! advisory lock (its *presence*, a random key) on its admission connection, and every
 //! entry it makes carries that key. PostgreSQL releases the lock the moment that connection
 //! ends, the process killed with `kill -9` included (the kernel closes its socket), so the
-//! entries are dead from then on, and the next grant on their line deletes them
-//! (`line_reap`, which looks the keys up in `pg_locks`). Nothing is renewed while all is
+//! entries are dead from then on, and the next re-check of their line deletes them
+//! (`line_reap`, which looks the keys up in `pg_locks`; run by every instance waiting in
+//! the line, every `recheck_lines_every`, and by an entry that finds the line full). Nothing is renewed while all is
 //! well. The price is the same as a lease's expiry, sooner: if the admission connection
 //! drops while the instance lives (a network cut, a server restart), its entries die with
 //! it; the instance takes the same key again on reconnecting, and the entries not yet
@@ -21,15 +22,18 @@
 //! * Every operation on a line runs in one transaction that locks the line's row first
 //!   (`admission.sql`): the operations of every instance on a line are serialised, so two
 //!   instances taking the last permit at once are served in turn, the second finding it
-//!   taken; a released permit goes to the first live waiter (priority, then arrival order
-//!   across the cluster, a sequence) in the releaser's own transaction, never back to a
-//!   free pool while someone waits.
+//!   taken; a released permit goes to the first waiter (priority, then arrival order
+//!   across the cluster, a sequence) whose task's ending is not decided (`line_decided`:
+//!   a cancel won its record), in the releaser's own transaction, never back to a free pool
+//!   while such a waiter waits. The line's row counts its entries, so that an entry costs
+//!   the same however long the line is.
 //! * An instance's operations go through one task, in the order they were asked: a
 //!   task's exit from a line always comes after its entry.
 //! * A grant is told to the waiter's instance by `NOTIFY` on its channel, committed with the
 //!   grant. A notification is lost while the instance's connection is down: every
-//!   `recheck_every` (and after every reconnection) the instance runs the grant of each line
-//!   it waits in (which also reaps the dead) and reads which of its waiters were granted.
+//!   `recheck_every` (and after every reconnection) the instance re-checks each line it
+//!   waits in (reaping the dead, granting what they held) and reads which of its waiters
+//!   were granted.
 //! * A wait is registered here before its entry is sent, so that a grant notified before
 //!   the entry's answer arrives is not lost.
 
@@ -48,6 +52,7 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
+use crate::error::StoreError;
 use crate::id::PgId;
 use crate::schema::SchemaName;
 use crate::store::PgCluster;
@@ -107,11 +112,13 @@ enum Op {
 }
 
 /// The store's answer to an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Admitted,
     Queued,
     Full,
+    /// The server refused the statement (not a lost connection): its words.
+    Failed(String),
 }
 
 /// The settings the admission task needs.
@@ -174,6 +181,15 @@ impl Admission {
                 Some(Answer::Full) => {
                     guard.disarm();
                     Ok(Entered::Full { capacity })
+                }
+                Some(Answer::Failed(detail)) => {
+                    guard.disarm();
+                    Err(ClusterError::new(
+                        ClusterErrorKind::Refused,
+                        Some(task),
+                        "entering a cluster-wide line",
+                        detail,
+                    ))
                 }
                 None => {
                     guard.disarm();
@@ -325,7 +341,7 @@ impl Session {
                 ))
                 .await?,
                 prepare(format!("SELECT {s}.line_exit($1::text, $2::uuid)")).await?,
-                prepare(format!("SELECT {s}.line_grant($1::text)")).await?,
+                prepare(format!("SELECT {s}.line_recheck($1::text)")).await?,
                 prepare(format!(
                     "SELECT line, task, granted FROM {s}.line_entries WHERE holder = $1"
                 ))
@@ -369,7 +385,8 @@ impl Session {
                 Ok(Some(match answer.as_str() {
                     "admitted" => Answer::Admitted,
                     "full" => Answer::Full,
-                    _ => Answer::Queued,
+                    "queued" => Answer::Queued,
+                    other => Answer::Failed(format!("the store answered `{other}` to an entry")),
                 }))
             }
             Op::Exit { line, task } => {
@@ -446,6 +463,67 @@ pub(crate) fn enter(
     admission.enter(entry)
 }
 
+/// A cluster-wide line as the store has it ([`PgCluster::line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LineCounts {
+    /// How many permits it has (as the instance that entered it last with other figures
+    /// declared).
+    pub permits: u64,
+    /// How many may wait.
+    pub capacity: u64,
+    /// Permits held now (by live instances, and by dead ones not yet reaped).
+    pub held: u64,
+    /// Tasks waiting now.
+    pub waiting: u64,
+}
+
+impl PgCluster {
+    /// Cluster-wide line `name` (`flow:NAME`, `all`, `resource:NAME`) as the store has it:
+    /// its figures, the permits held and the tasks waiting, on every instance; `None` if
+    /// no task ever entered it. The manager's own `status` and `counts` see this instance's
+    /// tasks; this sees the line.
+    ///
+    /// ```no_run
+    /// # async fn demo(cluster: task_manager_postgres::PgCluster) -> Result<(), task_manager_postgres::StoreError> {
+    /// if let Some(line) = cluster.line("flow:query").await? {
+    ///     println!("{} of {} permits held, {} waiting", line.held, line.permits, line.waiting);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The store is unavailable or refused the read.
+    pub async fn line(&self, name: &str) -> Result<Option<LineCounts>, StoreError> {
+        let s = self.inner.schema.quoted();
+        let session = self.inner.link.session().await?;
+        let row = session
+            .client
+            .query_opt(
+                &format!(
+                    "SELECT l.permits, l.capacity,
+                            count(*) FILTER (WHERE e.granted),
+                            count(*) FILTER (WHERE NOT e.granted)
+                       FROM {s}.lines l LEFT JOIN {s}.line_entries e ON e.line = l.name
+                      WHERE l.name = $1
+                      GROUP BY l.permits, l.capacity"
+                ),
+                &[&name],
+            )
+            .await
+            .map_err(|e| StoreError::from_client("reading a cluster-wide line", e))?;
+        let figure = |row: &tokio_postgres::Row, column| {
+            u64::try_from(row.get::<_, i64>(column)).unwrap_or(0)
+        };
+        Ok(row.map(|row| LineCounts {
+            permits: figure(&row, 0),
+            capacity: figure(&row, 1),
+            held: figure(&row, 2),
+            waiting: figure(&row, 3),
+        }))
+    }
+}
+
 fn clamp(figure: usize) -> i64 {
     i64::try_from(figure).unwrap_or(i64::MAX)
 }
@@ -502,11 +580,12 @@ async fn run(settings: Settings, mut ops: mpsc::UnboundedReceiver<Op>, waits: Ar
                         pending = Some(op);
                         break true;
                     }
-                    // Refused for good (it cannot be, with our own parameters): the entry
-                    // is answered as queued, and the recheck makes it again.
-                    Err(_) => {
+                    // Refused for good (a schema edited by hand, a dropped function): the
+                    // entry is answered with the server's words; an exit has nothing
+                    // left to do.
+                    Err(error) => {
                         if let Op::Enter { answer: reply, .. } = op {
-                            let _ = reply.send(Answer::Queued);
+                            let _ = reply.send(Answer::Failed(crate::error::describe(&error)));
                         }
                     }
                 }

@@ -14,7 +14,7 @@
 use task_manager_core::{CancelReason, TaskId};
 
 use crate::nodes::{hex, Node};
-use crate::support::{admin, fresh_schema};
+use crate::support::{admin, fresh_schema, join};
 
 struct Cluster {
     runtime: tokio::runtime::Runtime,
@@ -133,12 +133,22 @@ fn a_global_limit_holds_across_instances() {
     assert_eq!(order.len(), 12, "one entry per task");
     let granted: Vec<bool> = order.iter().map(|(_, granted)| *granted).collect();
     assert_eq!(granted, [[true; 3].as_slice(), &[false; 9]].concat());
+    let line = c.runtime.block_on(async {
+        let observer = join(&c.schema, "observer").await;
+        observer.line("flow:probe").await.expect("reading the line")
+    });
+    let line = line.expect("the line exists");
+    assert_eq!((line.permits, line.held, line.waiting), (3, 3, 9));
     let node_of = |id: TaskId| ids.iter().find(|(_, task)| *task == id).unwrap().0;
     let order: Vec<TaskId> = order.into_iter().map(|(id, _)| id).collect();
     for &id in &order[..3] {
         c.began(node_of(id), id);
     }
-    assert_eq!(c.counts("probe"), (3, 3), "three run at once: the limit is reached");
+    assert_eq!(
+        c.counts("probe"),
+        (3, 3),
+        "three run at once: the limit is reached"
+    );
     // Each end lets the next in line start, on whichever instance it waits.
     for k in 0..order.len() {
         c.finish(node_of(order[k]), order[k]);
@@ -268,7 +278,10 @@ fn cancel_while_queued_from_another_instance() {
     assert_eq!(c.submit(1, waiter, 0), "ok");
     assert_eq!(c.entries(waiter), [("flow:probe".to_owned(), false)]);
     c.nodes[2].cancel(waiter, "not any more");
-    assert_eq!(c.nodes[2].answer(&format!("cancel {waiter}")), ["Requested"]);
+    assert_eq!(
+        c.nodes[2].answer(&format!("cancel {waiter}")),
+        ["Requested"]
+    );
     assert_eq!(
         c.nodes[1].answer(&format!("ended {waiter}")),
         ["cancelled", "-", &hex("not any more")]
@@ -306,7 +319,10 @@ fn a_killed_instances_permit_comes_back() {
     c.nodes[0].kill();
     // b's recheck finds a's presence gone: a's entry is reaped, b's waiter is granted.
     c.began(1, waiter);
-    assert!(c.entries(holder).is_empty(), "the dead instance's entry is gone");
+    assert!(
+        c.entries(holder).is_empty(),
+        "the dead instance's entry is gone"
+    );
     assert_eq!(c.entries(waiter), [("flow:probe".to_owned(), true)]);
     c.finish(1, waiter);
     assert_eq!(c.starts(), [holder, waiter]);
@@ -340,5 +356,9 @@ fn a_resource_is_shared_by_the_instances() {
             ["completed", "-", "-"]
         );
     }
-    assert_eq!(c.counts("r"), (0, 1), "one step holds the resource at a time");
+    assert_eq!(
+        c.counts("r"),
+        (0, 1),
+        "one step holds the resource at a time"
+    );
 }

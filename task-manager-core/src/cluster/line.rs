@@ -58,17 +58,15 @@ impl LineEntry {
 /// dropping it gives the permit back to the store, which hands it to the next waiter of the
 /// line, on whichever instance it waits.
 pub struct ClusterPermit {
-    /// The store's guard: its drop releases the permit. Boxed twice so that a permit is one
-    /// pointer wide, as a local one is (it sits in a step's stop and in a retrying step's
-    /// attempts).
-    _guard: Box<Box<dyn Send + 'static>>,
+    /// The store's guard: its drop releases the permit.
+    _guard: Box<dyn Send + Sync + 'static>,
 }
 
 impl ClusterPermit {
     /// A permit whose release is `guard`'s drop.
-    pub fn new(guard: impl Send + 'static) -> Self {
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
         ClusterPermit {
-            _guard: Box::new(Box::new(guard)),
+            _guard: Box::new(guard),
         }
     }
 }

@@ -40,8 +40,6 @@ use crate::shared::TaskShared;
 /// The permit of a task admitted by its flow's limit, held for the task's whole run.
 pub(crate) type TaskPermit = Permit<TaskShared>;
 /// The permit of a step's resource, held for the step and its cleanup: one of this
-/// manager's, or one of its cluster's when the store shares limits.
-pub(crate) enum ResourcePermit {
-    Local(#[allow(dead_code, reason = "held for its drop")] Permit<TaskShared>),
-    Cluster(#[allow(dead_code, reason = "held for its drop")] crate::cluster::ClusterPermit),
-}
+/// manager's, or one of its cluster's when the store shares limits (carried by a permit of
+/// its own line, `Permit::carrying`, so that both are one pointer).
+pub(crate) type ResourcePermit = Permit<TaskShared>;

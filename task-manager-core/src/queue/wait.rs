@@ -21,7 +21,7 @@ use futures_util::future::{Either, FutureExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
 use crate::queue::permits::{Abandonments, Entry, Ticket, Waiter};
-use crate::queue::TaskPermit;
+use crate::queue::{ResourcePermit, TaskPermit};
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 use crate::shared::TaskShared;
 
@@ -201,7 +201,7 @@ pub(crate) async fn acquire(
     ticket: Ticket<TaskShared>,
     deadline: &mut Option<Pin<Box<Sleep>>>,
     on_pending: impl Fn(),
-) -> Option<TaskPermit> {
+) -> Option<ResourcePermit> {
     let granted = poll_fn(|cx| {
         let deadline = deadline.as_mut().map(Pin::as_mut);
         let polled = poll_line(&ticket, deadline, || CancelReason::Timeout, cx);

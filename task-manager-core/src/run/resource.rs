@@ -67,7 +67,7 @@ impl Scope {
         self.shared.set_step(index);
         self.tell_step(index);
         match queue.enter(&self.shared, self.shared.priority()) {
-            Ok(Entry::Admitted(permit)) => Ok(Some(ResourcePermit::Local(permit))),
+            Ok(Entry::Admitted(permit)) => Ok(Some(permit)),
             Ok(Entry::Queued(ticket)) => {
                 if let Some(resource) = resource {
                     self.hooks
@@ -82,7 +82,7 @@ impl Scope {
                 // the previous step ended.
                 self.timeline.interrupt();
                 match granted {
-                    Some(permit) => Ok(Some(ResourcePermit::Local(permit))),
+                    Some(permit) => Ok(Some(permit)),
                     // Cancelled while it waited: its reason is in the cancel slot.
                     None => Err(Stop::before(index)),
                 }
@@ -133,7 +133,7 @@ impl Scope {
         .await;
         self.timeline.interrupt();
         match granted {
-            Some(permit) => Ok(Some(ResourcePermit::Cluster(permit))),
+            Some(permit) => Ok(Some(ResourcePermit::carrying(permit))),
             None => Err(Stop::before(index)),
         }
     }

@@ -117,19 +117,35 @@ where
     if let (Some(parent), Some(link)) = (&parent, &link) {
         adopt(manager, id, flow, parent, &shared, link)?;
     }
-    // A store that shares limits keeps the flow's line: the entry is staged here, made by
-    // `submit_in_cluster` (see `cluster/line.rs`).
-    let (line, shared_line) = match cluster {
-        Some(link) if link.shares_limits => (None, queues.cluster_line(flow)),
-        _ => {
-            let line = queues.with_line(flow, |line| {
-                line.queue
-                    .enter(&shared, passport.priority())
-                    .map(|entry| (entry, line.max_wait))
-            });
-            (line, None)
+    // A store that shares limits keeps the flow's line (one test of `cluster` here for a
+    // manager without one): the entry is staged, for `submit_in_cluster` to make.
+    if let Some(link) = cluster.filter(|link| link.shares_limits) {
+        if let Some(line) = queues.cluster_line(flow) {
+            let parts = SharedLineParts {
+                id,
+                flow,
+                shared,
+                line,
+                submitted_at,
+                timeout,
+                deadline,
+            };
+            return Ok(submit_in_shared_line(
+                manager,
+                &runtime,
+                link,
+                parts,
+                passport,
+                step_limits,
+                body,
+            ));
         }
-    };
+    }
+    let line = queues.with_line(flow, |line| {
+        line.queue
+            .enter(&shared, passport.priority())
+            .map(|entry| (entry, line.max_wait))
+    });
     let admission = match line {
         None => None,
         Some(Ok(admission)) => Some(admission),
@@ -149,7 +165,6 @@ where
             });
         }
     };
-    let priority = passport.priority();
     let mut scope = Scope::new(
         id,
         Arc::clone(&shared),
@@ -161,42 +176,19 @@ where
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     // Told before the spawn, so that they come before anything the task tells.
     scope.hooks.submitted(id, &shared);
-    // A task of a cluster-wide line is told queued at once: it waits at least for the
-    // store's answer.
-    let queued = shared_line.is_some()
-        || admission
-            .as_ref()
-            .is_some_and(|(entry, _)| entry.is_queued());
-    if queued {
+    if admission
+        .as_ref()
+        .is_some_and(|(entry, _)| entry.is_queued())
+    {
         scope.hooks.queued(id, &shared);
     }
     if let Some(link) = cluster {
+        let queued = admission
+            .as_ref()
+            .is_some_and(|(entry, _)| entry.is_queued());
         link.cluster.submitted(id, flow.name(), queued);
     }
-    let may_wait = admission.is_some() || shared_line.is_some() || flow.has_resources();
-    if let (Some(link), Some((name, limit))) = (cluster, shared_line) {
-        let (gate, answer) = tokio::sync::oneshot::channel();
-        let entry = LineEntry::new(name, id, priority, limit.permits(), limit.queue_capacity());
-        link.stage(
-            id,
-            Staged {
-                entry,
-                flow: flow.name(),
-                gate,
-            },
-        );
-        let limits = WaitLimits::new(submitted_at, timeout, limit.max_wait());
-        let on_pending = scope.hooks.on_admission_pending();
-        let join = runtime.spawn(run_cluster_admitted(
-            Arc::clone(&shared),
-            answer,
-            limits,
-            on_pending,
-            body(task, scope, step_limits),
-        ));
-        let lines = Some(queues.abandonments().clone());
-        return Ok(TaskHandle::new(id, join, shared, lines));
-    }
+    let may_wait = admission.is_some() || flow.has_resources();
     let join = match admission {
         None => runtime.spawn(body(task, scope, step_limits)),
         Some((entry, max_wait)) => {
@@ -340,4 +332,83 @@ fn admit_reserved(
         queue::cancel(shared, reason, source, lines);
     }
     Ok(())
+}
+
+/// What `submit` hands [`submit_in_shared_line`].
+struct SharedLineParts {
+    id: TaskId,
+    flow: &'static FlowInfo,
+    shared: Arc<TaskShared>,
+    /// The cluster-wide line's name and limit.
+    line: (String, crate::limit::Limit),
+    submitted_at: Instant,
+    timeout: Option<std::time::Duration>,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The rest of `submit` for a task whose flow's line is its cluster's (the store shares
+/// limits): the entry is staged for `submit_in_cluster` to make (see `cluster/line.rs`), and
+/// the body is spawned behind `queue::run_cluster_admitted`, which waits for the store's
+/// answer and permit. The task is told `Queued` at once: it waits at least for the answer.
+#[cold]
+#[inline(never)]
+fn submit_in_shared_line<P, R, T, E, Fut>(
+    manager: &TaskManager,
+    runtime: &tokio::runtime::Handle,
+    link: &ClusterLink,
+    parts: SharedLineParts,
+    mut passport: Passport<P>,
+    step_limits: StepLimits,
+    body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
+) -> TaskHandle<T, E, R>
+where
+    R: Default,
+    Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Send + 'static,
+{
+    let SharedLineParts {
+        id,
+        flow,
+        shared,
+        line: (name, limit),
+        submitted_at,
+        timeout,
+        deadline,
+    } = parts;
+    let priority = passport.priority();
+    let mut scope = Scope::new(
+        id,
+        Arc::clone(&shared),
+        Arc::clone(&manager.registry),
+        deadline,
+        &mut passport,
+        true,
+    );
+    let task = Task::new(passport, R::default(), Arc::clone(&shared));
+    scope.hooks.submitted(id, &shared);
+    scope.hooks.queued(id, &shared);
+    link.cluster.submitted(id, flow.name(), true);
+    let (gate, answer) = tokio::sync::oneshot::channel();
+    let entry = LineEntry::new(name, id, priority, limit.permits(), limit.queue_capacity());
+    link.stage(
+        id,
+        Staged {
+            entry,
+            flow: flow.name(),
+            gate,
+        },
+    );
+    let limits = WaitLimits::new(submitted_at, timeout, limit.max_wait());
+    let on_pending = scope.hooks.on_admission_pending();
+    let join = runtime.spawn(run_cluster_admitted(
+        Arc::clone(&shared),
+        answer,
+        limits,
+        on_pending,
+        body(task, scope, step_limits),
+    ));
+    let lines = Some(manager.registry.queues.abandonments().clone());
+    TaskHandle::new(id, join, shared, lines)
 }

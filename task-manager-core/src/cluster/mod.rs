@@ -65,7 +65,10 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
 /// [`submitted`](Self::submitted) or [`release`](Self::release), a
 /// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
-/// own ending, and [`ended`](Self::ended) once. The methods that return nothing are told
+/// own ending, and [`ended`](Self::ended) once. If the store
+/// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the
+/// flow's line after `submitted` (by `submit_in_cluster`), and before each step that needs
+/// a resource. The methods that return nothing are told
 /// from the runner's hot path: they must not block (queue the write), and must keep one
 /// task's writes in the order they were told.
 ///

@@ -178,7 +178,10 @@
 //! PostgreSQL). It takes tasks through [`TaskManager::submit_in_cluster`], which refuses an id
 //! any instance has; any instance cancels them with [`TaskManager::cancel_in_cluster`], decided
 //! in the store; and a task that reaches its own ending claims it in the store first, so that
-//! a cancel from another instance that won there ends it cancelled. A manager without a
+//! a cancel from another instance that won there ends it cancelled. If the store shares
+//! limits ([`Cluster::shares_limits`]), the manager's limits and resources are the cluster's:
+//! a flow's line and a step's resource are lines of the store, with the queue add-on's
+//! rules, across every instance (see [`TaskManagerBuilder::cluster`]). A manager without a
 //! cluster is unchanged. What stays local is listed in [`Cluster`]'s docs and the workspace
 //! README ("Many instances").
 //!

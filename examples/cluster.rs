@@ -1,10 +1,14 @@
-//! Two instances of one cluster on PostgreSQL, and a cancel that crosses between them.
+//! Instances of one cluster on PostgreSQL: a cancel that crosses between them, and a limit
+//! that holds across them.
 //!
 //! `api-1` runs a report; `api-2`, which does not run it, cancels it by id: the store
 //! decides (`Requested`), `api-1` stops the step at once and runs its cleanup, and `api-2`'s
 //! cancellation yields the cleanup as `api-1` recorded it. The id is then refused on
-//! `api-2` too. Both instances live in this process for the demonstration; the crate's
-//! tests run them as separate processes (`task-manager-postgres/tests/store/processes.rs`).
+//! `api-2` too. Then each of three instances submits three renders, a flow limited to 3 at
+//! once on each builder: being clustered, the limit is the cluster's, so 3 run at once in
+//! all, never more, and the others wait in the store's line. The instances live in this
+//! process for the demonstration; the crate's tests run them as separate processes
+//! (`task-manager-postgres/tests/store/processes.rs`, `limits.rs`).
 //!
 //! ```text
 //! cargo run --example cluster                        # starts a throwaway server
@@ -13,11 +17,18 @@
 //! ```
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskId, TaskManager};
+use task_manager_core::{
+    flow, CancelReason, Cluster, Entered, HasTaskManager, Limit, LineEntry, Passport, Task, TaskId,
+    TaskManager,
+};
 use task_manager_postgres::PgCluster;
+
+/// How many renders run at once in the whole cluster.
+const RENDERS_AT_ONCE: usize = 3;
 use tokio::sync::mpsc;
 
 #[derive(HasTaskManager)]
@@ -27,6 +38,9 @@ struct Reports {
     began: mpsc::UnboundedSender<TaskId>,
     /// Each task whose step was stopped, and when (the step's future was dropped).
     stopped: mpsc::UnboundedSender<(TaskId, Instant)>,
+    /// Renders running now, and the most that ever ran at once, on every instance (they
+    /// share this process).
+    rendering: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 /// Sends when the step's future is dropped: the instant the step stopped.
@@ -58,13 +72,27 @@ impl Reports {
     async fn stop_gathering(&self, _task: &mut Task<bool>, _reason: CancelReason) {}
 }
 
+#[flow(name = render)]
+impl Reports {
+    /// Works for the payload's milliseconds, counting itself among the renders running.
+    #[step]
+    async fn draw(&self, task: &mut Task<u64>) -> Result<usize, Infallible> {
+        let (running, peak) = &*self.rendering;
+        let now = running.fetch_add(1, Ordering::AcqRel) + 1;
+        peak.fetch_max(now, Ordering::AcqRel);
+        tokio::time::sleep(Duration::from_millis(*task.payload())).await;
+        running.fetch_sub(1, Ordering::AcqRel);
+        Ok(now)
+    }
+}
+
 struct Instance {
     reports: Arc<Reports>,
     began: mpsc::UnboundedReceiver<TaskId>,
     stopped: mpsc::UnboundedReceiver<(TaskId, Instant)>,
 }
 
-fn instance(tasks: TaskManager) -> Instance {
+fn instance(tasks: TaskManager, rendering: &Arc<(AtomicUsize, AtomicUsize)>) -> Instance {
     let (began, began_rx) = mpsc::unbounded_channel();
     let (stopped, stopped_rx) = mpsc::unbounded_channel();
     Instance {
@@ -72,6 +100,7 @@ fn instance(tasks: TaskManager) -> Instance {
             tasks,
             began,
             stopped,
+            rendering: Arc::clone(rendering),
         }),
         began: began_rx,
         stopped: stopped_rx,
@@ -88,9 +117,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .instance(name)
             .schema(schema.clone())
     };
-    let (store_1, store_2) = (join("api-1").await?, join("api-2").await?);
-    let mut api_1 = instance(TaskManager::builder().cluster(store_1.clone()).build()?);
-    let api_2 = instance(TaskManager::builder().cluster(store_2.clone()).build()?);
+    let (store_1, store_2, store_3) = (
+        join("api-1").await?,
+        join("api-2").await?,
+        join("api-3").await?,
+    );
+    let rendering = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    // The same builder as without a cluster: on a clustered one, the limit is cluster-wide.
+    let manager = |store: &PgCluster| {
+        TaskManager::builder()
+            .cluster(store.clone())
+            // Room in the line for every render the measure submits at once.
+            .limit_flow(
+                "render",
+                Limit::new(RENDERS_AT_ONCE).with_queue_capacity(10_000),
+            )
+            .build()
+    };
+    let mut api_1 = instance(manager(&store_1)?, &rendering);
+    let api_2 = instance(manager(&store_2)?, &rendering);
+    let api_3 = instance(manager(&store_3)?, &rendering);
 
     let reports = Arc::clone(&api_1.reports);
     let handle = reports
@@ -130,11 +176,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("api-2 refuses the same id: {refused}");
     }
 
+    let mut renders = Vec::new();
+    for instance in [&api_1, &api_2, &api_3] {
+        for _ in 0..3 {
+            let reports = &instance.reports;
+            renders.push(
+                reports
+                    .tasks
+                    .submit_in_cluster(Passport::new(300), |p| reports.execute_render(p))
+                    .await?,
+            );
+        }
+    }
+    if let Some(line) = store_1.line("flow:render").await? {
+        println!(
+            "9 renders submitted on 3 instances, limit {RENDERS_AT_ONCE} on each builder: the store's line holds {} of {} permits, {} waiting",
+            line.held, line.permits, line.waiting
+        );
+    }
+    for render in renders {
+        render.await.into_result()?;
+    }
+    println!(
+        "all 9 rendered; at most {} ran at once in the whole cluster",
+        rendering.1.load(Ordering::Acquire)
+    );
+
     if measure {
         measure_cancel(&mut api_1, &api_2, 500).await?;
         measure_store_alone(&store_1, 2_000).await?;
-        measure_submission(&api_1, 2_000, true).await?;
-        measure_submission(&api_1, 2_000, false).await?;
+        measure_submission(&api_1, 2_000, true, &rendering).await?;
+        measure_submission(&api_1, 2_000, false, &rendering).await?;
+        measure_global_limit([&api_1, &api_2, &api_3], 3_000).await?;
+        measure_acquire(&store_1, &store_2, 1_000).await?;
     }
 
     // The example's schema goes with it.
@@ -197,6 +271,7 @@ async fn measure_submission(
     api_1: &Instance,
     tasks: usize,
     parked: bool,
+    rendering: &Arc<(AtomicUsize, AtomicUsize)>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let clustered = &api_1.reports;
     let mut handles = Vec::with_capacity(tasks);
@@ -217,7 +292,7 @@ async fn measure_submission(
     for handle in handles.drain(..) {
         handle.await;
     }
-    let local = instance(TaskManager::new());
+    let local = instance(TaskManager::new(), rendering);
     let started = Instant::now();
     for _ in 0..tasks {
         handles.push(local.reports.execute_report(Passport::new(false))?);
@@ -261,6 +336,92 @@ async fn measure_store_alone(
     let read = started.elapsed() / rounds as u32;
     println!(
         "the store alone, one after another ({rounds} each): insert {insert:?}, read {read:?}"
+    );
+    Ok(())
+}
+
+/// Tasks per second of the instances together, each task of the cluster-wide limited flow
+/// completing at once: what the store's line lets through.
+async fn measure_global_limit(
+    instances: [&Instance; 3],
+    tasks: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut submitters = Vec::new();
+    for instance in instances {
+        let reports = Arc::clone(&instance.reports);
+        let share = tasks / instances.len();
+        submitters.push(tokio::spawn(async move {
+            let mut handles = Vec::with_capacity(share);
+            for _ in 0..share {
+                let submitted = reports
+                    .tasks
+                    .submit_in_cluster(Passport::new(0), |p| reports.execute_render(p))
+                    .await;
+                handles.push(submitted.map_err(|e| e.to_string())?);
+            }
+            for handle in handles {
+                handle.await.into_result().map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for submitter in submitters {
+        submitter.await??;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "3 instances, one flow limited to {RENDERS_AT_ONCE} across them, {tasks} tasks completing at once: {:.0} tasks/s ({elapsed:?})",
+        tasks as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A permit of a cluster-wide line, through the store's `Cluster::enter_line`: taken while
+/// one is free (one round trip, the line locked), and handed from a release on one instance
+/// to a waiter on another (the release's transaction, its `NOTIFY`, the waiter's wake-up).
+async fn measure_acquire(
+    one: &PgCluster,
+    other: &PgCluster,
+    rounds: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let line = "flow:acquire_measure";
+    let entry = |id| LineEntry::new(line, id, 0, 1, 10);
+    let mut free = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let asked = Instant::now();
+        let Entered::Admitted(permit) = one.enter_line(entry(TaskId::new())).await? else {
+            return Err("the permit was not free".into());
+        };
+        free.push(asked.elapsed());
+        drop(permit);
+    }
+    let mut handed = Vec::with_capacity(rounds);
+    let mut held = match one.enter_line(entry(TaskId::new())).await? {
+        Entered::Admitted(permit) => permit,
+        Entered::Queued(wait) => wait.await,
+        _ => return Err("the line was full".into()),
+    };
+    for round in 0..rounds {
+        // The waiter is on the instance that does not hold the permit.
+        let there = if round % 2 == 0 { other } else { one };
+        let Entered::Queued(wait) = there.enter_line(entry(TaskId::new())).await? else {
+            return Err("the permit should have been held".into());
+        };
+        let released = Instant::now();
+        drop(held);
+        held = wait.await;
+        handed.push(released.elapsed());
+    }
+    drop(held);
+    free.sort();
+    handed.sort();
+    println!(
+        "a cluster-wide permit ({rounds} rounds): taken while free p50 {:?}, p99 {:?}; handed from a release on one instance to a waiter on another p50 {:?}, p99 {:?}",
+        percentile(&free, 50),
+        percentile(&free, 99),
+        percentile(&handed, 50),
+        percentile(&handed, 99)
     );
     Ok(())
 }

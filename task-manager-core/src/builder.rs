@@ -46,7 +46,8 @@ use crate::queue::QueueConfig;
 /// ```
 ///
 /// A flow limited here is limited on this manager only (another manager runs its own
-/// tasks under its own limits). A limit given here replaces the flow's
+/// tasks under its own limits), unless the manager is clustered on a store that shares
+/// limits: see [`cluster`](Self::cluster). A limit given here replaces the flow's
 /// `#[flow(limit = ..)]`, so deployment can tune what the code declares.
 ///
 /// Cloning a builder clones its settings; the add-ons given to it are shared by the clones
@@ -144,7 +145,16 @@ impl TaskManagerBuilder {
     /// ([`TaskManager::submit_in_cluster`], the only way a clustered manager takes tasks), any
     /// instance can cancel them ([`TaskManager::cancel_in_cluster`]), and a task that reaches
     /// its own ending claims it in the store against those cancels. See [`Cluster`] and the
-    /// `task-manager-postgres` crate. Limits stay per manager.
+    /// `task-manager-postgres` crate.
+    ///
+    /// **Limits.** If the store shares limits ([`Cluster::shares_limits`]), every limit and
+    /// resource of this manager (the builder's `limit_flow`, `limit_all` and `resource`, and a
+    /// flow's own `#[flow(limit)]`) is cluster-wide: one line in the store for every instance
+    /// configured alike, with the same rules as in one process (priority, then arrival order;
+    /// the queue's capacity, refused with [`SubmitError::QueueFull`](crate::SubmitError::QueueFull)
+    /// by `submit_in_cluster`; the max wait; a cancel while queued from any instance). A task's
+    /// children ([`Task::child`](crate::Task::child)) wait in their instance's own line of
+    /// their flow; their steps' resources are the cluster's. Otherwise limits stay per manager.
     ///
     /// `build` attaches the cluster (its delivery of cancels starts): call it within the
     /// tokio runtime the tasks will run on.

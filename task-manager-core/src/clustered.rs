@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::cluster::{ClusterLink, Entered, Staged};
 use crate::cluster_cancellation::ClusterCancellation;
 use crate::error::{ClusterError, ClusterErrorKind, SubmitError};
 use crate::id::TaskId;
@@ -92,7 +93,11 @@ impl TaskManager {
             })?;
         let submitted = submit(passport);
         drop(guard);
-        submitted
+        let handle = submitted?;
+        match link.take_staged(id) {
+            None => Ok(handle),
+            Some(staged) => enter_flow_line(link, staged).await.map(|()| handle),
+        }
     }
 
     /// Cancels task `id` wherever it runs in the cluster, decided atomically in the store
@@ -126,6 +131,30 @@ impl TaskManager {
             .await?;
         let end = (status != CancelStatus::NotFound).then(|| link.cluster.ended_cleanup(id));
         Ok(ClusterCancellation::stored(id, status, end))
+    }
+}
+
+/// Makes a submitted task's staged entry into its flow's cluster-wide line, and hands the
+/// store's answer to the task. Refused (the line is full, the store failed): the task is
+/// told nothing but that, and ends as if its handle were dropped, which it then is.
+async fn enter_flow_line(link: &ClusterLink, staged: Staged) -> Result<(), SubmitError> {
+    let id = staged.entry.task;
+    match link.cluster.enter_line(staged.entry).await {
+        Ok(Entered::Full { capacity }) => Err(SubmitError::QueueFull {
+            id,
+            flow: staged.flow,
+            capacity,
+        }),
+        Ok(entered) => {
+            // A task cancelled meanwhile has dropped its gate: the answer (a permit or a
+            // place in the line) is dropped here, which gives it back.
+            let _ = staged.gate.send(entered);
+            Ok(())
+        }
+        Err(error) => Err(SubmitError::Cluster {
+            id,
+            error: Box::new(error),
+        }),
     }
 }
 

@@ -108,7 +108,10 @@
 //! ([`TaskManagerBuilder::limit_flow`]), or give one line to every flow without a limit of its
 //! own ([`TaskManagerBuilder::limit_all`]). Resources are named and sized on the builder
 //! ([`TaskManagerBuilder::resource`]) and claimed by steps (`#[step(resource = "db")]`).
-//! Limits are per manager: two managers do not share permits. The builder also takes the
+//! Limits are per manager: two managers do not share permits, unless they are instances of
+//! one cluster whose store shares limits ([`Cluster::shares_limits`], as
+//! `task-manager-postgres` does by default): then every limit and resource declared for a
+//! clustered manager is one line in the store for all its instances. The builder also takes the
 //! manager's cleanup deadline ([`TaskManagerBuilder::cleanup_timeout`]); everything it is
 //! given is checked at `build`.
 //!
@@ -175,7 +178,10 @@
 //! PostgreSQL). It takes tasks through [`TaskManager::submit_in_cluster`], which refuses an id
 //! any instance has; any instance cancels them with [`TaskManager::cancel_in_cluster`], decided
 //! in the store; and a task that reaches its own ending claims it in the store first, so that
-//! a cancel from another instance that won there ends it cancelled. A manager without a
+//! a cancel from another instance that won there ends it cancelled. If the store shares
+//! limits ([`Cluster::shares_limits`]), the manager's limits and resources are the cluster's:
+//! a flow's line and a step's resource are lines of the store, with the queue add-on's
+//! rules, across every instance (see [`TaskManagerBuilder::cluster`]). A manager without a
 //! cluster is unchanged. What stays local is listed in [`Cluster`]'s docs and the workspace
 //! README ("Many instances").
 //!
@@ -230,8 +236,8 @@ pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
-    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterSeal, Delivered, EndedAs,
-    RecordedCleanup,
+    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterPermit, ClusterSeal, Delivered,
+    EndedAs, Entered, LineEntry, RecordedCleanup,
 };
 pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;

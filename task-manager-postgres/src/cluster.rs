@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use task_manager_core::{
     CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding, ClusterError,
-    ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, RecordedCleanup, TaskId,
+    ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, Entered, LineEntry, RecordedCleanup,
+    TaskId,
 };
 use tokio::sync::mpsc;
 use tokio::time::sleep;
@@ -264,6 +265,14 @@ impl Cluster for PgCluster {
                 wait = (wait * 2).min(ENDED_POLL_MAX);
             }
         })
+    }
+
+    fn shares_limits(&self) -> bool {
+        !self.inner.options.limits_per_instance
+    }
+
+    fn enter_line(&self, entry: LineEntry) -> ClusterFuture<Result<Entered, ClusterError>> {
+        crate::admission::enter(self, entry)
     }
 }
 

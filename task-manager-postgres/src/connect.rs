@@ -69,6 +69,10 @@ pub(crate) struct Options {
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) connect_timeout: Duration,
+    /// Cluster-wide lines (`admission.rs`): how often an instance with waiting tasks
+    /// re-checks its lines, and whether limits stay per instance instead.
+    pub(crate) recheck_lines_every: Duration,
+    pub(crate) limits_per_instance: bool,
 }
 
 impl Default for Options {
@@ -81,6 +85,8 @@ impl Default for Options {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(10),
+            recheck_lines_every: Duration::from_secs(1),
+            limits_per_instance: false,
         }
     }
 }
@@ -113,6 +119,24 @@ impl<I> Connect<I> {
     /// different schemas. A plain lowercase identifier, checked when the builder is awaited.
     pub fn schema(mut self, name: impl Into<String>) -> Self {
         self.options.schema = name.into();
+        self
+    }
+
+    /// How often an instance whose tasks wait in a cluster-wide line re-checks the lines
+    /// (default 1 s): it hands out the permits of instances that died (their admission
+    /// connection ended) and finds the grants whose notification it missed while its own
+    /// connection was down. A live instance's releases are told at once; this is the
+    /// backstop.
+    pub fn recheck_lines_every(mut self, period: Duration) -> Self {
+        self.options.recheck_lines_every = period.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Keeps the limits and resources of the manager built with this instance per
+    /// instance, as without a cluster. By default they are cluster-wide: each is one line in
+    /// the store for every instance (see the crate docs, "Cluster-wide limits").
+    pub fn limits_per_instance(mut self) -> Self {
+        self.options.limits_per_instance = true;
         self
     }
 

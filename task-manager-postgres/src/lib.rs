@@ -28,6 +28,9 @@
 //!   [`Cancels`]): `LISTEN`/`NOTIFY` on a channel per instance, a re-scan of the instance's
 //!   undelivered cancels after every (re)connect of the listening connection and
 //!   periodically, reconnection with backoff, typed errors while the server is down.
+//! * **Cluster-wide limits** (a manager's flow limits and step resources,
+//!   `Cluster::enter_line`): one line per limit in the store, shared by every instance:
+//!   see "Cluster-wide limits" below and [`PgCluster::line`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,6 +62,42 @@
 //! parameters; the schema's name, checked to be a plain identifier, is the only text
 //! formatted into SQL.
 //!
+//! Cluster-wide lines add `lines` (each line's permits and capacity), `line_entries` (who
+//! holds and who waits, with the arrival sequence `line_arrivals`) and the functions that
+//! enter, leave and grant (`src/admission.sql`).
+//!
+//! # Cluster-wide limits
+//! A manager built with a `PgCluster` (unless [`Connect::limits_per_instance`]) keeps every
+//! limit and resource it declares in the store: the builder's `limit_flow`, `limit_all` and
+//! `resource`, and a flow's own `#[flow(limit)]`, each one line (`flow:NAME`, `all`,
+//! `resource:NAME`) for every instance. The rules are the in-process ones: higher priority
+//! first, then arrival order across the cluster; at most `capacity` waiting, a newcomer
+//! beyond that refused (`SubmitError::QueueFull` from `submit_in_cluster`, which makes the
+//! flow's entry before it returns); the max wait counted from submission; a task cancelled
+//! while it waits (from any instance) leaves the line and runs nothing. Each operation on a
+//! line is one call of a function that first locks the line's row, so that the instances'
+//! operations on one line are serialised: two instances taking the last permit at once are
+//! served one after the other, and the second waits. A released permit goes to the first
+//! live waiter in the releaser's own transaction, and a `NOTIFY` on the waiter's instance's
+//! channel wakes it; every [`Connect::recheck_lines_every`] (default 1 s) and after every
+//! reconnection, an instance with waiting tasks runs the grant of their lines again and
+//! reads what was granted, since a `NOTIFY` is lost while its connection is down.
+//!
+//! **A dead instance's permits come back: session-scoped, not leased.** Each instance holds
+//! a session-level advisory lock (its presence, a random key) on its admission connection,
+//! and each of its entries names that key. PostgreSQL releases the lock when the connection
+//! ends, also when the process is killed (its socket closes); from then on its entries are
+//! dead, and the next re-check of their line by an instance that waits in it (every
+//! `recheck_lines_every`), or an entry that finds the line full, deletes them and hands
+//! their permits on. A lease would need each holder to renew its rows every
+//! period, and would keep a dead holder's permits until the lease ran out; the presence lock
+//! costs nothing while all is well and frees at once. Its price, which a lease pays too once
+//! it expires: an instance cut from the server (its admission connection lost while it
+//! runs) loses its entries once another instance reaps them, and a task of it already
+//! running keeps running while its permit may be handed to another, so the limit can be
+//! exceeded until it ends. It takes the same key again on reconnecting, so entries not yet
+//! reaped live on; a waiting task whose entry was reaped takes its place again, at the back.
+//!
 //! # Text
 //! Ids are `uuid`s. Cancel reasons, failure and panic messages are user text of any
 //! content: they are stored as `bytea` (their UTF-8 bytes), because PostgreSQL's `text`
@@ -76,6 +115,7 @@
 //! do this too, through `try_recv`, which reports a lost connection; it was not needed.)
 //! TLS is not supported yet (`NoTls`).
 
+mod admission;
 mod cluster;
 mod connect;
 mod error;
@@ -89,6 +129,7 @@ mod schema;
 mod sql;
 mod store;
 
+pub use admission::LineCounts;
 pub use connect::{Connect, Instance, NoInstance};
 pub use error::{ConnectError, StoreError};
 pub use listen::{CancelEvent, Cancels, PendingCancel};

@@ -71,10 +71,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "task records, cancel delivery",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "task records, cancel delivery",
+        sql: r#"
 CREATE TABLE {s}.tasks (
     id                  uuid PRIMARY KEY,
     flow                text NOT NULL,
@@ -128,7 +129,17 @@ CREATE FUNCTION {s}.cancel_channel(instance text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT 'tm_cancel_' || md5('{name}/' || instance) $$;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "cluster-wide lines: limits and resources shared by every instance",
+        sql: ADMISSION_SQL,
+    },
+];
+
+/// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the
+/// functions that enter, leave and grant, each one round trip under the line's row lock.
+const ADMISSION_SQL: &str = include_str!("admission.sql");
 
 /// The newest version this crate knows.
 pub(crate) const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub(crate) listening: Arc<AtomicBool>,
     /// The manager's side, once a manager was built with this cluster (`cluster.rs`).
     pub(crate) seam: std::sync::OnceLock<crate::cluster::Seam>,
+    /// The cluster-wide lines' task, started by the first entry (`admission.rs`).
+    pub(crate) admission: std::sync::OnceLock<crate::admission::Admission>,
 }
 
 impl std::fmt::Debug for PgCluster {
@@ -116,6 +118,7 @@ impl PgCluster {
                 link,
                 listening: Arc::new(AtomicBool::new(false)),
                 seam: std::sync::OnceLock::new(),
+                admission: std::sync::OnceLock::new(),
             }),
         }
     }

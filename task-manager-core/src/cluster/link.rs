@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Staged};
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -25,6 +25,12 @@ pub(crate) type DecidedCancel = (CancelReason, CancelSource);
 /// What a clustered manager keeps of its cluster (in its registry).
 pub(crate) struct ClusterLink {
     pub(crate) cluster: Arc<dyn Cluster>,
+    /// The store keeps the limits and resources cluster-wide (`Cluster::shares_limits`,
+    /// asked once).
+    pub(crate) shares_limits: bool,
+    /// Entries into a flow's cluster-wide line, staged by the synchronous submission for
+    /// `submit_in_cluster` to make (see `line.rs`).
+    staged: Mutex<HashMap<TaskId, Staged>>,
     /// Reserved ids, each with the cancel the store decided for it meanwhile, if one did.
     reserved: Mutex<HashMap<TaskId, Option<DecidedCancel>>>,
 }
@@ -50,9 +56,27 @@ pub(crate) enum Found<T> {
 impl ClusterLink {
     pub(crate) fn new(cluster: Arc<dyn Cluster>) -> Self {
         ClusterLink {
+            shares_limits: cluster.shares_limits(),
             cluster,
+            staged: Mutex::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Stages task `id`'s entry into its flow's cluster-wide line (see `line.rs`).
+    pub(crate) fn stage(&self, id: TaskId, staged: Staged) {
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, staged);
+    }
+
+    /// Takes task `id`'s staged entry, if its submission staged one.
+    pub(crate) fn take_staged(&self, id: TaskId) -> Option<Staged> {
+        self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
     }
 
     /// Notes `id` as reserved here; `false` if it already is (a second submission of the

@@ -20,6 +20,7 @@
 //! [`TaskManager::cancel_in_cluster`](crate::TaskManager::cancel_in_cluster) for an answer
 //! decided in the store.
 
+mod line;
 mod link;
 
 use std::future::Future;
@@ -31,6 +32,8 @@ use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
+pub(crate) use line::{flow_line, resource_line, Staged, ALL_FLOWS_LINE};
+pub use line::{ClusterPermit, Entered, LineEntry};
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
 
@@ -62,7 +65,10 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
 /// [`submitted`](Self::submitted) or [`release`](Self::release), a
 /// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
-/// own ending, and [`ended`](Self::ended) once. The methods that return nothing are told
+/// own ending, and [`ended`](Self::ended) once. If the store
+/// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the
+/// flow's line after `submitted` (by `submit_in_cluster`), and before each step that needs
+/// a resource. The methods that return nothing are told
 /// from the runner's hot path: they must not block (queue the write), and must keep one
 /// task's writes in the order they were told.
 ///
@@ -146,6 +152,34 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         id: TaskId,
     ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>>;
+
+    /// Whether the store keeps the manager's limits and resources cluster-wide (asked once,
+    /// by [`build`](crate::TaskManagerBuilder::build)). If it does, every limit and resource
+    /// of the manager is a line of the store ([`enter_line`](Self::enter_line)) instead of
+    /// one of this process; if not (the default), they stay per instance.
+    fn shares_limits(&self) -> bool {
+        false
+    }
+
+    /// Task `entry.task` asks for a permit of the cluster-wide line `entry.line`: the store
+    /// answers at once with a permit, a place in the line, or a refusal if the line is full
+    /// (see [`Entered`]). Asked only if [`shares_limits`](Self::shares_limits) said yes: for
+    /// a flow's limit by [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster),
+    /// for a step's resource by the task before the step.
+    ///
+    /// # Errors
+    /// The store could not make the entry. The default refuses: this store shares no limits.
+    fn enter_line(&self, entry: LineEntry) -> ClusterFuture<Result<Entered, ClusterError>> {
+        let id = entry.task;
+        Box::pin(async move {
+            Err(ClusterError::new(
+                crate::error::ClusterErrorKind::Refused,
+                Some(id),
+                "entering a cluster-wide line",
+                "this store does not share limits",
+            ))
+        })
+    }
 }
 
 /// The store's answer to [`Cluster::seal`].

@@ -67,7 +67,9 @@ pub enum EventKind<'a> {
     /// thread, inside `execute_*`).
     Submitted,
     /// The task must wait in its flow's queue before it starts (queue add-on): its flow's
-    /// limit had no free permit. A task admitted at once is not `Queued`.
+    /// limit had no free permit. A task admitted at once is not `Queued`. (On a manager whose
+    /// cluster shares limits, every task of a limited flow is `Queued` at submission: it waits
+    /// at least for the store's answer.)
     Queued,
     /// The task's future began to run (after its queue, if it had one): its first step is
     /// next, unless a cancel already came.

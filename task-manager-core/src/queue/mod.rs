@@ -14,16 +14,22 @@
 //!   as a step is: the admission wait the runner spawns around a task's body, and
 //!   [`acquire`], which the runner awaits for a step's resource. Neither knows the runner.
 //!
+//! * `cluster_wait`: the same two waits in a cluster-wide line, when the manager's store
+//!   shares limits (`Cluster::shares_limits`): the store keeps the line, the task waits for
+//!   its answer raced against its cancel and deadline as here.
+//!
 //! Cost for a flow that uses none of it: at submission three plain reads (the flow's static
 //! limit and resource list, the manager's table being empty); nothing per step. See
 //! `table.rs`.
 
+mod cluster_wait;
 mod config;
 mod line;
 mod permits;
 mod table;
 mod wait;
 
+pub(crate) use cluster_wait::{acquire_in_cluster, run_cluster_admitted};
 pub(crate) use config::QueueConfig;
 pub(crate) use permits::{Abandonments, Entry, Full, Permit};
 pub(crate) use table::Queues;
@@ -33,5 +39,7 @@ use crate::shared::TaskShared;
 
 /// The permit of a task admitted by its flow's limit, held for the task's whole run.
 pub(crate) type TaskPermit = Permit<TaskShared>;
-/// The permit of a step's resource, held for the step and its cleanup.
+/// The permit of a step's resource, held for the step and its cleanup: one of this
+/// manager's, or one of its cluster's when the store shares limits (carried by a permit of
+/// its own line, `Permit::carrying`, so that both are one pointer).
 pub(crate) type ResourcePermit = Permit<TaskShared>;

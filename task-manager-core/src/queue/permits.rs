@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::line::{Key, Line};
+use crate::cluster::ClusterPermit;
 
 /// How many waiters of one manager's lines gave up (their tasks were cancelled while they
 /// waited), counted by the cancellers. A line that is full looks for abandoned entries only
@@ -82,6 +83,9 @@ pub(crate) struct PermitQueue<W: Waiter> {
     capacity: usize,
     abandonments: Abandonments,
     state: Mutex<State<W>>,
+    /// A cluster's permit this one-permit line stands for (see [`Permit::carrying`]): given
+    /// back to the cluster when the line goes, with the last [`Permit`] of it.
+    _carried: Option<ClusterPermit>,
 }
 
 struct State<W> {
@@ -119,6 +123,7 @@ impl<W: Waiter> PermitQueue<W> {
                 next_seq: 0,
                 swept_at: abandonments.count(),
             }),
+            _carried: None,
         }
     }
 
@@ -185,6 +190,11 @@ impl<W: Waiter> PermitQueue<W> {
         self.lock().waiting.len()
     }
 
+    /// How many permits the line has in all.
+    pub(crate) fn permits(&self) -> usize {
+        self.permits
+    }
+
     /// Permits held (handed-over, unclaimed ones included).
     pub(crate) fn in_use(&self) -> usize {
         self.permits - self.lock().free
@@ -247,6 +257,25 @@ impl<W: Waiter> fmt::Debug for PermitQueue<W> {
 /// One permit, held until dropped; dropping it hands it to the next waiter.
 pub(crate) struct Permit<W: Waiter> {
     queue: Arc<PermitQueue<W>>,
+}
+
+impl<W: Waiter> Permit<W> {
+    /// A permit that stands for `permit`, a permit of the manager's cluster: the only permit
+    /// of a line of its own, out from the start. Dropping it drops that line, and with it the
+    /// cluster's permit, which gives it back to the cluster. A step's stop and a retrying
+    /// step's attempts then hold either kind in one pointer.
+    pub(crate) fn carrying(permit: ClusterPermit) -> Self {
+        let abandonments = Abandonments::default();
+        let mut line = PermitQueue::new(1, 1, &abandonments);
+        line.state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .free = 0;
+        line._carried = Some(permit);
+        Permit {
+            queue: Arc::new(line),
+        }
+    }
 }
 
 impl<W: Waiter> Drop for Permit<W> {

@@ -23,6 +23,8 @@ pub(crate) type ResourceQueue = TaskQueue;
 pub(crate) struct FlowQueue {
     pub(crate) queue: TaskQueue,
     pub(crate) max_wait: Option<Duration>,
+    /// The limit the line was made from (a cluster-wide line is made of the same figures).
+    pub(crate) limit: Limit,
 }
 
 impl FlowQueue {
@@ -34,6 +36,7 @@ impl FlowQueue {
                 abandonments,
             )),
             max_wait: limit.max_wait(),
+            limit,
         }
     }
 }
@@ -98,6 +101,21 @@ impl Queues {
             return Some(visit(line));
         }
         self.all.as_ref().map(visit)
+    }
+
+    /// The name and limit of the cluster-wide line tasks of `flow` wait in, for a manager
+    /// whose store shares limits; `None` if the flow is not limited. The lookup order of
+    /// [`with_line`](Self::with_line).
+    pub(crate) fn cluster_line(&self, flow: &'static FlowInfo) -> Option<(String, Limit)> {
+        if let Some(line) = self.flows.get(flow.name()) {
+            return Some((crate::cluster::flow_line(flow.name()), line.limit));
+        }
+        if let Some(limit) = flow.limit() {
+            return Some((crate::cluster::flow_line(flow.name()), limit));
+        }
+        self.all
+            .as_ref()
+            .map(|line| (crate::cluster::ALL_FLOWS_LINE.to_owned(), line.limit))
     }
 
     /// The resource named `name`.

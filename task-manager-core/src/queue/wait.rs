@@ -73,6 +73,13 @@ impl WaitLimits {
     }
 }
 
+impl WaitLimits {
+    /// When the wait expires, and the max wait if that is what expires first.
+    pub(crate) fn parts(self) -> (Option<Instant>, Option<Duration>) {
+        (self.expires_at, self.max_wait)
+    }
+}
+
 fn expired(max_wait: Option<Duration>) -> CancelReason {
     match max_wait {
         Some(max_wait) => CancelReason::QueueWaitExceeded { max_wait },

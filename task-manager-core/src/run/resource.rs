@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use crate::cluster::{resource_line, LineEntry};
 use crate::queue::{self, Entry, ResourcePermit};
 use crate::run::scope::{Scope, StepRun, Stop};
 
@@ -45,6 +46,17 @@ impl Scope {
         index: usize,
     ) -> Result<Option<ResourcePermit>, Stop> {
         let resource = self.shared.flow().step_resource(index);
+        if let Some(link) = self
+            .registry
+            .cluster
+            .as_ref()
+            .filter(|link| link.shares_limits)
+        {
+            let cluster = std::sync::Arc::clone(&link.cluster);
+            return self
+                .wait_for_cluster_resource(index, resource, cluster)
+                .await;
+        }
         let queue = resource.and_then(|name| self.registry.queues.resource(name).cloned());
         // No line to wait in: a cancelled task stops in `step` before the step begins, and a
         // hand-written flow whose resource was never configured just runs (submission refuses
@@ -78,6 +90,51 @@ impl Scope {
             // A resource's line has a capacity of `usize::MAX`: it is never full. Should it
             // be, the step waits for nothing rather than fail.
             Err(_) => Ok(None),
+        }
+    }
+
+    /// [`wait_for_resource`](Self::wait_for_resource) when the manager's store shares
+    /// limits: the resource's line is the cluster's (`queue::acquire_in_cluster`), with the
+    /// same rules.
+    #[cold]
+    #[inline(never)]
+    async fn wait_for_cluster_resource(
+        &mut self,
+        index: usize,
+        resource: Option<&'static str>,
+        cluster: std::sync::Arc<dyn crate::cluster::Cluster>,
+    ) -> Result<Option<ResourcePermit>, Stop> {
+        let permits = resource.and_then(|name| self.registry.queues.resource(name));
+        let (Some(resource), Some(permits)) = (resource, permits) else {
+            return Ok(None);
+        };
+        if self.shared.cell().is_cancel_requested() {
+            return Ok(None);
+        }
+        self.shared.set_step(index);
+        self.tell_step(index);
+        let entry = LineEntry::new(
+            resource_line(resource),
+            self.id,
+            self.shared.priority(),
+            permits.permits(),
+            usize::MAX,
+        );
+        let entering = cluster.enter_line(entry);
+        let (id, shared) = (self.id, std::sync::Arc::clone(&self.shared));
+        let hooks = &mut self.hooks;
+        let granted = queue::acquire_in_cluster(
+            &shared,
+            entering,
+            &mut self.deadline,
+            || hooks.waiting_for_resource(id, &shared, index, resource),
+            || {},
+        )
+        .await;
+        self.timeline.interrupt();
+        match granted {
+            Some(permit) => Ok(Some(ResourcePermit::carrying(permit))),
+            None => Err(Stop::before(index)),
         }
     }
 }

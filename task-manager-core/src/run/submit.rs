@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::cluster::{ClusterLink, NotAdmitted};
+use crate::cluster::{ClusterLink, LineEntry, NotAdmitted, Staged};
 use crate::error::SubmitError;
 use crate::family::{Family, Unlinked};
 use crate::flow::FlowInfo;
@@ -15,7 +15,7 @@ use crate::manager::TaskManager;
 use crate::observe::TaskLive;
 use crate::outcome::Outcome;
 use crate::passport::Passport;
-use crate::queue::{self, run_admitted, Full, WaitLimits};
+use crate::queue::{self, run_admitted, run_cluster_admitted, Full, WaitLimits};
 use crate::run::scope::{arm_deadline, Scope};
 use crate::run::step_limits::StepLimits;
 use crate::shared::TaskShared;
@@ -116,6 +116,30 @@ where
     }
     if let (Some(parent), Some(link)) = (&parent, &link) {
         adopt(manager, id, flow, parent, &shared, link)?;
+    }
+    // A store that shares limits keeps the flow's line (one test of `cluster` here for a
+    // manager without one): the entry is staged, for `submit_in_cluster` to make.
+    if let Some(link) = cluster.filter(|link| link.shares_limits) {
+        if let Some(line) = queues.cluster_line(flow) {
+            let parts = SharedLineParts {
+                id,
+                flow,
+                shared,
+                line,
+                submitted_at,
+                timeout,
+                deadline,
+            };
+            return Ok(submit_in_shared_line(
+                manager,
+                &runtime,
+                link,
+                parts,
+                passport,
+                step_limits,
+                body,
+            ));
+        }
     }
     let line = queues.with_line(flow, |line| {
         line.queue
@@ -306,4 +330,83 @@ fn admit_reserved(
         queue::cancel(shared, reason, source, lines);
     }
     Ok(())
+}
+
+/// What `submit` hands [`submit_in_shared_line`].
+struct SharedLineParts {
+    id: TaskId,
+    flow: &'static FlowInfo,
+    shared: Arc<TaskShared>,
+    /// The cluster-wide line's name and limit.
+    line: (String, crate::limit::Limit),
+    submitted_at: Instant,
+    timeout: Option<std::time::Duration>,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// The rest of `submit` for a task whose flow's line is its cluster's (the store shares
+/// limits): the entry is staged for `submit_in_cluster` to make (see `cluster/line.rs`), and
+/// the body is spawned behind `queue::run_cluster_admitted`, which waits for the store's
+/// answer and permit. The task is told `Queued` at once: it waits at least for the answer.
+#[cold]
+#[inline(never)]
+fn submit_in_shared_line<P, R, T, E, Fut>(
+    manager: &TaskManager,
+    runtime: &tokio::runtime::Handle,
+    link: &ClusterLink,
+    parts: SharedLineParts,
+    mut passport: Passport<P>,
+    step_limits: StepLimits,
+    body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
+) -> TaskHandle<T, E, R>
+where
+    R: Default,
+    Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Send + 'static,
+{
+    let SharedLineParts {
+        id,
+        flow,
+        shared,
+        line: (name, limit),
+        submitted_at,
+        timeout,
+        deadline,
+    } = parts;
+    let priority = passport.priority();
+    let mut scope = Scope::new(
+        id,
+        Arc::clone(&shared),
+        Arc::clone(&manager.registry),
+        deadline,
+        &mut passport,
+        true,
+    );
+    let task = Task::new(passport, R::default(), Arc::clone(&shared));
+    scope.hooks.submitted(id, &shared);
+    scope.hooks.queued(id, &shared);
+    link.cluster.submitted(id, flow.name(), true);
+    let (gate, answer) = tokio::sync::oneshot::channel();
+    let entry = LineEntry::new(name, id, priority, limit.permits(), limit.queue_capacity());
+    link.stage(
+        id,
+        Staged {
+            entry,
+            flow: flow.name(),
+            gate,
+        },
+    );
+    let limits = WaitLimits::new(submitted_at, timeout, limit.max_wait());
+    let on_pending = scope.hooks.on_admission_pending();
+    let join = runtime.spawn(run_cluster_admitted(
+        Arc::clone(&shared),
+        answer,
+        limits,
+        on_pending,
+        body(task, scope, step_limits),
+    ));
+    let lines = Some(manager.registry.queues.abandonments().clone());
+    TaskHandle::new(id, join, shared, lines)
 }

@@ -1,14 +1,20 @@
 //! One instance of a task-manager cluster as an OS process, driven over its standard input
-//! and output: what the crate's process tests (`tests/store/processes.rs`, `storm.rs`) and
-//! the `cluster` example start several of. Not a tool for production.
+//! and output: what the crate's process tests (`tests/store/processes.rs`, `storm.rs`,
+//! `limits.rs`) and the `cluster` example start several of. Not a tool for production.
 //!
-//! `tm-cluster-node URL SCHEMA INSTANCE` joins the cluster, builds a manager with it (flow
-//! `probe` limited to 2 tasks at once, resource `r` with 1 permit) and prints `ready`. Then,
+//! `tm-cluster-node URL SCHEMA INSTANCE [SETTINGS]` joins the cluster, builds a manager with
+//! it (flow `probe` limited to 2 tasks at once, resource `r` with 1 permit: cluster-wide,
+//! the store's default) and prints `ready`. `SETTINGS`, comma-separated, change that:
+//! `limit=N`, `capacity=N` (the flow's queue), `max_wait_ms=N`, `r=N` (the resource's
+//! permits), `recheck_ms=N` (`recheck_lines_every`), `local` (limits per instance). Then,
 //! one command per line (ids are UUIDs, reasons hex-encoded UTF-8):
 //!
-//! * `submit ID GATED WORK_US`: submits a `probe` task through `submit_in_cluster`; answers
-//!   `submitted ID ok` or `submitted ID refused KIND`. `GATED` 1: each step, and each
-//!   cleanup, waits for its gate; 0: each step sleeps `WORK_US` microseconds.
+//! * `submit ID GATED WORK_US [PRIORITY [COUNT]]`: submits a `probe` task through
+//!   `submit_in_cluster`; answers `submitted ID ok` or `submitted ID refused KIND` (`full`,
+//!   `duplicate`, `error`). `GATED` 1: each step, and each cleanup, waits for its gate; 0:
+//!   each step sleeps `WORK_US` microseconds. `COUNT` 1: step 0 and step 1 count themselves
+//!   in the schema's `counts` table (rows `probe` and `r`: how many run now, and the most
+//!   that ever ran at once) and step 0 notes its start in `starts` (in the cluster's order).
 //! * `open ID GATE`: opens a gate once (gate `i` is step `i`'s, `100 + i` its cleanup's).
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
@@ -37,6 +43,49 @@ use tokio_postgres::NoTls;
 struct Job {
     gated: bool,
     work: Duration,
+    count: bool,
+}
+
+/// The node's limits, from its `SETTINGS` argument.
+struct Settings {
+    limit: usize,
+    capacity: usize,
+    max_wait: Option<Duration>,
+    resource: usize,
+    recheck: Option<Duration>,
+    local: bool,
+}
+
+impl Settings {
+    fn parse(text: &str) -> Result<Settings, Box<dyn std::error::Error>> {
+        let mut settings = Settings {
+            limit: 2,
+            // Room in the line for every task a test submits (the storm: 2,000 an instance,
+            // sent faster than two at a time run): a refused submission is not what most
+            // tests test.
+            capacity: 100_000,
+            max_wait: None,
+            resource: 1,
+            recheck: None,
+            local: false,
+        };
+        for word in text.split(',').filter(|word| !word.is_empty()) {
+            match word.split_once('=') {
+                Some(("limit", n)) => settings.limit = n.parse()?,
+                Some(("capacity", n)) => settings.capacity = n.parse()?,
+                Some(("max_wait_ms", n)) => {
+                    settings.max_wait = Some(Duration::from_millis(n.parse()?))
+                }
+                Some(("r", n)) => settings.resource = n.parse()?,
+                Some(("recheck_ms", n)) => {
+                    settings.recheck = Some(Duration::from_millis(n.parse()?))
+                }
+                None if word == "local" => settings.local = true,
+                _ => return Err(format!("unknown setting `{word}`").into()),
+            }
+        }
+        Ok(settings)
+    }
 }
 
 #[derive(HasTaskManager)]
@@ -76,12 +125,12 @@ impl Gates {
 impl Node {
     #[step(cancel = undo_0)]
     async fn s0(&self, task: &mut Task<Job>) -> Result<(), Infallible> {
-        self.work(task, 0).await
+        self.counted(task, 0, "probe").await
     }
 
     #[step(cancel = undo_1, resource = "r")]
     async fn s1(&self, task: &mut Task<Job>) -> Result<(), Infallible> {
-        self.work(task, 1).await
+        self.counted(task, 1, "r").await
     }
 
     #[step(cancel = undo_2)]
@@ -103,6 +152,31 @@ impl Node {
 }
 
 impl Node {
+    /// A step that counts itself in `counts` (row `what`) while it runs, if its task counts;
+    /// step 0 also notes its start in `starts`.
+    async fn counted(&self, task: &mut Task<Job>, step: u32, what: &str) -> Result<(), Infallible> {
+        if !task.payload().count {
+            return self.work(task, step).await;
+        }
+        let s = &self.schema;
+        let id = task.id().to_string();
+        let enter = format!(
+            "UPDATE \"{s}\".counts SET running = running + 1, peak = greatest(peak, running + 1) WHERE name = $1"
+        );
+        let leave = format!("UPDATE \"{s}\".counts SET running = running - 1 WHERE name = $1");
+        let started = format!("INSERT INTO \"{s}\".starts (id) VALUES ($1::text::uuid)");
+        let mut failed = self.db.execute(&enter, &[&what]).await.err();
+        if step == 0 {
+            failed = failed.or(self.db.execute(&started, &[&id]).await.err());
+        }
+        self.work(task, step).await?;
+        failed = failed.or(self.db.execute(&leave, &[&what]).await.err());
+        if let Some(e) = failed {
+            println!("error {id} counting step {step}: {e}");
+        }
+        Ok(())
+    }
+
     async fn work(&self, task: &mut Task<Job>, step: u32) -> Result<(), Infallible> {
         println!("began {} {step}", task.id());
         if task.payload().gated {
@@ -189,33 +263,50 @@ fn describe_cleanup(cleanup: Option<&RecordedCleanup>) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, url, schema, instance] = args.as_slice() else {
-        return Err("usage: tm-cluster-node URL SCHEMA INSTANCE".into());
+    let (url, schema, instance, settings) = match args.as_slice() {
+        [_, url, schema, instance] => (url, schema, instance, ""),
+        [_, url, schema, instance, settings] => (url, schema, instance, settings.as_str()),
+        _ => return Err("usage: tm-cluster-node URL SCHEMA INSTANCE [SETTINGS]".into()),
     };
+    let settings = Settings::parse(settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(url, schema, instance))
+    runtime.block_on(run(url, schema, instance, settings))
 }
 
-async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let cluster = PgCluster::connect(url)
-        .instance(instance)
-        .schema(schema)
-        .await?;
+async fn run(
+    url: &str,
+    schema: &str,
+    instance: &str,
+    settings: Settings,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut joining = PgCluster::connect(url).instance(instance).schema(schema);
+    if let Some(every) = settings.recheck {
+        joining = joining.recheck_lines_every(every);
+    }
+    if settings.local {
+        joining = joining.limits_per_instance();
+    }
+    let cluster = joining.await?;
     let (db, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
     db.batch_execute(&format!(
-        "CREATE TABLE IF NOT EXISTS \"{schema}\".cleanups (id uuid NOT NULL, step int NOT NULL, reason bytea NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS \"{schema}\".cleanups (id uuid NOT NULL, step int NOT NULL, reason bytea NOT NULL);
+         CREATE TABLE IF NOT EXISTS \"{schema}\".counts (name text PRIMARY KEY, running int NOT NULL, peak int NOT NULL);
+         INSERT INTO \"{schema}\".counts VALUES ('probe', 0, 0), ('r', 0, 0) ON CONFLICT DO NOTHING;
+         CREATE TABLE IF NOT EXISTS \"{schema}\".starts (seq bigserial PRIMARY KEY, id uuid NOT NULL);"
     ))
     .await?;
+    let mut limit = Limit::new(settings.limit).with_queue_capacity(settings.capacity);
+    if let Some(max_wait) = settings.max_wait {
+        limit = limit.with_max_wait(max_wait);
+    }
     let tasks = TaskManager::builder()
         .cluster(cluster.clone())
         .addon(Waits)
-        // Room in the line for every task a test submits (the storm: 2,000 an instance, sent
-        // faster than two at a time run): a refused submission is not what these tests test.
-        .limit_flow("probe", Limit::new(2).with_queue_capacity(100_000))
-        .resource("r", 1)
+        .limit_flow("probe", limit)
+        .resource("r", settings.resource)
         .build()?;
     let node = Arc::new(Node {
         tasks,
@@ -238,13 +329,15 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["submit", id, gated, work] => {
+            ["submit", id, gated, work, rest @ ..] => {
                 let id: TaskId = id.parse()?;
                 let job = Job {
                     gated: *gated == "1",
                     work: Duration::from_micros(work.parse()?),
+                    count: rest.get(1) == Some(&"1"),
                 };
-                let passport = Passport::new(job).with_id(id);
+                let priority: i32 = rest.first().map_or(Ok(0), |p| p.parse())?;
+                let passport = Passport::new(job).with_id(id).with_priority(priority);
                 let this = Arc::clone(&node);
                 match node
                     .tasks
@@ -274,6 +367,7 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
                             task_manager_core::SubmitError::DuplicateInCluster { .. } => {
                                 "duplicate"
                             }
+                            task_manager_core::SubmitError::QueueFull { .. } => "full",
                             _ => "error",
                         };
                         println!("submitted {id} refused {kind}");

@@ -28,8 +28,13 @@ pub struct Node {
 impl Node {
     /// Starts instance `name` of the cluster in `schema`; returns once it is ready.
     pub fn start(schema: &str, name: &str) -> Node {
+        Node::start_with(schema, name, "")
+    }
+
+    /// [`start`](Self::start), with the node's `SETTINGS` (its limits: see the binary's docs).
+    pub fn start_with(schema: &str, name: &str, settings: &str) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tm-cluster-node"))
-            .args([url(), schema, name])
+            .args([url(), schema, name, settings])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -64,6 +69,28 @@ impl Node {
 
     pub fn submit(&mut self, id: TaskId, gated: bool, work_us: u64) {
         self.send(&format!("submit {id} {} {work_us}", u8::from(gated)));
+    }
+
+    /// Submits a gated task with `priority` that counts its steps (see the binary's docs),
+    /// and returns the submission's answer (`ok`, or `refused KIND`).
+    pub fn submit_counted(&mut self, id: TaskId, priority: i32) -> String {
+        self.send(&format!("submit {id} 1 0 {priority} 1"));
+        self.answer(&format!("submitted {id}")).join(" ")
+    }
+
+    /// Opens every gate of a task's steps (0, 1, 2): it runs to its end.
+    pub fn release(&mut self, id: TaskId) {
+        for gate in 0..3 {
+            self.open(id, gate);
+        }
+    }
+
+    /// Kills the process at once (`SIGKILL`), as a crash would: nothing of it runs after.
+    pub fn kill(&mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("killing node {}: {e}", self.name));
+        let _ = self.child.wait();
     }
 
     pub fn open(&mut self, id: TaskId, gate: u32) {

@@ -253,6 +253,8 @@ pub enum ClusterErrorKind {
     Unavailable,
     /// The store refused the call for good (a record it does not own, an invalid name).
     Refused,
+    /// The store (or a manager without one) does not offer this call.
+    Unsupported,
 }
 
 impl fmt::Display for ClusterErrorKind {
@@ -261,6 +263,7 @@ impl fmt::Display for ClusterErrorKind {
             ClusterErrorKind::Duplicate => "duplicate id",
             ClusterErrorKind::Unavailable => "store unavailable",
             ClusterErrorKind::Refused => "refused",
+            ClusterErrorKind::Unsupported => "unsupported",
         })
     }
 }

@@ -203,6 +203,7 @@ mod cleanup;
 mod cluster;
 mod cluster_cancellation;
 mod clustered;
+mod clustered_status;
 mod compensation;
 mod error;
 mod family;
@@ -236,8 +237,9 @@ pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
-    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterPermit, ClusterSeal, Delivered,
-    EndedAs, Entered, LineEntry, RecordedCleanup,
+    CancelDelivery, Cluster, ClusterCancelRecord, ClusterEnding, ClusterFuture, ClusterPermit,
+    ClusterSeal, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Delivered, EndedAs,
+    Entered, LineEntry, RecordedCleanup,
 };
 pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;

@@ -274,6 +274,20 @@ impl Cluster for PgCluster {
     fn enter_line(&self, entry: LineEntry) -> ClusterFuture<Result<Entered, ClusterError>> {
         crate::admission::enter(self, entry)
     }
+
+    fn status(
+        &self,
+        id: TaskId,
+    ) -> ClusterFuture<Result<Option<task_manager_core::ClusterTaskStatus>, ClusterError>> {
+        crate::status::status(self, id)
+    }
+
+    fn snapshot(
+        &self,
+        limit: usize,
+    ) -> ClusterFuture<Result<Vec<task_manager_core::ClusterTaskStatus>, ClusterError>> {
+        crate::status::snapshot(self, limit)
+    }
 }
 
 /// Applies one writer's queued writes in order, retrying while the server is unavailable.
@@ -365,7 +379,7 @@ async fn deliver_loop(cluster: PgCluster, delivery: CancelDelivery) {
     }
 }
 
-fn cluster_error(error: StoreError, id: TaskId, during: &'static str) -> ClusterError {
+pub(crate) fn cluster_error(error: StoreError, id: TaskId, during: &'static str) -> ClusterError {
     let kind = match error {
         StoreError::Unavailable { .. } => ClusterErrorKind::Unavailable,
         StoreError::DuplicateId { .. } => ClusterErrorKind::Duplicate,

@@ -127,6 +127,7 @@ mod reason;
 mod record;
 mod schema;
 mod sql;
+mod status;
 mod store;
 
 pub use admission::LineCounts;

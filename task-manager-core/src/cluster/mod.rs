@@ -22,6 +22,7 @@
 
 mod line;
 mod link;
+mod status;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +37,7 @@ pub(crate) use line::{flow_line, resource_line, Staged, ALL_FLOWS_LINE};
 pub use line::{ClusterPermit, Entered, LineEntry};
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
+pub use status::{ClusterCancelRecord, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus};
 
 /// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
 /// a macro crate, and `'static`, so that the runner can keep it across polls.
@@ -180,6 +182,41 @@ pub trait Cluster: Send + Sync + 'static {
             ))
         })
     }
+
+    /// Task `id`'s record, whichever instance runs it (`None`: the store has no record of
+    /// it), for [`TaskManager::status_in_cluster`](crate::TaskManager::status_in_cluster).
+    ///
+    /// # Errors
+    /// The store could not be read. The default answers
+    /// [`ClusterErrorKind::Unsupported`](crate::ClusterErrorKind::Unsupported): this store
+    /// keeps no readable records.
+    fn status(&self, id: TaskId) -> ClusterFuture<Result<Option<ClusterTaskStatus>, ClusterError>> {
+        Box::pin(async move { Err(unsupported(Some(id), "reading a task's record")) })
+    }
+
+    /// The records of the tasks not yet finished, on every instance, oldest submission
+    /// first, at most `limit` of them, for
+    /// [`TaskManager::snapshot_in_cluster`](crate::TaskManager::snapshot_in_cluster).
+    ///
+    /// # Errors
+    /// The store could not be read. The default answers
+    /// [`ClusterErrorKind::Unsupported`](crate::ClusterErrorKind::Unsupported).
+    fn snapshot(
+        &self,
+        limit: usize,
+    ) -> ClusterFuture<Result<Vec<ClusterTaskStatus>, ClusterError>> {
+        let _ = limit;
+        Box::pin(async { Err(unsupported(None, "listing the cluster's tasks")) })
+    }
+}
+
+fn unsupported(id: Option<TaskId>, during: &'static str) -> ClusterError {
+    ClusterError::new(
+        crate::error::ClusterErrorKind::Unsupported,
+        id,
+        during,
+        "this store keeps no records a manager can read",
+    )
 }
 
 /// The store's answer to [`Cluster::seal`].

@@ -19,6 +19,11 @@
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
 //! * `flush`: waits until this instance's records are written; answers `flushed`.
+//! * `status TAG ID`: `status_in_cluster`; answers `status TAG STATE STEP INSTANCE ENDED`
+//!   (`STEP` as `name:index`, `-` for none; `ENDED` the ending's kind, `-` before it), or
+//!   `status TAG none`, or `status TAG error:HEX` (the error's text).
+//! * `snapshot TAG`: `snapshot_in_cluster`; answers `snapshot TAG` followed by one
+//!   `ID:STATE:INSTANCE` per task, or `snapshot TAG error:HEX`.
 //! * `quit`.
 //!
 //! And by itself: `began ID STEP` and `cleanup ID STEP` when a step or a cleanup begins,
@@ -363,14 +368,19 @@ async fn run(
                         });
                     }
                     Err(error) => {
-                        let kind = match error {
+                        let kind = match &error {
                             task_manager_core::SubmitError::DuplicateInCluster { .. } => {
                                 "duplicate"
                             }
                             task_manager_core::SubmitError::QueueFull { .. } => "full",
                             _ => "error",
                         };
-                        println!("submitted {id} refused {kind}");
+                        if kind == "error" {
+                            // The error's own text (hex), for the tests that read it.
+                            println!("submitted {id} refused error {}", hex(&error.to_string()));
+                        } else {
+                            println!("submitted {id} refused {kind}");
+                        }
                     }
                 }
             }
@@ -396,6 +406,38 @@ async fn run(
                     Err(e) => println!("cancel {id} error:{}", hex(&e.to_string())),
                 }
             }
+            ["status", tag, id] => {
+                let id: TaskId = id.parse()?;
+                match node.tasks.status_in_cluster(id).await {
+                    Ok(Some(status)) => println!(
+                        "status {tag} {:?} {} {} {}",
+                        status.state,
+                        status
+                            .step
+                            .map_or("-".to_owned(), |(name, index)| format!("{name}:{index}")),
+                        status.instance,
+                        status.ended.map_or("-".to_owned(), |ended| {
+                            format!("{ended:?}")
+                                .split([' ', '{'])
+                                .next()
+                                .unwrap_or("-")
+                                .to_owned()
+                        }),
+                    ),
+                    Ok(None) => println!("status {tag} none"),
+                    Err(e) => println!("status {tag} error:{}", hex(&e.to_string())),
+                }
+            }
+            ["snapshot", tag] => match node.tasks.snapshot_in_cluster(10_000).await {
+                Ok(tasks) => {
+                    let listed: Vec<String> = tasks
+                        .iter()
+                        .map(|t| format!("{}:{:?}:{}", t.id, t.state, t.instance))
+                        .collect();
+                    println!("snapshot {tag} {}", listed.join(" "));
+                }
+                Err(e) => println!("snapshot {tag} error:{}", hex(&e.to_string())),
+            },
             ["flush"] => {
                 cluster.flush().await;
                 println!("flushed");

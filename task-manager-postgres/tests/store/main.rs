@@ -10,6 +10,7 @@ mod nodes;
 mod processes;
 mod purge;
 mod records;
+mod restart;
 mod storm;
 mod support;
 mod text;

@@ -179,3 +179,41 @@ impl Drop for Node {
 pub fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+impl Node {
+    /// As [`start_with`](Self::start_with), on the server at `url` rather than the tests'
+    /// shared one (the restart test's own server).
+    pub fn start_on(url: &str, schema: &str, name: &str, settings: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tm-cluster-node"))
+            .args([url, schema, name, settings])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting node {name}: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let log: Log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let (lines, changed) = &*sink;
+                lines.lock().unwrap().push(line);
+                changed.notify_all();
+            }
+        });
+        let node = Node {
+            name: name.to_owned(),
+            child,
+            stdin,
+            log,
+        };
+        node.wait_line(|line| line == "ready");
+        node
+    }
+
+    /// The process's id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}

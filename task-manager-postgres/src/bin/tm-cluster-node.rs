@@ -19,8 +19,9 @@
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
 //! * `flush`: waits until this instance's records are written; answers `flushed`.
-//! * `status TAG ID`: `status_in_cluster`; answers `status TAG STATE STEP INSTANCE ENDED`
-//!   (`STEP` as `name:index`, `-` for none; `ENDED` the ending's kind, `-` before it), or
+//! * `status TAG ID`: `status_in_cluster`; answers `status TAG STATE STEP DONE INSTANCE
+//!   ENDED` (`STEP` as `name:index`, `-` for none; `DONE` the steps completed; `ENDED` the
+//!   ending's kind, `-` before it), or
 //!   `status TAG none`, or `status TAG error:HEX` (the error's text).
 //! * `snapshot TAG`: `snapshot_in_cluster`; answers `snapshot TAG` followed by one
 //!   `ID:STATE:INSTANCE` per task, or `snapshot TAG error:HEX`.
@@ -410,11 +411,12 @@ async fn run(
                 let id: TaskId = id.parse()?;
                 match node.tasks.status_in_cluster(id).await {
                     Ok(Some(status)) => println!(
-                        "status {tag} {:?} {} {} {}",
+                        "status {tag} {:?} {} {} {} {}",
                         status.state,
                         status
                             .step
                             .map_or("-".to_owned(), |(name, index)| format!("{name}:{index}")),
+                        status.steps_completed,
                         status.instance,
                         status.ended.map_or("-".to_owned(), |ended| {
                             format!("{ended:?}")

@@ -181,7 +181,10 @@
 //! a cancel from another instance that won there ends it cancelled. If the store shares
 //! limits ([`Cluster::shares_limits`]), the manager's limits and resources are the cluster's:
 //! a flow's line and a step's resource are lines of the store, with the queue add-on's
-//! rules, across every instance (see [`TaskManagerBuilder::cluster`]). A manager without a
+//! rules, across every instance (see [`TaskManagerBuilder::cluster`]). Every instance's tasks
+//! are read from the store's records with [`TaskManager::status_in_cluster`] and
+//! [`TaskManager::snapshot_in_cluster`] ([`TaskManager::status`] and
+//! [`TaskManager::snapshot`] stay this instance's). A manager without a
 //! cluster is unchanged. What stays local is listed in [`Cluster`]'s docs and the workspace
 //! README ("Many instances").
 //!

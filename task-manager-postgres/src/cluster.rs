@@ -11,6 +11,17 @@
 //!   unavailable. The writers share a connection of their own, so that the awaited calls
 //!   never queue behind them. A write the store refuses for good is dropped and counted
 //!   ([`PgCluster::dropped_writes`]).
+//! * **While the server is down** (stopped, restarting, cut off) no queued write is dropped:
+//!   each waits in its writer's queue, in order, retried with a backoff from `RETRY_FIRST`
+//!   to `RETRY_MAX` until the server answers, since a task's boundary or ending told to the
+//!   store must reach it. A write whose connection was lost after it reached the server may
+//!   have been applied, and is sent again: every one is idempotent (a boundary written
+//!   again, a release or a final record that finds nothing left to do answers `Ok(false)`).
+//!   The awaited calls but `seal` fail at once with `ClusterErrorKind::Unavailable`, naming
+//!   the task; the next call reconnects. `tests/store/restart.rs` stops and restarts a server
+//!   under two instances.
+//! * `status` and `snapshot` (a manager's `status_in_cluster`, `snapshot_in_cluster`) read
+//!   the records: `src/status.rs`.
 //! * `attach` starts the writers and the delivery task: it listens ([`PgCluster::listen`])
 //!   and hands every cancel to the manager through core's `CancelDelivery`, until the
 //!   manager is gone; every `purge_every` it also deletes the finished records older than

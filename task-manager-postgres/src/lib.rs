@@ -18,7 +18,9 @@
 //!   cleanup did. Written at submission ([`PgCluster::insert`]: an id is unique across the
 //!   cluster), at step boundaries ([`PgCluster::begin_step`]), and at the end
 //!   ([`PgCluster::seal`], [`PgCluster::record_ending`]); read from any instance
-//!   ([`PgCluster::status`], [`PgCluster::list`]); finished ones purged after a configurable
+//!   ([`PgCluster::status`], [`PgCluster::list`]; through a manager, core's
+//!   `TaskManager::status_in_cluster` and `snapshot_in_cluster`, served by `src/status.rs`);
+//!   finished ones purged after a configurable
 //!   time ([`PgCluster::purge_finished`]).
 //! * **Cancel from any instance.** [`PgCluster::request_cancel`] answers `Requested`,
 //!   `AlreadyRequested`, `AlreadyFinished` or `NotFound`, decided by one conditional update

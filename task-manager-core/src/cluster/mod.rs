@@ -70,7 +70,10 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// own ending, and [`ended`](Self::ended) once. If the store
 /// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the
 /// flow's line after `submitted` (by `submit_in_cluster`), and before each step that needs
-/// a resource. The methods that return nothing are told
+/// a resource. [`status`](Self::status) and [`snapshot`](Self::snapshot) are asked only when
+/// the user asks ([`TaskManager::status_in_cluster`](crate::TaskManager::status_in_cluster),
+/// [`TaskManager::snapshot_in_cluster`](crate::TaskManager::snapshot_in_cluster)), for any
+/// instance's tasks. The methods that return nothing are told
 /// from the runner's hot path: they must not block (queue the write), and must keep one
 /// task's writes in the order they were told.
 ///

@@ -311,6 +311,12 @@ fn the_server_restarted_mid_run() {
             "{id}"
         );
     }
+    // B reads A's records again, through its manager.
+    b.send(&format!("status back {cancelled_before}"));
+    assert_eq!(
+        b.answer("status back").join(" "),
+        "Finished s0:0 0 a Cancelled"
+    );
     // The refused submission left no record; every other record is final.
     let tasks = format!("\"{schema}\".tasks");
     assert_eq!(server.count(&format!("SELECT count(*) FROM {tasks}")), 5);

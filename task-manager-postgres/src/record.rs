@@ -194,9 +194,10 @@ impl EndingRecord {
 pub enum Ended {
     /// Every step ran.
     Completed,
-    /// A step returned `Err`.
+    /// A step returned `Err` (or overran its time limit, or the runtime dropped the task: the
+    /// error's text says which).
     Failed {
-        /// The step that failed.
+        /// The step that failed; empty if none did (the runtime dropped the task).
         step: String,
         /// The error's text (any characters, NUL included).
         error: String,

@@ -273,8 +273,9 @@ fn decode_record_of(id: TaskId, row: &Row) -> Result<TaskRecord, String> {
             let required = |step: Option<String>| step.ok_or("an ending without its step");
             let ended = match kind.as_str() {
                 "completed" => Ended::Completed,
+                // No step: the runtime dropped the task (see `owner.rs`).
                 "failed" => Ended::Failed {
-                    step: required(step)?,
+                    step: step.unwrap_or_default(),
                     error: message()?,
                 },
                 "cancelled" => Ended::Cancelled { step },

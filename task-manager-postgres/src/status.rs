@@ -92,7 +92,7 @@ fn told(record: TaskRecord) -> ClusterTaskStatus {
         let ended = match ending.ended {
             Ended::Completed => ClusterTaskEnded::Completed,
             Ended::Failed { step, error } => ClusterTaskEnded::Failed {
-                step: Some(step),
+                step: Some(step).filter(|step| !step.is_empty()),
                 error: Some(error).filter(|error| !error.is_empty()),
             },
             Ended::Cancelled { step } => ClusterTaskEnded::Cancelled { step },

@@ -100,3 +100,57 @@ fn a_task_on_a_seen_from_b_in_each_state() {
     );
     assert!(snapshot(&mut b, "none").is_empty());
 }
+
+/// A task its runtime dropped is recorded `failed` with no step (what the owner's final
+/// record writes for `EndedAs::Dropped`); its record stays readable, and a manager reads it
+/// as a failure with no step.
+#[tokio::test]
+async fn a_task_dropped_by_its_runtime_stays_readable() {
+    use task_manager_core::{Cluster, ClusterTaskEnded, ClusterTaskState};
+    use task_manager_postgres::{Ended, NewTask};
+
+    let schema = fresh_schema("p_status_dropped").await;
+    let a = crate::support::join(&schema, "a").await;
+    let id = TaskId::new();
+    a.insert(NewTask::new(id, "probe"))
+        .await
+        .expect("inserting");
+    // As `record_final` writes a dropped task's ending (see `owner.rs`).
+    crate::support::admin()
+        .await
+        .execute(
+            &format!(
+                "UPDATE \"{schema}\".tasks SET state = 'finished', ended_at = now(),
+                        ending = 'failed', ending_step = NULL, ending_message = $2
+                  WHERE id = $1::text::uuid"
+            ),
+            &[&id.to_string(), &&b"dropped by its runtime"[..]],
+        )
+        .await
+        .expect("ending the record");
+    let record = a
+        .status(id)
+        .await
+        .expect("the record reads")
+        .expect("a record");
+    let ending = record.ending.expect("an ending");
+    assert_eq!(
+        ending.ended,
+        Ended::Failed {
+            step: String::new(),
+            error: "dropped by its runtime".into()
+        }
+    );
+    let status = Cluster::status(&a, id)
+        .await
+        .expect("the store reads")
+        .expect("a record");
+    assert_eq!(status.state, ClusterTaskState::Finished);
+    assert_eq!(
+        status.ended,
+        Some(ClusterTaskEnded::Failed {
+            step: None,
+            error: Some("dropped by its runtime".into())
+        })
+    );
+}

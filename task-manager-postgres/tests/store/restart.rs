@@ -121,13 +121,30 @@ impl Drop for OwnServer {
     }
 }
 
-fn signal(node: &Node, signal: &str) {
+fn signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
-        .arg(node.pid().to_string())
+        .arg(pid.to_string())
         .status()
         .unwrap_or_else(|e| panic!("kill -{signal}: {e}"));
-    assert!(status.success(), "kill -{signal} {} failed", node.pid());
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// A node frozen with `SIGSTOP`, continued (`SIGCONT`) when this is dropped: also when the
+/// test fails meanwhile, so that the node can then hear its `quit` and the test end.
+struct Frozen(u32);
+
+impl Frozen {
+    fn freeze(node: &Node) -> Frozen {
+        signal(node.pid(), "STOP");
+        Frozen(node.pid())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
 }
 
 fn unhex(text: &str) -> String {
@@ -198,14 +215,14 @@ fn the_server_restarted_mid_run() {
     // A cancel the store accepts while A cannot hear it: A frozen, then the server stopped
     // with A's listening connection. Its NOTIFY dies with that connection; only a scan on a
     // new connection can find it.
-    signal(&a, "STOP");
+    let frozen = Frozen::freeze(&a);
     b.cancel(cancelled_before, "before the stop");
     assert_eq!(
         b.answer(&format!("cancel {cancelled_before}")),
         ["Requested"]
     );
     server.stop_server();
-    signal(&a, "CONT");
+    drop(frozen);
 
     // While the server is down: typed errors naming the task, at once.
     let refused = TaskId::new();

@@ -108,6 +108,16 @@ impl ClusterLink {
         }
     }
 
+    /// Every reserved id not yet submitted gets `cancel` as its held cancel (unless it has
+    /// one): its submission stops it before its first step. Returns how many.
+    pub(crate) fn hold_for_all(&self, cancel: &DecidedCancel) -> usize {
+        let mut reserved = self.reserved();
+        for held in reserved.values_mut() {
+            held.get_or_insert_with(|| cancel.clone());
+        }
+        reserved.len()
+    }
+
     fn reserved(&self) -> MutexGuard<'_, HashMap<TaskId, Option<DecidedCancel>>> {
         // No user code runs under this lock; a poisoned map is still whole.
         self.reserved.lock().unwrap_or_else(PoisonError::into_inner)
@@ -117,6 +127,8 @@ impl ClusterLink {
 /// What a manager does with a cancel its store delivers (the registry implements it).
 pub(crate) trait Deliver: Send + Sync {
     fn deliver(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered;
+    /// Abandons every task of the manager (see [`CancelDelivery::abandon_all`]).
+    fn abandon_all(&self, reason: CancelReason) -> usize;
 }
 
 /// The door through which a [`Cluster`] hands a manager the cancels the store decided for
@@ -163,6 +175,25 @@ impl CancelDelivery {
         match self.manager.upgrade() {
             Some(manager) => manager.deliver(id, reason, source),
             None => Delivered::ManagerGone,
+        }
+    }
+}
+
+impl CancelDelivery {
+    /// This instance has lost its tasks to the cluster (its lease in the store expired, so
+    /// another instance may claim them): every task the manager runs, children included,
+    /// stops where it stands, runs no cleanup and no compensation, tells the store nothing
+    /// more, and ends [`Ending::Abandoned`](crate::Ending::Abandoned); a task that was
+    /// running is decided cancelled with `reason` (a later local cancel finds it
+    /// `AlreadyRequested`). An id reserved and not yet submitted is stopped before its
+    /// first step when it is. Returns how many running tasks were abandoned (0 once the
+    /// manager is gone).
+    ///
+    /// A store calls this when it finds its lease lost, before it takes a new one.
+    pub fn abandon_all(&self, reason: CancelReason) -> usize {
+        match self.manager.upgrade() {
+            Some(manager) => manager.abandon_all(reason),
+            None => 0,
         }
     }
 }

@@ -16,8 +16,11 @@
 //! * `resource`: a step that waits for a resource's permit first.
 //! * `hooks`: the one hook set every lifecycle point calls; it tells the add-ons, `tracing`
 //!   and the explorer's probe.
+//! * `abandon`: a clustered task whose instance lost its lease stops with no cleanup and
+//!   ends `Abandoned`.
 //! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
+mod abandon;
 mod attempt;
 mod claim;
 mod compensate;

@@ -163,6 +163,7 @@ impl Cluster for PgCluster {
             inner.instance.clone(),
             inner.options.clone(),
             Link::lazy(inner.config.clone(), inner.schema.clone()),
+            Arc::clone(&inner.lease),
         );
         for queue in queues {
             runtime.spawn(write_loop(
@@ -172,6 +173,7 @@ impl Cluster for PgCluster {
                 Arc::clone(&pending),
             ));
         }
+        runtime.spawn(crate::lease::lease_loop(self.clone(), delivery.clone()));
         runtime.spawn(deliver_loop(self.clone(), delivery));
         Ok(())
     }
@@ -179,6 +181,21 @@ impl Cluster for PgCluster {
     fn reserve(&self, id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
         let this = self.clone();
         Box::pin(async move {
+            // A task is recorded with this instance's lease: none yet (just attached, or
+            // lost and being retaken), wait for one.
+            if this.lease().is_none()
+                && this
+                    .wait_for_lease(this.inner.options.connect_timeout)
+                    .await
+                    .is_none()
+            {
+                return Err(ClusterError::new(
+                    ClusterErrorKind::Unavailable,
+                    Some(id),
+                    "reserving a task id",
+                    "this instance holds no lease in the cluster (it could not take one)",
+                ));
+            }
             this.insert(crate::NewTask::new(id, "").queued())
                 .await
                 .map_err(|e| cluster_error(e, id, "reserving a task id"))

@@ -76,10 +76,12 @@
 //! do this too, through `try_recv`, which reports a lost connection; it was not needed.)
 //! TLS is not supported yet (`NoTls`).
 
+mod claim;
 mod cluster;
 mod connect;
 mod error;
 mod id;
+mod lease;
 mod link;
 mod listen;
 mod owner;
@@ -89,8 +91,10 @@ mod schema;
 mod sql;
 mod store;
 
+pub use claim::ClaimedTask;
 pub use connect::{Connect, Instance, NoInstance};
 pub use error::{ConnectError, StoreError};
+pub use lease::LeaseRenewal;
 pub use listen::{CancelEvent, Cancels, PendingCancel};
 pub use record::{
     CancelRecord, CleanupRecord, Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState,

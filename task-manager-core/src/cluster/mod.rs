@@ -247,6 +247,12 @@ pub enum RecordedCleanup {
         /// The deadline.
         after: Duration,
     },
+    /// The step was in progress (as the store last heard) on an instance that was lost
+    /// (its lease expired), and the instance that claimed the task ran no cleanup for it.
+    Lost {
+        /// The step the store last heard of.
+        step: String,
+    },
 }
 
 impl From<&Cleanup> for RecordedCleanup {

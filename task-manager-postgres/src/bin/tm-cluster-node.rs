@@ -2,9 +2,11 @@
 //! and output: what the crate's process tests (`tests/store/processes.rs`, `storm.rs`) and
 //! the `cluster` example start several of. Not a tool for production.
 //!
-//! `tm-cluster-node URL SCHEMA INSTANCE` joins the cluster, builds a manager with it (flow
-//! `probe` limited to 2 tasks at once, resource `r` with 1 permit) and prints `ready`. Then,
-//! one command per line (ids are UUIDs, reasons hex-encoded UTF-8):
+//! `tm-cluster-node URL SCHEMA INSTANCE [LEASE_MS RENEW_MS]` joins the cluster (with a lease
+//! of `LEASE_MS` renewed every `RENEW_MS`, default 30 s and 10 s), builds a manager with it
+//! (flow `probe` limited to 2 tasks at once, resource `r` with 1 permit) and prints `ready`
+//! once it holds a lease. Then, one command per line (ids are UUIDs, reasons hex-encoded
+//! UTF-8):
 //!
 //! * `submit ID GATED WORK_US`: submits a `probe` task through `submit_in_cluster`; answers
 //!   `submitted ID ok` or `submitted ID refused KIND`. `GATED` 1: each step, and each
@@ -13,10 +15,16 @@
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
 //! * `flush`: waits until this instance's records are written; answers `flushed`.
+//! * `renew`: renews the lease now; answers `lease renewed TOKEN`, `lease taken TOKEN`, or
+//!   `lease lost OLD abandoned N taken NEW` (the instance abandoned its tasks).
+//! * `claim`: claims the tasks of the instances whose lease expired; answers `claimed ID`
+//!   per task, then `claims N`.
+//! * `dropped`: answers `dropped N`, the writes the store refused for good so far.
 //! * `quit`.
 //!
 //! And by itself: `began ID STEP` and `cleanup ID STEP` when a step or a cleanup begins,
-//! `ended ID KIND STEP REASON` when a task ends (`-` for none). Each cleanup also inserts a
+//! `ended ID KIND STEP REASON` when a task ends (`-` for none; KIND `abandoned` for a task
+//! this instance lost with its lease). Each cleanup also inserts a
 //! row into the schema's `cleanups` table (created here), so that a test counts the
 //! cleanups that ran, wherever they ran.
 
@@ -30,7 +38,7 @@ use task_manager_core::{
     flow, Addon, CancelReason, Ending, EventKind, HasTaskManager, Limit, Passport, RecordedCleanup,
     Task, TaskEvent, TaskId, TaskManager,
 };
-use task_manager_postgres::PgCluster;
+use task_manager_postgres::{LeaseRenewal, PgCluster};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_postgres::NoTls;
 
@@ -189,20 +197,36 @@ fn describe_cleanup(cleanup: Option<&RecordedCleanup>) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, url, schema, instance] = args.as_slice() else {
-        return Err("usage: tm-cluster-node URL SCHEMA INSTANCE".into());
+    let (url, schema, instance, lease) = match args.as_slice() {
+        [_, url, schema, instance] => (url, schema, instance, None),
+        [_, url, schema, instance, lease_ms, renew_ms] => (
+            url,
+            schema,
+            instance,
+            Some((
+                Duration::from_millis(lease_ms.parse()?),
+                Duration::from_millis(renew_ms.parse()?),
+            )),
+        ),
+        _ => return Err("usage: tm-cluster-node URL SCHEMA INSTANCE [LEASE_MS RENEW_MS]".into()),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(url, schema, instance))
+    runtime.block_on(run(url, schema, instance, lease))
 }
 
-async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let cluster = PgCluster::connect(url)
-        .instance(instance)
-        .schema(schema)
-        .await?;
+async fn run(
+    url: &str,
+    schema: &str,
+    instance: &str,
+    lease: Option<(Duration, Duration)>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut connect = PgCluster::connect(url).instance(instance).schema(schema);
+    if let Some((lease_for, renew_every)) = lease {
+        connect = connect.lease(lease_for, renew_every);
+    }
+    let cluster = connect.await?;
     let (db, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
     db.batch_execute(&format!(
@@ -234,6 +258,11 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
             }
         }
     });
+    // Ready once the instance holds its lease (taken by the manager's lease keeper).
+    while cluster.lease_id().is_none() {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     println!("ready");
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -257,6 +286,9 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
                             let outcome = handle.await;
                             let line = match outcome.ending() {
                                 Ending::Completed(()) => format!("ended {id} completed - -"),
+                                Ending::Abandoned { step, .. } => {
+                                    format!("ended {id} abandoned {} -", step.unwrap_or("-"))
+                                }
                                 Ending::Cancelled { reason, step, .. } => format!(
                                     "ended {id} cancelled {} {}",
                                     step.unwrap_or("-"),
@@ -306,6 +338,27 @@ async fn run(url: &str, schema: &str, instance: &str) -> Result<(), Box<dyn std:
                 cluster.flush().await;
                 println!("flushed");
             }
+            ["renew"] => match cluster.renew_lease().await {
+                Ok(LeaseRenewal::Renewed(token)) => println!("lease renewed {token}"),
+                Ok(LeaseRenewal::Taken(token)) => println!("lease taken {token}"),
+                Ok(LeaseRenewal::Lost {
+                    lost,
+                    abandoned,
+                    taken,
+                }) => println!("lease lost {lost} abandoned {abandoned} taken {taken}"),
+                Ok(other) => println!("lease {other:?}"),
+                Err(e) => println!("lease error:{}", hex(&e.to_string())),
+            },
+            ["claim"] => match cluster.claim_expired().await {
+                Ok(claimed) => {
+                    for task in &claimed {
+                        println!("claimed {}", task.id);
+                    }
+                    println!("claims {}", claimed.len());
+                }
+                Err(e) => println!("claims error:{}", hex(&e.to_string())),
+            },
+            ["dropped"] => println!("dropped {}", cluster.dropped_writes()),
             ["quit"] => break,
             _ => println!("unknown {line}"),
         }

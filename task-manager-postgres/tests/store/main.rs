@@ -4,6 +4,7 @@
 mod cancel;
 mod connect_errors;
 mod delivery;
+mod leases;
 mod migrations;
 mod nodes;
 mod processes;

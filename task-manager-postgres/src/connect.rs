@@ -221,7 +221,9 @@ async fn join(url: String, instance: String, options: Options) -> Result<PgClust
         })?;
     let link = Link::new(config.clone(), schema.clone(), Session { client, sql });
     let lease = std::sync::Arc::new(crate::lease::LeaseState::new());
-    Ok(PgCluster::new(config, schema, instance, options, link, lease))
+    Ok(PgCluster::new(
+        config, schema, instance, options, link, lease,
+    ))
 }
 
 fn check_instance(name: &str) -> Result<(), ConnectError> {

@@ -71,10 +71,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "task records, cancel delivery",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "task records, cancel delivery",
+        sql: r#"
 CREATE TABLE {s}.tasks (
     id                  uuid PRIMARY KEY,
     flow                text NOT NULL,
@@ -128,10 +129,12 @@ CREATE FUNCTION {s}.cancel_channel(instance text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT 'tm_cancel_' || md5('{name}/' || instance) $$;
 "#,
-}, Migration {
-    version: 2,
-    description: "leases and fencing: a task's owner holds a lease; a claim takes a lost owner's tasks",
-    sql: r#"
+    },
+    Migration {
+        version: 2,
+        description:
+            "leases and fencing: a task's owner holds a lease; a claim takes a lost owner's tasks",
+        sql: r#"
 -- One row per lease an instance took (`lease.rs`): its id is the fencing token that the
 -- owner's every write names; it expires unless renewed, and an expired lease is never renewed.
 CREATE TABLE {s}.leases (
@@ -158,7 +161,8 @@ ALTER TABLE {s}.tasks DROP CONSTRAINT tasks_cleanup_check;
 ALTER TABLE {s}.tasks ADD CONSTRAINT tasks_cleanup_check CHECK (cleanup IN
     ('completed', 'not_declared', 'no_step_in_progress', 'panicked', 'timed_out', 'lost'));
 "#,
-}];
+    },
+];
 
 /// The newest version this crate knows.
 pub(crate) const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -239,7 +239,13 @@ impl PgCluster {
             .client
             .execute(
                 &session.sql.progress,
-                &[&PgId(id), &self.inner.instance, &done, &total, &self.lease()],
+                &[
+                    &PgId(id),
+                    &self.inner.instance,
+                    &done,
+                    &total,
+                    &self.lease(),
+                ],
             )
             .await
             .map_err(|e| StoreError::from_client("recording progress", e))?;

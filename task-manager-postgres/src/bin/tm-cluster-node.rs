@@ -191,6 +191,7 @@ fn describe_cleanup(cleanup: Option<&RecordedCleanup>) -> String {
         None => "none".into(),
         Some(RecordedCleanup::Completed { step, .. }) => format!("completed:{step}"),
         Some(RecordedCleanup::NoStepInProgress) => "no_step".into(),
+        Some(RecordedCleanup::Lost { step }) => format!("lost:{step}"),
         Some(other) => format!("{other:?}").replace(' ', "_"),
     }
 }

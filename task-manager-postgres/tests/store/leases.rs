@@ -102,7 +102,10 @@ async fn a_claimed_task_ends_cancelled_by_the_loss_of_its_owner_and_the_owner_is
         }
         other => panic!("{what}: expected Fenced, got {other:?}"),
     };
-    fenced(a.begin_step(id, 2, "more").await.map(drop), "a step boundary");
+    fenced(
+        a.begin_step(id, 2, "more").await.map(drop),
+        "a step boundary",
+    );
     fenced(
         a.set_progress(id, Progress { done: 1, total: 2 }).await,
         "progress",
@@ -223,7 +226,10 @@ async fn two_instances_claiming_at_once_take_each_task_exactly_once_and_end_it_b
                 match &ending.ended {
                     Ended::Failed { step, error } => {
                         assert_eq!(step, "prepare");
-                        assert!(error.contains("`a` was lost after the task sealed"), "{error}");
+                        assert!(
+                            error.contains("`a` was lost after the task sealed"),
+                            "{error}"
+                        );
                     }
                     other => panic!("expected failed, got {other:?}"),
                 }
@@ -242,7 +248,10 @@ async fn a_live_lease_is_never_claimed_and_an_instance_whose_lease_expired_claim
     let (of_a, of_b) = (TaskId::new(), TaskId::new());
     a.insert(NewTask::new(of_a, "query")).await.unwrap();
     b.insert(NewTask::new(of_b, "query")).await.unwrap();
-    assert!(b.claim_expired().await.unwrap().is_empty(), "a's lease is live");
+    assert!(
+        b.claim_expired().await.unwrap().is_empty(),
+        "a's lease is live"
+    );
     // A record written without a lease (the store's own API, no manager) is never claimed.
     let unleased = join(&schema, "c").await;
     let of_c = TaskId::new();
@@ -261,7 +270,10 @@ async fn a_live_lease_is_never_claimed_and_an_instance_whose_lease_expired_claim
         [of_a]
     );
     for id in [of_b, of_c] {
-        assert_ne!(b.status(id).await.unwrap().unwrap().state, TaskState::Finished);
+        assert_ne!(
+            b.status(id).await.unwrap().unwrap().state,
+            TaskState::Finished
+        );
     }
 }
 
@@ -278,7 +290,9 @@ async fn a_paused_owner_whose_tasks_were_claimed_by_its_replacement_writes_nothi
         .expect("builds");
     let id = TaskId::new();
     Cluster::reserve(&stale, id).await.expect("reserved");
-    let lease = stale.lease_id().expect("the reservation waited for the lease");
+    let lease = stale
+        .lease_id()
+        .expect("the reservation waited for the lease");
     expire(&schema, "a").await;
     // Its replacement, under the same name, claims the task.
     let replacement = leased(&schema, "a").await;

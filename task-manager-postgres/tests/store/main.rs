@@ -3,6 +3,7 @@
 
 mod cancel;
 mod connect_errors;
+mod crash;
 mod delivery;
 mod leases;
 mod migrations;

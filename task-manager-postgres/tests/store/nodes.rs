@@ -28,8 +28,18 @@ pub struct Node {
 impl Node {
     /// Starts instance `name` of the cluster in `schema`; returns once it is ready.
     pub fn start(schema: &str, name: &str) -> Node {
+        Node::start_with(schema, name, &[])
+    }
+
+    /// As [`start`](Self::start), with a lease of `lease_ms` renewed every `renew_ms`.
+    pub fn start_with_lease(schema: &str, name: &str, lease_ms: u64, renew_ms: u64) -> Node {
+        Node::start_with(schema, name, &[lease_ms.to_string(), renew_ms.to_string()])
+    }
+
+    fn start_with(schema: &str, name: &str, more: &[String]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tm-cluster-node"))
             .args([url(), schema, name])
+            .args(more)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -54,6 +64,28 @@ impl Node {
         };
         node.wait_line(|line| line == "ready");
         node
+    }
+
+    /// Kills the process at once (`SIGKILL`): no destructor, no cleanup, no last write.
+    pub fn kill(&mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("node {}: kill -9: {e}", self.name));
+        let _ = self.child.wait();
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("node {}: kill -{signal}: {e}", self.name));
+        assert!(
+            status.success(),
+            "node {}: kill -{signal} failed",
+            self.name
+        );
     }
 
     /// Sends one command.

@@ -1,0 +1,157 @@
+//! A crash is the loss of a lease: an instance killed mid-step, and the cluster taking its
+//! task over.
+//!
+//! `api-1` runs in a child process (this example started again with `--api-1`): it joins the
+//! cluster with a 2 s lease, starts a task whose step `upload` never ends by itself, and says
+//! so. The parent, `api-2`, kills it with `SIGKILL` (no destructor, no cleanup, no last
+//! write) and waits: `api-1`'s lease expires 2 s after its last renewal, and `api-2`, which
+//! claims the tasks of expired leases after each renewal of its own, takes the task over and
+//! ends its record: cancelled with `OwnerLost { instance: "api-1" }`, the step's cleanup
+//! reported `Lost` (no instance ran it: running it on the claimant is not built yet). A
+//! cancel of the task from `api-2` then finds it decided.
+//!
+//! ```text
+//! cargo run --example crash                        # starts a throwaway server
+//! TM_DATABASE_URL=postgresql://... cargo run --example crash
+//! ```
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskId, TaskManager};
+use task_manager_postgres::{PgCluster, TaskState};
+
+/// `api-1`'s lease: short, for the demonstration (the default is 30 s), renewed every 500 ms.
+const LEASE: Duration = Duration::from_secs(2);
+const RENEW: Duration = Duration::from_millis(500);
+
+#[derive(HasTaskManager)]
+struct Uploads {
+    tasks: TaskManager,
+    /// Told when the step begins.
+    began: tokio::sync::Notify,
+}
+
+#[flow(name = upload)]
+impl Uploads {
+    #[step(cancel = abort_upload)]
+    async fn upload(&self, task: &mut Task<String>) -> Result<(), Infallible> {
+        let _ = task.payload();
+        self.began.notify_one();
+        std::future::pending().await
+    }
+
+    async fn abort_upload(&self, task: &mut Task<String>, reason: CancelReason) {
+        println!("cleanup of {} ({reason})", task.id());
+    }
+}
+
+fn join(
+    url: &str,
+    schema: &str,
+    name: &str,
+) -> task_manager_postgres::Connect<task_manager_postgres::Instance> {
+    PgCluster::connect(url)
+        .instance(name)
+        .schema(schema)
+        .lease(LEASE, RENEW)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, url, schema] = args.as_slice() {
+        if flag == "--api-1" {
+            return api_1(url, schema).await;
+        }
+    }
+    let server = task_manager_support::postgres::server()?;
+    let schema = format!("example_crash_{}", std::process::id());
+    let store_2 = join(&server.url, &schema, "api-2").await?;
+    let api_2 = Arc::new(Uploads {
+        tasks: TaskManager::builder().cluster(store_2.clone()).build()?,
+        began: tokio::sync::Notify::new(),
+    });
+
+    // api-1, a process of its own.
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--api-1", server.url.as_str(), schema.as_str()])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("api-1's output")?).lines();
+    let began = lines.next().ok_or("api-1 ended before its task began")??;
+    println!("api-1: {began}");
+    let id: TaskId = began
+        .split(' ')
+        .nth(1)
+        .ok_or("api-1 said no task id")?
+        .parse()?;
+
+    child.kill()?;
+    child.wait()?;
+    let killed = Instant::now();
+    println!("api-2: killed api-1 with SIGKILL mid-step");
+
+    // api-2 claims the task once api-1's lease has expired (after its own next renewal).
+    let record = loop {
+        let record = store_2.status(id).await?.ok_or("the task has no record")?;
+        if record.state == TaskState::Finished {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "api-2: claimed task {id} {:.1?} after the kill; its record now: {} on {}",
+        killed.elapsed(),
+        record.state,
+        record.instance
+    );
+    if let Some(cancel) = &record.cancel {
+        println!("  ended by: {} (source {})", cancel.reason, cancel.source);
+    }
+    if let Some(ending) = &record.ending {
+        println!(
+            "  ending: {:?}, cleanup: {:?}",
+            ending.ended, ending.cleanup
+        );
+    }
+    let cancellation = api_2.tasks.cancel_in_cluster(id, "user left").await?;
+    println!(
+        "api-2: a cancel now answers {:?}, and yields the recorded cleanup {:?}",
+        cancellation.status(),
+        cancellation.await?
+    );
+
+    drop(api_2);
+    let (client, connection) = tokio_postgres::connect(&server.url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await?;
+    Ok(())
+}
+
+/// api-1: joins, starts one task, and runs until it is killed.
+async fn api_1(url: &str, schema: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let store = join(url, schema, "api-1").await?;
+    let uploads = Arc::new(Uploads {
+        tasks: TaskManager::builder().cluster(store.clone()).build()?,
+        began: tokio::sync::Notify::new(),
+    });
+    let handle = uploads
+        .tasks
+        .submit_in_cluster(Passport::new("report.pdf".to_owned()), |p| {
+            uploads.execute_upload(p)
+        })
+        .await?;
+    uploads.began.notified().await;
+    // Step boundaries are written behind the steps (queued): once flushed, the record names
+    // the step that runs, before the parent kills this process.
+    store.flush().await;
+    println!("began {} `upload` of report.pdf", handle.id());
+    handle.await;
+    Ok(())
+}

@@ -229,8 +229,8 @@ pub use builder::TaskManagerBuilder;
 pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
-    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterSeal, Delivered, EndedAs,
-    RecordedCleanup,
+    CancelDelivery, Cluster, ClusterEnding, ClusterFuture, ClusterSeal, ClusterState, Delivered,
+    EndedAs, LostTask, RecordedCleanup,
 };
 pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;

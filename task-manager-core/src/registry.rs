@@ -180,6 +180,13 @@ impl Deliver for Registry {
         });
         abandoned
     }
+
+    fn recover(
+        &self,
+        lost: crate::cluster::LostTask,
+    ) -> Option<crate::cluster::ClusterFuture<crate::cluster::RecordedCleanup>> {
+        self.cluster.as_ref()?.recover(lost)
+    }
 }
 
 fn lock(

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterFuture, LostTask, RecordedCleanup, Recovery};
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -27,6 +27,9 @@ pub(crate) struct ClusterLink {
     pub(crate) cluster: Arc<dyn Cluster>,
     /// Reserved ids, each with the cancel the store decided for it meanwhile, if one did.
     reserved: Mutex<HashMap<TaskId, Option<DecidedCancel>>>,
+    /// How each registered flow cleans up a task claimed from a lost instance, by flow name.
+    /// No user code runs under its lock (a recovery is cloned out, then called).
+    recoveries: Mutex<HashMap<&'static str, Recovery>>,
 }
 
 /// Why [`ClusterLink::admit`] did not register a task.
@@ -52,7 +55,27 @@ impl ClusterLink {
         ClusterLink {
             cluster,
             reserved: Mutex::new(HashMap::new()),
+            recoveries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Registers how flow `flow` cleans up a lost task (the last registration stands).
+    pub(crate) fn register_recovery(&self, flow: &'static str, recovery: Recovery) {
+        self.recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow, recovery);
+    }
+
+    /// The cleanup of a lost task by its flow's registered recovery, if there is one.
+    pub(crate) fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>> {
+        let recovery = self
+            .recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(lost.flow.as_str())
+            .cloned()?;
+        recovery(lost)
     }
 
     /// Notes `id` as reserved here; `false` if it already is (a second submission of the
@@ -129,6 +152,8 @@ pub(crate) trait Deliver: Send + Sync {
     fn deliver(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered;
     /// Abandons every task of the manager (see [`CancelDelivery::abandon_all`]).
     fn abandon_all(&self, reason: CancelReason) -> usize;
+    /// Cleans up a lost task (see [`CancelDelivery::recover`]).
+    fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>>;
 }
 
 /// The door through which a [`Cluster`] hands a manager the cancels the store decided for
@@ -195,6 +220,20 @@ impl CancelDelivery {
             Some(manager) => manager.abandon_all(reason),
             None => 0,
         }
+    }
+}
+
+impl CancelDelivery {
+    /// A task this instance's store claimed from a lost instance: the future that runs the
+    /// cleanup of its interrupted step (`lost.step`) with `lost.reason`, on a fresh task
+    /// context rebuilt from the persisted payload and runtime info, and yields what became
+    /// of it. `None` when no flow named `lost.flow` was registered on this manager
+    /// (`register_<flow>`, generated for a flow with `#[flow(on_owner_lost = cancel)]`), when
+    /// its state cannot be read back, or when the manager is gone: the store then records
+    /// that no cleanup ran. A step that declares no cleanup yields
+    /// [`RecordedCleanup::NotDeclared`]; a panic in the cleanup is caught.
+    pub fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>> {
+        self.manager.upgrade()?.recover(lost)
     }
 }
 

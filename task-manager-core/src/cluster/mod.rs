@@ -21,6 +21,7 @@
 //! decided in the store.
 
 mod link;
+mod state;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +34,8 @@ use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
+pub(crate) use state::Recovery;
+pub use state::{ClusterState, LostTask};
 
 /// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
 /// a macro crate, and `'static`, so that the runner can keep it across polls.
@@ -146,6 +149,24 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         id: TaskId,
     ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>>;
+
+    /// Step `index` (named `step`) of a flow with `#[flow(on_owner_lost = cancel)]` is next,
+    /// with this payload and runtime info (JSON; `None` if it could not be written): record
+    /// them with the step boundary. Awaited before the step begins, so that an instance
+    /// that claims the task runs the cleanup of the step that was in progress, with the
+    /// state it began with. Transient failures are the store's to retry; an `Err` lets the
+    /// step begin anyway. The default records nothing.
+    fn persist_step(
+        &self,
+        id: TaskId,
+        index: usize,
+        step: &'static str,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let _ = (id, index, step, payload, info);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The store's answer to [`Cluster::seal`].

@@ -42,6 +42,30 @@ pub struct ClaimedTask {
     pub step: Option<String>,
     /// How many times it has been claimed (1 for the first claim).
     pub fence: i32,
+    /// Whether it was handed to its flow, registered on this instance's manager, to run
+    /// its step's cleanup here (`#[flow(on_owner_lost = cancel)]`); the ending is recorded
+    /// once the cleanup has run. `false`: the claim ended it already.
+    pub recovering: bool,
+}
+
+impl ClaimedTask {
+    pub(crate) fn new(
+        id: TaskId,
+        flow: String,
+        lost_instance: String,
+        step: Option<String>,
+        fence: i32,
+        recovering: bool,
+    ) -> Self {
+        ClaimedTask {
+            id,
+            flow,
+            lost_instance,
+            step,
+            fence,
+            recovering,
+        }
+    }
 }
 
 /// The claim (see the module docs). `$1 claimant's lease, $2 claimant`.
@@ -78,6 +102,8 @@ WITH mine AS (
                                       ELSE coalesce(t.cancel_delivered_at, now()) END
       FROM {s}.leases lost
      WHERE t.lease = lost.id AND lost.expires_at <= now() AND t.state <> 'finished'
+       AND NOT (t.state IN ('running', 'cancelling') AND t.step IS NOT NULL
+                AND t.state_payload IS NOT NULL)
        AND EXISTS (SELECT 1 FROM mine)
     RETURNING t.id, t.flow, t.lost_instance, t.step, t.fence
 )
@@ -104,6 +130,7 @@ impl PgCluster {
         let Some(lease) = self.lease() else {
             return Ok(Vec::new());
         };
+        let mut claimed = self.claim_recoverable(lease).await?;
         let s = self.inner.schema.quoted();
         let session = self.inner.link.session().await?;
         let rows = session
@@ -111,20 +138,20 @@ impl PgCluster {
             .query(&CLAIM.replace("{s}", &s), &[&lease, &self.inner.instance])
             .await
             .map_err(|e| StoreError::from_client("claiming the tasks of lost instances", e))?;
-        rows.iter()
-            .map(|row| {
-                let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt {
-                    id: None,
-                    detail: e.to_string(),
-                };
-                Ok(ClaimedTask {
-                    id: row.try_get::<_, PgId>(0).map_err(corrupt)?.0,
-                    flow: row.try_get(1).map_err(corrupt)?,
-                    lost_instance: row.try_get(2).map_err(corrupt)?,
-                    step: row.try_get(3).map_err(corrupt)?,
-                    fence: row.try_get(4).map_err(corrupt)?,
-                })
-            })
-            .collect()
+        for row in &rows {
+            let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt {
+                id: None,
+                detail: e.to_string(),
+            };
+            claimed.push(ClaimedTask::new(
+                row.try_get::<_, PgId>(0).map_err(corrupt)?.0,
+                row.try_get(1).map_err(corrupt)?,
+                row.try_get(2).map_err(corrupt)?,
+                row.try_get(3).map_err(corrupt)?,
+                row.try_get(4).map_err(corrupt)?,
+                false,
+            ));
+        }
+        Ok(claimed)
     }
 }

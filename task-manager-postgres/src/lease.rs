@@ -48,6 +48,16 @@ pub(crate) struct LeaseState {
 }
 
 impl LeaseState {
+    /// Keeps the manager's door (at `attach`).
+    pub(crate) fn set_delivery(&self, delivery: CancelDelivery) -> bool {
+        self.delivery.set(delivery).is_ok()
+    }
+
+    /// The manager's door, once a manager was attached.
+    pub(crate) fn delivery(&self) -> Option<&CancelDelivery> {
+        self.delivery.get()
+    }
+
     pub(crate) fn new() -> Self {
         LeaseState {
             id: watch::Sender::new(0),
@@ -233,7 +243,6 @@ impl PgCluster {
 /// Keeps an attached instance's lease (`renew_every`) and claims the tasks of the leases
 /// that expired, until the manager is gone. Started by `attach`.
 pub(crate) async fn lease_loop(cluster: PgCluster, delivery: CancelDelivery) {
-    let _ = cluster.inner.lease.delivery.set(delivery.clone());
     let every = cluster.inner.options.renew_every;
     let inner = std::sync::Arc::downgrade(&cluster.inner);
     drop(cluster);

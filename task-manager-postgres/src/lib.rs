@@ -87,6 +87,7 @@ mod listen;
 mod owner;
 mod reason;
 mod record;
+mod recover;
 mod schema;
 mod sql;
 mod store;

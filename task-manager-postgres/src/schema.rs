@@ -152,7 +152,11 @@ ALTER TABLE {s}.tasks
     -- How many times the task was claimed from a lost owner (`claim.rs`).
     ADD COLUMN fence integer NOT NULL DEFAULT 0,
     -- The owner the last claim took it from.
-    ADD COLUMN lost_instance text;
+    ADD COLUMN lost_instance text,
+    -- A flow with `on_owner_lost`: its payload and runtime info (JSON) as persisted at the
+    -- boundary of the step the record names (`recover.rs`).
+    ADD COLUMN state_payload bytea,
+    ADD COLUMN state_info bytea;
 -- What a claim looks for: the unfinished tasks of a lease.
 CREATE INDEX tasks_unfinished_by_lease ON {s}.tasks (lease) WHERE state <> 'finished';
 

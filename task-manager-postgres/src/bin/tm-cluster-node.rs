@@ -11,6 +11,9 @@
 //! * `submit ID GATED WORK_US`: submits a `probe` task through `submit_in_cluster`; answers
 //!   `submitted ID ok` or `submitted ID refused KIND`. `GATED` 1: each step, and each
 //!   cleanup, waits for its gate; 0: each step sleeps `WORK_US` microseconds.
+//! * `durable ID GATED WORK_US`: the same with a `durable` task, a flow of the same three
+//!   steps with `on_owner_lost = cancel` (registered at start, so that this instance runs the
+//!   cleanups of the `durable` tasks it claims) and no limit or resource.
 //! * `open ID GATE`: opens a gate once (gate `i` is step `i`'s, `100 + i` its cleanup's).
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
@@ -110,6 +113,39 @@ impl Node {
     }
 }
 
+/// A `durable` task's payload: (gated, work in microseconds).
+type Durable = (bool, u64);
+
+#[flow(name = durable, on_owner_lost = cancel)]
+impl Node {
+    #[step(cancel = undo_durable_0)]
+    async fn d0(&self, task: &mut Task<Durable>) -> Result<(), Infallible> {
+        self.work_durable(task, 0).await
+    }
+
+    #[step(cancel = undo_durable_1)]
+    async fn d1(&self, task: &mut Task<Durable>) -> Result<(), Infallible> {
+        self.work_durable(task, 1).await
+    }
+
+    #[step(cancel = undo_durable_2)]
+    async fn d2(&self, task: &mut Task<Durable>) -> Result<(), Infallible> {
+        self.work_durable(task, 2).await
+    }
+
+    async fn undo_durable_0(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 0, reason).await;
+    }
+
+    async fn undo_durable_1(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 1, reason).await;
+    }
+
+    async fn undo_durable_2(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 2, reason).await;
+    }
+}
+
 impl Node {
     async fn work(&self, task: &mut Task<Job>, step: u32) -> Result<(), Infallible> {
         println!("began {} {step}", task.id());
@@ -123,8 +159,36 @@ impl Node {
         Ok(())
     }
 
+    async fn work_durable(&self, task: &mut Task<Durable>, step: u32) -> Result<(), Infallible> {
+        println!("began {} {step}", task.id());
+        let (gated, work) = *task.payload();
+        if gated {
+            self.gates.pass(task.id(), step).await;
+        } else if work > 0 {
+            tokio::time::sleep(Duration::from_micros(work)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    async fn undo_durable(&self, task: &mut Task<Durable>, step: u32, reason: CancelReason) {
+        self.count_cleanup(task.id(), step, &reason).await;
+        if task.payload().0 {
+            self.gates.pass(task.id(), 100 + step).await;
+        }
+    }
+
     async fn undo(&self, task: &mut Task<Job>, step: u32, reason: CancelReason) {
-        println!("cleanup {} {step}", task.id());
+        self.count_cleanup(task.id(), step, &reason).await;
+        if task.payload().gated {
+            self.gates.pass(task.id(), 100 + step).await;
+        }
+    }
+
+    /// Says `cleanup ID STEP` and counts the cleanup in the schema's `cleanups` table.
+    async fn count_cleanup(&self, id: TaskId, step: u32, reason: &CancelReason) {
+        println!("cleanup {id} {step}");
         let insert = format!(
             "INSERT INTO \"{}\".cleanups (id, step, reason) VALUES ($1::text::uuid, $2, $3)",
             self.schema
@@ -134,18 +198,11 @@ impl Node {
             .db
             .execute(
                 &insert,
-                &[
-                    &task.id().to_string(),
-                    &step_number,
-                    &said(&reason).as_bytes(),
-                ],
+                &[&id.to_string(), &step_number, &said(reason).as_bytes()],
             )
             .await
         {
-            println!("error {} counting the cleanup: {e}", task.id());
-        }
-        if task.payload().gated {
-            self.gates.pass(task.id(), 100 + step).await;
+            println!("error {id} counting the cleanup: {e}");
         }
     }
 }
@@ -248,6 +305,8 @@ async fn run(
         db,
         schema: schema.to_owned(),
     });
+    // This instance runs the cleanups of the `durable` tasks it claims from lost instances.
+    node.register_durable();
 
     // Standard input is read on a thread of its own: the runtime has no `io-std`.
     let (lines, mut commands) = mpsc::unbounded_channel::<String>();
@@ -268,19 +327,26 @@ async fn run(
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["submit", id, gated, work] => {
+            [kind @ ("submit" | "durable"), id, gated, work] => {
                 let id: TaskId = id.parse()?;
-                let job = Job {
-                    gated: *gated == "1",
-                    work: Duration::from_micros(work.parse()?),
-                };
-                let passport = Passport::new(job).with_id(id);
+                let (gated, work_us): (bool, u64) = (*gated == "1", work.parse()?);
                 let this = Arc::clone(&node);
-                match node
-                    .tasks
-                    .submit_in_cluster(passport, |p| this.execute_probe(p))
-                    .await
-                {
+                let submitted = if *kind == "submit" {
+                    let job = Job {
+                        gated,
+                        work: Duration::from_micros(work_us),
+                    };
+                    let passport = Passport::new(job).with_id(id);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_probe(p))
+                        .await
+                } else {
+                    let passport = Passport::new((gated, work_us)).with_id(id);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_durable(p))
+                        .await
+                };
+                match submitted {
                     Ok(handle) => {
                         println!("submitted {id} ok");
                         tokio::spawn(async move {

@@ -174,3 +174,123 @@ async fn a_paused_owner_past_its_lease_writes_nothing_more_runs_no_cleanup_and_a
         (TaskState::Finished, "a")
     );
 }
+
+/// The cleanups of task `id` that ran, on any instance: (step, reason) each.
+async fn cleanups_run(schema: &str, id: TaskId) -> Vec<(i32, String)> {
+    admin()
+        .await
+        .query(
+            &format!(
+                "SELECT step, convert_from(reason, 'UTF8') FROM \"{schema}\".cleanups \
+                 WHERE id = $1::text::uuid ORDER BY step"
+            ),
+            &[&id.to_string()],
+        )
+        .await
+        .expect("reading cleanups")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// Starts a `durable` task on `owner` and lets its first step complete: its second step
+/// (`d1`) is in progress, and the record says so.
+fn durable_in_second_step(owner: &mut Node) -> TaskId {
+    let id = TaskId::new();
+    owner.send(&format!("durable {id} 1 0"));
+    owner.wait_line(|line| line == format!("began {id} 0"));
+    owner.open(id, 0);
+    owner.wait_line(|line| line == format!("began {id} 1"));
+    owner.flush();
+    id
+}
+
+/// The record of a `durable` task whose step `d1` was cleaned up by `claimant`.
+async fn assert_recovered(store: &PgCluster, schema: &str, id: TaskId, lost: &str, claimant: &str) {
+    let record = store.status(id).await.unwrap().expect("a record");
+    assert_eq!(
+        (record.state, record.instance.as_str()),
+        (TaskState::Finished, claimant)
+    );
+    let cancel = record.cancel.expect("the claim's cancel");
+    assert_eq!(cancel.reason, CancelReason::owner_lost(lost));
+    let ending = record.ending.expect("an ending");
+    assert_eq!(
+        ending.ended,
+        Ended::Cancelled {
+            step: Some("d1".into())
+        }
+    );
+    assert!(
+        matches!(&ending.cleanup, Some(CleanupRecord::Completed { step, .. }) if step == "d1"),
+        "{:?}",
+        ending.cleanup
+    );
+    assert_eq!(ending.steps_completed, 1);
+    assert_eq!(fence_of(schema, id).await, (1, Some(lost.to_owned())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_step_has_that_steps_cleanup_run_once_by_the_instance_that_claims_it(
+) {
+    let schema = fresh_schema("crash_recover").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let id = durable_in_second_step(&mut a);
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), [id.to_string()]);
+    // b runs the interrupted step's cleanup (and only that step's), with the loss as reason.
+    b.wait_line(|line| line == format!("cleanup {id} 1"));
+    b.open(id, 101);
+    b.flush();
+    assert_eq!(
+        cleanups_run(&schema, id).await,
+        [(1, "its instance `a` was lost".to_owned())]
+    );
+    let store = join(&schema, "observer").await;
+    assert_recovered(&store, &schema, id, "a", "b").await;
+    // Anyone learns how it ended, from the record.
+    b.cancel(id, "user left");
+    assert_eq!(b.answer(&format!("cancel {id}")), ["AlreadyRequested"]);
+    assert_eq!(b.answer(&format!("cancelled {id}")), ["completed:d1"]);
+    // Claimed once: claiming again finds nothing, and the cleanup ran once.
+    b.send("claim");
+    b.wait_count(|line| line == "claims 0", 1);
+    b.flush();
+    assert_eq!(cleanups_run(&schema, id).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_owner_whose_task_was_claimed_and_cleaned_up_elsewhere_runs_no_second_cleanup() {
+    let schema = fresh_schema("crash_recover_pause").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let id = durable_in_second_step(&mut a);
+    a.signal("STOP");
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), [id.to_string()]);
+    b.wait_line(|line| line == format!("cleanup {id} 1"));
+    b.open(id, 101);
+    b.flush();
+    let store = join(&schema, "observer").await;
+    assert_recovered(&store, &schema, id, "a", "b").await;
+    let recorded = store.status(id).await.unwrap();
+    a.signal("CONT");
+    // The owner wakes, its step ends and the next boundary is refused; then it learns that
+    // its lease is gone and abandons the task: its cleanup does not run there.
+    a.open(id, 1);
+    a.wait_line(|line| line == format!("began {id} 2"));
+    a.flush();
+    a.send("renew");
+    a.answer("lease");
+    a.wait_line(|line| line == format!("ended {id} abandoned d2 -"));
+    a.flush();
+    assert_eq!(store.status(id).await.unwrap(), recorded);
+    assert_eq!(a.count(|line| line.starts_with("cleanup ")), 0);
+    assert_eq!(
+        cleanups_run(&schema, id).await.len(),
+        1,
+        "one cleanup, by b"
+    );
+}

@@ -5,9 +5,10 @@
 //! cluster with a 2 s lease, starts a task whose step `upload` never ends by itself, and says
 //! so. The parent, `api-2`, kills it with `SIGKILL` (no destructor, no cleanup, no last
 //! write) and waits: `api-1`'s lease expires 2 s after its last renewal, and `api-2`, which
-//! claims the tasks of expired leases after each renewal of its own, takes the task over and
-//! ends its record: cancelled with `OwnerLost { instance: "api-1" }`, the step's cleanup
-//! reported `Lost` (no instance ran it: running it on the claimant is not built yet). A
+//! claims the tasks of expired leases after each renewal of its own, takes the task over.
+//! The flow has `on_owner_lost = cancel` and `api-2` registered it: `api-2` runs the
+//! interrupted step's cleanup, once, with `OwnerLost { instance: "api-1" }` and the payload
+//! persisted at the step's boundary, and the record ends cancelled with that cleanup. A
 //! cancel of the task from `api-2` then finds it decided.
 //!
 //! ```text
@@ -35,7 +36,7 @@ struct Uploads {
     began: tokio::sync::Notify,
 }
 
-#[flow(name = upload)]
+#[flow(name = upload, on_owner_lost = cancel)]
 impl Uploads {
     #[step(cancel = abort_upload)]
     async fn upload(&self, task: &mut Task<String>) -> Result<(), Infallible> {
@@ -45,7 +46,11 @@ impl Uploads {
     }
 
     async fn abort_upload(&self, task: &mut Task<String>, reason: CancelReason) {
-        println!("cleanup of {} ({reason})", task.id());
+        println!(
+            "api-2: the cleanup of `upload` runs for task {} ({}): {reason}",
+            task.id(),
+            task.payload()
+        );
     }
 }
 
@@ -75,6 +80,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tasks: TaskManager::builder().cluster(store_2.clone()).build()?,
         began: tokio::sync::Notify::new(),
     });
+    // api-2 runs the cleanups of the `upload` tasks it claims.
+    api_2.register_upload();
 
     // api-1, a process of its own.
     let mut child = Command::new(std::env::current_exe()?)
@@ -95,7 +102,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let killed = Instant::now();
     println!("api-2: killed api-1 with SIGKILL mid-step");
 
-    // api-2 claims the task once api-1's lease has expired (after its own next renewal).
+    // api-2 claims the task once api-1's lease has expired (after its own next renewal), runs
+    // its cleanup, and records its ending.
     let record = loop {
         let record = store_2.status(id).await?.ok_or("the task has no record")?;
         if record.state == TaskState::Finished {
@@ -141,6 +149,7 @@ async fn api_1(url: &str, schema: &str) -> Result<(), Box<dyn std::error::Error>
         tasks: TaskManager::builder().cluster(store.clone()).build()?,
         began: tokio::sync::Notify::new(),
     });
+    uploads.register_upload();
     let handle = uploads
         .tasks
         .submit_in_cluster(Passport::new("report.pdf".to_owned()), |p| {

@@ -10,8 +10,10 @@
 //!   (it is the first claimant's) and its state finished, and skips it: one claim per task.
 //! * Only an instance whose own lease is live claims (the update joins it): an instance that
 //!   lost its lease cannot claim, not even its own tasks.
-//! * A claim ends the task in the same update, as the one-process manager ends a task whose
-//!   step is interrupted, with reason `OwnerLost { instance }` (source `owner_lost`):
+//! * The tasks a flow can clean up (a step with persisted state, `recover.rs`) are claimed
+//!   first, by their own update, and skipped by this one. Any other task is ended by the claim
+//!   in the same update, as the one-process manager ends a task whose step is interrupted,
+//!   with reason `OwnerLost { instance }` (source `owner_lost`):
 //!   * undecided (`queued`, `running`): cancelled by the claim; the step the record last
 //!     heard of, if any, is reported with cleanup `lost` (no instance ran its cleanup),
 //!     otherwise `no_step_in_progress`;
@@ -110,10 +112,13 @@ WITH mine AS (
 SELECT id, flow, lost_instance, step, fence FROM claimed";
 
 impl PgCluster {
-    /// Claims every unfinished task of every instance whose lease has expired, and ends
-    /// each as its record allows (see [`ClaimedTask`] and the crate's README, "When an
-    /// instance dies"): cancelled with [`CancelReason::OwnerLost`](task_manager_core::CancelReason::OwnerLost),
-    /// the step the record last named reported with cleanup
+    /// Claims every unfinished task of every instance whose lease has expired. A task of a
+    /// flow with `on_owner_lost = cancel` whose record names a step with its persisted state
+    /// is handed to the flow registered on this instance's manager, which runs that step's
+    /// cleanup with [`CancelReason::OwnerLost`](task_manager_core::CancelReason::OwnerLost);
+    /// its ending is recorded after ([`flush`](Self::flush) waits for it). Any other is ended
+    /// at once as its record allows (see the crate's README): cancelled with `OwnerLost`, the
+    /// step the record last named reported with cleanup
     /// [`Lost`](task_manager_core::RecordedCleanup::Lost). Each task is claimed by exactly
     /// one instance, however many claim at once. An instance attached to a manager claims
     /// after each renewal of its own lease; this call claims now. Needs a live lease of this

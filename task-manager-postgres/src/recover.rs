@@ -173,16 +173,13 @@ impl PgCluster {
             let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)
                 .with_cleanup(cleanup);
             let mut wait = RETRY_FIRST;
-            loop {
-                match this.record_ending(lost.id, &ending).await {
-                    Err(StoreError::Unavailable { .. }) => {
-                        sleep(wait).await;
-                        wait = (wait * 2).min(RETRY_MAX);
-                    }
-                    // Written, or refused for good (this instance lost its lease meanwhile:
-                    // the task will be claimed again).
-                    _ => break,
-                }
+            // Until written, or refused for good (this instance lost its lease meanwhile: the
+            // task will be claimed again).
+            while let Err(StoreError::Unavailable { .. }) =
+                this.record_ending(lost.id, &ending).await
+            {
+                sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
             }
             if let Some(pending) = pending {
                 pending.fetch_sub(1, Ordering::AcqRel);

@@ -4,6 +4,7 @@
 mod cancel;
 mod connect_errors;
 mod crash;
+mod crash_storm;
 mod delivery;
 mod leases;
 mod migrations;

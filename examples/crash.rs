@@ -14,7 +14,12 @@
 //! ```text
 //! cargo run --example crash                        # starts a throwaway server
 //! TM_DATABASE_URL=postgresql://... cargo run --example crash
+//! cargo run --release --example crash -- --measure # the README's figures
 //! ```
+//!
+//! `--measure` also times a 3-step flow whose steps return at once, with `on_owner_lost`
+//! (each step boundary persisted and awaited) and without it, on a clustered manager, and
+//! without a cluster: per task one after another, and tasks per second with 200 in flight.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
@@ -63,6 +68,125 @@ fn join(
         .instance(name)
         .schema(schema)
         .lease(LEASE, RENEW)
+}
+
+/// A 3-step flow whose steps return at once, with its state persisted at each boundary.
+#[derive(HasTaskManager)]
+struct Steps {
+    tasks: TaskManager,
+}
+
+#[flow(name = persisted, on_owner_lost = cancel)]
+impl Steps {
+    #[step]
+    async fn one(&self, task: &mut Task<u64>) -> Result<u64, Infallible> {
+        Ok(*task.payload())
+    }
+    #[step]
+    async fn two(&self, _task: &mut Task<u64>, n: u64) -> Result<u64, Infallible> {
+        Ok(n + 1)
+    }
+    #[step]
+    async fn three(&self, _task: &mut Task<u64>, n: u64) -> Result<u64, Infallible> {
+        Ok(n + 1)
+    }
+}
+
+/// The same flow without `on_owner_lost`.
+#[flow(name = plain)]
+impl Steps {
+    #[step]
+    async fn first(&self, task: &mut Task<u64>) -> Result<u64, Infallible> {
+        Ok(*task.payload())
+    }
+    #[step]
+    async fn second(&self, _task: &mut Task<u64>, n: u64) -> Result<u64, Infallible> {
+        Ok(n + 1)
+    }
+    #[step]
+    async fn third(&self, _task: &mut Task<u64>, n: u64) -> Result<u64, Infallible> {
+        Ok(n + 1)
+    }
+}
+
+/// Per task one after another, then tasks per second with `in_flight` at once.
+async fn measure(
+    steps: &Arc<Steps>,
+    persisted: bool,
+    tasks: usize,
+    in_flight: usize,
+) -> Result<(Duration, f64), Box<dyn std::error::Error>> {
+    let run = |n: u64| {
+        let steps = Arc::clone(steps);
+        async move {
+            let passport = Passport::new(n);
+            let handle = if persisted {
+                steps
+                    .tasks
+                    .submit_in_cluster(passport, |p| steps.execute_persisted(p))
+                    .await?
+            } else {
+                steps
+                    .tasks
+                    .submit_in_cluster(passport, |p| steps.execute_plain(p))
+                    .await?
+            };
+            let value = handle.await.into_result()?;
+            Ok::<u64, Box<dyn std::error::Error>>(value)
+        }
+    };
+    let started = Instant::now();
+    for n in 0..tasks as u64 {
+        run(n).await?;
+    }
+    let per_task = started.elapsed() / tasks as u32;
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for n in 0..tasks as u64 {
+        if running.len() >= in_flight {
+            running.join_next().await;
+        }
+        let run = run(n);
+        running.spawn(async move { run.await.is_ok() });
+    }
+    while running.join_next().await.is_some() {}
+    let per_second = tasks as f64 / started.elapsed().as_secs_f64();
+    Ok((per_task, per_second))
+}
+
+async fn measure_all(url: &str, schema: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let store = join(url, schema, "measure").await?;
+    let clustered = Arc::new(Steps {
+        tasks: TaskManager::builder().cluster(store.clone()).build()?,
+    });
+    let local = Arc::new(Steps {
+        tasks: TaskManager::new(),
+    });
+    let tasks = 1_000;
+    for (what, steps, persisted) in [
+        (
+            "3-step flow, on_owner_lost (each boundary persisted), clustered",
+            &clustered,
+            true,
+        ),
+        (
+            "the same flow without on_owner_lost, clustered",
+            &clustered,
+            false,
+        ),
+        (
+            "the same flow without on_owner_lost, in one process",
+            &local,
+            false,
+        ),
+    ] {
+        let (per_task, per_second) = measure(steps, persisted, tasks, 200).await?;
+        println!(
+            "{what}: {per_task:?} per task one after another, {per_second:.0} tasks/s with 200 in flight ({tasks} tasks)"
+        );
+        store.flush().await;
+    }
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -132,6 +256,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cancellation.status(),
         cancellation.await?
     );
+
+    if args.iter().any(|arg| arg == "--measure") {
+        measure_all(&server.url, &schema).await?;
+    }
 
     drop(api_2);
     let (client, connection) = tokio_postgres::connect(&server.url, tokio_postgres::NoTls).await?;

@@ -3,7 +3,10 @@
 
 mod cancel;
 mod connect_errors;
+mod crash;
+mod crash_storm;
 mod delivery;
+mod leases;
 mod limits;
 mod migrations;
 mod nodes;

@@ -6,7 +6,9 @@ pub use crate::checks::{
     CleanupReason, CompensatedOutput, CompensationInput, NextInput, NoInput, RetryError,
     RetryInput, RetryPolicy, SameError, SameTask,
 };
+pub use crate::cluster::ClusterState;
 pub use crate::flow::{FlowInfo, StepInfo};
+pub use crate::run::{register_recovery, LostCleanup};
 pub use crate::run::{
     submit, AttemptRace, AttemptRun, Attempts, Claim, CompensationResult, Halt, Scope, StepLimits,
     StepRun, StepTimer, Stop,

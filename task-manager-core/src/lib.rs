@@ -188,6 +188,15 @@
 //! cluster is unchanged. What stays local is listed in [`Cluster`]'s docs and the workspace
 //! README ("Many instances").
 //!
+//! An instance that loses its place in the cluster (its store's lease expired) abandons its
+//! tasks ([`CancelDelivery::abandon_all`]: they end [`Ending::Abandoned`], no cleanup runs
+//! there), and another instance takes them over. A flow with
+//! `#[flow(on_owner_lost = cancel)]` (feature `cluster-state`: its payload and runtime info
+//! implement serde's traits) persists them at each step boundary and generates
+//! `register_<flow>`: an instance that registered the service runs the interrupted step's
+//! cleanup of the tasks it takes over, with [`CancelReason::OwnerLost`]. See the workspace
+//! README ("When an instance dies").
+//!
 //! The contract, and what each piece guarantees, is in the crate's README.
 //!
 //! With the `testing` feature (for your tests), the `testing` module has the cancellation
@@ -241,8 +250,8 @@ pub use cancel::{CancelAll, Cancellation};
 pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
     CancelDelivery, Cluster, ClusterCancelRecord, ClusterEnding, ClusterFuture, ClusterPermit,
-    ClusterSeal, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Delivered, EndedAs,
-    Entered, LineEntry, RecordedCleanup,
+    ClusterSeal, ClusterState, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Delivered,
+    EndedAs, Entered, LineEntry, LostTask, RecordedCleanup,
 };
 pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;

@@ -68,6 +68,18 @@ pub enum Ending<T, E> {
         /// Its time limit.
         limit: Duration,
     },
+    /// A clustered task whose instance lost its lease in the cluster's store (say, the
+    /// process was paused or cut off from the store for longer than the lease) while the
+    /// task ran: another instance may have claimed it, so this instance stopped it where it
+    /// stood, ran no cleanup and no compensation, and wrote nothing more about it. How the
+    /// task ended for the cluster is in its record (`CancelReason::OwnerLost`, decided by
+    /// the instance that claimed it).
+    Abandoned {
+        /// The step that was in progress, if one had begun and not finished.
+        step: Option<&'static str>,
+        /// How many steps had completed here.
+        steps_completed: usize,
+    },
 }
 
 /// A task that did not complete, as an error: [`Outcome::into_result`] gives it.
@@ -124,6 +136,19 @@ pub enum TaskError<E> {
         step: &'static str,
         /// Its time limit.
         limit: Duration,
+    },
+    /// This instance lost the task to another instance of its cluster
+    /// ([`Ending::Abandoned`]).
+    #[error("task {id} of flow `{flow}` {}", Said::Abandoned { step: *step, steps_completed: *steps_completed })]
+    Abandoned {
+        /// The task.
+        id: TaskId,
+        /// Its flow.
+        flow: &'static str,
+        /// The step in progress, if one was.
+        step: Option<&'static str>,
+        /// How many steps had completed here.
+        steps_completed: usize,
     },
 }
 
@@ -233,6 +258,15 @@ impl<T, E, R> Outcome<T, E, R> {
                 step,
                 limit,
             }),
+            Ending::Abandoned {
+                step,
+                steps_completed,
+            } => Err(TaskError::Abandoned {
+                id,
+                flow,
+                step,
+                steps_completed,
+            }),
         }
     }
 }
@@ -255,6 +289,13 @@ impl<T, E> fmt::Display for Ending<T, E> {
             Ending::TimedOut { step, limit } => Said::TimedOut {
                 step,
                 limit: *limit,
+            },
+            Ending::Abandoned {
+                step,
+                steps_completed,
+            } => Said::Abandoned {
+                step: *step,
+                steps_completed: *steps_completed,
             },
         };
         said.fmt(f)
@@ -299,6 +340,14 @@ pub enum TaskEnd<'a> {
     /// The tokio runtime dropped the task before it finished (it was shutting down): the
     /// task has no outcome.
     Dropped,
+    /// This instance lost the task to another instance of its cluster
+    /// ([`Ending::Abandoned`]).
+    Abandoned {
+        /// The step in progress, if one was.
+        step: Option<StepRef>,
+        /// How many steps had completed here.
+        steps_completed: usize,
+    },
 }
 
 impl fmt::Display for TaskEnd<'_> {
@@ -324,6 +373,13 @@ impl fmt::Display for TaskEnd<'_> {
                 limit: *limit,
             },
             TaskEnd::Dropped => Said::Dropped,
+            TaskEnd::Abandoned {
+                step,
+                steps_completed,
+            } => Said::Abandoned {
+                step: step.map(|step| step.name),
+                steps_completed: *steps_completed,
+            },
         };
         said.fmt(f)
     }
@@ -350,6 +406,10 @@ enum Said<'a> {
         limit: Duration,
     },
     Dropped,
+    Abandoned {
+        step: Option<&'a str>,
+        steps_completed: usize,
+    },
 }
 
 impl fmt::Display for Said<'_> {
@@ -372,6 +432,20 @@ impl fmt::Display for Said<'_> {
                 write!(f, "timed out at step `{step}` (limit {limit:?})")
             }
             Said::Dropped => f.write_str("dropped by its runtime"),
+            Said::Abandoned {
+                step: Some(step),
+                ..
+            } => write!(
+                f,
+                "abandoned at step `{step}`: its instance lost its lease in the cluster"
+            ),
+            Said::Abandoned {
+                step: None,
+                steps_completed,
+            } => write!(
+                f,
+                "abandoned after {steps_completed} step(s): its instance lost its lease in the cluster"
+            ),
         }
     }
 }

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::id::TaskId;
 
 /// Why a task is being cancelled. The first reason given wins: later cancels of the same task
@@ -81,6 +83,15 @@ pub enum CancelReason {
         /// The child that won.
         winner: TaskId,
     },
+    /// The instance of the cluster that ran the task was lost (its lease in the cluster's
+    /// store expired: the process died, hung, or was cut off from the store), and another
+    /// instance claimed the task. A clustered task only; see
+    /// [`Ending::Abandoned`](crate::Ending::Abandoned) for what the lost instance's own copy
+    /// of the task does if that instance comes back.
+    OwnerLost {
+        /// The instance that was lost.
+        instance: Arc<str>,
+    },
 }
 
 /// Which parent was cancelled, and why: see [`CancelReason::Parent`].
@@ -116,6 +127,26 @@ impl CancelReason {
     /// Whether a step's own time limit caused this (see [`CancelReason::StepTimeout`]).
     pub fn is_step_timeout(&self) -> bool {
         matches!(self, CancelReason::StepTimeout { .. })
+    }
+
+    /// The reason of a task whose instance `instance` was lost (see [`CancelReason::OwnerLost`]).
+    ///
+    /// ```
+    /// use task_manager_core::CancelReason;
+    ///
+    /// let reason = CancelReason::owner_lost("api-1");
+    /// assert!(reason.is_owner_lost());
+    /// assert_eq!(reason.to_string(), "its instance `api-1` was lost");
+    /// ```
+    pub fn owner_lost(instance: impl Into<Arc<str>>) -> Self {
+        CancelReason::OwnerLost {
+            instance: instance.into(),
+        }
+    }
+
+    /// Whether the task's instance was lost (see [`CancelReason::OwnerLost`]).
+    pub fn is_owner_lost(&self) -> bool {
+        matches!(self, CancelReason::OwnerLost { .. })
     }
 
     /// Whether the task waited too long in its queue (see [`Limit::with_max_wait`](crate::Limit::with_max_wait)).
@@ -196,6 +227,9 @@ impl fmt::Display for CancelReason {
             CancelReason::RaceLost { winner } => {
                 write!(f, "its sibling task {winner} won the race")
             }
+            CancelReason::OwnerLost { instance } => {
+                write!(f, "its instance `{instance}` was lost")
+            }
         }
     }
 }
@@ -232,6 +266,9 @@ pub enum CancelSource {
     /// The task is a child, and its parent was cancelled or the parent's step that started
     /// it ended ([`CancelReason::Parent`], [`CancelReason::ParentStepEnded`]).
     Parent,
+    /// The task's instance was lost and another instance of the cluster claimed the task
+    /// ([`CancelReason::OwnerLost`]).
+    OwnerLost,
 }
 
 impl CancelSource {
@@ -245,6 +282,7 @@ impl CancelSource {
             CancelReason::Shutdown => CancelSource::Shutdown,
             CancelReason::QueueWaitExceeded { .. } => CancelSource::MaxWait,
             CancelReason::Parent(_) | CancelReason::ParentStepEnded { .. } => CancelSource::Parent,
+            CancelReason::OwnerLost { .. } => CancelSource::OwnerLost,
             CancelReason::Requested(_)
             | CancelReason::StepPanicked
             | CancelReason::SiblingFailed { .. }
@@ -263,6 +301,7 @@ impl CancelSource {
             CancelSource::Shutdown => 5,
             CancelSource::MaxWait => 6,
             CancelSource::Parent => 7,
+            CancelSource::OwnerLost => 8,
         }
     }
 
@@ -276,6 +315,7 @@ impl CancelSource {
             5 => CancelSource::Shutdown,
             6 => CancelSource::MaxWait,
             7 => CancelSource::Parent,
+            8 => CancelSource::OwnerLost,
             _ => return None,
         })
     }
@@ -283,7 +323,7 @@ impl CancelSource {
 
 impl CancelSource {
     /// The source's stable name in `snake_case` (`"request"`, `"cancel_all"`,
-    /// `"handle_dropped"`, `"timeout"`, `"shutdown"`, `"max_wait"`, `"parent"`): for a metrics label, a
+    /// `"handle_dropped"`, `"timeout"`, `"shutdown"`, `"max_wait"`, `"parent"`, `"owner_lost"`): for a metrics label, a
     /// JSON field or a stored record, where the [`Display`](fmt::Display) sentence does not fit.
     ///
     /// ```
@@ -302,6 +342,7 @@ impl CancelSource {
             CancelSource::Shutdown => "shutdown",
             CancelSource::MaxWait => "max_wait",
             CancelSource::Parent => "parent",
+            CancelSource::OwnerLost => "owner_lost",
         }
     }
 
@@ -310,7 +351,7 @@ impl CancelSource {
         Self::ALL.into_iter().find(|source| source.name() == name)
     }
 
-    const ALL: [CancelSource; 7] = [
+    const ALL: [CancelSource; 8] = [
         CancelSource::Request,
         CancelSource::CancelAll,
         CancelSource::HandleDropped,
@@ -318,6 +359,7 @@ impl CancelSource {
         CancelSource::Shutdown,
         CancelSource::MaxWait,
         CancelSource::Parent,
+        CancelSource::OwnerLost,
     ];
 }
 
@@ -331,6 +373,7 @@ impl fmt::Display for CancelSource {
             CancelSource::Shutdown => "the manager's shutdown",
             CancelSource::MaxWait => "its queue's max wait",
             CancelSource::Parent => "its parent task",
+            CancelSource::OwnerLost => "the loss of its instance",
         })
     }
 }

@@ -169,6 +169,34 @@ impl Deliver for Registry {
             Found::Unknown => Delivered::Unknown,
         }
     }
+
+    /// Abandons every registered task (`run/abandon.rs`), and holds the same stop for the
+    /// reserved ids.
+    #[cold]
+    fn abandon_all(&self, reason: CancelReason) -> usize {
+        if let Some(link) = self.cluster.as_ref() {
+            link.hold_for_all(&(reason.clone(), CancelSource::OwnerLost));
+        }
+        let lines = self.queues.abandonments();
+        let mut abandoned = 0;
+        self.for_each(|_, task| {
+            if let Some(decided) = task.cell().abandon(reason.clone()) {
+                abandoned += 1;
+                // A task that was waiting in a line has left it, as a cancelled one does.
+                if decided && task.is_waiting() {
+                    lines.note();
+                }
+            }
+        });
+        abandoned
+    }
+
+    fn recover(
+        &self,
+        lost: crate::cluster::LostTask,
+    ) -> Option<crate::cluster::ClusterFuture<crate::cluster::RecordedCleanup>> {
+        self.cluster.as_ref()?.recover(lost)
+    }
 }
 
 fn lock(

@@ -42,6 +42,10 @@ pub(crate) struct FlowArgs {
     pub(crate) minimal_report: Option<Ident>,
     /// `steps = QueryPhase` or `steps = false`; by default the enum is `<Name>Step`.
     pub(crate) steps: Option<StepsEnum>,
+    /// `on_owner_lost = cancel`: the payload and runtime info are persisted at each step
+    /// boundary, and an instance that claims a task from a lost one runs the interrupted
+    /// step's cleanup (the word, for its span).
+    pub(crate) on_owner_lost: Option<Ident>,
     /// Whether a `name` key was written at all (even with a bad value), so that a bad
     /// value is not also reported as a missing name.
     pub(crate) name_written: bool,
@@ -139,6 +143,17 @@ const FLOW_KEYS: &[Key<FlowArgs>] = &[
         name: "report",
         similar: &["timings", "reporting", "report_level", "timing"],
         set: set_flow_report,
+    },
+    Key {
+        name: "on_owner_lost",
+        similar: &[
+            "owner_lost",
+            "on_crash",
+            "recover",
+            "durable",
+            "on_instance_lost",
+        ],
+        set: set_flow_on_owner_lost,
     },
     Key {
         name: "crate",
@@ -281,6 +296,22 @@ fn set_flow_report(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
     } else if level != "full" {
         return Err(syn::Error::new(level.span(), MESSAGE));
     }
+    Ok(())
+}
+
+fn set_flow_on_owner_lost(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
+    const MESSAGE: &str = "`on_owner_lost` takes `cancel`: `#[flow(on_owner_lost = cancel)]` runs the interrupted step's cleanup on the instance that claims a task from a lost one";
+    let action = ident(value, MESSAGE)?;
+    if action == "resume" {
+        return Err(syn::Error::new(
+            action.span(),
+            "`on_owner_lost = resume` is not supported yet: use `on_owner_lost = cancel` (the claimant runs the interrupted step's cleanup and the task ends cancelled)",
+        ));
+    }
+    if action != "cancel" {
+        return Err(syn::Error::new(action.span(), MESSAGE));
+    }
+    args.on_owner_lost = Some(action);
     Ok(())
 }
 

@@ -39,8 +39,12 @@ pub(crate) fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
     let user_block = &flow.item;
     match errors.into_result() {
         Ok(()) => {
-            let generated = header.map(|header| execute_method(&flow, &header));
-            quote! { #user_block #generated #steps_enum }
+            let generated = header.as_ref().map(|header| execute_method(&flow, header));
+            let register = header
+                .as_ref()
+                .filter(|header| header.on_owner_lost.is_some())
+                .map(|header| register_method(&flow, header));
+            quote! { #user_block #generated #register #steps_enum }
         }
         // The user's block, as written, and a stub of the method: the mistake is reported
         // once, and code that calls `execute_<name>` does not add errors of its own.
@@ -127,6 +131,10 @@ struct Header {
     with_limit: Option<TokenStream>,
     /// `.with_minimal_report()` for `report = minimal`.
     with_report: Option<TokenStream>,
+    /// `on_owner_lost = cancel` (the word, for its span).
+    on_owner_lost: Option<Ident>,
+    /// Where the payload type is written, for the error if it cannot be persisted.
+    payload_span: Span,
     doc: String,
 }
 
@@ -177,6 +185,8 @@ impl Header {
             payload_ty,
             info_ty,
             info_span: types::info_span(&task_ty),
+            payload_span: types::payload_span(&task_ty),
+            on_owner_lost: args.on_owner_lost.clone(),
             output_ty,
             error_ty,
             with_timeout: args.timeout.as_ref().map(|(timeout, literal)| {
@@ -283,11 +293,14 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         .cfgs
         .first()
         .map(|_| quote! { let #out = (); });
-    let steps = flow
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(position, step)| step::code(flow, position, step, krate));
+    let steps = flow.steps.iter().enumerate().map(|(position, step)| {
+        let persist = header
+            .on_owner_lost
+            .as_ref()
+            .map(|_| persist_code(flow, position, step, header));
+        let code = step::code(flow, position, step, krate);
+        quote! { #persist #code }
+    });
     let cleanups = flow
         .steps
         .iter()
@@ -387,6 +400,117 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         )
     };
     header.wrap(flow, &body)
+}
+
+/// Before a step of a flow with `on_owner_lost`, on a clustered manager: the task's payload
+/// and runtime info, written with the step's boundary and awaited (`run/recover.rs`). Each
+/// conversion is spanned on its type, where an unpersistable one is reported.
+fn persist_code(
+    flow: &Flow,
+    position: usize,
+    step: &crate::ast::Step,
+    header: &Header,
+) -> TokenStream {
+    let Locals { scope, .. } = Locals::new();
+    let cfgs = &step.cfgs;
+    let index = step::index(flow, position);
+    let (payload_ty, info_ty) = (&header.payload_ty, &header.info_ty);
+    let payload = {
+        let span = header.payload_span;
+        let (private, task) = (names::private(span), Locals::at(span).task);
+        quote_spanned! {span=> <#payload_ty as #private::ClusterState>::to_state(#task.payload()) }
+    };
+    let info = {
+        let span = header.info_span;
+        let (private, task) = (names::private(span), Locals::at(span).task);
+        quote_spanned! {span=> <#info_ty as #private::ClusterState>::to_state(#task.info()) }
+    };
+    quote! {
+        #(#cfgs)*
+        if #scope.is_clustered() {
+            let _ = #scope.persist(#index, #payload, #info).await;
+        }
+    }
+}
+
+/// `register_<name>`, for a flow with `on_owner_lost`: registers the service on its clustered
+/// manager as the one that runs the cleanup of a task of this flow claimed from a lost
+/// instance (`run/recover.rs`). The cleanup of step `i` is the step's own `cancel = ..`.
+fn register_method(flow: &Flow, header: &Header) -> TokenStream {
+    let Header {
+        krate,
+        flow_name,
+        payload_ty,
+        info_ty,
+        payload_span,
+        info_span,
+        ..
+    } = header;
+    let (impl_generics, _, where_clause) = flow.item.generics.split_for_impl();
+    let self_ty = &flow.item.self_ty;
+    let method = format_ident!("register_{}", flow_name, span = header.method.span());
+    let (this, task, reason, index) = (
+        names::local("__flow_this", Span::call_site()),
+        names::local("__flow_task", Span::call_site()),
+        names::local("__flow_reason", Span::call_site()),
+        names::local("__flow_index", Span::call_site()),
+    );
+    let arms = flow
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(position, step)| {
+            let cancel = step.args.cancel.as_ref()?;
+            let cfgs = &step.cfgs;
+            let step_index = step::index(flow, position);
+            Some(quote! {
+                #(#cfgs)*
+                if #index == #step_index {
+                    return ::core::option::Option::Some(::std::boxed::Box::pin(async move {
+                        let _ = #this.#cancel(&mut #task, #reason).await;
+                    }));
+                }
+            })
+        });
+    let from_payload = {
+        let private = names::private(*payload_span);
+        quote_spanned! {*payload_span=> <#payload_ty as #private::ClusterState>::from_state }
+    };
+    let from_info = {
+        let private = names::private(*info_span);
+        quote_spanned! {*info_span=> <#info_ty as #private::ClusterState>::from_state }
+    };
+    let private = names::private(Span::call_site());
+    let doc = format!(
+        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
+    );
+    quote! {
+        impl #impl_generics #self_ty #where_clause {
+            #[doc = #doc]
+            #[allow(clippy::type_complexity)]
+            pub fn #method(self: &::std::sync::Arc<Self>) {
+                use #krate::__private as #private;
+                static FLOW: #private::FlowInfo = #private::FlowInfo::new(#flow_name, &[]);
+                #private::register_recovery::<Self, #payload_ty, #info_ty>(
+                    #krate::HasTaskManager::task_manager(&**self),
+                    &FLOW,
+                    self,
+                    #from_payload,
+                    #from_info,
+                    |#this: ::std::sync::Arc<Self>,
+                     #index: usize,
+                     mut #task: #krate::Task<#payload_ty, #info_ty>,
+                     #reason: #krate::CancelReason|
+                     -> ::core::option::Option<::core::pin::Pin<::std::boxed::Box<
+                        dyn ::core::future::Future<Output = ()> + ::core::marker::Send>>> {
+                        #(#arms)*
+                        let _ = (#this, #task, #reason);
+                        ::core::option::Option::None
+                    },
+                );
+            }
+        }
+    }
 }
 
 /// `.with_limit(Limit::new(4).with_queue_capacity(1000).with_max_wait(..))`: the flow's own

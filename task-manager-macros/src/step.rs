@@ -400,7 +400,7 @@ fn reason_arg(reason_ty: Option<&Type>) -> TokenStream {
 
 /// The step's index among the steps that exist in this build: a `#[cfg]`-ed out step
 /// before it does not count, matching the names in `FLOW`.
-fn index(flow: &Flow, position: usize) -> TokenStream {
+pub(crate) fn index(flow: &Flow, position: usize) -> TokenStream {
     let earlier = &flow.steps[..position];
     let fixed = earlier.iter().filter(|step| step.cfgs.is_empty()).count();
     let conditional: Vec<TokenStream> = earlier

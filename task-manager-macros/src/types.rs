@@ -50,6 +50,14 @@ pub(crate) fn error_span(return_ty: &Type) -> Span {
     }
 }
 
+/// Where the `P` of `Task<P, R>` is written, else the whole type.
+pub(crate) fn payload_span(task_ty: &Type) -> Span {
+    match last_segment_args(task_ty, "Task").as_deref() {
+        Some([payload, ..]) => payload.span(),
+        _ => task_ty.span(),
+    }
+}
+
 /// Where the `R` of `Task<P, R>` is written, else the whole type.
 pub(crate) fn info_span(task_ty: &Type) -> Span {
     match last_segment_args(task_ty, "Task").as_deref() {

@@ -63,8 +63,8 @@ const ALIVE_CHECK: Duration = Duration::from_secs(1);
 pub(crate) struct Seam {
     writers: Vec<mpsc::UnboundedSender<Write>>,
     dropped_writes: Arc<AtomicU64>,
-    /// Writes queued and not yet applied (or dropped).
-    pending: Arc<AtomicU64>,
+    /// Writes queued and not yet applied (or dropped), and recoveries not yet recorded.
+    pub(crate) pending: Arc<AtomicU64>,
 }
 
 /// A write queued for the writer tasks.
@@ -73,6 +73,8 @@ enum Write {
     Flow(TaskId, &'static str),
     Step(TaskId, u32, &'static str),
     Ended(TaskId, ClusterEnding),
+    /// A step boundary with the task's persisted state; the sender hears when it is applied.
+    Persist(crate::recover::Boundary, tokio::sync::oneshot::Sender<()>),
 }
 
 impl Write {
@@ -82,6 +84,7 @@ impl Write {
             | Write::Flow(id, _)
             | Write::Step(id, _, _)
             | Write::Ended(id, _) => *id,
+            Write::Persist(boundary, _) => boundary.id,
         }
     }
 }
@@ -175,6 +178,7 @@ impl Cluster for PgCluster {
             inner.instance.clone(),
             inner.options.clone(),
             Link::lazy(inner.config.clone(), inner.schema.clone()),
+            Arc::clone(&inner.lease),
         );
         for queue in queues {
             runtime.spawn(write_loop(
@@ -184,6 +188,8 @@ impl Cluster for PgCluster {
                 Arc::clone(&pending),
             ));
         }
+        let _ = self.inner.lease.set_delivery(delivery.clone());
+        runtime.spawn(crate::lease::lease_loop(self.clone(), delivery.clone()));
         runtime.spawn(deliver_loop(self.clone(), delivery));
         Ok(())
     }
@@ -191,6 +197,21 @@ impl Cluster for PgCluster {
     fn reserve(&self, id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
         let this = self.clone();
         Box::pin(async move {
+            // A task is recorded with this instance's lease: none yet (just attached, or
+            // lost and being retaken), wait for one.
+            if this.lease().is_none()
+                && this
+                    .wait_for_lease(this.inner.options.connect_timeout)
+                    .await
+                    .is_none()
+            {
+                return Err(ClusterError::new(
+                    ClusterErrorKind::Unavailable,
+                    Some(id),
+                    "reserving a task id",
+                    "this instance holds no lease in the cluster (it could not take one)",
+                ));
+            }
             this.insert(crate::NewTask::new(id, "").queued())
                 .await
                 .map_err(|e| cluster_error(e, id, "reserving a task id"))
@@ -248,6 +269,31 @@ impl Cluster for PgCluster {
             this.request_cancel(id, &reason, source)
                 .await
                 .map_err(|e| cluster_error(e, id, "requesting a cancel"))
+        })
+    }
+
+    fn persist_step(
+        &self,
+        id: TaskId,
+        index: usize,
+        step: &'static str,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let (applied, written) = tokio::sync::oneshot::channel();
+        let boundary = crate::recover::Boundary {
+            id,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            step,
+            payload,
+            info,
+        };
+        self.queue(Write::Persist(boundary, applied));
+        Box::pin(async move {
+            // In order with the task's other writes; a write refused for good (or a store
+            // without a manager) lets the step begin anyway.
+            let _ = written.await;
+            Ok(())
         })
     }
 
@@ -319,10 +365,14 @@ async fn write_loop(
                     cluster.begin_step(*id, *index, step).await.map(drop)
                 }
                 Write::Ended(id, ending) => cluster.record_final(*id, ending).await.map(drop),
+                Write::Persist(boundary, _) => cluster.persist_boundary(boundary).await,
             };
             match written {
                 Ok(()) => {
                     pending.fetch_sub(1, Ordering::AcqRel);
+                    if let Write::Persist(_, applied) = write {
+                        let _ = applied.send(());
+                    }
                     break;
                 }
                 Err(StoreError::Unavailable { .. }) => {

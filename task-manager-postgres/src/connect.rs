@@ -73,6 +73,8 @@ pub(crate) struct Options {
     /// re-checks its lines, and whether limits stay per instance instead.
     pub(crate) recheck_lines_every: Duration,
     pub(crate) limits_per_instance: bool,
+    pub(crate) lease_for: Duration,
+    pub(crate) renew_every: Duration,
 }
 
 impl Default for Options {
@@ -87,6 +89,8 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(10),
             recheck_lines_every: Duration::from_secs(1),
             limits_per_instance: false,
+            lease_for: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
         }
     }
 }
@@ -178,6 +182,34 @@ impl<I> Connect<I> {
     }
 }
 
+impl<I> Connect<I> {
+    /// How long this instance's lease lasts without a renewal (default 30 s), and how often
+    /// an instance attached to a manager renews it (default 10 s). When an instance's lease
+    /// expires (it died, hung, or lost the store for that long), the other instances claim
+    /// its unfinished tasks, and the instance, if it comes back, abandons them. A shorter
+    /// lease frees a dead instance's tasks sooner; it must stay well above the longest pause
+    /// a live instance may take (a garbage collection, a slow disk, the server's own
+    /// hiccups), or live instances lose their tasks. `renew_every` is kept between 1 ms and
+    /// half of `lease_for`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), task_manager_postgres::ConnectError> {
+    /// use std::time::Duration;
+    /// let cluster = task_manager_postgres::PgCluster::connect("postgresql://app:secret@db/app")
+    ///     .instance("api-1")
+    ///     .lease(Duration::from_secs(10), Duration::from_secs(2))
+    ///     .await?;
+    /// # let _ = cluster; Ok(()) }
+    /// ```
+    pub fn lease(mut self, lease_for: Duration, renew_every: Duration) -> Self {
+        self.options.lease_for = lease_for.max(Duration::from_millis(2));
+        self.options.renew_every = renew_every
+            .max(Duration::from_millis(1))
+            .min(self.options.lease_for / 2);
+        self
+    }
+}
+
 impl IntoFuture for Connect<Instance> {
     type Output = Result<PgCluster, ConnectError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
@@ -212,7 +244,10 @@ async fn join(url: String, instance: String, options: Options) -> Result<PgClust
             source,
         })?;
     let link = Link::new(config.clone(), schema.clone(), Session { client, sql });
-    Ok(PgCluster::new(config, schema, instance, options, link))
+    let lease = std::sync::Arc::new(crate::lease::LeaseState::new());
+    Ok(PgCluster::new(
+        config, schema, instance, options, link, lease,
+    ))
 }
 
 fn check_instance(name: &str) -> Result<(), ConnectError> {

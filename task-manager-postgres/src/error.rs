@@ -123,6 +123,17 @@ pub enum StoreError {
         /// The owning instance.
         owner: String,
     },
+    /// The task was claimed from this instance by a live one after this instance's lease
+    /// expired (or this instance's lease changed since it recorded the task): the write
+    /// carried a lease that is no longer the record's, and nothing more of this instance's
+    /// is written for the task.
+    #[error("task {id} was taken over by instance `{owner}` after this instance's lease expired: this instance writes nothing more for it")]
+    Fenced {
+        /// The id.
+        id: TaskId,
+        /// The instance that owns the record now.
+        owner: String,
+    },
     /// The record is in a state that refuses this write: for instance an ending other than
     /// `Cancelled` for a task whose cancel won, or any write to a finished task.
     #[error("task {id} is {state}: {refused}")]

@@ -118,23 +118,28 @@
 //! TLS is not supported yet (`NoTls`).
 
 mod admission;
+mod claim;
 mod cluster;
 mod connect;
 mod error;
 mod id;
+mod lease;
 mod link;
 mod listen;
 mod owner;
 mod reason;
 mod record;
+mod recover;
 mod schema;
 mod sql;
 mod status;
 mod store;
 
 pub use admission::LineCounts;
+pub use claim::ClaimedTask;
 pub use connect::{Connect, Instance, NoInstance};
 pub use error::{ConnectError, StoreError};
+pub use lease::LeaseRenewal;
 pub use listen::{CancelEvent, Cancels, PendingCancel};
 pub use record::{
     CancelRecord, CleanupRecord, Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState,

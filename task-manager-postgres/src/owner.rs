@@ -17,7 +17,10 @@ impl PgCluster {
         let session = self.inner.link.session().await?;
         let deleted = session
             .client
-            .execute(&session.sql.release, &[&PgId(id), &self.inner.instance])
+            .execute(
+                &session.sql.release,
+                &[&PgId(id), &self.inner.instance, &self.lease()],
+            )
             .await
             .map_err(|e| StoreError::from_client("releasing a reserved task", e))?;
         Ok(deleted == 1)
@@ -31,7 +34,7 @@ impl PgCluster {
             .client
             .execute(
                 &session.sql.name_flow,
-                &[&PgId(id), &self.inner.instance, &flow],
+                &[&PgId(id), &self.inner.instance, &flow, &self.lease()],
             )
             .await
             .map_err(|e| StoreError::from_client("naming a task's flow", e))?;
@@ -103,6 +106,7 @@ impl PgCluster {
                     &cancel_message,
                     &cancel_max_wait,
                     &cancel_source,
+                    &self.lease(),
                 ],
             )
             .await

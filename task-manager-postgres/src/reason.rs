@@ -40,6 +40,11 @@ pub(crate) fn encode_reason(reason: &CancelReason) -> Result<ReasonColumns<'_>, 
             max_wait_us: Some(micros(*max_wait)),
         },
         CancelReason::StepPanicked => plain("step_panicked"),
+        CancelReason::OwnerLost { instance } => ReasonColumns {
+            kind: "owner_lost",
+            message: Some(instance.as_bytes()),
+            max_wait_us: None,
+        },
         other => {
             return Err(StoreError::Unsupported {
                 what: "cancel reason",
@@ -68,6 +73,12 @@ pub(crate) fn decode_reason(
             max_wait: duration(max_wait_us.ok_or("a queue wait reason without its max wait")?),
         },
         "step_panicked" => CancelReason::StepPanicked,
+        "owner_lost" => {
+            let bytes = message.ok_or("an `owner_lost` reason without its instance")?;
+            let instance = String::from_utf8(bytes)
+                .map_err(|_| "an instance name that is not UTF-8".to_owned())?;
+            CancelReason::owner_lost(instance)
+        }
         other => return Err(format!("unknown cancel reason kind `{other}`")),
     })
 }
@@ -102,6 +113,7 @@ mod tests {
                 max_wait: Duration::from_micros(1_500_001),
             },
             CancelReason::StepPanicked,
+            CancelReason::owner_lost("api-1"),
         ] {
             let columns = encode_reason(&reason).unwrap();
             let back = decode_reason(
@@ -123,6 +135,7 @@ mod tests {
             CancelSource::Timeout,
             CancelSource::Shutdown,
             CancelSource::MaxWait,
+            CancelSource::OwnerLost,
         ] {
             assert_eq!(decode_source(source.name()).unwrap(), source);
         }

@@ -264,6 +264,7 @@ pub(crate) fn cleanup_columns(cleanup: &RecordedCleanup) -> Result<CleanupColumn
         RecordedCleanup::TimedOut { step, after } => {
             ("timed_out", Some(step.as_str()), Some(micros(*after)), None)
         }
+        RecordedCleanup::Lost { step } => ("lost", Some(step.as_str()), None, None),
         other => {
             return Err(StoreError::Unsupported {
                 what: "cleanup",

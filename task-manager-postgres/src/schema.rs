@@ -135,6 +135,42 @@ CREATE FUNCTION {s}.cancel_channel(instance text) RETURNS text
         description: "cluster-wide lines: limits and resources shared by every instance",
         sql: ADMISSION_SQL,
     },
+    Migration {
+        version: 3,
+        description:
+            "leases and fencing: a task's owner holds a lease; a claim takes a lost owner's tasks",
+        sql: r#"
+-- One row per lease an instance took (`lease.rs`): its id is the fencing token that the
+-- owner's every write names; it expires unless renewed, and an expired lease is never renewed.
+CREATE TABLE {s}.leases (
+    id          bigserial PRIMARY KEY,
+    instance    text NOT NULL,
+    taken_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX leases_by_expiry ON {s}.leases (expires_at);
+
+ALTER TABLE {s}.tasks
+    -- The lease of the owner that wrote the record (NULL: written without one, by the
+    -- store's own API; such a record is never claimed).
+    ADD COLUMN lease bigint,
+    -- How many times the task was claimed from a lost owner (`claim.rs`).
+    ADD COLUMN fence integer NOT NULL DEFAULT 0,
+    -- The owner the last claim took it from.
+    ADD COLUMN lost_instance text,
+    -- A flow with `on_owner_lost`: its payload and runtime info (JSON) as persisted at the
+    -- boundary of the step the record names (`recover.rs`).
+    ADD COLUMN state_payload bytea,
+    ADD COLUMN state_info bytea;
+-- What a claim looks for: the unfinished tasks of a lease.
+CREATE INDEX tasks_unfinished_by_lease ON {s}.tasks (lease) WHERE state <> 'finished';
+
+-- `lost`: the step was in progress on an owner that was lost; no instance ran its cleanup.
+ALTER TABLE {s}.tasks DROP CONSTRAINT tasks_cleanup_check;
+ALTER TABLE {s}.tasks ADD CONSTRAINT tasks_cleanup_check CHECK (cleanup IN
+    ('completed', 'not_declared', 'no_step_in_progress', 'panicked', 'timed_out', 'lost'));
+"#,
+    },
 ];
 
 /// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the

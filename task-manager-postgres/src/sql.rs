@@ -22,13 +22,14 @@ const RECORD_COLUMNS: &str = "id, flow, instance, state, step, step_index, steps
 
 /// The store's statements, prepared on one connection.
 pub(crate) struct Statements {
-    /// `$1 id, $2 flow, $3 instance, $4 state`.
+    /// `$1 id, $2 flow, $3 instance, $4 state, $5 the owner's lease`.
     pub(crate) insert: Statement,
-    /// `$1 id, $2 owner, $3 step, $4 step index, $5 steps completed`: only while undecided.
+    /// `$1 id, $2 owner, $3 step, $4 step index, $5 steps completed, $6 lease`: only while
+    /// undecided.
     pub(crate) begin_step: Statement,
-    /// `$1 id, $2 owner, $3 done, $4 total`: until finished.
+    /// `$1 id, $2 owner, $3 done, $4 total, $5 lease`: until finished.
     pub(crate) progress: Statement,
-    /// `$1 id, $2 owner`: undecided -> finishing.
+    /// `$1 id, $2 owner, $3 lease`: undecided -> finishing.
     pub(crate) seal: Statement,
     /// See [`CANCEL`].
     pub(crate) cancel: Statement,
@@ -40,9 +41,10 @@ pub(crate) struct Statements {
     pub(crate) list: Statement,
     /// `$1 retention in microseconds`.
     pub(crate) purge: Statement,
-    /// `$1 id, $2 owner`: a reservation never submitted (see `owner.rs`).
+    /// `$1 id, $2 owner, $3 lease`: a reservation never submitted (see `owner.rs`).
     pub(crate) release: Statement,
-    /// `$1 id, $2 owner, $3 flow`: the reserved task's flow, named at its submission.
+    /// `$1 id, $2 owner, $3 flow, $4 lease`: the reserved task's flow, named at its
+    /// submission.
     pub(crate) name_flow: Statement,
     /// See [`FINAL`].
     pub(crate) final_record: Statement,
@@ -56,7 +58,8 @@ pub(crate) struct Statements {
 /// did not end by it).
 /// `$1 id, $2 owner, $3 ending, $4 ending step, $5 message, $6 steps completed,
 ///  $7 cleanup, $8 cleanup step, $9 cleanup duration (µs), $10 cleanup message,
-///  $11 cancel kind, $12 cancel message, $13 cancel max wait (µs), $14 cancel source`.
+///  $11 cancel kind, $12 cancel message, $13 cancel max wait (µs), $14 cancel source,
+///  $15 lease`.
 const FINAL: &str = "\
 UPDATE {s}.tasks
    SET state = 'finished', ended_at = now(),
@@ -78,7 +81,8 @@ UPDATE {s}.tasks
                                   ELSE cancel_requested_at END,
        cancel_delivered_at = CASE WHEN $3 <> 'cancelled' THEN NULL
                                   ELSE cancel_delivered_at END
- WHERE id = $1 AND instance = $2 AND state <> 'finished'";
+ WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $15::bigint
+   AND state <> 'finished'";
 
 /// The cancel: ONE conditional update decides it, against the task's own seal (both move the
 /// row out of the undecided states; whichever matches first wins, the other matches nothing).
@@ -101,13 +105,13 @@ SELECT pg_notify({s}.cancel_channel(instance), id::text) FROM decided";
 /// ending needs that it did not: the task sealed before (`finishing`), or seals now
 /// (undecided, one update for both).
 /// `$1 id, $2 owner, $3 ending, $4 ending step, $5 message, $6 steps completed,
-///  $7 cleanup, $8 cleanup step, $9 cleanup duration (µs), $10 cleanup message`.
+///  $7 cleanup, $8 cleanup step, $9 cleanup duration (µs), $10 cleanup message, $11 lease`.
 const RECORD_ENDING: &str = "\
 UPDATE {s}.tasks
    SET state = 'finished', ended_at = now(),
        ending = $3, ending_step = $4, ending_message = $5, steps_completed = $6,
        cleanup = $7, cleanup_step = $8, cleanup_us = $9, cleanup_message = $10
- WHERE id = $1 AND instance = $2
+ WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $11::bigint
    AND CASE WHEN $3 = 'cancelled' THEN state = 'cancelling'
             ELSE state IN ('queued', 'running', 'finishing') END";
 
@@ -120,25 +124,28 @@ impl Statements {
         let prepare = |sql: String| async move { client.prepare(&sql).await };
         Ok(Statements {
             insert: prepare(format!(
-                "INSERT INTO {s}.tasks (id, flow, instance, state, started_at)
-                 VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'running' THEN now() END)"
+                "INSERT INTO {s}.tasks (id, flow, instance, state, started_at, lease)
+                 VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'running' THEN now() END, $5)"
             ))
             .await?,
             begin_step: prepare(format!(
                 "UPDATE {s}.tasks
                     SET state = 'running', started_at = coalesce(started_at, now()),
                         step = $3, step_index = $4, steps_completed = $5
-                  WHERE id = $1 AND instance = $2 AND state IN ('queued', 'running')"
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $6::bigint
+                    AND state IN ('queued', 'running')"
             ))
             .await?,
             progress: prepare(format!(
                 "UPDATE {s}.tasks SET progress_done = $3, progress_total = $4
-                  WHERE id = $1 AND instance = $2 AND state <> 'finished'"
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $5::bigint
+                    AND state <> 'finished'"
             ))
             .await?,
             seal: prepare(format!(
                 "UPDATE {s}.tasks SET state = 'finishing'
-                  WHERE id = $1 AND instance = $2 AND state IN ('queued', 'running')"
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
+                    AND state IN ('queued', 'running')"
             ))
             .await?,
             cancel: prepare(CANCEL.replace("{s}", &s)).await?,
@@ -163,12 +170,13 @@ impl Statements {
             .await?,
             release: prepare(format!(
                 "DELETE FROM {s}.tasks
-                  WHERE id = $1 AND instance = $2 AND started_at IS NULL
-                    AND state IN ('queued', 'cancelling')"
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
+                    AND started_at IS NULL AND state IN ('queued', 'cancelling')"
             ))
             .await?,
             name_flow: prepare(format!(
-                "UPDATE {s}.tasks SET flow = $3 WHERE id = $1 AND instance = $2"
+                "UPDATE {s}.tasks SET flow = $3
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $4::bigint"
             ))
             .await?,
             final_record: prepare(FINAL.replace("{s}", &s)).await?,
@@ -332,6 +340,7 @@ fn decode_cleanup(row: &Row) -> Result<Option<CleanupRecord>, String> {
             step: step()?,
             after: time()?,
         },
+        "lost" => CleanupRecord::Lost { step: step()? },
         other => return Err(format!("unknown cleanup `{other}`")),
     }))
 }

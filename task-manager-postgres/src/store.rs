@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) seam: std::sync::OnceLock<crate::cluster::Seam>,
     /// The cluster-wide lines' task, started by the first entry (`admission.rs`).
     pub(crate) admission: std::sync::OnceLock<crate::admission::Admission>,
+    /// The lease this instance writes with (`lease.rs`), shared with the writers' clone.
+    pub(crate) lease: Arc<crate::lease::LeaseState>,
 }
 
 impl std::fmt::Debug for PgCluster {
@@ -108,6 +110,7 @@ impl PgCluster {
         instance: String,
         options: Options,
         link: Link,
+        lease: Arc<crate::lease::LeaseState>,
     ) -> Self {
         PgCluster {
             inner: Arc::new(Inner {
@@ -119,6 +122,7 @@ impl PgCluster {
                 listening: Arc::new(AtomicBool::new(false)),
                 seam: std::sync::OnceLock::new(),
                 admission: std::sync::OnceLock::new(),
+                lease,
             }),
         }
     }
@@ -168,6 +172,7 @@ impl PgCluster {
                     &task.flow,
                     &self.inner.instance,
                     &task.state.as_str(),
+                    &self.lease(),
                 ],
             )
             .await;
@@ -200,7 +205,14 @@ impl PgCluster {
             .client
             .execute(
                 &session.sql.begin_step,
-                &[&PgId(id), &self.inner.instance, &step, &index, &index],
+                &[
+                    &PgId(id),
+                    &self.inner.instance,
+                    &step,
+                    &index,
+                    &index,
+                    &self.lease(),
+                ],
             )
             .await
             .map_err(|e| StoreError::from_client("recording a step boundary", e))?;
@@ -230,7 +242,13 @@ impl PgCluster {
             .client
             .execute(
                 &session.sql.progress,
-                &[&PgId(id), &self.inner.instance, &done, &total],
+                &[
+                    &PgId(id),
+                    &self.inner.instance,
+                    &done,
+                    &total,
+                    &self.lease(),
+                ],
             )
             .await
             .map_err(|e| StoreError::from_client("recording progress", e))?;
@@ -264,7 +282,10 @@ impl PgCluster {
         let session = self.inner.link.session().await?;
         let written = session
             .client
-            .execute(&session.sql.seal, &[&PgId(id), &self.inner.instance])
+            .execute(
+                &session.sql.seal,
+                &[&PgId(id), &self.inner.instance, &self.lease()],
+            )
             .await
             .map_err(|e| StoreError::from_client("sealing a task's ending", e))?;
         if written == 1 {
@@ -382,6 +403,7 @@ impl PgCluster {
                     &cleanup.as_ref().and_then(|c| c.step),
                     &cleanup.as_ref().and_then(|c| c.micros),
                     &cleanup.as_ref().and_then(|c| c.message),
+                    &self.lease(),
                 ],
             )
             .await
@@ -526,11 +548,8 @@ impl PgCluster {
             .read(id, during)
             .await?
             .ok_or(StoreError::NotFound { id })?;
-        if record.instance != self.inner.instance {
-            return Err(StoreError::NotOwner {
-                id,
-                owner: record.instance,
-            });
+        if let Some(refused) = self.fence_refusal(id, &record.instance).await? {
+            return Err(refused);
         }
         Ok(record)
     }

@@ -8,7 +8,9 @@
 //!   winning cancel's reason is always there for the task to read;
 //! - two cancels: one takes effect, its reason and who asked for it (its source) stand;
 //! - a cancel against a step going to sleep: the step is always woken;
-//! - a canceller waiting for the end, a signal waiting for the cancel: always woken.
+//! - a canceller waiting for the end, a signal waiting for the cancel: always woken;
+//! - an abandonment (its instance lost the task) against the seal and a cancel: one decision,
+//!   and the mark, once; and a step going to sleep is woken by it.
 
 use std::future::poll_fn;
 use std::task::Poll;
@@ -189,5 +191,64 @@ fn a_task_ending_before_any_cancel_answers_later_cancels_finished() {
                 CancelStatus::AlreadyFinished
             }
         );
+    });
+}
+
+#[test]
+fn an_abandonment_against_a_seal_and_a_cancel_leaves_one_decision_and_the_mark() {
+    loom::model(|| {
+        let task = task();
+        let abandoner = {
+            let task = Arc::clone(&task);
+            loom::thread::spawn(move || task.abandon(CancelReason::owner_lost("api-1")))
+        };
+        let sealed = task.seal();
+        let status = task.request_cancel_by(CancelReason::from("user"), CancelSource::Request);
+        let abandoned = abandoner.join().expect("abandoner");
+        // Abandoning never fails on a task that has not ended, and marks it whatever decided.
+        assert!(abandoned.is_some());
+        assert!(task.is_abandoned());
+        match (sealed, abandoned) {
+            // The abandonment came first: it decided the task cancelled, with its reason.
+            (false, Some(true)) => {
+                assert_eq!(status, CancelStatus::AlreadyRequested);
+                assert_eq!(task.reason(), CancelReason::owner_lost("api-1"));
+                assert_eq!(task.cancel_source(), CancelSource::OwnerLost);
+            }
+            // The seal came first: the abandonment only marked it, and it stays sealed.
+            (true, Some(false)) => {
+                assert!(task.is_sealed());
+                assert_eq!(status, CancelStatus::AlreadyFinished);
+            }
+            pair => panic!("seal and abandonment answered {pair:?}"),
+        }
+        // Marked once: a second abandonment does nothing.
+        assert_eq!(task.abandon(CancelReason::owner_lost("api-1")), None);
+    });
+}
+
+#[test]
+fn an_abandonment_wakes_a_step_going_to_sleep() {
+    loom::model(|| {
+        let task = task();
+        let abandoner = {
+            let task = Arc::clone(&task);
+            loom::thread::spawn(move || {
+                task.abandon(CancelReason::owner_lost("api-1"));
+            })
+        };
+        // The step's side: look, register, look again (as the runner does).
+        loom::future::block_on(poll_fn(|cx| {
+            if task.is_cancel_requested() {
+                return Poll::Ready(());
+            }
+            task.register_waker(cx.waker());
+            if task.is_cancel_requested() {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        }));
+        abandoner.join().expect("abandoner");
+        assert!(task.is_abandoned());
     });
 }

@@ -22,6 +22,13 @@
 //!   the task's side: look at `phase`, register the waker, look at `phase` again.
 //! * `ENDED`, a bit set on top of the decided phase under `slot`'s lock, says the task's
 //!   runner is gone (on every path); those waiting for the end look at it under that lock.
+//! * `ABANDONED`, a bit set under `slot`'s lock by [`TaskCell::abandon`] (a clustered
+//!   instance that lost its lease), says the task is no longer this instance's: its runner
+//!   stops, runs no cleanup or compensation, and ends it `Abandoned`. Abandoning a running
+//!   task also decides it cancelled (source `OwnerLost`) in the same swap, so that the step
+//!   race stops it as it stops any cancelled task and a later seal or cancel finds it
+//!   decided; abandoning a decided task (cancelled or sealed) only adds the bit. Set at most
+//!   once, never on an ended task.
 //!
 //! Lock order: a registry shard, then `slot`; never the reverse. Wakers are called after the
 //! lock is released.
@@ -49,12 +56,14 @@ mod loom;
 
 const RUNNING: u8 = 0;
 const SEALED: u8 = 1;
-/// Set in every cancelled phase; the bits of `SOURCE` hold the source's code (`1..=0x3f`).
+/// Set in every cancelled phase; the bits of `SOURCE` hold the source's code (`1..=0x1f`).
 const CANCELLED: u8 = 0x80;
 /// Set, under `slot`'s lock, once the task's runner is gone (see [`TaskCell::end`]), on top
 /// of the decided phase; it lives in the phase byte so that the slot's cell is one pointer.
 const ENDED: u8 = 0x40;
-const SOURCE: u8 = 0x3f;
+/// Set, under `slot`'s lock, once the task is abandoned (see [`TaskCell::abandon`]).
+const ABANDONED: u8 = 0x20;
+const SOURCE: u8 = 0x1f;
 
 /// Whether `phase` is a cancelled one.
 #[inline]
@@ -186,7 +195,48 @@ impl TaskCell {
 
     /// Whether the task has claimed its own ending ([`seal`](Self::seal) succeeded).
     pub(crate) fn is_sealed(&self) -> bool {
-        self.phase.load(Ordering::Acquire) & !ENDED == SEALED
+        self.phase.load(Ordering::Acquire) & !(ENDED | ABANDONED) == SEALED
+    }
+
+    /// Whether the task was abandoned ([`abandon`](Self::abandon)).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.phase.load(Ordering::Acquire) & ABANDONED != 0
+    }
+
+    /// The task is no longer this instance's (its cluster's store gave it to another): stop
+    /// it where it stands, with no cleanup (see the module docs). A running task is decided
+    /// cancelled with `reason` (source `OwnerLost`) at once. `None`: it was abandoned
+    /// already, or has ended; `Some(decided)`: abandoned now, and `decided` says whether this
+    /// call also decided it cancelled (it was running).
+    pub(crate) fn abandon(&self, reason: CancelReason) -> Option<bool> {
+        let mut cell = self.lock();
+        let mut phase = self.phase.load(Ordering::Acquire);
+        loop {
+            if phase & (ENDED | ABANDONED) != 0 {
+                return None;
+            }
+            let next = if phase == RUNNING {
+                CANCELLED | ABANDONED | CancelSource::OwnerLost.code()
+            } else {
+                phase | ABANDONED
+            };
+            match self
+                .phase
+                .compare_exchange(phase, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => phase = now,
+            }
+        }
+        let slot = cell.cold();
+        if phase == RUNNING {
+            slot.reason = Some(reason);
+        }
+        let waiters = std::mem::take(&mut slot.waiters);
+        drop(cell);
+        self.waker.wake();
+        waiters.into_iter().for_each(Waker::wake);
+        Some(phase == RUNNING)
     }
 
     /// The task claims its own ending. `false`: a cancel won, and the task must end cancelled.

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::cluster::{Cluster, Staged};
+use crate::cluster::{Cluster, ClusterFuture, LostTask, RecordedCleanup, Recovery, Staged};
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -33,6 +33,9 @@ pub(crate) struct ClusterLink {
     staged: Mutex<HashMap<TaskId, Staged>>,
     /// Reserved ids, each with the cancel the store decided for it meanwhile, if one did.
     reserved: Mutex<HashMap<TaskId, Option<DecidedCancel>>>,
+    /// How each registered flow cleans up a task claimed from a lost instance, by flow name.
+    /// No user code runs under its lock (a recovery is cloned out, then called).
+    recoveries: Mutex<HashMap<&'static str, Recovery>>,
 }
 
 /// Why [`ClusterLink::admit`] did not register a task.
@@ -60,6 +63,7 @@ impl ClusterLink {
             cluster,
             staged: Mutex::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
+            recoveries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -77,6 +81,25 @@ impl ClusterLink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id)
+    }
+
+    /// Registers how flow `flow` cleans up a lost task (the last registration stands).
+    pub(crate) fn register_recovery(&self, flow: &'static str, recovery: Recovery) {
+        self.recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow, recovery);
+    }
+
+    /// The cleanup of a lost task by its flow's registered recovery, if there is one.
+    pub(crate) fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>> {
+        let recovery = self
+            .recoveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(lost.flow.as_str())
+            .cloned()?;
+        recovery(lost)
     }
 
     /// Notes `id` as reserved here; `false` if it already is (a second submission of the
@@ -132,6 +155,16 @@ impl ClusterLink {
         }
     }
 
+    /// Every reserved id not yet submitted gets `cancel` as its held cancel (unless it has
+    /// one): its submission stops it before its first step. Returns how many.
+    pub(crate) fn hold_for_all(&self, cancel: &DecidedCancel) -> usize {
+        let mut reserved = self.reserved();
+        for held in reserved.values_mut() {
+            held.get_or_insert_with(|| cancel.clone());
+        }
+        reserved.len()
+    }
+
     fn reserved(&self) -> MutexGuard<'_, HashMap<TaskId, Option<DecidedCancel>>> {
         // No user code runs under this lock; a poisoned map is still whole.
         self.reserved.lock().unwrap_or_else(PoisonError::into_inner)
@@ -141,6 +174,10 @@ impl ClusterLink {
 /// What a manager does with a cancel its store delivers (the registry implements it).
 pub(crate) trait Deliver: Send + Sync {
     fn deliver(&self, id: TaskId, reason: CancelReason, source: CancelSource) -> Delivered;
+    /// Abandons every task of the manager (see [`CancelDelivery::abandon_all`]).
+    fn abandon_all(&self, reason: CancelReason) -> usize;
+    /// Cleans up a lost task (see [`CancelDelivery::recover`]).
+    fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>>;
 }
 
 /// The door through which a [`Cluster`] hands a manager the cancels the store decided for
@@ -188,6 +225,39 @@ impl CancelDelivery {
             Some(manager) => manager.deliver(id, reason, source),
             None => Delivered::ManagerGone,
         }
+    }
+}
+
+impl CancelDelivery {
+    /// This instance has lost its tasks to the cluster (its lease in the store expired, so
+    /// another instance may claim them): every task the manager runs, children included,
+    /// stops where it stands, runs no cleanup and no compensation, tells the store nothing
+    /// more, and ends [`Ending::Abandoned`](crate::Ending::Abandoned); a task that was
+    /// running is decided cancelled with `reason` (a later local cancel finds it
+    /// `AlreadyRequested`). An id reserved and not yet submitted is stopped before its
+    /// first step when it is. Returns how many running tasks were abandoned (0 once the
+    /// manager is gone).
+    ///
+    /// A store calls this when it finds its lease lost, before it takes a new one.
+    pub fn abandon_all(&self, reason: CancelReason) -> usize {
+        match self.manager.upgrade() {
+            Some(manager) => manager.abandon_all(reason),
+            None => 0,
+        }
+    }
+}
+
+impl CancelDelivery {
+    /// A task this instance's store claimed from a lost instance: the future that runs the
+    /// cleanup of its interrupted step (`lost.step`) with `lost.reason`, on a fresh task
+    /// context rebuilt from the persisted payload and runtime info, and yields what became
+    /// of it. `None` when no flow named `lost.flow` was registered on this manager
+    /// (`register_<flow>`, generated for a flow with `#[flow(on_owner_lost = cancel)]`), when
+    /// its state cannot be read back, or when the manager is gone: the store then records
+    /// that no cleanup ran. A step that declares no cleanup yields
+    /// [`RecordedCleanup::NotDeclared`]; a panic in the cleanup is caught.
+    pub fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>> {
+        self.manager.upgrade()?.recover(lost)
     }
 }
 

@@ -22,6 +22,7 @@
 
 mod line;
 mod link;
+mod state;
 mod status;
 
 use std::future::Future;
@@ -37,6 +38,8 @@ pub(crate) use line::{flow_line, resource_line, Staged, ALL_FLOWS_LINE};
 pub use line::{ClusterPermit, Entered, LineEntry};
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
+pub(crate) use state::Recovery;
+pub use state::{ClusterState, LostTask};
 pub use status::{ClusterCancelRecord, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus};
 
 /// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
@@ -186,6 +189,24 @@ pub trait Cluster: Send + Sync + 'static {
         })
     }
 
+    /// Step `index` (named `step`) of a flow with `#[flow(on_owner_lost = cancel)]` is next,
+    /// with this payload and runtime info (JSON; `None` if it could not be written): record
+    /// them with the step boundary. Awaited before the step begins, so that an instance
+    /// that claims the task runs the cleanup of the step that was in progress, with the
+    /// state it began with. Transient failures are the store's to retry; an `Err` lets the
+    /// step begin anyway. The default records nothing.
+    fn persist_step(
+        &self,
+        id: TaskId,
+        index: usize,
+        step: &'static str,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let _ = (id, index, step, payload, info);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Task `id`'s record, whichever instance runs it (`None`: the store has no record of
     /// it), for [`TaskManager::status_in_cluster`](crate::TaskManager::status_in_cluster).
     ///
@@ -320,6 +341,12 @@ pub enum RecordedCleanup {
         step: String,
         /// The deadline.
         after: Duration,
+    },
+    /// The step was in progress (as the store last heard) on an instance that was lost
+    /// (its lease expired), and the instance that claimed the task ran no cleanup for it.
+    Lost {
+        /// The step the store last heard of.
+        step: String,
     },
 }
 

@@ -225,7 +225,7 @@ impl<'a> TaskEvent<'a> {
                 TaskEnd::Failed { step }
                 | TaskEnd::Panicked { step, .. }
                 | TaskEnd::TimedOut { step, .. } => Some(step),
-                TaskEnd::Cancelled { step, .. } => step,
+                TaskEnd::Cancelled { step, .. } | TaskEnd::Abandoned { step, .. } => step,
                 TaskEnd::Completed | TaskEnd::Dropped => None,
             },
             EventKind::Submitted

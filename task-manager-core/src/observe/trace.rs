@@ -210,7 +210,10 @@ mod enabled {
                 TaskEnd::Completed | TaskEnd::Cancelled { .. } => {
                     tracing::info!(target: TARGET, parent: parent, ending = %ending, ?duration, "task finished");
                 }
-                TaskEnd::Failed { .. } | TaskEnd::TimedOut { .. } | TaskEnd::Dropped => {
+                TaskEnd::Failed { .. }
+                | TaskEnd::TimedOut { .. }
+                | TaskEnd::Dropped
+                | TaskEnd::Abandoned { .. } => {
                     tracing::warn!(target: TARGET, parent: parent, ending = %ending, ?duration, "task finished");
                 }
                 TaskEnd::Panicked { .. } => {

@@ -71,6 +71,10 @@ impl Scope {
         let Some(link) = &self.registry.cluster else {
             return;
         };
+        if self.shared.cell().is_abandoned() {
+            // No longer this instance's to tell (`abandon.rs`).
+            return;
+        }
         let ended = match ending {
             Ending::Completed(_) => EndedAs::Completed,
             Ending::Failed { step, .. } => EndedAs::Failed { step },
@@ -87,6 +91,8 @@ impl Scope {
                 step,
                 limit: *limit,
             },
+            // Abandoned tasks were turned away above.
+            Ending::Abandoned { .. } => return,
         };
         let ending = ClusterEnding {
             ended,
@@ -99,6 +105,9 @@ impl Scope {
     /// The runtime dropped the task before it ended: tells the store (told from the
     /// scope's drop, when no ending was).
     pub(super) fn tell_dropped(&self) {
+        if self.shared.cell().is_abandoned() {
+            return;
+        }
         if let Some(link) = &self.registry.cluster {
             let ending = ClusterEnding {
                 ended: EndedAs::Dropped,

@@ -99,6 +99,7 @@ impl Scope {
     pub fn halted<P, R, T, E>(&mut self, task: Task<P, R>, halt: Halt<E>) -> Outcome<T, E, R> {
         match halt {
             Halt::Stopped(stop) => self.stopped(task, stop),
+            Halt::Failed(_, _) if self.is_abandoned() => self.abandoned(task, None),
             Halt::Failed(index, error) => {
                 let step = self.shared.flow().step_name(index);
                 self.finish(task, Ending::Failed { step, error })
@@ -113,6 +114,10 @@ impl Scope {
         F: Future,
         F::Output: CompensationResult,
     {
+        if self.is_abandoned() {
+            // Its instance lost the task: no compensation runs here (`abandon.rs`).
+            return;
+        }
         // Time passed: the task's end is read from the clock.
         self.timeline.interrupt();
         let step = self.shared.flow().step_name(index);
@@ -125,9 +130,14 @@ impl Scope {
         let completed = self.timeline.completed();
         let ended = {
             let mut body = std::pin::pin!(body);
-            let hooks = &self.hooks;
+            let this = &*self;
             std::future::poll_fn(|cx| {
-                let polled = hooks.in_step(|| body.as_mut().poll(cx));
+                let hooks = &this.hooks;
+                if this.abandoned_while_cleaning(cx) {
+                    // Abandoned mid-compensation: dropped where it stands (`abandon.rs`).
+                    return Poll::Ready(None);
+                }
+                let polled = hooks.in_step(|| body.as_mut().poll(cx)).map(Some);
                 if polled.is_pending() {
                     // An await point: the explorer may cancel here (the ending is claimed).
                     hooks.compensation_pending(index, completed);
@@ -142,6 +152,9 @@ impl Scope {
         if self.has_children() {
             std::future::poll_fn(|cx| self.poll_children(cx)).await;
         }
+        let Some(ended) = ended else {
+            return;
+        };
         let compensation = match ended {
             Ended::Returned(None, duration) => Compensation::Completed { step, duration },
             Ended::Returned(Some(error), _) => Compensation::Failed { step, error },

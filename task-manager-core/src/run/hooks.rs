@@ -443,5 +443,12 @@ fn task_end<'a, T, E>(shared: &TaskShared, ending: &'a Ending<T, E>) -> TaskEnd<
             step: step_or_first,
             limit: *limit,
         },
+        Ending::Abandoned {
+            step: stopped,
+            steps_completed,
+        } => TaskEnd::Abandoned {
+            step: stopped.and(step),
+            steps_completed: *steps_completed,
+        },
     }
 }

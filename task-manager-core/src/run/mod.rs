@@ -16,14 +16,20 @@
 //! * `resource`: a step that waits for a resource's permit first.
 //! * `hooks`: the one hook set every lifecycle point calls; it tells the add-ons, `tracing`
 //!   and the explorer's probe.
+//! * `abandon`: a clustered task whose instance lost its lease stops with no cleanup and
+//!   ends `Abandoned`.
+//! * `recover`: a flow with `on_owner_lost`: its state persisted at each step boundary, and
+//!   the cleanup of a task claimed from a lost instance.
 //! * `explorer_hook`: the explorer's `Probe` (feature `testing`), an empty struct otherwise.
 
+mod abandon;
 mod attempt;
 mod claim;
 mod compensate;
 mod explorer_hook;
 mod hooks;
 mod race;
+mod recover;
 mod resource;
 mod scope;
 mod step_limits;
@@ -33,6 +39,7 @@ mod submit;
 pub use attempt::{AttemptRace, AttemptRun, Attempts};
 pub use claim::Claim;
 pub use compensate::{CompensationResult, Halt};
+pub use recover::{register_recovery, LostCleanup};
 pub use scope::{Scope, StepRun, Stop};
 pub use step_limits::StepLimits;
 pub use step_timer::StepTimer;

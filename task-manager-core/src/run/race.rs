@@ -463,6 +463,11 @@ impl Future for CleanupRun<'_> {
         let Some(body) = this.body.as_mut() else {
             return Poll::Ready(());
         };
+        if this.scope.abandoned_while_cleaning(cx) {
+            // Abandoned mid-cleanup: dropped where it stands, recorded nowhere (`abandon.rs`).
+            this.body = None;
+            return Poll::Ready(());
+        }
         let cleanup = std::task::ready!(this.scope.hooks.in_step(|| body.as_mut().poll(cx)));
         this.body = None;
         this.scope.end_cleanup(cleanup);

@@ -203,7 +203,7 @@ impl Scope {
         C: FnOnce(CancelReason) -> F,
         F: Future<Output = ()> + Send + 'a,
     {
-        if !stop.began {
+        if !stop.began || self.is_abandoned() {
             return CleanupRun::new(self, None);
         }
         let reason = stop.reason(&self.shared);
@@ -234,6 +234,9 @@ impl Scope {
     /// The stop's permit (queue add-on) is released after the ending is sealed.
     pub fn stopped<P, R, T, E>(&mut self, task: Task<P, R>, stop: Stop) -> Outcome<T, E, R> {
         let step = self.shared.flow().step_name(stop.index());
+        if self.is_abandoned() {
+            return self.abandoned(task, stop.began.then_some(step));
+        }
         if stop.kind == StopKind::Cancelled {
             // Already told if a step met the cancel; not if the task left a queue.
             self.hooks.cancel_requested(self.id, &self.shared);
@@ -293,6 +296,9 @@ impl Scope {
         if self.shared.cell().seal() {
             return None;
         }
+        if self.is_abandoned() {
+            return Some(self.abandoned_between_steps());
+        }
         self.hooks.cancel_requested(self.id, &self.shared);
         self.shared.cell().record_cleanup(Cleanup::NoStepInProgress);
         Some(Ending::Cancelled {
@@ -320,7 +326,7 @@ impl Scope {
             Ending::Cancelled { .. } | Ending::Panicked { .. } | Ending::TimedOut { .. } => {
                 self.shared.cell().recorded_cleanup()
             }
-            Ending::Completed(_) | Ending::Failed { .. } => None,
+            Ending::Completed(_) | Ending::Failed { .. } | Ending::Abandoned { .. } => None,
         };
         if self.hooks.clustered {
             self.tell_ended(&ending, cleanup.as_ref());

@@ -591,7 +591,8 @@ impl<'a, P, T, E, R> CancelExplorer<'a, P, T, E, R> {
         let due = match ending {
             Ending::Panicked { step, .. } | Ending::TimedOut { step, .. } => Some(*step),
             Ending::Cancelled { step, .. } => *step,
-            Ending::Completed(_) | Ending::Failed { .. } => None,
+            // The explorer's manager has no cluster: nothing abandons its tasks.
+            Ending::Completed(_) | Ending::Failed { .. } | Ending::Abandoned { .. } => None,
         };
         let cleanup = &run.outcome.report().cleanup;
         match (due, run.cleanups.as_slice()) {

@@ -4,10 +4,11 @@
 //!
 //! `tm-cluster-node URL SCHEMA INSTANCE [SETTINGS]` joins the cluster, builds a manager with
 //! it (flow `probe` limited to 2 tasks at once, resource `r` with 1 permit: cluster-wide,
-//! the store's default) and prints `ready`. `SETTINGS`, comma-separated, change that:
-//! `limit=N`, `capacity=N` (the flow's queue), `max_wait_ms=N`, `r=N` (the resource's
-//! permits), `recheck_ms=N` (`recheck_lines_every`), `local` (limits per instance). Then,
-//! one command per line (ids are UUIDs, reasons hex-encoded UTF-8):
+//! the store's default) and prints `ready` once it holds a lease. `SETTINGS`,
+//! comma-separated, change that: `limit=N`, `capacity=N` (the flow's queue), `max_wait_ms=N`,
+//! `r=N` (the resource's permits), `recheck_ms=N` (`recheck_lines_every`), `local` (limits
+//! per instance), `lease_ms=N` and `renew_ms=N` (the lease, default 30 s renewed every 10 s;
+//! both or neither). Then, one command per line (ids are UUIDs, reasons hex-encoded UTF-8):
 //!
 //! * `submit ID GATED WORK_US [PRIORITY [COUNT]]`: submits a `probe` task through
 //!   `submit_in_cluster`; answers `submitted ID ok` or `submitted ID refused KIND` (`full`,
@@ -15,10 +16,18 @@
 //!   each step sleeps `WORK_US` microseconds. `COUNT` 1: step 0 and step 1 count themselves
 //!   in the schema's `counts` table (rows `probe` and `r`: how many run now, and the most
 //!   that ever ran at once) and step 0 notes its start in `starts` (in the cluster's order).
+//! * `durable ID GATED WORK_US`: the same with a `durable` task, a flow of the same three
+//!   steps with `on_owner_lost = cancel` (registered at start, so that this instance runs the
+//!   cleanups of the `durable` tasks it claims) and no limit or resource.
 //! * `open ID GATE`: opens a gate once (gate `i` is step `i`'s, `100 + i` its cleanup's).
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
 //! * `flush`: waits until this instance's records are written; answers `flushed`.
+//! * `renew`: renews the lease now; answers `lease renewed TOKEN`, `lease taken TOKEN`, or
+//!   `lease lost OLD abandoned N taken NEW` (the instance abandoned its tasks).
+//! * `claim`: claims the tasks of the instances whose lease expired; answers `claimed ID`
+//!   per task, then `claims N`.
+//! * `dropped`: answers `dropped N`, the writes the store refused for good so far.
 //! * `status TAG ID`: `status_in_cluster`; answers `status TAG STATE STEP DONE INSTANCE
 //!   ENDED` (`STEP` as `name:index`, `-` for none; `DONE` the steps completed; `ENDED` the
 //!   ending's kind, `-` before it), or
@@ -28,7 +37,8 @@
 //! * `quit`.
 //!
 //! And by itself: `began ID STEP` and `cleanup ID STEP` when a step or a cleanup begins,
-//! `ended ID KIND STEP REASON` when a task ends (`-` for none). Each cleanup also inserts a
+//! `ended ID KIND STEP REASON` when a task ends (`-` for none; KIND `abandoned` for a task
+//! this instance lost with its lease). Each cleanup also inserts a
 //! row into the schema's `cleanups` table (created here), so that a test counts the
 //! cleanups that ran, wherever they ran.
 
@@ -42,7 +52,7 @@ use task_manager_core::{
     flow, Addon, CancelReason, Ending, EventKind, HasTaskManager, Limit, Passport, RecordedCleanup,
     Task, TaskEvent, TaskId, TaskManager,
 };
-use task_manager_postgres::PgCluster;
+use task_manager_postgres::{LeaseRenewal, PgCluster};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_postgres::NoTls;
 
@@ -60,6 +70,7 @@ struct Settings {
     resource: usize,
     recheck: Option<Duration>,
     local: bool,
+    lease: Option<(Duration, Duration)>,
 }
 
 impl Settings {
@@ -74,7 +85,9 @@ impl Settings {
             resource: 1,
             recheck: None,
             local: false,
+            lease: None,
         };
+        let (mut lease_for, mut renew_every) = (None, None);
         for word in text.split(',').filter(|word| !word.is_empty()) {
             match word.split_once('=') {
                 Some(("limit", n)) => settings.limit = n.parse()?,
@@ -86,10 +99,17 @@ impl Settings {
                 Some(("recheck_ms", n)) => {
                     settings.recheck = Some(Duration::from_millis(n.parse()?))
                 }
+                Some(("lease_ms", n)) => lease_for = Some(Duration::from_millis(n.parse()?)),
+                Some(("renew_ms", n)) => renew_every = Some(Duration::from_millis(n.parse()?)),
                 None if word == "local" => settings.local = true,
                 _ => return Err(format!("unknown setting `{word}`").into()),
             }
         }
+        settings.lease = match (lease_for, renew_every) {
+            (Some(lease_for), Some(renew_every)) => Some((lease_for, renew_every)),
+            (None, None) => None,
+            _ => return Err("`lease_ms` and `renew_ms` go together".into()),
+        };
         Ok(settings)
     }
 }
@@ -157,6 +177,39 @@ impl Node {
     }
 }
 
+/// A `durable` task's payload: (gated, work in microseconds).
+type Durable = (bool, u64);
+
+#[flow(name = durable, on_owner_lost = cancel)]
+impl Node {
+    #[step(cancel = undo_durable_0)]
+    async fn d0(&self, task: &mut Task<Durable>) -> Result<(), Infallible> {
+        self.work_durable(task, 0).await
+    }
+
+    #[step(cancel = undo_durable_1)]
+    async fn d1(&self, task: &mut Task<Durable>) -> Result<(), Infallible> {
+        self.work_durable(task, 1).await
+    }
+
+    #[step(cancel = undo_durable_2)]
+    async fn d2(&self, task: &mut Task<Durable>) -> Result<(), Infallible> {
+        self.work_durable(task, 2).await
+    }
+
+    async fn undo_durable_0(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 0, reason).await;
+    }
+
+    async fn undo_durable_1(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 1, reason).await;
+    }
+
+    async fn undo_durable_2(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 2, reason).await;
+    }
+}
+
 impl Node {
     /// A step that counts itself in `counts` (row `what`) while it runs, if its task counts;
     /// step 0 also notes its start in `starts`.
@@ -195,8 +248,36 @@ impl Node {
         Ok(())
     }
 
+    async fn work_durable(&self, task: &mut Task<Durable>, step: u32) -> Result<(), Infallible> {
+        println!("began {} {step}", task.id());
+        let (gated, work) = *task.payload();
+        if gated {
+            self.gates.pass(task.id(), step).await;
+        } else if work > 0 {
+            tokio::time::sleep(Duration::from_micros(work)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    async fn undo_durable(&self, task: &mut Task<Durable>, step: u32, reason: CancelReason) {
+        self.count_cleanup(task.id(), step, &reason).await;
+        if task.payload().0 {
+            self.gates.pass(task.id(), 100 + step).await;
+        }
+    }
+
     async fn undo(&self, task: &mut Task<Job>, step: u32, reason: CancelReason) {
-        println!("cleanup {} {step}", task.id());
+        self.count_cleanup(task.id(), step, &reason).await;
+        if task.payload().gated {
+            self.gates.pass(task.id(), 100 + step).await;
+        }
+    }
+
+    /// Says `cleanup ID STEP` and counts the cleanup in the schema's `cleanups` table.
+    async fn count_cleanup(&self, id: TaskId, step: u32, reason: &CancelReason) {
+        println!("cleanup {id} {step}");
         let insert = format!(
             "INSERT INTO \"{}\".cleanups (id, step, reason) VALUES ($1::text::uuid, $2, $3)",
             self.schema
@@ -206,18 +287,11 @@ impl Node {
             .db
             .execute(
                 &insert,
-                &[
-                    &task.id().to_string(),
-                    &step_number,
-                    &said(&reason).as_bytes(),
-                ],
+                &[&id.to_string(), &step_number, &said(reason).as_bytes()],
             )
             .await
         {
-            println!("error {} counting the cleanup: {e}", task.id());
-        }
-        if task.payload().gated {
-            self.gates.pass(task.id(), 100 + step).await;
+            println!("error {id} counting the cleanup: {e}");
         }
     }
 }
@@ -263,6 +337,7 @@ fn describe_cleanup(cleanup: Option<&RecordedCleanup>) -> String {
         None => "none".into(),
         Some(RecordedCleanup::Completed { step, .. }) => format!("completed:{step}"),
         Some(RecordedCleanup::NoStepInProgress) => "no_step".into(),
+        Some(RecordedCleanup::Lost { step }) => format!("lost:{step}"),
         Some(other) => format!("{other:?}").replace(' ', "_"),
     }
 }
@@ -294,6 +369,9 @@ async fn run(
     if settings.local {
         joining = joining.limits_per_instance();
     }
+    if let Some((lease_for, renew_every)) = settings.lease {
+        joining = joining.lease(lease_for, renew_every);
+    }
     let cluster = joining.await?;
     let (db, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);
@@ -320,6 +398,8 @@ async fn run(
         db,
         schema: schema.to_owned(),
     });
+    // This instance runs the cleanups of the `durable` tasks it claims from lost instances.
+    node.register_durable();
 
     // Standard input is read on a thread of its own: the runtime has no `io-std`.
     let (lines, mut commands) = mpsc::unbounded_channel::<String>();
@@ -331,31 +411,47 @@ async fn run(
             }
         }
     });
+    // Ready once the instance holds its lease (taken by the manager's lease keeper).
+    while cluster.lease_id().is_none() {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     println!("ready");
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["submit", id, gated, work, rest @ ..] => {
+            [kind @ ("submit" | "durable"), id, gated, work, rest @ ..] => {
                 let id: TaskId = id.parse()?;
-                let job = Job {
-                    gated: *gated == "1",
-                    work: Duration::from_micros(work.parse()?),
-                    count: rest.get(1) == Some(&"1"),
-                };
+                let (gated, work_us): (bool, u64) = (*gated == "1", work.parse()?);
+                let count = rest.get(1) == Some(&"1");
                 let priority: i32 = rest.first().map_or(Ok(0), |p| p.parse())?;
-                let passport = Passport::new(job).with_id(id).with_priority(priority);
                 let this = Arc::clone(&node);
-                match node
-                    .tasks
-                    .submit_in_cluster(passport, |p| this.execute_probe(p))
-                    .await
-                {
+                let submitted = if *kind == "submit" {
+                    let job = Job {
+                        gated,
+                        work: Duration::from_micros(work_us),
+                        count,
+                    };
+                    let passport = Passport::new(job).with_id(id).with_priority(priority);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_probe(p))
+                        .await
+                } else {
+                    let passport = Passport::new((gated, work_us)).with_id(id);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_durable(p))
+                        .await
+                };
+                match submitted {
                     Ok(handle) => {
                         println!("submitted {id} ok");
                         tokio::spawn(async move {
                             let outcome = handle.await;
                             let line = match outcome.ending() {
                                 Ending::Completed(()) => format!("ended {id} completed - -"),
+                                Ending::Abandoned { step, .. } => {
+                                    format!("ended {id} abandoned {} -", step.unwrap_or("-"))
+                                }
                                 Ending::Cancelled { reason, step, .. } => format!(
                                     "ended {id} cancelled {} {}",
                                     step.unwrap_or("-"),
@@ -444,6 +540,27 @@ async fn run(
                 cluster.flush().await;
                 println!("flushed");
             }
+            ["renew"] => match cluster.renew_lease().await {
+                Ok(LeaseRenewal::Renewed(token)) => println!("lease renewed {token}"),
+                Ok(LeaseRenewal::Taken(token)) => println!("lease taken {token}"),
+                Ok(LeaseRenewal::Lost {
+                    lost,
+                    abandoned,
+                    taken,
+                }) => println!("lease lost {lost} abandoned {abandoned} taken {taken}"),
+                Ok(other) => println!("lease {other:?}"),
+                Err(e) => println!("lease error:{}", hex(&e.to_string())),
+            },
+            ["claim"] => match cluster.claim_expired().await {
+                Ok(claimed) => {
+                    for task in &claimed {
+                        println!("claimed {}", task.id);
+                    }
+                    println!("claims {}", claimed.len());
+                }
+                Err(e) => println!("claims error:{}", hex(&e.to_string())),
+            },
+            ["dropped"] => println!("dropped {}", cluster.dropped_writes()),
             ["quit"] => break,
             _ => println!("unknown {line}"),
         }

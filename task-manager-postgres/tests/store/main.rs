@@ -4,7 +4,10 @@
 mod cancel;
 mod cluster_status;
 mod connect_errors;
+mod crash;
+mod crash_storm;
 mod delivery;
+mod leases;
 mod limits;
 mod migrations;
 mod nodes;

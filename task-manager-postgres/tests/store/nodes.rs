@@ -31,6 +31,15 @@ impl Node {
         Node::start_with(schema, name, "")
     }
 
+    /// As [`start`](Self::start), with a lease of `lease_ms` renewed every `renew_ms`.
+    pub fn start_with_lease(schema: &str, name: &str, lease_ms: u64, renew_ms: u64) -> Node {
+        Node::start_with(
+            schema,
+            name,
+            &format!("lease_ms={lease_ms},renew_ms={renew_ms}"),
+        )
+    }
+
     /// [`start`](Self::start), with the node's `SETTINGS` (its limits: see the binary's docs).
     pub fn start_with(schema: &str, name: &str, settings: &str) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tm-cluster-node"))
@@ -61,6 +70,28 @@ impl Node {
         node
     }
 
+    /// Kills the process at once (`SIGKILL`): no destructor, no cleanup, no last write.
+    pub fn kill(&mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("node {}: kill -9: {e}", self.name));
+        let _ = self.child.wait();
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("node {}: kill -{signal}: {e}", self.name));
+        assert!(
+            status.success(),
+            "node {}: kill -{signal} failed",
+            self.name
+        );
+    }
+
     /// Sends one command.
     pub fn send(&mut self, command: &str) {
         writeln!(self.stdin, "{command}")
@@ -83,14 +114,6 @@ impl Node {
         for gate in 0..3 {
             self.open(id, gate);
         }
-    }
-
-    /// Kills the process at once (`SIGKILL`), as a crash would: nothing of it runs after.
-    pub fn kill(&mut self) {
-        self.child
-            .kill()
-            .unwrap_or_else(|e| panic!("killing node {}: {e}", self.name));
-        let _ = self.child.wait();
     }
 
     pub fn open(&mut self, id: TaskId, gate: u32) {

@@ -42,32 +42,7 @@ impl Node {
 
     /// [`start`](Self::start), with the node's `SETTINGS` (its limits: see the binary's docs).
     pub fn start_with(schema: &str, name: &str, settings: &str) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tm-cluster-node"))
-            .args([url(), schema, name, settings])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting node {name}: {e}"));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let log: Log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let (lines, changed) = &*sink;
-                lines.lock().unwrap().push(line);
-                changed.notify_all();
-            }
-        });
-        let node = Node {
-            name: name.to_owned(),
-            child,
-            stdin,
-            log,
-        };
-        node.wait_line(|line| line == "ready");
-        node
+        Node::start_on(url(), schema, name, settings)
     }
 
     /// Kills the process at once (`SIGKILL`): no destructor, no cleanup, no last write.

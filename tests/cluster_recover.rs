@@ -64,12 +64,18 @@ impl Cluster for Store {
         step: &'static str,
         payload: Option<Vec<u8>>,
         info: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
     ) -> ClusterFuture<Result<(), ClusterError>> {
         let text = |bytes: Option<Vec<u8>>| String::from_utf8(bytes.unwrap_or_default()).unwrap();
+        let outputs: Vec<String> = outputs
+            .into_iter()
+            .map(|(index, bytes)| format!(" out {index}={}", text(Some(bytes))))
+            .collect();
         self.calls.record(format!(
-            "persist {index} {step} {} {}",
+            "persist {index} {step} {} {}{}",
             text(payload),
-            text(info)
+            text(info),
+            outputs.concat()
         ));
         Box::pin(async { Ok(()) })
     }
@@ -163,10 +169,12 @@ async fn a_claimed_task_is_cleaned_up_by_its_registered_flow_from_its_persisted_
     let store = Store::default();
     let uploads = uploads(&store);
     let delivery = store.delivery();
-    let cleanup = delivery
+    let recovered = delivery
         .recover(lost("upload", 0, "prepare", r#""report.pdf""#))
         .expect("a registered flow")
         .await;
+    assert!(recovered.compensations.is_empty(), "{recovered:?}");
+    let cleanup = recovered.cleanup;
     assert!(
         matches!(&cleanup, RecordedCleanup::Completed { step, .. } if step == "prepare"),
         "{cleanup:?}"
@@ -179,7 +187,8 @@ async fn a_claimed_task_is_cleaned_up_by_its_registered_flow_from_its_persisted_
     let none = delivery
         .recover(lost("upload", 1, "send", r#""x""#))
         .unwrap()
-        .await;
+        .await
+        .cleanup;
     assert_eq!(
         none,
         RecordedCleanup::NotDeclared {
@@ -189,7 +198,8 @@ async fn a_claimed_task_is_cleaned_up_by_its_registered_flow_from_its_persisted_
     let panicked = delivery
         .recover(lost("upload", 2, "store", r#""boom""#))
         .unwrap()
-        .await;
+        .await
+        .cleanup;
     assert!(
         matches!(&panicked, RecordedCleanup::Panicked { step, message } if step == "store" && message == "the cleanup failed"),
         "{panicked:?}"

@@ -194,7 +194,7 @@ impl Deliver for Registry {
     fn recover(
         &self,
         lost: crate::cluster::LostTask,
-    ) -> Option<crate::cluster::ClusterFuture<crate::cluster::RecordedCleanup>> {
+    ) -> Option<crate::cluster::ClusterFuture<crate::cluster::Recovered>> {
         self.cluster.as_ref()?.recover(lost)
     }
 }

@@ -425,10 +425,40 @@ fn persist_code(
         let (private, task) = (names::private(span), Locals::at(span).task);
         quote_spanned! {span=> <#info_ty as #private::ClusterState>::to_state(#task.info()) }
     };
+    // The outputs of the completed compensated steps before this one, kept for their
+    // compensations, each converted on its step's output type.
+    let outputs = names::local("__flow_outputs", Span::call_site());
+    let kept_outputs = flow.steps[..position]
+        .iter()
+        .enumerate()
+        .filter(|(_, earlier)| earlier.args.compensate.is_some())
+        .map(|(earlier_position, earlier)| {
+            let cfgs = &earlier.cfgs;
+            let kept = step::kept_local(earlier_position);
+            let earlier_index = step::index(flow, earlier_position);
+            let (output_ty, span) = step::output_type(earlier, &header.krate);
+            let private = names::private(span);
+            let bytes = names::local("__flow_bytes", span);
+            let kept_at = names::local(&format!("__flow_kept_{earlier_position}"), span);
+            let convert = quote_spanned! {span=>
+                <#output_ty as #private::ClusterState>::to_state(#kept_at)
+            };
+            quote! {
+                #(#cfgs)*
+                let () = if let ::core::option::Option::Some(#kept) = &#kept {
+                    if let ::core::option::Option::Some(#bytes) = #convert {
+                        #outputs.push((#earlier_index, #bytes));
+                    }
+                };
+            }
+        });
     quote! {
         #(#cfgs)*
         if #scope.is_clustered() {
-            let _ = #scope.persist(#index, #payload, #info).await;
+            #[allow(unused_mut)]
+            let mut #outputs = ::std::vec::Vec::new();
+            #(#kept_outputs)*
+            let _ = #scope.persist(#index, #payload, #info, #outputs).await;
         }
     }
 }
@@ -472,6 +502,34 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
                 }
             })
         });
+    let (output, bytes) = (
+        names::local("__flow_output", Span::call_site()),
+        names::local("__flow_bytes", Span::call_site()),
+    );
+    let compensation_arms = flow.steps.iter().enumerate().filter_map(|(position, step)| {
+        let call = step::compensation_call(flow, step)?;
+        let cfgs = &step.cfgs;
+        let step_index = step::index(flow, position);
+        let step_name = step.name().to_string();
+        let (output_ty, span) = step::output_type(step, krate);
+        let private = names::private(span);
+        let read = quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state };
+        let private = names::private(Span::call_site());
+        Some(quote! {
+            #(#cfgs)*
+            if #index == #step_index {
+                let #output = #read(#bytes);
+                return ::core::option::Option::Some((#step_name, ::std::boxed::Box::pin(async move {
+                    let ::core::option::Option::Some(#output) = #output else {
+                        return ::core::option::Option::Some(::std::string::String::from(
+                            "its step's persisted output could not be read back",
+                        ));
+                    };
+                    #private::CompensationResult::into_error(#call.await)
+                })));
+            }
+        })
+    });
     let from_payload = {
         let private = names::private(*payload_span);
         quote_spanned! {*payload_span=> <#payload_ty as #private::ClusterState>::from_state }
@@ -505,6 +563,16 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
                         dyn ::core::future::Future<Output = ()> + ::core::marker::Send>>> {
                         #(#arms)*
                         let _ = (#this, #task, #reason);
+                        ::core::option::Option::None
+                    },
+                    |#this: ::std::sync::Arc<Self>,
+                     #index: usize,
+                     mut #task: #krate::Task<#payload_ty, #info_ty>,
+                     #bytes: &[u8]|
+                     -> ::core::option::Option<(&'static str, ::core::pin::Pin<::std::boxed::Box<
+                        dyn ::core::future::Future<Output = ::core::option::Option<::std::string::String>> + ::core::marker::Send>>)> {
+                        #(#compensation_arms)*
+                        let _ = (#this, &mut #task, #bytes);
                         ::core::option::Option::None
                     },
                 );

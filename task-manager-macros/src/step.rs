@@ -147,14 +147,30 @@ fn keep_output(flow: &Flow, position: usize, step: &Step, krate: &Path) -> Optio
 /// After the cleanups, in a flow with compensations: step `position`'s compensation, if the
 /// step completed (its kept output is there).
 pub(crate) fn compensation_code(flow: &Flow, position: usize, step: &Step) -> Option<TokenStream> {
-    let compensate = step.args.compensate.as_ref()?;
+    let call = compensation_call(flow, step)?;
     let cfgs = &step.cfgs;
     let index = index(flow, position);
     let kept = kept_local(position);
+    let Locals { scope, .. } = Locals::new();
+    let private = private_at_call_site();
+    let output = local("__flow_output", Span::call_site());
+    Some(quote! {
+        #(#cfgs)*
+        if let ::core::option::Option::Some(#output) = #kept.take() {
+            #scope
+                .compensate(#index, #private::compensation_is_send(#call))
+                .await;
+        }
+    })
+}
+
+/// The call of `step`'s compensation on the locals `__flow_this`, `__flow_task` and
+/// `__flow_output` (the step's output), if the step declares one.
+pub(crate) fn compensation_call(flow: &Flow, step: &Step) -> Option<TokenStream> {
+    let compensate = step.args.compensate.as_ref()?;
     let method = cleanup_method(flow, compensate);
     let task_arg = task_arg(method.and_then(ast::task_type));
-    let Locals { scope, this, .. } = Locals::new();
-    let private = private_at_call_site();
+    let Locals { this, .. } = Locals::new();
     let output = local("__flow_output", Span::call_site());
     // Through `CompensationInput` on the compensation's parameter type: one that takes
     // another type than its step's output is told so there.
@@ -166,14 +182,20 @@ pub(crate) fn compensation_code(flow: &Flow, position: usize, step: &Step) -> Op
         }
         None => output.to_token_stream(),
     };
-    Some(quote! {
-        #(#cfgs)*
-        if let ::core::option::Option::Some(#output) = #kept.take() {
-            #scope
-                .compensate(#index, #private::compensation_is_send((*#this).#compensate(#task_arg, #output_arg)))
-                .await;
+    Some(quote! { (*#this).#compensate(#task_arg, #output_arg) })
+}
+
+/// A compensated step's output type (the `T` of its `Result<T, E>`), and where it is
+/// written, for the errors about it.
+pub(crate) fn output_type(step: &Step, krate: &Path) -> (TokenStream, Span) {
+    match step.return_type() {
+        Some(return_ty) => {
+            let output = types::result_generics(return_ty, krate).0;
+            let span = output.span();
+            (output, span)
         }
-    })
+        None => (quote! { () }, Span::call_site()),
+    }
 }
 
 /// The block of a step with a policy (`timeout`, `retry`), whose value is the step's output:

@@ -279,6 +279,7 @@ impl Cluster for PgCluster {
         step: &'static str,
         payload: Option<Vec<u8>>,
         info: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
     ) -> ClusterFuture<Result<(), ClusterError>> {
         let (applied, written) = tokio::sync::oneshot::channel();
         let boundary = crate::recover::Boundary {
@@ -287,6 +288,7 @@ impl Cluster for PgCluster {
             step,
             payload,
             info,
+            outputs,
         };
         self.queue(Write::Persist(boundary, applied));
         Box::pin(async move {

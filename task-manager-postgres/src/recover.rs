@@ -1,6 +1,7 @@
 //! Flows with `#[flow(on_owner_lost = cancel)]` on this store: their state persisted at each
-//! step boundary, and the claim that hands a lost task to the claimant's flow, which runs the
-//! interrupted step's cleanup there (core's `CancelDelivery::recover`).
+//! step boundary (with the outputs of the completed compensated steps), and the claim that
+//! hands a lost task to the claimant's flow, which runs the interrupted step's cleanup and
+//! then the compensations of the completed steps there (core's `CancelDelivery::recover`).
 //!
 //! # Invariants
 //! * A boundary with state is written in order with the task's other writes (same writer),
@@ -33,15 +34,19 @@ pub(crate) struct Boundary {
     pub(crate) step: &'static str,
     pub(crate) payload: Option<Vec<u8>>,
     pub(crate) info: Option<Vec<u8>>,
+    /// The outputs of the completed compensated steps, by step index.
+    pub(crate) outputs: Vec<(usize, Vec<u8>)>,
 }
 
 /// The boundary's write: as a step boundary, with the state. `$1 id, $2 owner, $3 step,
-/// $4 index, $5 payload, $6 info, $7 lease`.
+/// $4 index, $5 payload, $6 info, $7 lease, $8 the compensated steps' indexes, $9 their
+/// outputs`.
 const PERSIST: &str = "\
 UPDATE {s}.tasks
    SET state = 'running', started_at = coalesce(started_at, now()),
        step = $3, step_index = $4, steps_completed = $4,
-       state_payload = $5, state_info = $6
+       state_payload = $5, state_info = $6,
+       state_output_steps = $8::integer[], state_outputs = $9::bytea[]
  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $7::bigint
    AND state IN ('queued', 'running')";
 
@@ -67,7 +72,8 @@ UPDATE {s}.tasks t
    AND t.state_payload IS NOT NULL
    AND EXISTS (SELECT 1 FROM mine)
 RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
-          t.state_payload, t.state_info, t.cancel_kind, t.cancel_message, t.cancel_max_wait_us";
+          t.state_payload, t.state_info, t.cancel_kind, t.cancel_message, t.cancel_max_wait_us,
+          t.state_output_steps, t.state_outputs";
 
 /// The first and the longest wait before the ending of a recovered task is written again
 /// while the server is unavailable.
@@ -80,6 +86,16 @@ impl PgCluster {
     pub(crate) async fn persist_boundary(&self, boundary: &Boundary) -> Result<(), StoreError> {
         no_nul("step name", boundary.step)?;
         let index = i32::try_from(boundary.index).unwrap_or(i32::MAX);
+        let output_steps: Vec<i32> = boundary
+            .outputs
+            .iter()
+            .map(|(index, _)| i32::try_from(*index).unwrap_or(i32::MAX))
+            .collect();
+        let outputs: Vec<&[u8]> = boundary
+            .outputs
+            .iter()
+            .map(|(_, bytes)| bytes.as_slice())
+            .collect();
         let s = self.inner.schema.quoted();
         let session = self.inner.link.session().await?;
         session
@@ -94,6 +110,8 @@ impl PgCluster {
                     &boundary.payload,
                     &boundary.info,
                     &self.lease(),
+                    &output_steps,
+                    &outputs,
                 ],
             )
             .await
@@ -132,9 +150,18 @@ impl PgCluster {
                 row.try_get(10).map_err(get)?,
             )
             .map_err(corrupt)?;
+            let output_steps: Option<Vec<i32>> = row.try_get(11).map_err(get)?;
+            let outputs: Option<Vec<Vec<u8>>> = row.try_get(12).map_err(get)?;
+            let outputs = output_steps
+                .unwrap_or_default()
+                .into_iter()
+                .zip(outputs.unwrap_or_default())
+                .filter_map(|(index, bytes)| Some((usize::try_from(index).ok()?, bytes)))
+                .collect();
             let lost = LostTask::new(id, flow.clone(), reason)
                 .at_step(index, step.clone())
-                .with_state(row.try_get(6).map_err(get)?, row.try_get(7).map_err(get)?);
+                .with_state(row.try_get(6).map_err(get)?, row.try_get(7).map_err(get)?)
+                .with_outputs(outputs);
             self.recover(lost, index, step.clone());
             claimed.push(ClaimedTask::new(
                 id,
@@ -166,8 +193,10 @@ impl PgCluster {
         }
         let this = self.clone();
         tokio::spawn(async move {
+            // The compensations ran after the cleanup, on this instance; as for a task that
+            // ends in one process, the record keeps the cleanup, not the compensations.
             let cleanup = match cleanup {
-                Some(run) => run.await,
+                Some(run) => run.await.cleanup,
                 None => RecordedCleanup::Lost { step: step.clone() },
             };
             let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)

@@ -171,6 +171,18 @@ ALTER TABLE {s}.tasks ADD CONSTRAINT tasks_cleanup_check CHECK (cleanup IN
     ('completed', 'not_declared', 'no_step_in_progress', 'panicked', 'timed_out', 'lost'));
 "#,
     },
+    Migration {
+        version: 4,
+        description: "compensated steps' outputs persisted with the step boundary",
+        sql: r#"
+ALTER TABLE {s}.tasks
+    -- A flow with `on_owner_lost`: the outputs (JSON) of its completed steps that declare a
+    -- compensation, by step index, as persisted at the boundary of the step the record
+    -- names (`recover.rs`): the claimant runs their compensations.
+    ADD COLUMN state_output_steps integer[],
+    ADD COLUMN state_outputs bytea[];
+"#,
+    },
 ];
 
 /// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::cluster::{Cluster, ClusterFuture, LostTask, RecordedCleanup, Recovery, Staged};
+use crate::cluster::{Cluster, ClusterFuture, LostTask, Recovered, Recovery, Staged};
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -92,7 +92,7 @@ impl ClusterLink {
     }
 
     /// The cleanup of a lost task by its flow's registered recovery, if there is one.
-    pub(crate) fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>> {
+    pub(crate) fn recover(&self, lost: LostTask) -> Option<ClusterFuture<Recovered>> {
         let recovery = self
             .recoveries
             .lock()
@@ -177,7 +177,7 @@ pub(crate) trait Deliver: Send + Sync {
     /// Abandons every task of the manager (see [`CancelDelivery::abandon_all`]).
     fn abandon_all(&self, reason: CancelReason) -> usize;
     /// Cleans up a lost task (see [`CancelDelivery::recover`]).
-    fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>>;
+    fn recover(&self, lost: LostTask) -> Option<ClusterFuture<Recovered>>;
 }
 
 /// The door through which a [`Cluster`] hands a manager the cancels the store decided for
@@ -249,14 +249,17 @@ impl CancelDelivery {
 
 impl CancelDelivery {
     /// A task this instance's store claimed from a lost instance: the future that runs the
-    /// cleanup of its interrupted step (`lost.step`) with `lost.reason`, on a fresh task
-    /// context rebuilt from the persisted payload and runtime info, and yields what became
-    /// of it. `None` when no flow named `lost.flow` was registered on this manager
+    /// cleanup of its interrupted step (`lost.step`) with `lost.reason`, then the
+    /// compensations of its completed steps (`lost.outputs`) in reverse step order, each on a
+    /// fresh task context rebuilt from the persisted payload and runtime info, and yields
+    /// what became of them ([`Recovered`]). `None` when no flow named `lost.flow` was registered on this manager
     /// (`register_<flow>`, generated for a flow with `#[flow(on_owner_lost = cancel)]`), when
     /// its state cannot be read back, or when the manager is gone: the store then records
     /// that no cleanup ran. A step that declares no cleanup yields
-    /// [`RecordedCleanup::NotDeclared`]; a panic in the cleanup is caught.
-    pub fn recover(&self, lost: LostTask) -> Option<ClusterFuture<RecordedCleanup>> {
+    /// [`RecordedCleanup::NotDeclared`](crate::RecordedCleanup::NotDeclared), a task between
+    /// steps (`lost.step` is `None`) [`RecordedCleanup::NoStepInProgress`](crate::RecordedCleanup::NoStepInProgress);
+    /// a panic in the cleanup or a compensation is caught.
+    pub fn recover(&self, lost: LostTask) -> Option<ClusterFuture<Recovered>> {
         self.manager.upgrade()?.recover(lost)
     }
 }

@@ -39,7 +39,7 @@ pub use line::{ClusterPermit, Entered, LineEntry};
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
 pub(crate) use state::Recovery;
-pub use state::{ClusterState, LostTask};
+pub use state::{ClusterState, LostTask, Recovered};
 pub use status::{ClusterCancelRecord, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus};
 
 /// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
@@ -190,8 +190,9 @@ pub trait Cluster: Send + Sync + 'static {
     }
 
     /// Step `index` (named `step`) of a flow with `#[flow(on_owner_lost = cancel)]` is next,
-    /// with this payload and runtime info (JSON; `None` if it could not be written): record
-    /// them with the step boundary. Awaited before the step begins, so that an instance
+    /// with this payload and runtime info (JSON; `None` if it could not be written), and the
+    /// outputs of the completed steps that declare a compensation (by step index, JSON):
+    /// record them with the step boundary, for [`LostTask::outputs`]. Awaited before the step begins, so that an instance
     /// that claims the task runs the cleanup of the step that was in progress, with the
     /// state it began with. Transient failures are the store's to retry; an `Err` lets the
     /// step begin anyway. The default records nothing.
@@ -202,8 +203,9 @@ pub trait Cluster: Send + Sync + 'static {
         step: &'static str,
         payload: Option<Vec<u8>>,
         info: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
     ) -> ClusterFuture<Result<(), ClusterError>> {
-        let _ = (id, index, step, payload, info);
+        let _ = (id, index, step, payload, info, outputs);
         Box::pin(async { Ok(()) })
     }
 

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::cluster::{ClusterFuture, RecordedCleanup};
+use crate::compensation::Compensation;
 use crate::id::TaskId;
 use crate::reason::CancelReason;
 
@@ -34,6 +35,9 @@ pub struct LostTask {
     /// The reason the cleanup receives: `OwnerLost { instance }`, or the reason of a cancel
     /// that had won the task before its instance was lost.
     pub reason: CancelReason,
+    /// The outputs of the completed steps that declare a compensation, by step index, as
+    /// persisted at the last boundary: the claimant runs their compensations.
+    pub outputs: Vec<(usize, Vec<u8>)>,
 }
 
 impl LostTask {
@@ -55,6 +59,7 @@ impl LostTask {
             payload: None,
             info: None,
             reason,
+            outputs: Vec::new(),
         }
     }
 
@@ -70,18 +75,43 @@ impl LostTask {
         self.info = info;
         self
     }
+
+    /// The persisted outputs of the completed compensated steps, by step index.
+    ///
+    /// ```
+    /// use task_manager_core::{CancelReason, LostTask, TaskId};
+    ///
+    /// let lost = LostTask::new(TaskId::new(), "upload", CancelReason::owner_lost("api-1"))
+    ///     .with_outputs(vec![(0, b"42".to_vec())]);
+    /// assert_eq!(lost.outputs.len(), 1);
+    /// ```
+    pub fn with_outputs(mut self, outputs: Vec<(usize, Vec<u8>)>) -> Self {
+        self.outputs = outputs;
+        self
+    }
+}
+
+/// What the claimant of a lost task ran: the interrupted step's cleanup, then the
+/// compensations of the completed steps, in the order they ran (reverse step order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovered {
+    /// What became of the interrupted step's cleanup.
+    pub cleanup: RecordedCleanup,
+    /// The compensations that ran (none if the flow declares none, or no compensated step
+    /// had completed).
+    pub compensations: Vec<Compensation>,
 }
 
 /// A flow's way to clean up a lost task, registered on a clustered manager by the
 /// generated `register_<flow>`.
-pub(crate) type Recovery =
-    Arc<dyn Fn(LostTask) -> Option<ClusterFuture<RecordedCleanup>> + Send + Sync>;
+pub(crate) type Recovery = Arc<dyn Fn(LostTask) -> Option<ClusterFuture<Recovered>> + Send + Sync>;
 
-/// A payload or runtime info type that a flow with `#[flow(on_owner_lost = cancel)]` keeps in
-/// the cluster's store: every type that implements serde's `Serialize` and
-/// `DeserializeOwned`, with the `cluster-state` feature.
+/// A payload or runtime info type, or a compensated step's output, that a flow with
+/// `#[flow(on_owner_lost = cancel)]` keeps in the cluster's store: every type that implements
+/// serde's `Serialize` and `DeserializeOwned`, with the `cluster-state` feature.
 #[diagnostic::on_unimplemented(
-    message = "a flow with `on_owner_lost` keeps its payload and runtime info in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
+    message = "a flow with `on_owner_lost` keeps its payload, runtime info and compensated steps' outputs in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
     label = "`{Self}` cannot be persisted",
     note = "derive `serde::Serialize` and `serde::Deserialize` on `{Self}` (and enable task-manager-core's `cluster-state` feature), or remove `on_owner_lost` from the flow"
 )]

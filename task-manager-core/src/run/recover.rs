@@ -1,7 +1,8 @@
 //! A flow with `#[flow(on_owner_lost = cancel)]`: what its tasks persist at each step
 //! boundary ([`Scope::persist`]), and how the instance that claims one from a lost instance
-//! runs the interrupted step's cleanup ([`register_recovery`], called by the generated
-//! `register_<flow>`). A flow without the key never comes here.
+//! runs the interrupted step's cleanup and then the compensations of the completed steps
+//! ([`register_recovery`], called by the generated `register_<flow>`). A flow without the
+//! key never comes here.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -13,7 +14,8 @@ use tokio::time::Instant;
 
 #[cfg(doc)]
 use crate::cluster::ClusterState;
-use crate::cluster::{ClusterFuture, LostTask, RecordedCleanup};
+use crate::cluster::{ClusterFuture, LostTask, RecordedCleanup, Recovered};
+use crate::compensation::Compensation;
 use crate::error::ClusterError;
 use crate::flow::FlowInfo;
 use crate::manager::TaskManager;
@@ -30,21 +32,37 @@ use crate::task::Task;
 pub type LostCleanup<S, P, R> =
     fn(Arc<S>, usize, Task<P, R>, CancelReason) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>>;
 
+/// A completed step's compensation, as the generated code hands it over: step `index`'s name
+/// and the future of its compensation on `task` with the output read back from the bytes
+/// (the future yields the compensation's error, if any, or says that the output could not
+/// be read back), or `None` if the step declares none.
+pub type LostCompensation<S, P, R> = fn(
+    Arc<S>,
+    usize,
+    Task<P, R>,
+    &[u8],
+) -> Option<(
+    &'static str,
+    Pin<Box<dyn Future<Output = Option<String>> + Send>>,
+)>;
+
 impl Scope {
     /// Step `index` is next: writes its boundary with the task's payload and runtime info
-    /// (as [`ClusterState::to_state`] gave them) to the store, and is ready once the store
-    /// has (called for a clustered task of a flow with `on_owner_lost` only).
+    /// (as [`ClusterState::to_state`] gave them), and the outputs of its completed
+    /// compensated steps by index, to the store, and is ready once the store has (called
+    /// for a clustered task of a flow with `on_owner_lost` only).
     pub fn persist(
         &self,
         index: usize,
         payload: Option<Vec<u8>>,
         info: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
     ) -> ClusterFuture<Result<(), ClusterError>> {
         match &self.registry.cluster {
             Some(link) => {
                 let step = self.shared.flow().step_name(index);
                 link.cluster
-                    .persist_step(self.id, index, step, payload, info)
+                    .persist_step(self.id, index, step, payload, info, outputs)
             }
             None => Box::pin(async { Ok(()) }),
         }
@@ -52,7 +70,9 @@ impl Scope {
 }
 
 /// Registers `service` on its clustered `manager` as the one that cleans up the tasks of
-/// `flow` claimed from lost instances: `cleanup` runs the interrupted step's cleanup. Held
+/// `flow` claimed from lost instances: `cleanup` runs the interrupted step's cleanup, then
+/// `compensate` the compensations of the completed steps, in reverse step order, each on a
+/// fresh task context, each once per recovery, a panic caught. Held
 /// weakly (the service holds the manager). Does nothing on a manager without a cluster.
 /// `from_payload` and `from_info` read the persisted state back (the generated code hands
 /// [`ClusterState::from_state`], checked on the user's types).
@@ -63,6 +83,7 @@ pub fn register_recovery<S, P, R>(
     from_payload: fn(&[u8]) -> Option<P>,
     from_info: fn(&[u8]) -> Option<R>,
     cleanup: LostCleanup<S, P, R>,
+    compensate: LostCompensation<S, P, R>,
 ) where
     S: Send + Sync + 'static,
     P: Send + 'static,
@@ -76,29 +97,70 @@ pub fn register_recovery<S, P, R>(
         flow.name(),
         Arc::new(move |lost: LostTask| {
             let service = service.upgrade()?;
-            let (index, step) = lost.step.clone()?;
-            let payload = from_payload(lost.payload.as_deref()?)?;
-            let info = from_info(lost.info.as_deref()?)?;
-            let live = TaskLive::new(Instant::now(), None);
-            let shared = Arc::new(TaskShared::new(flow, 0, live));
-            let task = Task::new(Passport::new(payload).with_id(lost.id), info, shared);
-            let run = cleanup(service, index, task, lost.reason);
-            Some(Box::pin(async move {
-                let Some(run) = run else {
-                    return RecordedCleanup::NotDeclared { step };
-                };
-                let started = Instant::now();
-                match AssertUnwindSafe(run).catch_unwind().await {
-                    Ok(()) => RecordedCleanup::Completed {
-                        step,
-                        duration: started.elapsed(),
-                    },
-                    Err(payload) => RecordedCleanup::Panicked {
-                        step,
-                        message: panic_message(payload),
-                    },
+            // Every state is read back before anything runs: unreadable state runs nothing.
+            let payload = lost.payload.as_deref()?;
+            let info = lost.info.as_deref()?;
+            let fresh = move || -> Option<Task<P, R>> {
+                let live = TaskLive::new(Instant::now(), None);
+                let shared = Arc::new(TaskShared::new(flow, 0, live));
+                let passport = Passport::new(from_payload(payload)?).with_id(lost.id);
+                Some(Task::new(passport, from_info(info)?, shared))
+            };
+            let cleanup_run = match lost.step.clone() {
+                Some((index, step)) => {
+                    let run = cleanup(Arc::clone(&service), index, fresh()?, lost.reason.clone());
+                    Some((step, run))
                 }
-            }) as ClusterFuture<RecordedCleanup>)
+                None => None,
+            };
+            // Reverse step order, each step once however often the store listed it.
+            let mut outputs = lost.outputs.clone();
+            outputs.sort_by_key(|output| std::cmp::Reverse(output.0));
+            outputs.dedup_by_key(|output| output.0);
+            let mut compensations = Vec::with_capacity(outputs.len());
+            for (index, bytes) in &outputs {
+                if let Some(run) = compensate(Arc::clone(&service), *index, fresh()?, bytes) {
+                    compensations.push(run);
+                }
+            }
+            Some(Box::pin(async move {
+                let cleanup = match cleanup_run {
+                    None => RecordedCleanup::NoStepInProgress,
+                    Some((step, None)) => RecordedCleanup::NotDeclared { step },
+                    Some((step, Some(run))) => {
+                        let started = Instant::now();
+                        match AssertUnwindSafe(run).catch_unwind().await {
+                            Ok(()) => RecordedCleanup::Completed {
+                                step,
+                                duration: started.elapsed(),
+                            },
+                            Err(payload) => RecordedCleanup::Panicked {
+                                step,
+                                message: panic_message(payload),
+                            },
+                        }
+                    }
+                };
+                let mut ran = Vec::with_capacity(compensations.len());
+                for (step, run) in compensations {
+                    let started = Instant::now();
+                    ran.push(match AssertUnwindSafe(run).catch_unwind().await {
+                        Ok(None) => Compensation::Completed {
+                            step,
+                            duration: started.elapsed(),
+                        },
+                        Ok(Some(error)) => Compensation::Failed { step, error },
+                        Err(payload) => Compensation::Panicked {
+                            step,
+                            message: panic_message(payload),
+                        },
+                    });
+                }
+                Recovered {
+                    cleanup,
+                    compensations: ran,
+                }
+            }) as ClusterFuture<Recovered>)
         }),
     );
 }

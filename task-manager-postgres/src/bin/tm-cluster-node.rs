@@ -19,6 +19,10 @@
 //! * `durable ID GATED WORK_US`: the same with a `durable` task, a flow of the same three
 //!   steps with `on_owner_lost = cancel` (registered at start, so that this instance runs the
 //!   cleanups of the `durable` tasks it claims) and no limit or resource.
+//! * `undoable ID GATED WORK_US`: the same with an `undoable` task, a flow with
+//!   `on_owner_lost = cancel` whose steps `u0` and `u1` return at once and declare a
+//!   compensation, and whose step `u2` works as a `durable` step does; its cleanup and
+//!   compensations each insert a row into the schema's `undos` table, in the order they ran.
 //! * `open ID GATE`: opens a gate once (gate `i` is step `i`'s, `100 + i` its cleanup's).
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
@@ -210,7 +214,51 @@ impl Node {
     }
 }
 
+#[flow(name = undoable, on_owner_lost = cancel)]
 impl Node {
+    #[step(compensate = compensate_u0)]
+    async fn u0(&self, _task: &mut Task<Durable>) -> Result<u32, Infallible> {
+        Ok(10)
+    }
+
+    #[step(compensate = compensate_u1)]
+    async fn u1(&self, _task: &mut Task<Durable>, _made: u32) -> Result<u32, Infallible> {
+        Ok(11)
+    }
+
+    #[step(cancel = undo_u2)]
+    async fn u2(&self, task: &mut Task<Durable>, _made: u32) -> Result<(), Infallible> {
+        self.work_durable(task, 2).await
+    }
+
+    async fn undo_u2(&self, task: &mut Task<Durable>, _reason: CancelReason) {
+        self.count_undo(task.id(), "cleanup u2").await;
+    }
+
+    async fn compensate_u0(&self, task: &mut Task<Durable>, made: u32) {
+        self.count_undo(task.id(), &format!("compensate u0 {made}"))
+            .await;
+    }
+
+    async fn compensate_u1(&self, task: &mut Task<Durable>, made: u32) {
+        self.count_undo(task.id(), &format!("compensate u1 {made}"))
+            .await;
+    }
+}
+
+impl Node {
+    /// Says `undo ID WHAT` and inserts it into the schema's `undos` table (in order).
+    async fn count_undo(&self, id: TaskId, what: &str) {
+        println!("undo {id} {what}");
+        let insert = format!(
+            "INSERT INTO \"{}\".undos (id, what) VALUES ($1::text::uuid, $2)",
+            self.schema
+        );
+        if let Err(e) = self.db.execute(&insert, &[&id.to_string(), &what]).await {
+            println!("error {id} counting an undo: {e}");
+        }
+    }
+
     /// A step that counts itself in `counts` (row `what`) while it runs, if its task counts;
     /// step 0 also notes its start in `starts`.
     async fn counted(&self, task: &mut Task<Job>, step: u32, what: &str) -> Result<(), Infallible> {
@@ -379,7 +427,8 @@ async fn run(
         "CREATE TABLE IF NOT EXISTS \"{schema}\".cleanups (id uuid NOT NULL, step int NOT NULL, reason bytea NOT NULL);
          CREATE TABLE IF NOT EXISTS \"{schema}\".counts (name text PRIMARY KEY, running int NOT NULL, peak int NOT NULL);
          INSERT INTO \"{schema}\".counts VALUES ('probe', 0, 0), ('r', 0, 0) ON CONFLICT DO NOTHING;
-         CREATE TABLE IF NOT EXISTS \"{schema}\".starts (seq bigserial PRIMARY KEY, id uuid NOT NULL);"
+         CREATE TABLE IF NOT EXISTS \"{schema}\".starts (seq bigserial PRIMARY KEY, id uuid NOT NULL);
+         CREATE TABLE IF NOT EXISTS \"{schema}\".undos (seq bigserial PRIMARY KEY, id uuid NOT NULL, what text NOT NULL);"
     ))
     .await?;
     let mut limit = Limit::new(settings.limit).with_queue_capacity(settings.capacity);
@@ -400,6 +449,7 @@ async fn run(
     });
     // This instance runs the cleanups of the `durable` tasks it claims from lost instances.
     node.register_durable();
+    node.register_undoable();
 
     // Standard input is read on a thread of its own: the runtime has no `io-std`.
     let (lines, mut commands) = mpsc::unbounded_channel::<String>();
@@ -420,7 +470,7 @@ async fn run(
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            [kind @ ("submit" | "durable"), id, gated, work, rest @ ..] => {
+            [kind @ ("submit" | "durable" | "undoable"), id, gated, work, rest @ ..] => {
                 let id: TaskId = id.parse()?;
                 let (gated, work_us): (bool, u64) = (*gated == "1", work.parse()?);
                 let count = rest.get(1) == Some(&"1");
@@ -436,10 +486,15 @@ async fn run(
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_probe(p))
                         .await
-                } else {
+                } else if *kind == "durable" {
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_durable(p))
+                        .await
+                } else {
+                    let passport = Passport::new((gated, work_us)).with_id(id);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_undoable(p))
                         .await
                 };
                 match submitted {

@@ -294,3 +294,67 @@ async fn a_paused_owner_whose_task_was_claimed_and_cleaned_up_elsewhere_runs_no_
         "one cleanup, by b"
     );
 }
+
+/// What the cleanup and compensations of task `id` did, in the order they ran (each inserts
+/// its row itself).
+async fn undos_of(schema: &str, id: TaskId) -> Vec<String> {
+    admin()
+        .await
+        .query(
+            &format!("SELECT what FROM \"{schema}\".undos WHERE id = $1::text::uuid ORDER BY seq"),
+            &[&id.to_string()],
+        )
+        .await
+        .expect("reading undos")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_step_has_the_cleanup_then_the_compensations_of_its_completed_steps_run_by_the_claimant(
+) {
+    let schema = fresh_schema("crash_compensate").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    // Steps `u0` and `u1` complete (outputs 10 and 11); `u2` waits for its gate.
+    let id = TaskId::new();
+    a.send(&format!("undoable {id} 1 0"));
+    a.wait_line(|line| line == format!("began {id} 2"));
+    a.flush();
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), [id.to_string()]);
+    b.wait_line(|line| line == format!("undo {id} compensate u0 10"));
+    b.flush();
+    // The cleanup of `u2`, then the compensations of `u1` and `u0` from their persisted
+    // outputs, each once, all on b.
+    assert_eq!(
+        undos_of(&schema, id).await,
+        ["cleanup u2", "compensate u1 11", "compensate u0 10"]
+    );
+    let store = join(&schema, "observer").await;
+    let ending = store
+        .status(id)
+        .await
+        .unwrap()
+        .expect("a record")
+        .ending
+        .expect("an ending");
+    assert_eq!(
+        ending.ended,
+        Ended::Cancelled {
+            step: Some("u2".into())
+        }
+    );
+    assert!(
+        matches!(&ending.cleanup, Some(CleanupRecord::Completed { step, .. }) if step == "u2"),
+        "{:?}",
+        ending.cleanup
+    );
+    // Claimed once: claiming again finds nothing, and nothing ran twice.
+    b.send("claim");
+    b.wait_count(|line| line == "claims 0", 1);
+    b.flush();
+    assert_eq!(undos_of(&schema, id).await.len(), 3);
+}

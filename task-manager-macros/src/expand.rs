@@ -465,7 +465,8 @@ fn persist_code(
 
 /// `register_<name>`, for a flow with `on_owner_lost`: registers the service on its clustered
 /// manager as the one that runs the cleanup of a task of this flow claimed from a lost
-/// instance (`run/recover.rs`). The cleanup of step `i` is the step's own `cancel = ..`.
+/// instance (`run/recover.rs`). The cleanup of step `i` is the step's own `cancel = ..`; the
+/// compensation of a completed step `i` its `compensate = ..`, given its output read back.
 fn register_method(flow: &Flow, header: &Header) -> TokenStream {
     let Header {
         krate,
@@ -540,7 +541,7 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
     };
     let private = names::private(Span::call_site());
     let doc = format!(
-        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
+        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`, then the          compensations of the completed steps, in reverse order. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
     );
     quote! {
         impl #impl_generics #self_ty #where_clause {

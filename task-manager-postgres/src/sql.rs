@@ -163,8 +163,15 @@ impl Statements {
                   LIMIT $4"
             ))
             .await?,
+            // The leases that expired as long ago go with them, unless an unfinished task
+            // still names one (a claim finds a lost owner's tasks through its lease).
             purge: prepare(format!(
-                "DELETE FROM {s}.tasks
+                "WITH expired_leases AS (
+                   DELETE FROM {s}.leases lease
+                    WHERE lease.expires_at <= now() - $1::bigint * interval '1 microsecond'
+                      AND NOT EXISTS (SELECT 1 FROM {s}.tasks task
+                                       WHERE task.lease = lease.id AND task.state <> 'finished'))
+                 DELETE FROM {s}.tasks
                   WHERE state = 'finished' AND ended_at <= now() - $1::bigint * interval '1 microsecond'"
             ))
             .await?,

@@ -464,7 +464,8 @@ impl PgCluster {
 
     /// Deletes the records of tasks that finished longer ago than the configured retention
     /// ([`Connect::keep_finished`], default 24 h), on every instance; returns how many.
-    /// Records of unfinished tasks are never deleted.
+    /// Records of unfinished tasks are never deleted. The leases that expired as long ago
+    /// go too, unless an unfinished task still names one (it is yet to be claimed).
     ///
     /// ```no_run
     /// # async fn demo(cluster: task_manager_postgres::PgCluster) -> Result<(), task_manager_postgres::StoreError> {

@@ -73,3 +73,71 @@ async fn finished_records_go_and_unfinished_ones_stay() {
     jobs.release.notify_one();
     parked.await;
 }
+
+/// The leases table does not grow without end: a lease that expired longer ago than the
+/// retention goes with the finished records, unless an unfinished task still names it (a
+/// claim finds a lost owner's tasks through it); a live lease stays.
+#[tokio::test]
+async fn expired_leases_go_unless_an_unfinished_task_names_them() {
+    let schema = fresh_schema("lease_purge").await;
+    let cluster = PgCluster::connect(url())
+        .instance("purging")
+        .schema(&schema)
+        .await
+        .expect("joins");
+    let admin = crate::support::admin().await;
+    let lease = |expires: &'static str| {
+        let (admin, schema) = (&admin, &schema);
+        async move {
+            let row = admin
+                .query_one(
+                    &format!(
+                        "INSERT INTO \"{schema}\".leases (instance, expires_at)
+                         VALUES ('gone', now() + $1::text::interval) RETURNING id"
+                    ),
+                    &[&expires],
+                )
+                .await
+                .expect("inserts a lease");
+            row.get::<_, i64>(0)
+        }
+    };
+    let (old, named, live) = (
+        lease("-2 hours").await,
+        lease("-2 hours").await,
+        lease("1 hour").await,
+    );
+    admin
+        .execute(
+            &format!(
+                "INSERT INTO \"{schema}\".tasks (id, flow, instance, state, lease)
+                 VALUES (gen_random_uuid(), 'job', 'gone', 'running', $1)"
+            ),
+            &[&named],
+        )
+        .await
+        .expect("inserts an unfinished task of the expired lease");
+    cluster
+        .purge_finished_older_than(Duration::from_secs(3600))
+        .await
+        .expect("purges");
+    let left: Vec<i64> = admin
+        .query(
+            &format!("SELECT id FROM \"{schema}\".leases ORDER BY id"),
+            &[],
+        )
+        .await
+        .expect("reads the leases")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        !left.contains(&old),
+        "an expired, unnamed lease stayed: {left:?}"
+    );
+    assert!(
+        left.contains(&named),
+        "a lease an unfinished task names went"
+    );
+    assert!(left.contains(&live), "a live lease went");
+}

@@ -168,8 +168,15 @@ impl Node {
 }
 
 impl Drop for Node {
+    /// Asks the node to quit and waits for it; when the test is failing, kills it instead (a
+    /// node left stopped or stuck by the failure would otherwise turn the failure into a
+    /// hang).
     fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
+        if std::thread::panicking() {
+            let _ = self.child.kill();
+        } else {
+            let _ = writeln!(self.stdin, "quit");
+        }
         let _ = self.child.wait();
     }
 }

@@ -329,10 +329,19 @@ fn the_server_restarted_mid_run() {
         );
     }
     // B reads A's records again, through its manager.
+    // (Not the step it names: a step boundary is a queued write and the ending an awaited
+    // one on another connection, so a boundary that comes after the ending is not applied
+    // and a finished record may name an earlier step, or none; the steps completed are
+    // exact. README, "Many instances".)
     b.send(&format!("status back {cancelled_before}"));
+    let read = b.answer("status back");
     assert_eq!(
-        b.answer("status back").join(" "),
-        "Finished s0:0 0 a Cancelled"
+        (read[0].as_str(), &read[2..]),
+        (
+            "Finished",
+            &["0".to_owned(), "a".to_owned(), "Cancelled".to_owned()][..]
+        ),
+        "{read:?}"
     );
     // The refused submission left no record; every other record is final.
     let tasks = format!("\"{schema}\".tasks");

@@ -8,9 +8,8 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use task_manager_core::{
-    flow, CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding,
-    ClusterError, ClusterFuture, ClusterSeal, HasTaskManager, LostTask, Passport, RecordedCleanup,
-    Task, TaskId, TaskManager,
+    flow, CancelDelivery, CancelReason, Cluster, ClusterError, ClusterFuture, HasTaskManager,
+    LostTask, Passport, RecordedCleanup, Task, TaskId, TaskManager,
 };
 use task_manager_support::Journal;
 
@@ -31,31 +30,17 @@ impl Cluster for Store {
         *self.delivery.lock().unwrap() = Some(delivery);
         Ok(())
     }
-    fn reserve(&self, _id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn release(&self, _id: TaskId) {}
-    fn submitted(&self, _id: TaskId, _flow: &'static str, _queued: bool) {}
+    task_manager_support::quiet_cluster_methods!(
+        reserve,
+        release,
+        submitted,
+        seal,
+        ended,
+        request_cancel,
+        ended_cleanup
+    );
     fn step_began(&self, _id: TaskId, index: usize, _step: &'static str) {
         self.calls.record(format!("step {index}"));
-    }
-    fn seal(&self, _id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        Box::pin(async { Ok(ClusterSeal::Sealed) })
-    }
-    fn ended(&self, _id: TaskId, _ending: ClusterEnding) {}
-    fn request_cancel(
-        &self,
-        _id: TaskId,
-        _reason: CancelReason,
-        _source: CancelSource,
-    ) -> ClusterFuture<Result<CancelStatus, ClusterError>> {
-        Box::pin(async { Ok(CancelStatus::NotFound) })
-    }
-    fn ended_cleanup(
-        &self,
-        _id: TaskId,
-    ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>> {
-        Box::pin(async { Ok(None) })
     }
     fn persist_step(
         &self,

@@ -9,9 +9,8 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use task_manager_core::{
-    flow, CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding,
-    ClusterError, ClusterFuture, ClusterSeal, Compensation, HasTaskManager, LostTask, Passport,
-    RecordedCleanup, Recovered, Task, TaskId, TaskManager,
+    flow, CancelDelivery, CancelReason, Cluster, ClusterError, ClusterFuture, Compensation,
+    HasTaskManager, LostTask, Passport, RecordedCleanup, Recovered, Task, TaskId, TaskManager,
 };
 use task_manager_support::Journal;
 
@@ -26,30 +25,16 @@ impl Cluster for Store {
         *self.delivery.lock().unwrap() = Some(delivery);
         Ok(())
     }
-    fn reserve(&self, _id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn release(&self, _id: TaskId) {}
-    fn submitted(&self, _id: TaskId, _flow: &'static str, _queued: bool) {}
-    fn step_began(&self, _id: TaskId, _index: usize, _step: &'static str) {}
-    fn seal(&self, _id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        Box::pin(async { Ok(ClusterSeal::Sealed) })
-    }
-    fn ended(&self, _id: TaskId, _ending: ClusterEnding) {}
-    fn request_cancel(
-        &self,
-        _id: TaskId,
-        _reason: CancelReason,
-        _source: CancelSource,
-    ) -> ClusterFuture<Result<CancelStatus, ClusterError>> {
-        Box::pin(async { Ok(CancelStatus::NotFound) })
-    }
-    fn ended_cleanup(
-        &self,
-        _id: TaskId,
-    ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>> {
-        Box::pin(async { Ok(None) })
-    }
+    task_manager_support::quiet_cluster_methods!(
+        reserve,
+        release,
+        submitted,
+        step_began,
+        seal,
+        ended,
+        request_cancel,
+        ended_cleanup
+    );
     fn persist_step(
         &self,
         _id: TaskId,

@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use task_manager_core::{
-    CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding, ClusterError,
-    ClusterErrorKind, ClusterFuture, ClusterSeal, ClusterTaskState, ClusterTaskStatus,
-    RecordedCleanup, TaskId, TaskManager,
+    CancelDelivery, Cluster, ClusterError, ClusterErrorKind, ClusterFuture, ClusterTaskState,
+    ClusterTaskStatus, RecordedCleanup, TaskId, TaskManager,
 };
 
 /// A store that records nothing of its own but may answer reads with `records`.
@@ -22,30 +21,16 @@ impl Cluster for Store {
     fn attach(&self, _delivery: CancelDelivery) -> Result<(), ClusterError> {
         Ok(())
     }
-    fn reserve(&self, _id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn release(&self, _id: TaskId) {}
-    fn submitted(&self, _id: TaskId, _flow: &'static str, _queued: bool) {}
-    fn step_began(&self, _id: TaskId, _index: usize, _step: &'static str) {}
-    fn seal(&self, _id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        Box::pin(async { Ok(ClusterSeal::Sealed) })
-    }
-    fn ended(&self, _id: TaskId, _ending: ClusterEnding) {}
-    fn request_cancel(
-        &self,
-        _id: TaskId,
-        _reason: CancelReason,
-        _source: CancelSource,
-    ) -> ClusterFuture<Result<CancelStatus, ClusterError>> {
-        Box::pin(async { Ok(CancelStatus::NotFound) })
-    }
-    fn ended_cleanup(
-        &self,
-        _id: TaskId,
-    ) -> ClusterFuture<Result<Option<RecordedCleanup>, ClusterError>> {
-        Box::pin(async { Ok(None) })
-    }
+    task_manager_support::quiet_cluster_methods!(
+        reserve,
+        release,
+        submitted,
+        step_began,
+        seal,
+        ended,
+        request_cancel,
+        ended_cleanup
+    );
 
     fn status(&self, id: TaskId) -> ClusterFuture<Result<Option<ClusterTaskStatus>, ClusterError>> {
         let found = self.records.as_ref().map(|records| {
@@ -89,24 +74,15 @@ impl Cluster for Blind {
     fn attach(&self, _delivery: CancelDelivery) -> Result<(), ClusterError> {
         Ok(())
     }
-    fn reserve(&self, _id: TaskId) -> ClusterFuture<Result<(), ClusterError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn release(&self, _id: TaskId) {}
-    fn submitted(&self, _id: TaskId, _flow: &'static str, _queued: bool) {}
-    fn step_began(&self, _id: TaskId, _index: usize, _step: &'static str) {}
-    fn seal(&self, _id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        Box::pin(async { Ok(ClusterSeal::Sealed) })
-    }
-    fn ended(&self, _id: TaskId, _ending: ClusterEnding) {}
-    fn request_cancel(
-        &self,
-        _id: TaskId,
-        _reason: CancelReason,
-        _source: CancelSource,
-    ) -> ClusterFuture<Result<CancelStatus, ClusterError>> {
-        Box::pin(async { Ok(CancelStatus::NotFound) })
-    }
+    task_manager_support::quiet_cluster_methods!(
+        reserve,
+        release,
+        submitted,
+        step_began,
+        seal,
+        ended,
+        request_cancel
+    );
     fn ended_cleanup(
         &self,
         _id: TaskId,

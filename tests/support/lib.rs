@@ -42,6 +42,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod postgres;
 pub mod queue;
+mod quiet_cluster;
 pub mod soak;
 pub mod tree;
 

@@ -51,11 +51,18 @@ pub(crate) struct Alarms {
     book: Mutex<Book>,
 }
 
-/// An alarm set with [`Alarms::set`]: what [`Alarms::unset`] needs to take it back.
+/// An alarm set with [`Alarms::set`]: what [`Alarms::unset`] needs to take it back. Its
+/// slot is kept plus one, so that an `Option<Alarm>` (in every timed task) is eight bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Alarm {
-    key: u32,
+    key_plus_one: std::num::NonZeroU32,
     generation: u32,
+}
+
+impl Alarm {
+    fn key(self) -> u32 {
+        self.key_plus_one.get() - 1
+    }
 }
 
 #[derive(Default)]
@@ -147,7 +154,10 @@ impl Alarms {
         let mut book = self.lock();
         let key = match book.free {
             NONE => {
-                let key = u32::try_from(book.slots.len()).expect("fewer than 2^32 alarms");
+                let key = u32::try_from(book.slots.len())
+                    .ok()
+                    .filter(|&key| key < NONE - 1)
+                    .expect("fewer than 2^32 - 1 alarms");
                 book.slots.push(Slot {
                     generation: 0,
                     next_free: NONE,
@@ -179,18 +189,27 @@ impl Alarms {
         drop(book);
         match nudge {
             Nudge::None => {}
-            Nudge::Start => {
-                tokio::spawn(ring(Clock(Arc::downgrade(self))));
-            }
+            Nudge::Start => self.start_clock(),
             Nudge::Wake(clock) => clock.wake(),
         }
-        Alarm { key, generation }
+        Alarm {
+            key_plus_one: std::num::NonZeroU32::MIN.saturating_add(key),
+            generation,
+        }
+    }
+
+    /// Spawns the clock task on the current runtime (out of line: once per manager, or
+    /// per runtime that dropped it).
+    #[cold]
+    #[inline(never)]
+    fn start_clock(self: &Arc<Self>) {
+        tokio::spawn(ring(Clock(Arc::downgrade(self))));
     }
 
     /// Takes back an alarm that has not rung (one that has is already gone: nothing to do).
     pub(crate) fn unset(&self, alarm: Alarm) {
         let mut book = self.lock();
-        let waker = book.free_slot(alarm.key, alarm.generation);
+        let waker = book.free_slot(alarm.key(), alarm.generation);
         if waker.is_some() && book.due.len() > 4 * book.set + 256 {
             book.compact();
         }
@@ -201,7 +220,7 @@ impl Alarms {
     /// The task of a set alarm is now polled under `waker`.
     pub(crate) fn rewake(&self, alarm: Alarm, waker: &Waker) {
         let mut book = self.lock();
-        if let Some(slot) = book.slots.get_mut(alarm.key as usize) {
+        if let Some(slot) = book.slots.get_mut(alarm.key() as usize) {
             if slot.generation == alarm.generation {
                 if let Some(set) = slot.waker.as_mut() {
                     set.clone_from(waker);

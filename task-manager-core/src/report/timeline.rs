@@ -78,13 +78,17 @@ impl Timeline {
 
     /// A step begins now. Right after the previous step ended (nothing awaited in between)
     /// that instant is reused: one clock read per step instead of two.
-    pub(crate) fn begin(&mut self, submitted_at: Instant) {
+    /// Returns when it began, in nanoseconds since submission (`None` if the steps are not
+    /// timed): what a time limit counts from.
+    #[inline]
+    pub(crate) fn begin(&mut self, submitted_at: Instant) -> Option<u64> {
         if !self.timed {
             self.push(Span::default());
-            return;
+            return None;
         }
         let start = self.now(submitted_at);
         self.push(Span { start, end: start });
+        Some(start)
     }
 
     /// The offset of now: the instant the last step ended if nothing has happened since (the

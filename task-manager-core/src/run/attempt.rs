@@ -600,7 +600,7 @@ where
                 if attempts.begun == 0 {
                     // The step begins with its first attempt; when, the timeline knows (read
                     // back only if needed: a time limit, a record, a budget).
-                    if !scope.begin_step(index) {
+                    if scope.begin_step(index).is_none() {
                         break 'raced Raced::Cancelled;
                     }
                 } else if let Some(retrying) = attempts.retrying.as_mut() {

@@ -230,7 +230,7 @@ impl Scope {
             return Poll::Ready(Raced::Cancelled);
         }
         if !*began {
-            if !self.begin_step(index) {
+            if self.begin_step(index).is_none() {
                 return Poll::Ready(Raced::Cancelled);
             }
             *began = true;
@@ -252,16 +252,13 @@ impl Scope {
             return Poll::Ready(Raced::Cancelled);
         }
         if !*began {
-            if !self.begin_step(index) {
+            let Some(began_at) = self.begin_step(index) else {
                 return Poll::Ready(Raced::Cancelled);
-            }
+            };
             *began = true;
             if let Some(limit) = timer.limit(self.shared.flow(), index) {
                 let submitted_at = self.shared.live().submitted_at;
-                let start = self
-                    .timeline
-                    .last_start_offset()
-                    .unwrap_or_else(|| offset(submitted_at, Instant::now()));
+                let start = began_at.unwrap_or_else(|| offset(submitted_at, Instant::now()));
                 let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
                 timer.arm(
                     &self.registry,
@@ -288,16 +285,16 @@ impl Scope {
             .must_stop(deadline, || CancelReason::Timeout, cx)
     }
 
-    /// Step `index` begins now, unless a cancel came meanwhile (`false`).
+    /// Step `index` begins now, unless a cancel came meanwhile (`None`); `Some` says when it
+    /// began, in nanoseconds since submission, if the timeline reads the clock.
     #[inline(always)]
-    pub(super) fn begin_step(&mut self, index: usize) -> bool {
+    pub(super) fn begin_step(&mut self, index: usize) -> Option<Option<u64>> {
         // Whoever hears `StepStarted` may cancel: a cancel that lands before the step's
         // first poll keeps the step from beginning, wherever it comes from.
         if !self.hooks.step_starting(self.id, &self.shared, index) {
-            return false;
+            return None;
         }
-        self.timeline.begin(self.shared.live().submitted_at);
-        true
+        Some(self.timeline.begin(self.shared.live().submitted_at))
     }
 
     /// One poll of a step's own future, inside its span and a `catch_unwind`; when it stays

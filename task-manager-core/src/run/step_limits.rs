@@ -15,7 +15,8 @@ use crate::passport::Passport;
 ///
 /// [`StepTimer`]: crate::run::StepTimer
 #[derive(Debug, Default)]
-pub struct StepLimits(Option<Box<[Option<Duration>]>>);
+#[allow(clippy::box_collection)] // eight bytes in every timed task instead of sixteen
+pub struct StepLimits(Option<Box<Vec<Option<Duration>>>>);
 
 impl StepLimits {
     /// The passport's per-call step limits, if it set any (most passports set none: one
@@ -42,7 +43,7 @@ impl StepLimits {
         flow: &'static FlowInfo,
         asked: Vec<(String, Duration)>,
     ) -> Result<Self, SubmitError> {
-        let mut limits = vec![None; flow.steps().len()].into_boxed_slice();
+        let mut limits = vec![None; flow.steps().len()];
         for (name, limit) in asked {
             let Some(index) = flow.steps().iter().position(|step| step.name() == name) else {
                 return Err(SubmitError::UnknownStep {
@@ -68,7 +69,7 @@ impl StepLimits {
             }
             limits[index] = Some(limit);
         }
-        Ok(StepLimits(Some(limits)))
+        Ok(StepLimits(Some(Box::new(limits))))
     }
 
     /// Step `index`'s limit for this task: the passport's, else the step's own.

@@ -87,22 +87,17 @@ impl StepTimer {
         cx: &Context<'_>,
     ) {
         let alarms = match &self.alarms {
-            Some(alarms) => Arc::clone(alarms),
+            Some(alarms) => alarms,
             None => {
-                let alarms = Arc::clone(registry.alarms());
+                let alarms = registry.alarms();
                 self.submitted = alarms.offset(submitted_at);
                 self.deadline = self.submitted.saturating_add(deadline);
-                self.alarms = Some(Arc::clone(&alarms));
-                alarms
+                self.alarms.insert(Arc::clone(alarms))
             }
         };
         if let Some(alarm) = self.alarm.take() {
             alarms.unset(alarm);
         }
-        self.set(&alarms, cx);
-    }
-
-    fn set(&mut self, alarms: &Arc<Alarms>, cx: &Context<'_>) {
         let waker = cx.waker();
         self.alarm = Some(alarms.set(self.deadline, waker));
         self.alarm_at = self.deadline;
@@ -136,8 +131,10 @@ impl StepTimer {
         if rung >= self.alarm_at {
             // It rang for an earlier attempt's deadline (the clock took it): set it again
             // for this one's.
-            self.alarm = None;
-            self.set(&alarms, cx);
+            let waker = cx.waker();
+            self.alarm = Some(alarms.set(self.deadline, waker));
+            self.alarm_at = self.deadline;
+            self.waker = identity;
         } else if let Some(alarm) = self.alarm {
             alarms.rewake(alarm, cx.waker());
             self.waker = identity;

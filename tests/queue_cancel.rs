@@ -254,3 +254,26 @@ async fn a_task_cancelled_in_its_flows_queue_never_asks_for_its_first_steps_reso
     soon("c's end", c).await.into_result().unwrap();
     assert_eq!(jobs.journal.entries(), ["fetch a", "fetch c"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_woken_by_its_permit_is_still_woken_by_a_cancel_in_its_step() {
+    // The permit's hand-over wakes the queued task through its cancel signal's waker; the
+    // step it then begins must still be woken by a cancel.
+    let jobs = Jobs::with_work_limit(1);
+    let (a, release_a) = jobs.submit_gated(Jobs::execute_work, "a");
+    let (b, _release_b) = jobs.submit_gated(Jobs::execute_work, "b");
+    let b_id = b.id();
+    settle().await;
+    assert_eq!(jobs.state(b_id), Some(TaskState::Queued { position: 0 }));
+    release_a.release();
+    a.await.into_result().unwrap();
+    settle().await;
+    assert!(matches!(jobs.state(b_id), Some(TaskState::Running { .. })));
+
+    let cancellation = jobs.tasks.cancel(b_id, "not needed");
+    assert_eq!(cancellation.status(), CancelStatus::Requested);
+    assert!(matches!(
+        soon("b's cancel", cancellation).await,
+        Some(Cleanup::Completed { .. })
+    ));
+}

@@ -7,6 +7,8 @@
 #        TM_INSTR_CARGO_ARGS="--no-default-features" benches/instructions.sh library
 #        TM_BENCH_LIBRARY_POLICY=1 benches/instructions.sh library   (each step declares an
 #          untriggered `timeout` and `retry`: the cost of a declared policy)
+#        TM_BENCH_TOKEN_POLICY=timeout benches/instructions.sh token+registry   (each step
+#          inside `tokio::time::timeout`: the hand-written cost of a step time limit)
 #
 # TM_INSTR_CARGO_ARGS: extra arguments for cargo when it builds the suite (features).
 # Each contender runs at two sizes; the difference divided by the extra tasks removes the fixed

@@ -52,6 +52,43 @@ pub async fn cancellable_flow(
     Ok(value)
 }
 
+/// [`cancellable_flow`] with a time limit on each step, as its user would write it: each step
+/// inside `tokio::time::timeout`, the cleanup run when it expires
+/// (`TM_BENCH_TOKEN_POLICY=timeout`: the hand-written cost of the library's
+/// `#[step(timeout = "60s")]`, see `benches/instructions.sh`).
+pub async fn cancellable_timed_flow(
+    registry: Arc<Registry>,
+    id: u64,
+    token: CancellationToken,
+    steps: usize,
+) -> Result<u64, Cancelled> {
+    let mut value = 0;
+    for _ in 0..steps {
+        let limited = tokio::time::timeout(STEP_LIMIT, step(value));
+        value = tokio::select! {
+            biased;
+            () = token.cancelled() => {
+                undo().await;
+                registry.deregister(id);
+                return Err(Cancelled);
+            }
+            next = limited => match next {
+                Ok(next) => next,
+                Err(_elapsed) => {
+                    undo().await;
+                    registry.deregister(id);
+                    return Err(Cancelled);
+                }
+            },
+        };
+    }
+    registry.deregister(id);
+    Ok(value)
+}
+
+/// The time limit of each step of [`cancellable_timed_flow`] (never reached).
+const STEP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn parked(
     registry: Arc<Registry>,
     id: u64,
@@ -71,17 +108,32 @@ async fn parked(
     }
 }
 
-#[derive(Default)]
 pub struct Token {
     registry: Arc<Registry>,
     probe: Option<Arc<Probe>>,
+    /// Each step has a time limit (`TM_BENCH_TOKEN_POLICY=timeout`).
+    timed: bool,
+}
+
+impl Default for Token {
+    fn default() -> Self {
+        Token {
+            registry: Arc::default(),
+            probe: None,
+            timed: std::env::var("TM_BENCH_TOKEN_POLICY").as_deref() == Ok("timeout"),
+        }
+    }
 }
 
 impl Contender for Token {
     fn spawn(&self, steps: Steps) -> impl Future<Output = u64> + Send + 'static {
         let (id, token) = self.registry.register();
-        let flow = cancellable_flow(self.registry.clone(), id, token, steps.count());
-        let handle = tokio::spawn(flow);
+        let registry = self.registry.clone();
+        let handle = if self.timed {
+            tokio::spawn(cancellable_timed_flow(registry, id, token, steps.count()))
+        } else {
+            tokio::spawn(cancellable_flow(registry, id, token, steps.count()))
+        };
         async move {
             handle
                 .await
@@ -104,8 +156,8 @@ impl Parker for Token {
 
     fn with_probe(probe: Arc<Probe>) -> Self {
         Token {
-            registry: Arc::default(),
             probe: Some(probe),
+            ..Token::default()
         }
     }
 

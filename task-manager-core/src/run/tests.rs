@@ -78,6 +78,13 @@ fn observation_costs_each_task_a_few_words() {
         "TaskShared grew to {} bytes",
         size_of::<TaskShared>()
     );
+    // A timed flow's step timer is in every one of its tasks' futures, copied three times by
+    // tokio: an alarm packs into eight bytes, the passport's per-call limits into one pointer.
+    assert!(
+        size_of::<crate::run::StepTimer>() <= 64,
+        "StepTimer grew to {} bytes",
+        size_of::<crate::run::StepTimer>()
+    );
     // The explorer's hook (feature `testing`) adds a pointer to the scope. The scope holds
     // the timeline of the first four steps inline (64 bytes), which replaced a per-task
     // heap allocation of 56 bytes a step, and the identity of the registered waker (16).

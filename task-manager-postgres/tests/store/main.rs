@@ -2,6 +2,7 @@
 //! started once (see `support.rs`), one file per feature.
 
 mod cancel;
+mod claim_races;
 mod cluster_status;
 mod connect_errors;
 mod crash;

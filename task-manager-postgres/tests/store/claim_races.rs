@@ -8,13 +8,12 @@
 //! waits until the claims are blocked on them at the server (`pg_stat_activity`), then lets
 //! them go (or stops the server).
 
-use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use task_manager_core::{flow, CancelReason, HasTaskManager, Passport, Task, TaskId, TaskManager};
-use task_manager_postgres::{CleanupRecord, Ended, PgCluster, StoreError, TaskState};
+use task_manager_postgres::{CleanupRecord, Ended, PgCluster, TaskState};
 use tokio::sync::{Notify, Semaphore};
 use tokio_postgres::Client;
 

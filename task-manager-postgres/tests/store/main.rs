@@ -3,6 +3,7 @@
 
 mod cancel;
 mod claim_races;
+mod claimant_compensations;
 mod cluster_status;
 mod connect_errors;
 mod crash;

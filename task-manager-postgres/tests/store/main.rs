@@ -7,6 +7,7 @@ mod claimant_compensations;
 mod cluster_status;
 mod connect_errors;
 mod crash;
+mod crash_explorer;
 mod crash_storm;
 mod delivery;
 mod leases;

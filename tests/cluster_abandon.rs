@@ -275,3 +275,77 @@ async fn a_manager_without_a_cluster_is_untouched_a_task_ends_as_before() {
     ));
     assert_eq!(outcome.report().compensations().len(), 1);
 }
+
+#[derive(HasTaskManager)]
+struct Retried {
+    tasks: TaskManager,
+    journal: Journal,
+    cleanup: Gate,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+fn retry_timeouts() -> task_manager_core::Retry<Never> {
+    task_manager_core::Retry::attempts(3).fixed(std::time::Duration::from_millis(100))
+}
+
+#[flow(name = retried)]
+impl Retried {
+    #[step(cancel = undo_call, timeout = "1s", retry = retry_timeouts)]
+    async fn call(&self, _task: &mut Task<()>) -> Result<u32, Never> {
+        self.journal.record("attempt began");
+        std::future::pending::<()>().await;
+        Ok(1)
+    }
+
+    async fn undo_call(&self, _task: &mut Task<()>, reason: CancelReason) {
+        self.journal.record(format!("cleanup began: {reason}"));
+        let _dropped = self.journal.on_drop("cleanup dropped");
+        self.cleanup.pass().await;
+        self.journal.record("cleanup ended");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cleanup_of_a_timed_out_attempt_that_is_retried_is_dropped_when_its_task_is_abandoned()
+{
+    let store = Store::default();
+    let retried = Arc::new(Retried {
+        tasks: TaskManager::builder()
+            .cluster(store.clone())
+            .build()
+            .expect("builds"),
+        journal: Journal::new(),
+        cleanup: Gate::new(),
+    });
+    let handle = retried
+        .tasks
+        .submit_in_cluster(Passport::new(()), |p| retried.execute_retried(p))
+        .await
+        .expect("submitted");
+    // The first attempt overruns its second: its cleanup runs before the retry, and waits.
+    retried.cleanup.arrived().await;
+    assert_eq!(store.lose_lease(), 1);
+    retried.cleanup.open();
+    let outcome = handle.await;
+    // Stopped between two attempts, as a cancel there stops it: no step in progress.
+    assert_eq!(
+        outcome.ending(),
+        &Ending::Abandoned {
+            step: None,
+            steps_completed: 0
+        }
+    );
+    assert_eq!(
+        retried.journal.entries(),
+        [
+            "attempt began",
+            "cleanup began: the step ran longer than its limit of 1s",
+            "cleanup dropped",
+        ],
+        "the cleanup stopped where it stood, and no second attempt began"
+    );
+    assert_eq!(store.calls.entries(), ["step 0"]);
+}

@@ -251,7 +251,7 @@ pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
     CancelDelivery, Cluster, ClusterCancelRecord, ClusterEnding, ClusterFuture, ClusterPermit,
     ClusterSeal, ClusterState, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Delivered,
-    EndedAs, Entered, LineEntry, LostTask, RecordedCleanup, Recovered,
+    EndedAs, Entered, LineEntry, LostTask, RecordedCleanup, RecordedCompensation, Recovered,
 };
 pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;

@@ -142,6 +142,7 @@ pub use error::{ConnectError, StoreError};
 pub use lease::LeaseRenewal;
 pub use listen::{CancelEvent, Cancels, PendingCancel};
 pub use record::{
-    CancelRecord, CleanupRecord, Ended, EndingRecord, Listing, NewTask, Seal, TaskRecord, TaskState,
+    CancelRecord, CleanupRecord, CompensationRecord, Ended, EndingRecord, Listing, NewTask, Seal,
+    TaskRecord, TaskState,
 };
 pub use store::PgCluster;

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use task_manager_core::{CancelReason, CancelSource, Progress, RecordedCleanup, TaskId};
+use task_manager_core::{
+    CancelReason, CancelSource, Progress, RecordedCleanup, RecordedCompensation, TaskId,
+};
 
 use crate::error::StoreError;
 use crate::reason::micros;
@@ -169,6 +171,10 @@ pub struct EndingRecord {
     pub steps_completed: u32,
     /// What became of the stopped step's cleanup (a cancelled task, or a panicked step).
     pub cleanup: Option<CleanupRecord>,
+    /// The compensations that ran after the cleanup, in the order they ran: recorded by the
+    /// instance that claimed a lost task of a flow with `on_owner_lost = cancel`; empty for
+    /// every other ending.
+    pub compensations: Vec<CompensationRecord>,
 }
 
 impl EndingRecord {
@@ -178,12 +184,19 @@ impl EndingRecord {
             ended,
             steps_completed,
             cleanup: None,
+            compensations: Vec::new(),
         }
     }
 
     /// With what became of the stopped step's cleanup.
     pub fn with_cleanup(mut self, cleanup: CleanupRecord) -> Self {
         self.cleanup = Some(cleanup);
+        self
+    }
+
+    /// With the compensations that ran after the cleanup, in the order they ran.
+    pub fn with_compensations(mut self, compensations: Vec<CompensationRecord>) -> Self {
+        self.compensations = compensations;
         self
     }
 }
@@ -231,6 +244,61 @@ impl Ended {
 /// [`RecordedCleanup`] (its `Cleanup` with owned step names, so that a record read back in
 /// another process can hold them). Made from a `Cleanup` with `RecordedCleanup::from`.
 pub type CleanupRecord = RecordedCleanup;
+
+/// What became of a compensation that a claimant ran, as a record holds it: core's
+/// [`RecordedCompensation`] (its `Compensation` with owned step names). Made from a
+/// `Compensation` with `RecordedCompensation::from`.
+pub type CompensationRecord = RecordedCompensation;
+
+/// The compensations of an ending in their columns' form: one element each, in order.
+#[derive(Default)]
+pub(crate) struct CompensationColumns<'a> {
+    pub(crate) steps: Vec<&'a str>,
+    pub(crate) kinds: Vec<&'static str>,
+    /// How long it ran (`Completed`) or its deadline (`TimedOut`), in microseconds.
+    pub(crate) micros: Vec<Option<i64>>,
+    /// The error's or the panic's text.
+    pub(crate) messages: Vec<Option<&'a [u8]>>,
+}
+
+/// The columns of `compensations`; `None` for none (the columns stay NULL). A kind newer
+/// than this crate is refused, and so is a step name with a NUL.
+pub(crate) fn compensation_columns(
+    compensations: &[RecordedCompensation],
+) -> Result<Option<CompensationColumns<'_>>, StoreError> {
+    if compensations.is_empty() {
+        return Ok(None);
+    }
+    let mut columns = CompensationColumns::default();
+    for compensation in compensations {
+        let (kind, step, time, message) = match compensation {
+            RecordedCompensation::Completed { step, duration } => {
+                ("completed", step, Some(micros(*duration)), None)
+            }
+            RecordedCompensation::Failed { step, error } => {
+                ("failed", step, None, Some(error.as_bytes()))
+            }
+            RecordedCompensation::Panicked { step, message } => {
+                ("panicked", step, None, Some(message.as_bytes()))
+            }
+            RecordedCompensation::TimedOut { step, after } => {
+                ("timed_out", step, Some(micros(*after)), None)
+            }
+            other => {
+                return Err(StoreError::Unsupported {
+                    what: "compensation",
+                    value: format!("{other:?}"),
+                })
+            }
+        };
+        no_nul("step name", step)?;
+        columns.steps.push(step);
+        columns.kinds.push(kind);
+        columns.micros.push(time);
+        columns.messages.push(message);
+    }
+    Ok(Some(columns))
+}
 
 /// A cleanup in its columns' form.
 pub(crate) struct CleanupColumns<'a> {

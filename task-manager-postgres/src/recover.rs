@@ -17,14 +17,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use task_manager_core::{LostTask, RecordedCleanup, TaskId};
+use task_manager_core::{LostTask, RecordedCleanup, RecordedCompensation, TaskId};
 use tokio::time::sleep;
 
 use crate::claim::ClaimedTask;
 use crate::error::StoreError;
 use crate::id::PgId;
 use crate::reason::decode_reason;
-use crate::record::{Ended, EndingRecord};
+use crate::record::{cleanup_columns, compensation_columns, Ended, EndingRecord};
 use crate::store::{no_nul, PgCluster};
 
 /// A step boundary with the task's persisted state.
@@ -74,6 +74,21 @@ UPDATE {s}.tasks t
 RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
           t.state_payload, t.state_info, t.cancel_kind, t.cancel_message, t.cancel_max_wait_us,
           t.state_output_steps, t.state_outputs";
+
+/// The ending of a recovered task, with its cleanup and the compensations the claimant ran,
+/// in one update, under the claimant's lease, while the claim's `cancelling` holds.
+/// `$1 id, $2 claimant, $3 lease, $4 ending step, $5 steps completed, $6 cleanup,
+///  $7 cleanup step, $8 cleanup duration (µs), $9 cleanup message, $10 compensations' steps,
+///  $11 their kinds, $12 their durations (µs), $13 their messages`.
+const RECORD_RECOVERED: &str = "\
+UPDATE {s}.tasks
+   SET state = 'finished', ended_at = now(),
+       ending = 'cancelled', ending_step = $4, ending_message = NULL, steps_completed = $5,
+       cleanup = $6, cleanup_step = $7, cleanup_us = $8, cleanup_message = $9,
+       compensation_steps = $10, compensation_kinds = $11, compensation_us = $12,
+       compensation_messages = $13
+ WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
+   AND state = 'cancelling'";
 
 /// The first and the longest wait before the ending of a recovered task is written again
 /// while the server is unavailable.
@@ -193,19 +208,28 @@ impl PgCluster {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            // The compensations ran after the cleanup, on this instance; as for a task that
-            // ends in one process, the record keeps the cleanup, not the compensations.
-            let cleanup = match cleanup {
-                Some(run) => run.await.cleanup,
-                None => RecordedCleanup::Lost { step: step.clone() },
+            // The compensations ran after the cleanup, on this instance: the record keeps
+            // both, as the report of a task that ends in one process does.
+            let (cleanup, compensations) = match cleanup {
+                Some(run) => {
+                    let recovered = run.await;
+                    let compensations = recovered
+                        .compensations
+                        .iter()
+                        .map(RecordedCompensation::from)
+                        .collect();
+                    (recovered.cleanup, compensations)
+                }
+                None => (RecordedCleanup::Lost { step: step.clone() }, Vec::new()),
             };
             let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)
-                .with_cleanup(cleanup);
+                .with_cleanup(cleanup)
+                .with_compensations(compensations);
             let mut wait = RETRY_FIRST;
             // Until written, or refused for good (this instance lost its lease meanwhile: the
             // task will be claimed again).
             while let Err(StoreError::Unavailable { .. }) =
-                this.record_ending(lost.id, &ending).await
+                this.record_recovered(lost.id, &ending).await
             {
                 sleep(wait).await;
                 wait = (wait * 2).min(RETRY_MAX);
@@ -214,5 +238,48 @@ impl PgCluster {
                 pending.fetch_sub(1, Ordering::AcqRel);
             }
         });
+    }
+}
+
+impl PgCluster {
+    /// Writes the ending of a task this instance recovered ([`RECORD_RECOVERED`]): its
+    /// cleanup and the compensations that ran, in one update. A record no longer this
+    /// instance's (it lost its lease meanwhile) matches nothing, and nothing is written.
+    async fn record_recovered(&self, id: TaskId, ending: &EndingRecord) -> Result<(), StoreError> {
+        let step = match &ending.ended {
+            Ended::Cancelled { step } => step.as_deref(),
+            _ => None,
+        };
+        if let Some(step) = step {
+            no_nul("step name", step)?;
+        }
+        let cleanup = ending.cleanup.as_ref().map(cleanup_columns).transpose()?;
+        let compensations = compensation_columns(&ending.compensations)?;
+        let steps_completed = i32::try_from(ending.steps_completed).unwrap_or(i32::MAX);
+        let s = self.inner.schema.quoted();
+        let session = self.inner.link.session().await?;
+        session
+            .client
+            .execute(
+                &RECORD_RECOVERED.replace("{s}", &s),
+                &[
+                    &PgId(id),
+                    &self.inner.instance,
+                    &self.lease(),
+                    &step,
+                    &steps_completed,
+                    &cleanup.as_ref().map(|c| c.kind),
+                    &cleanup.as_ref().and_then(|c| c.step),
+                    &cleanup.as_ref().and_then(|c| c.micros),
+                    &cleanup.as_ref().and_then(|c| c.message),
+                    &compensations.as_ref().map(|c| &c.steps),
+                    &compensations.as_ref().map(|c| &c.kinds),
+                    &compensations.as_ref().map(|c| &c.micros),
+                    &compensations.as_ref().map(|c| &c.messages),
+                ],
+            )
+            .await
+            .map_err(|e| StoreError::from_client("recording a recovered task's ending", e))?;
+        Ok(())
     }
 }

@@ -183,6 +183,22 @@ ALTER TABLE {s}.tasks
     ADD COLUMN state_outputs bytea[];
 "#,
     },
+    Migration {
+        version: 5,
+        description: "the compensations a claimant ran, recorded with the ending",
+        sql: r#"
+ALTER TABLE {s}.tasks
+    -- The compensations the instance that claimed a lost task ran after its cleanup, in the
+    -- order they ran, written with its ending (`recover.rs`): one element per compensation
+    -- in each array. Kind: completed, failed, panicked or timed_out; the time it took
+    -- (completed) or its deadline (timed_out) in microseconds; the error's or the panic's
+    -- text. NULL: the ending records none.
+    ADD COLUMN compensation_steps text[],
+    ADD COLUMN compensation_kinds text[],
+    ADD COLUMN compensation_us bigint[],
+    ADD COLUMN compensation_messages bytea[];
+"#,
+    },
 ];
 
 /// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the

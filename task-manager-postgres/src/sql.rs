@@ -10,7 +10,9 @@ use tokio_postgres::{Client, Row, Statement};
 use crate::error::StoreError;
 use crate::id::PgId;
 use crate::reason::{decode_reason, decode_source, duration};
-use crate::record::{CancelRecord, CleanupRecord, Ended, EndingRecord, TaskRecord, TaskState};
+use crate::record::{
+    CancelRecord, CleanupRecord, CompensationRecord, Ended, EndingRecord, TaskRecord, TaskState,
+};
 use crate::schema::SchemaName;
 
 /// The columns of a full record, in the order [`decode_record`] reads them.
@@ -18,7 +20,8 @@ const RECORD_COLUMNS: &str = "id, flow, instance, state, step, step_index, steps
      progress_done, progress_total, submitted_at, started_at, ended_at, \
      cancel_kind, cancel_message, cancel_max_wait_us, cancel_source, cancel_by, \
      cancel_requested_at, cancel_delivered_at, \
-     ending, ending_step, ending_message, cleanup, cleanup_step, cleanup_us, cleanup_message";
+     ending, ending_step, ending_message, cleanup, cleanup_step, cleanup_us, cleanup_message, \
+     compensation_steps, compensation_kinds, compensation_us, compensation_messages";
 
 /// The store's statements, prepared on one connection.
 pub(crate) struct Statements {
@@ -304,6 +307,7 @@ fn decode_record_of(id: TaskId, row: &Row) -> Result<TaskRecord, String> {
                 ended,
                 steps_completed,
                 cleanup: decode_cleanup(row)?,
+                compensations: decode_compensations(row)?,
             })
         }
         None => None,
@@ -350,6 +354,58 @@ fn decode_cleanup(row: &Row) -> Result<Option<CleanupRecord>, String> {
         "lost" => CleanupRecord::Lost { step: step()? },
         other => return Err(format!("unknown cleanup `{other}`")),
     }))
+}
+
+/// The compensations an ending records (columns 26 to 29, one element each); none if NULL.
+fn decode_compensations(row: &Row) -> Result<Vec<CompensationRecord>, String> {
+    let get = |e: tokio_postgres::Error| e.to_string();
+    let steps: Option<Vec<String>> = row.try_get(26).map_err(get)?;
+    let Some(steps) = steps else {
+        return Ok(Vec::new());
+    };
+    let kinds: Vec<String> = row
+        .try_get::<_, Option<_>>(27)
+        .map_err(get)?
+        .unwrap_or_default();
+    let times: Vec<Option<i64>> = row
+        .try_get::<_, Option<_>>(28)
+        .map_err(get)?
+        .unwrap_or_default();
+    let messages: Vec<Option<Vec<u8>>> = row
+        .try_get::<_, Option<_>>(29)
+        .map_err(get)?
+        .unwrap_or_default();
+    if kinds.len() != steps.len() || times.len() != steps.len() || messages.len() != steps.len() {
+        return Err("compensation columns of different lengths".to_owned());
+    }
+    let mut compensations = Vec::with_capacity(steps.len());
+    for (((step, kind), micros), message) in steps.into_iter().zip(kinds).zip(times).zip(messages) {
+        let time = || {
+            micros
+                .map(duration)
+                .ok_or("a compensation without its duration")
+        };
+        compensations.push(match kind.as_str() {
+            "completed" => CompensationRecord::Completed {
+                step,
+                duration: time()?,
+            },
+            "failed" => CompensationRecord::Failed {
+                step,
+                error: text(message.unwrap_or_default())?,
+            },
+            "panicked" => CompensationRecord::Panicked {
+                step,
+                message: text(message.unwrap_or_default())?,
+            },
+            "timed_out" => CompensationRecord::TimedOut {
+                step,
+                after: time()?,
+            },
+            other => return Err(format!("unknown compensation `{other}`")),
+        });
+    }
+    Ok(compensations)
 }
 
 /// User text stored as bytes (see `reason.rs` for why bytea).

@@ -98,7 +98,9 @@ fn told(record: TaskRecord) -> ClusterTaskStatus {
             Ended::Cancelled { step } => ClusterTaskEnded::Cancelled { step },
             Ended::Panicked { step, message } => ClusterTaskEnded::Panicked { step, message },
         };
-        status = status.with_ending(ended, ending.cleanup);
+        status = status
+            .with_ending(ended, ending.cleanup)
+            .with_compensations(ending.compensations);
     }
     status
 }

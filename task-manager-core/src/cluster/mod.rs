@@ -374,3 +374,92 @@ impl From<&Cleanup> for RecordedCleanup {
         }
     }
 }
+
+/// What became of a compensation that the instance claiming a lost task ran
+/// ([`Recovered::compensations`]), as a store records it: [`Compensation`] with owned step
+/// names (a record read back from another process has no `'static` names).
+///
+/// ```
+/// use std::time::Duration;
+/// use task_manager_core::{Compensation, RecordedCompensation};
+///
+/// let ran = Compensation::Completed { step: "charge", duration: Duration::from_millis(2) };
+/// let recorded = RecordedCompensation::from(&ran);
+/// assert_eq!(recorded.step(), "charge");
+/// assert!(recorded.is_completed());
+/// ```
+///
+/// [`Compensation`]: crate::Compensation
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordedCompensation {
+    /// It ran to its end and returned `Ok(())` (or `()`).
+    Completed {
+        /// The step it undid.
+        step: String,
+        /// How long it took.
+        duration: Duration,
+    },
+    /// It returned `Err` (or its step's persisted output could not be read back).
+    Failed {
+        /// The step it was to undo.
+        step: String,
+        /// The error's `Display`.
+        error: String,
+    },
+    /// It panicked; the panic did not spread.
+    Panicked {
+        /// The step it was to undo.
+        step: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// It did not finish within the cleanup deadline.
+    TimedOut {
+        /// The step it was to undo.
+        step: String,
+        /// The deadline it overran.
+        after: Duration,
+    },
+}
+
+impl RecordedCompensation {
+    /// The step this compensation undid (or was to undo).
+    pub fn step(&self) -> &str {
+        match self {
+            RecordedCompensation::Completed { step, .. }
+            | RecordedCompensation::Failed { step, .. }
+            | RecordedCompensation::Panicked { step, .. }
+            | RecordedCompensation::TimedOut { step, .. } => step,
+        }
+    }
+
+    /// Whether it ran to its end and succeeded.
+    pub fn is_completed(&self) -> bool {
+        matches!(self, RecordedCompensation::Completed { .. })
+    }
+}
+
+impl From<&crate::Compensation> for RecordedCompensation {
+    fn from(compensation: &crate::Compensation) -> Self {
+        use crate::Compensation;
+        match compensation {
+            Compensation::Completed { step, duration } => RecordedCompensation::Completed {
+                step: (*step).to_owned(),
+                duration: *duration,
+            },
+            Compensation::Failed { step, error } => RecordedCompensation::Failed {
+                step: (*step).to_owned(),
+                error: error.clone(),
+            },
+            Compensation::Panicked { step, message } => RecordedCompensation::Panicked {
+                step: (*step).to_owned(),
+                message: message.clone(),
+            },
+            Compensation::TimedOut { step, after } => RecordedCompensation::TimedOut {
+                step: (*step).to_owned(),
+                after: *after,
+            },
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crate::id::TaskId;
 use crate::observe::Progress;
 use crate::reason::{CancelReason, CancelSource};
 
-use super::RecordedCleanup;
+use super::{RecordedCleanup, RecordedCompensation};
 
 /// Where a task stands in the cluster's store, as its record says.
 ///
@@ -139,6 +139,10 @@ pub struct ClusterTaskStatus {
     pub ended: Option<ClusterTaskEnded>,
     /// What became of the stopped step's cleanup, if its ending records one.
     pub cleanup: Option<RecordedCleanup>,
+    /// The compensations that ran after that cleanup, in the order they ran, if its ending
+    /// records them (the instance that claimed a lost task records those it ran; empty
+    /// otherwise).
+    pub compensations: Vec<RecordedCompensation>,
     /// When it was submitted (the store's clock).
     pub submitted_at: SystemTime,
     /// When its first step began, if one did.
@@ -168,6 +172,7 @@ impl ClusterTaskStatus {
             cancel: None,
             ended: None,
             cleanup: None,
+            compensations: Vec::new(),
             submitted_at,
             started_at: None,
             ended_at: None,
@@ -207,6 +212,12 @@ impl ClusterTaskStatus {
     ) -> Self {
         self.ended = Some(ended);
         self.cleanup = cleanup;
+        self
+    }
+
+    /// The compensations its ending records, in the order they ran.
+    pub fn with_compensations(mut self, compensations: Vec<RecordedCompensation>) -> Self {
+        self.compensations = compensations;
         self
     }
 

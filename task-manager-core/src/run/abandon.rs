@@ -5,7 +5,7 @@
 //! what runs), and nothing more is told to the store.
 //!
 //! Only the cold paths look: a stopped step's cleanup ([`Scope::cleanup`], `CleanupRun`),
-//! a compensation, the ending after a stop or a lost seal. The step race needs no look of
+//! the cleanup of a timed-out attempt that is retried (`Scope::attempt_cleanup`), a compensation, the ending after a stop or a lost seal. The step race needs no look of
 //! its own: abandoning a running task decides it cancelled, which the race already checks
 //! before and after every poll. A manager without a cluster never abandons a task, and
 //! pays for this one `is_some` on those cold paths.

@@ -282,16 +282,30 @@ impl Scope {
         let Some(stop) = timed_out else {
             return;
         };
+        if self.is_abandoned() {
+            // Its instance lost the task: no cleanup runs here (`abandon.rs`); the wait that
+            // follows finds the task stopped.
+            return;
+        }
         let reason = stop.reason(&self.shared);
         self.hooks
             .attempt_cleanup_started(self.id, &self.shared, &reason);
         let step = self.shared.flow().step_name(stop.index());
         let body = CleanupBody::new(step, self.cleanup_limit(), cleanup(reason));
         let body = std::pin::pin!(body);
-        let hooks = &self.hooks;
         let mut body = body;
-        let done: Cleanup =
-            std::future::poll_fn(|cx| hooks.in_step(|| body.as_mut().poll(cx))).await;
+        let this = &*self;
+        let done: Option<Cleanup> = std::future::poll_fn(|cx| {
+            if this.abandoned_while_cleaning(cx) {
+                // Abandoned mid-cleanup: dropped where it stands, recorded nowhere (`abandon.rs`).
+                return Poll::Ready(None);
+            }
+            this.hooks.in_step(|| body.as_mut().poll(cx)).map(Some)
+        })
+        .await;
+        let Some(done) = done else {
+            return;
+        };
         self.hooks
             .attempt_cleanup_finished(self.id, &self.shared, &done);
         if let Some(last) = attempts.records().and_then(|records| records.last_mut()) {

@@ -2,9 +2,12 @@
 //! started once (see `support.rs`), one file per feature.
 
 mod cancel;
+mod claim_races;
+mod claimant_compensations;
 mod cluster_status;
 mod connect_errors;
 mod crash;
+mod crash_explorer;
 mod crash_storm;
 mod delivery;
 mod leases;

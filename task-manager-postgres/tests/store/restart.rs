@@ -19,9 +19,9 @@ const HOW_TO_INSTALL: &str = "The restart test starts a PostgreSQL server of its
      run as root with apt-get), or point PG_BIN at a directory holding initdb, pg_ctl and postgres.";
 
 /// A throwaway server that only this test uses; gone (files too) when this is dropped.
-struct OwnServer {
+pub(crate) struct OwnServer {
     dir: PathBuf,
-    url: String,
+    pub(crate) url: String,
     /// `scripts/postgres run DIR`: the server lives while its standard input is open.
     script: Child,
     stdin: Option<ChildStdin>,
@@ -32,7 +32,7 @@ fn script() -> PathBuf {
 }
 
 impl OwnServer {
-    fn start() -> OwnServer {
+    pub(crate) fn start() -> OwnServer {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -87,12 +87,12 @@ impl OwnServer {
     }
 
     /// A fast shutdown: every client connection is cut.
-    fn stop_server(&self) {
+    pub(crate) fn stop_server(&self) {
         self.run("stop-server");
     }
 
     /// Started again, on the same port, once it accepts connections.
-    fn start_server(&self) {
+    pub(crate) fn start_server(&self) {
         self.run("start-server");
     }
 

@@ -559,10 +559,13 @@ fn resumed_steps(flow: &Flow, steps: &[TokenStream], resumed: Resumed<'_>) -> To
             Some(input_ty) => {
                 let span = input_ty.span();
                 let private = names::private(span);
-                let read =
-                    quote_spanned! {span=> <#input_ty as #private::ClusterState>::from_state };
+                // The whole call on the input type: an unpersistable one is reported there.
+                let bytes = names::local("__flow_bytes", Span::call_site());
+                let read = quote_spanned! {span=>
+                    <#input_ty as #private::ClusterState>::from_state(#bytes)
+                };
                 quote! {
-                    match #input.as_deref().and_then(#read) {
+                    match #input.as_deref().and_then(|#bytes| #read) {
                         ::core::option::Option::Some(input) => input,
                         ::core::option::Option::None => ::core::unreachable!(
                             "a resumed step's input is read back before the task is submitted"
@@ -601,14 +604,15 @@ fn kept_read(
     let Resumed { start, outputs, .. } = resumed;
     let (output_ty, span) = step::output_type(step, &header.krate);
     let private = names::private(span);
-    let read = quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state };
     let kept = names::local("__flow_kept_output", Span::call_site());
+    let read =
+        quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state(&#kept.1) };
     quote! {
         if #start > #position {
             #outputs
                 .iter()
                 .find(|#kept| #kept.0 == #position)
-                .and_then(|#kept| #read(&#kept.1))
+                .and_then(|#kept| #read)
         } else {
             ::core::option::Option::None
         }
@@ -643,8 +647,8 @@ fn resume_methods(flow: &Flow, header: &Header) -> TokenStream {
             Some(input_ty) => {
                 let span = input_ty.span();
                 let private = names::private(span);
-                let read = quote_spanned! {span=> <#input_ty as #private::ClusterState>::from_state };
-                quote! { #input.is_some_and(|#bytes| #read(#bytes).is_some()) }
+                let read = quote_spanned! {span=> <#input_ty as #private::ClusterState>::from_state(#bytes) };
+                quote! { #input.is_some_and(|#bytes| #read.is_some()) }
             }
             None => quote! { true },
         };
@@ -655,9 +659,9 @@ fn resume_methods(flow: &Flow, header: &Header) -> TokenStream {
             .map(|(earlier_position, earlier)| {
                 let (output_ty, span) = step::output_type(earlier, krate);
                 let private = names::private(span);
-                let read = quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state };
+                let read = quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state(&#bytes.1) };
                 quote! {
-                    && #outputs.iter().any(|#bytes| #bytes.0 == #earlier_position && #read(&#bytes.1).is_some())
+                    && #outputs.iter().any(|#bytes| #bytes.0 == #earlier_position && #read.is_some())
                 }
             });
         quote! {

@@ -138,11 +138,12 @@ pub(crate) type Recovery = Arc<dyn Fn(LostTask) -> Option<ClusterFuture<Recovere
 /// submitted here (its id held as reserved first).
 pub(crate) type Resumption = Arc<dyn Fn(LostTask) -> bool + Send + Sync>;
 
-/// A payload or runtime info type, or a compensated step's output, that a flow with
-/// `#[flow(on_owner_lost = cancel)]` keeps in the cluster's store: every type that implements
-/// serde's `Serialize` and `DeserializeOwned`, with the `cluster-state` feature.
+/// A payload or runtime info type, a compensated step's output, or (with
+/// `on_owner_lost = resume`) a step's input, that a flow with `#[flow(on_owner_lost = ..)]`
+/// keeps in the cluster's store: every type that implements serde's `Serialize` and
+/// `DeserializeOwned`, with the `cluster-state` feature.
 #[diagnostic::on_unimplemented(
-    message = "a flow with `on_owner_lost` keeps its payload, runtime info and compensated steps' outputs in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
+    message = "a flow with `on_owner_lost` keeps its payload, runtime info, compensated steps' outputs and (with `resume`) steps' inputs in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
     label = "`{Self}` cannot be persisted",
     note = "derive `serde::Serialize` and `serde::Deserialize` on `{Self}` (and enable task-manager-core's `cluster-state` feature), or remove `on_owner_lost` from the flow"
 )]

@@ -833,8 +833,14 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
     } else {
         (format_ident!("register_recovery"), TokenStream::new())
     };
+    let then = if header.resumes() {
+        "then runs that step again from its persisted input and goes on with the task (a task \
+         that a cancel had won before the loss is compensated instead)"
+    } else {
+        "then the compensations of the completed steps, in reverse order"
+    };
     let doc = format!(
-        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`, then the          compensations of the completed steps, in reverse order. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
+        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`, {then}. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
     );
     quote! {
         impl #impl_generics #self_ty #where_clause {

@@ -11,6 +11,12 @@
 //! persisted at the step's boundary, and the record ends cancelled with that cleanup. A
 //! cancel of the task from `api-2` then finds it decided.
 //!
+//! `api-1` also starts a `transfer` task, of a flow with `on_owner_lost = resume`, whose
+//! second step `send` (given the first step's output, 4 chunks) hangs on `api-1`. `api-2`
+//! claims it too: it runs `send`'s cleanup for `api-1`'s attempt, then `send` again from its
+//! persisted input (4 chunks), then `confirm`; `prepare`, completed on `api-1`, does not run
+//! again. Its record ends `Completed`, on `api-2`.
+//!
 //! ```text
 //! cargo run --example crash                        # starts a throwaway server
 //! TM_DATABASE_URL=postgresql://... cargo run --example crash
@@ -53,6 +59,62 @@ impl Uploads {
     async fn abort_upload(&self, task: &mut Task<String>, reason: CancelReason) {
         println!(
             "api-2: the cleanup of `upload` runs for task {} ({}): {reason}",
+            task.id(),
+            task.payload()
+        );
+    }
+}
+
+/// A flow that resumes where its instance was lost.
+#[derive(HasTaskManager)]
+struct Transfers {
+    tasks: TaskManager,
+    /// This instance's name; `send` hangs on `api-1`, as if the instance hung there.
+    instance: &'static str,
+    /// Told when `send` begins.
+    began: tokio::sync::Notify,
+}
+
+#[flow(name = transfer, on_owner_lost = resume)]
+impl Transfers {
+    #[step]
+    async fn prepare(&self, task: &mut Task<String>) -> Result<u32, Infallible> {
+        println!(
+            "{}: `prepare` of {}: 4 chunks",
+            self.instance,
+            task.payload()
+        );
+        Ok(4)
+    }
+
+    #[step(cancel = abort_send)]
+    async fn send(&self, task: &mut Task<String>, chunks: u32) -> Result<u32, Infallible> {
+        println!(
+            "{}: `send` of {} begins, {chunks} chunks",
+            self.instance,
+            task.payload()
+        );
+        if self.instance == "api-1" {
+            self.began.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(chunks)
+    }
+
+    #[step]
+    async fn confirm(&self, task: &mut Task<String>, sent: u32) -> Result<u32, Infallible> {
+        println!(
+            "{}: `confirm` of {}: {sent} chunks sent",
+            self.instance,
+            task.payload()
+        );
+        Ok(sent)
+    }
+
+    async fn abort_send(&self, task: &mut Task<String>, reason: CancelReason) {
+        println!(
+            "{}: the cleanup of `send` runs for task {} ({}): {reason}",
+            self.instance,
             task.id(),
             task.payload()
         );
@@ -206,6 +268,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     // api-2 runs the cleanups of the `upload` tasks it claims.
     api_2.register_upload();
+    // ... and resumes the `transfer` tasks it claims.
+    let transfers_2 = Arc::new(Transfers {
+        tasks: api_2.tasks.clone(),
+        instance: "api-2",
+        began: tokio::sync::Notify::new(),
+    });
+    transfers_2.register_transfer();
 
     // api-1, a process of its own.
     let mut child = Command::new(std::env::current_exe()?)
@@ -220,6 +289,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("api-1 said no task id")?
         .parse()?;
+    let mut transfer = None;
+    for line in lines.by_ref() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("api-1: transfer ") {
+            let id: TaskId = rest.split(' ').next().ok_or("no transfer id")?.parse()?;
+            transfer = Some(id);
+            break;
+        }
+    }
+    let transfer = transfer.ok_or("api-1 ended before its transfer began")?;
 
     child.kill()?;
     child.wait()?;
@@ -257,6 +337,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cancellation.await?
     );
 
+    // The resumed transfer runs on api-2 to its end; anyone reads its ending in the record.
+    let record = loop {
+        let record = store_2
+            .status(transfer)
+            .await?
+            .ok_or("the transfer has no record")?;
+        if record.state == TaskState::Finished {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!(
+        "api-2: transfer {transfer} resumed and finished: {} on {}, {} steps completed, ending {:?}",
+        record.state,
+        record.instance,
+        record.steps_completed,
+        record.ending.map(|ending| ending.ended)
+    );
+
     if args.iter().any(|arg| arg == "--measure") {
         measure_all(&server.url, &schema).await?;
     }
@@ -289,6 +388,21 @@ async fn api_1(url: &str, schema: &str) -> Result<(), Box<dyn std::error::Error>
     // the step that runs, before the parent kills this process.
     store.flush().await;
     println!("began {} `upload` of report.pdf", handle.id());
+    let transfers = Arc::new(Transfers {
+        tasks: uploads.tasks.clone(),
+        instance: "api-1",
+        began: tokio::sync::Notify::new(),
+    });
+    transfers.register_transfer();
+    let transfer = transfers
+        .tasks
+        .submit_in_cluster(Passport::new("backup.tar".to_owned()), |p| {
+            transfers.execute_transfer(p)
+        })
+        .await?;
+    transfers.began.notified().await;
+    // The boundary of `send` (with its input) was written before it began.
+    println!("api-1: transfer {} hangs in `send`", transfer.id());
     handle.await;
     Ok(())
 }

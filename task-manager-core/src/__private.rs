@@ -8,7 +8,9 @@ pub use crate::checks::{
 };
 pub use crate::cluster::ClusterState;
 pub use crate::flow::{FlowInfo, StepInfo};
-pub use crate::run::{register_recovery, LostCleanup, LostCompensation};
+pub use crate::run::{
+    register_recovery, register_resumption, LostCleanup, LostCompensation, ResumeCheck, ResumeRun,
+};
 pub use crate::run::{
     submit, AttemptRace, AttemptRun, Attempts, Claim, CompensationResult, Halt, Scope, StepLimits,
     StepRun, StepTimer, Stop,

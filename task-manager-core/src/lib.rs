@@ -194,8 +194,12 @@
 //! `#[flow(on_owner_lost = cancel)]` (feature `cluster-state`: its payload and runtime info
 //! implement serde's traits) persists them at each step boundary and generates
 //! `register_<flow>`: an instance that registered the service runs the interrupted step's
-//! cleanup of the tasks it takes over, with [`CancelReason::OwnerLost`]. See the workspace
-//! README ("When an instance dies").
+//! cleanup of the tasks it takes over, with [`CancelReason::OwnerLost`]. With
+//! `#[flow(on_owner_lost = resume)]` each boundary also persists the input of the step that
+//! begins (serde too), and that instance then runs the interrupted step again from it and
+//! goes on with the task ([`CancelDelivery::resume`]): a step may begin more than once, its
+//! cleanup runs once per interrupted attempt, and a step that completed never runs again.
+//! See the workspace README ("When an instance dies").
 //!
 //! The contract, and what each piece guarantees, is in the crate's README.
 //!

@@ -197,6 +197,13 @@ impl Deliver for Registry {
     ) -> Option<crate::cluster::ClusterFuture<crate::cluster::Recovered>> {
         self.cluster.as_ref()?.recover(lost)
     }
+
+    fn resume(
+        &self,
+        lost: crate::cluster::LostTask,
+    ) -> Option<crate::cluster::ClusterFuture<bool>> {
+        self.cluster.as_ref()?.resume(lost)
+    }
 }
 
 fn lock(

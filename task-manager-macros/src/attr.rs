@@ -44,7 +44,9 @@ pub(crate) struct FlowArgs {
     pub(crate) steps: Option<StepsEnum>,
     /// `on_owner_lost = cancel`: the payload and runtime info are persisted at each step
     /// boundary, and an instance that claims a task from a lost one runs the interrupted
-    /// step's cleanup (the word, for its span).
+    /// step's cleanup (the word, for its span); `on_owner_lost = resume`: besides, each
+    /// step's input is persisted with its boundary, and the claimant runs the interrupted
+    /// step again from it and goes on.
     pub(crate) on_owner_lost: Option<Ident>,
     /// Whether a `name` key was written at all (even with a bad value), so that a bad
     /// value is not also reported as a missing name.
@@ -300,15 +302,9 @@ fn set_flow_report(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
 }
 
 fn set_flow_on_owner_lost(args: &mut FlowArgs, value: Expr) -> syn::Result<()> {
-    const MESSAGE: &str = "`on_owner_lost` takes `cancel`: `#[flow(on_owner_lost = cancel)]` runs the interrupted step's cleanup on the instance that claims a task from a lost one";
+    const MESSAGE: &str = "`on_owner_lost` takes `cancel` or `resume`: `#[flow(on_owner_lost = cancel)]` runs the interrupted step's cleanup on the instance that claims a task from a lost one; `#[flow(on_owner_lost = resume)]` then runs that step again there and goes on";
     let action = ident(value, MESSAGE)?;
-    if action == "resume" {
-        return Err(syn::Error::new(
-            action.span(),
-            "`on_owner_lost = resume` is not supported yet: use `on_owner_lost = cancel` (the claimant runs the interrupted step's cleanup and the task ends cancelled)",
-        ));
-    }
-    if action != "cancel" {
+    if action != "cancel" && action != "resume" {
         return Err(syn::Error::new(action.span(), MESSAGE));
     }
     args.on_owner_lost = Some(action);

@@ -44,7 +44,11 @@ pub(crate) fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
                 .as_ref()
                 .filter(|header| header.on_owner_lost.is_some())
                 .map(|header| register_method(&flow, header));
-            quote! { #user_block #generated #register #steps_enum }
+            let resume = header
+                .as_ref()
+                .filter(|header| header.resumes())
+                .map(|header| resume_methods(&flow, header));
+            quote! { #user_block #generated #register #resume #steps_enum }
         }
         // The user's block, as written, and a stub of the method: the mistake is reported
         // once, and code that calls `execute_<name>` does not add errors of its own.
@@ -205,6 +209,13 @@ impl Header {
         }
     }
 
+    /// `on_owner_lost = resume`.
+    fn resumes(&self) -> bool {
+        self.on_owner_lost
+            .as_ref()
+            .is_some_and(|word| word == "resume")
+    }
+
     /// `impl Queries { #[doc] pub fn execute_query(..) -> .. #body }`
     fn wrap(&self, flow: &Flow, body: &TokenStream) -> TokenStream {
         let Header {
@@ -254,19 +265,18 @@ fn stub_method(flow: &Flow, header: &Header) -> TokenStream {
     header.wrap(flow, &body)
 }
 
-fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
+/// `static FLOW: FlowInfo = ..;`: the flow's static description, as `execute_<name>` and
+/// `__resume_<name>` declare it.
+fn flow_static(flow: &Flow, header: &Header) -> TokenStream {
     let Header {
         krate,
         flow_name,
-        info_ty,
-        info_span,
         with_timeout,
         with_cleanup_timeout,
         with_limit,
         with_report,
         ..
     } = header;
-    let self_ty = &flow.item.self_ty;
     let step_infos = flow.steps.iter().map(|step| {
         let cfgs = &step.cfgs;
         let step_name = step.name().to_string();
@@ -281,26 +291,58 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
         });
         quote! { #(#cfgs)* #krate::__private::StepInfo::new(#step_name) #resource #timeout }
     });
+    quote! {
+        static FLOW: #krate::__private::FlowInfo = #krate::__private::FlowInfo::new(#flow_name, &[#(#step_infos),*]) #with_timeout #with_cleanup_timeout #with_limit #with_report;
+    }
+}
+
+/// What a resumed task's body is given: its locals for the step it resumes at, that
+/// step's persisted input, and the completed compensated steps' persisted outputs.
+#[derive(Clone, Copy)]
+struct Resumed<'a> {
+    start: &'a Ident,
+    input: &'a Ident,
+    outputs: &'a Ident,
+}
+
+/// The task's `async` body (and the pattern of its step limits): its steps from the first,
+/// or, for `__resume_<name>`, from the step it resumes at (`resumed`).
+fn task_body(
+    flow: &Flow,
+    header: &Header,
+    resumed: Option<Resumed<'_>>,
+) -> (TokenStream, TokenStream) {
+    let krate = &header.krate;
     let Locals {
-        this,
         task,
         scope,
         out,
         stop,
+        ..
     } = Locals::new();
     // A first step that may be `#[cfg]`-ed out leaves the next one without an input.
     let unit_out = flow.steps[0]
         .cfgs
         .first()
         .map(|_| quote! { let #out = (); });
-    let steps = flow.steps.iter().enumerate().map(|(position, step)| {
-        let persist = header
-            .on_owner_lost
-            .as_ref()
-            .map(|_| persist_code(flow, position, step, header));
-        let code = step::code(flow, position, step, krate);
-        quote! { #persist #code }
-    });
+    let steps: Vec<TokenStream> = flow
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(position, step)| {
+            let persist = header
+                .on_owner_lost
+                .as_ref()
+                .map(|_| persist_code(flow, position, step, header));
+            let code = step::code(flow, position, step, krate);
+            quote! { #persist #code }
+        })
+        .collect();
+    // A resumed task's steps: from the one it resumes at (see `resumed_steps`).
+    let steps = match resumed {
+        None => quote! { #(#steps)* },
+        Some(resumed) => resumed_steps(flow, &steps, resumed),
+    };
     let cleanups = flow
         .steps
         .iter()
@@ -334,7 +376,14 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             .map(|(position, step)| {
                 let cfgs = &step.cfgs;
                 let kept = step::kept_local(position);
-                quote! { #(#cfgs)* let mut #kept = ::core::option::Option::None; }
+                match resumed {
+                    None => quote! { #(#cfgs)* let mut #kept = ::core::option::Option::None; },
+                    // A step completed before the task was lost: its output as persisted.
+                    Some(resumed) => {
+                        let read = kept_read(flow, position, step, header, resumed);
+                        quote! { let mut #kept = #read; }
+                    }
+                }
             });
         let compensations = flow
             .steps
@@ -348,7 +397,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             #(#kept)*
             let #halt = #stopped: {
                 #unit_out
-                #(#steps)*
+                #steps
                 if #scope.is_clustered() {
                     #scope.claim().await;
                 }
@@ -368,7 +417,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             #timer
             let #stop = #stopped: {
                 #unit_out
-                #(#steps)*
+                #steps
                 if #scope.is_clustered() {
                     #scope.claim().await;
                 }
@@ -378,6 +427,23 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
             #scope.stopped(#task, #stop)
         }
     };
+    (task_body, limits)
+}
+
+fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
+    let Header {
+        krate,
+        info_ty,
+        info_span,
+        ..
+    } = header;
+    let self_ty = &flow.item.self_ty;
+    let Locals {
+        this, task, scope, ..
+    } = Locals::new();
+    let private = names::private(Span::call_site());
+    let (task_body, limits) = task_body(flow, header, None);
+    let flow_static = flow_static(flow, header);
     // Spanned on the user's types: a `Self` without a `TaskManager`, or runtime info that
     // is not `Default` (nor `Send`), is reported on the type at fault.
     // The receiver goes through a local located on the user's type, so that the trait-bound
@@ -388,7 +454,7 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
     let body = quote! {
         use #krate::__private as #private;
-        static FLOW: #krate::__private::FlowInfo = #krate::__private::FlowInfo::new(#flow_name, &[#(#step_infos),*]) #with_timeout #with_cleanup_timeout #with_limit #with_report;
+        #flow_static
         let #this = ::std::sync::Arc::clone(self);
         let #receiver: &Self = self;
         #private::submit_flow(
@@ -452,13 +518,229 @@ fn persist_code(
                 };
             }
         });
+    let persist = if header.resumes() {
+        // The input of the step that begins (the previous step's output), converted on the
+        // step's input type, where an unpersistable one is reported.
+        let input = match step.input_type().filter(|_| position > 0) {
+            Some(input_ty) => {
+                let span = input_ty.span();
+                let (private, out) = (names::private(span), Locals::at(span).out);
+                quote_spanned! {span=> <#input_ty as #private::ClusterState>::to_state(&#out) }
+            }
+            None => quote! { ::core::option::Option::None },
+        };
+        quote! { #scope.persist_resumable(#index, #payload, #info, #input, #outputs) }
+    } else {
+        quote! { #scope.persist(#index, #payload, #info, #outputs) }
+    };
     quote! {
         #(#cfgs)*
         if #scope.is_clustered() {
             #[allow(unused_mut)]
             let mut #outputs = ::std::vec::Vec::new();
             #(#kept_outputs)*
-            let _ = #scope.persist(#index, #payload, #info, #outputs).await;
+            let _ = #persist.await;
+        }
+    }
+}
+
+/// A resumed task's steps (`on_owner_lost = resume`, whose steps carry no `#[cfg]`): each
+/// step's input is the previous step's output, or, for the step the task resumes at, its
+/// persisted input. Nested so that each `__flow_out` keeps its type:
+/// `let out = if start >= k { <input of step k, read back> } else { <steps before k>; out };`
+/// then step k. The input was checked to read back (`__can_resume_<name>`) before the task
+/// was submitted.
+fn resumed_steps(flow: &Flow, steps: &[TokenStream], resumed: Resumed<'_>) -> TokenStream {
+    let Resumed { start, input, .. } = resumed;
+    let out = Locals::new().out;
+    let mut inputs = TokenStream::new();
+    for (position, step) in flow.steps.iter().enumerate().skip(1) {
+        let read = match step.input_type() {
+            Some(input_ty) => {
+                let span = input_ty.span();
+                let private = names::private(span);
+                // The whole call on the input type: an unpersistable one is reported there.
+                let bytes = names::local("__flow_bytes", Span::call_site());
+                let read = quote_spanned! {span=>
+                    <#input_ty as #private::ClusterState>::from_state(#bytes)
+                };
+                quote! {
+                    match #input.as_deref().and_then(|#bytes| #read) {
+                        ::core::option::Option::Some(input) => input,
+                        ::core::option::Option::None => ::core::unreachable!(
+                            "a resumed step's input is read back before the task is submitted"
+                        ),
+                    }
+                }
+            }
+            None => quote! { () },
+        };
+        let before = &steps[position - 1];
+        inputs = quote! {
+            let #out = if #start >= #position {
+                #read
+            } else {
+                #inputs
+                #before
+                #out
+            };
+        };
+    }
+    let last = &steps[steps.len() - 1];
+    quote! { #inputs #last }
+}
+
+/// A resumed task's kept output of compensated step `position`: read back from the
+/// persisted outputs if the step completed before the task resumed, else `None` (it is
+/// kept when it completes here).
+fn kept_read(
+    flow: &Flow,
+    position: usize,
+    step: &crate::ast::Step,
+    header: &Header,
+    resumed: Resumed<'_>,
+) -> TokenStream {
+    let _ = flow;
+    let Resumed { start, outputs, .. } = resumed;
+    let (output_ty, span) = step::output_type(step, &header.krate);
+    let private = names::private(span);
+    let kept = names::local("__flow_kept_output", Span::call_site());
+    let read =
+        quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state(&#kept.1) };
+    quote! {
+        if #start > #position {
+            #outputs
+                .iter()
+                .find(|#kept| #kept.0 == #position)
+                .and_then(|#kept| #read)
+        } else {
+            ::core::option::Option::None
+        }
+    }
+}
+
+/// For a flow with `on_owner_lost = resume`: `__can_resume_<name>`, whether a lost task's
+/// persisted input of step `start` and outputs of the completed compensated steps read back
+/// as their types, and `__resume_<name>`, which submits the task again from step `start`
+/// (`run/recover.rs`'s `register_resumption` calls both). Hidden: the generated
+/// `register_<name>` is their one caller.
+fn resume_methods(flow: &Flow, header: &Header) -> TokenStream {
+    let Header {
+        krate,
+        flow_name,
+        payload_ty,
+        info_ty,
+        info_span,
+        ..
+    } = header;
+    let (impl_generics, _, where_clause) = flow.item.generics.split_for_impl();
+    let self_ty = &flow.item.self_ty;
+    let can_resume = format_ident!("__can_resume_{}", flow_name);
+    let resume = format_ident!("__resume_{}", flow_name);
+    let start = names::local("__flow_start", Span::call_site());
+    let input = names::local("__flow_input", Span::call_site());
+    let outputs = names::local("__flow_resumed_outputs", Span::call_site());
+    let bytes = names::local("__flow_bytes", Span::call_site());
+    let private = names::private(Span::call_site());
+    let checks = flow.steps.iter().enumerate().map(|(position, step)| {
+        let input_ok = match step.input_type().filter(|_| position > 0) {
+            Some(input_ty) => {
+                let span = input_ty.span();
+                let private = names::private(span);
+                let read = quote_spanned! {span=> <#input_ty as #private::ClusterState>::from_state(#bytes) };
+                quote! { #input.is_some_and(|#bytes| #read.is_some()) }
+            }
+            None => quote! { true },
+        };
+        let outputs_ok = flow.steps[..position]
+            .iter()
+            .enumerate()
+            .filter(|(_, earlier)| earlier.args.compensate.is_some())
+            .map(|(earlier_position, earlier)| {
+                let (output_ty, span) = step::output_type(earlier, krate);
+                let private = names::private(span);
+                let read = quote_spanned! {span=> <#output_ty as #private::ClusterState>::from_state(&#bytes.1) };
+                quote! {
+                    && #outputs.iter().any(|#bytes| #bytes.0 == #earlier_position && #read.is_some())
+                }
+            });
+        quote! {
+            if #start == #position {
+                return #input_ok #(#outputs_ok)*;
+            }
+        }
+    });
+    let Locals {
+        this, task, scope, ..
+    } = Locals::new();
+    let (task_body, limits) = task_body(
+        flow,
+        header,
+        Some(Resumed {
+            start: &start,
+            input: &input,
+            outputs: &outputs,
+        }),
+    );
+    let flow_static = flow_static(flow, header);
+    let receiver = names::local("__flow_receiver", self_ty.span());
+    let manager =
+        quote_spanned! {self_ty.span()=> #krate::HasTaskManager::task_manager(#receiver) };
+    let info_marker = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
+    let info = names::local("__flow_info", Span::call_site());
+    let (self_, passport) = (
+        names::self_token(),
+        Ident::new("passport", Span::call_site()),
+    );
+    quote! {
+        impl #impl_generics #self_ty #where_clause {
+            #[doc(hidden)]
+            #[allow(clippy::type_complexity)]
+            pub fn #can_resume(
+                #start: usize,
+                #input: ::core::option::Option<&[u8]>,
+                #outputs: &[(usize, ::std::vec::Vec<u8>)],
+            ) -> bool {
+                use #krate::__private as #private;
+                let _ = (&#input, &#outputs);
+                #(#checks)*
+                false
+            }
+
+            #[doc(hidden)]
+            #[allow(clippy::too_many_lines, clippy::type_complexity, clippy::used_underscore_binding)]
+            pub fn #resume(
+                #self_: &::std::sync::Arc<Self>,
+                #passport: #krate::Passport<#payload_ty>,
+                #info: #info_ty,
+                #start: usize,
+                #input: ::core::option::Option<::std::vec::Vec<u8>>,
+                #outputs: ::std::vec::Vec<(usize, ::std::vec::Vec<u8>)>,
+            ) -> bool {
+                use #krate::__private as #private;
+                #flow_static
+                let #this = ::std::sync::Arc::clone(#self_);
+                let #receiver: &Self = #self_;
+                let submitted = #private::submit_flow(
+                    #manager,
+                    &FLOW,
+                    #passport,
+                    #info_marker,
+                    move |mut #task, mut #scope, #limits| async move {
+                        *#task.info_mut() = #info;
+                        #scope.resumed_at(#start);
+                        let _ = (&#input, &#outputs);
+                        #task_body
+                    },
+                );
+                match submitted {
+                    ::core::result::Result::Ok(handle) => {
+                        handle.detach();
+                        true
+                    }
+                    ::core::result::Result::Err(_) => false,
+                }
+            }
         }
     }
 }
@@ -540,8 +822,25 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
         quote_spanned! {*info_span=> <#info_ty as #private::ClusterState>::from_state }
     };
     let private = names::private(Span::call_site());
+    // A resumable flow registers its resumption too (`run/recover.rs`).
+    let (register, resume_args) = if header.resumes() {
+        let can_resume = format_ident!("__can_resume_{}", flow_name);
+        let resume = format_ident!("__resume_{}", flow_name);
+        (
+            format_ident!("register_resumption"),
+            quote! { Self::#can_resume, Self::#resume, },
+        )
+    } else {
+        (format_ident!("register_recovery"), TokenStream::new())
+    };
+    let then = if header.resumes() {
+        "then runs that step again from its persisted input and goes on with the task (a task \
+         that a cancel had won before the loss is compensated instead)"
+    } else {
+        "then the compensations of the completed steps, in reverse order"
+    };
     let doc = format!(
-        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`, then the          compensations of the completed steps, in reverse order. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
+        "Registers this service on its manager's cluster as the one that cleans up the tasks of          the `{flow_name}` flow claimed from a lost instance: the instance that claims such a          task runs the interrupted step's cleanup, with `CancelReason::OwnerLost`, {then}. Call it once          on every instance, after building the service. Does nothing on a manager without a cluster."
     );
     quote! {
         impl #impl_generics #self_ty #where_clause {
@@ -550,7 +849,7 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
             pub fn #method(self: &::std::sync::Arc<Self>) {
                 use #krate::__private as #private;
                 static FLOW: #private::FlowInfo = #private::FlowInfo::new(#flow_name, &[]);
-                #private::register_recovery::<Self, #payload_ty, #info_ty>(
+                #private::#register::<Self, #payload_ty, #info_ty>(
                     #krate::HasTaskManager::task_manager(&**self),
                     &FLOW,
                     self,
@@ -576,6 +875,7 @@ fn register_method(flow: &Flow, header: &Header) -> TokenStream {
                         let _ = (#this, &mut #task, #bytes);
                         ::core::option::Option::None
                     },
+                    #resume_args
                 );
             }
         }

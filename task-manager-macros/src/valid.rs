@@ -51,6 +51,18 @@ pub(crate) fn check(flow: &Flow, args: &FlowArgs, errors: &mut Errors) {
         })
         .collect();
     check_step_enum(flow, args, errors);
+    if args
+        .on_owner_lost
+        .as_ref()
+        .is_some_and(|word| word == "resume")
+    {
+        for cfg in flow.steps.iter().filter_map(|step| step.cfgs.first()) {
+            errors.at(
+                cfg,
+                "a flow with `on_owner_lost = resume` runs a lost task again from its step by index: its steps cannot be `#[cfg]`-ed; remove the `#[cfg]`, or use `on_owner_lost = cancel`",
+            );
+        }
+    }
     for (position, step) in flow.steps.iter().enumerate() {
         check_step(
             step,

@@ -46,7 +46,8 @@ pub struct ClaimedTask {
     pub fence: i32,
     /// Whether it was handed to its flow, registered on this instance's manager, to run
     /// its step's cleanup here (`#[flow(on_owner_lost = cancel)]`); the ending is recorded
-    /// once the cleanup has run. `false`: the claim ended it already.
+    /// once the cleanup has run (with `on_owner_lost = resume`, the task then runs again
+    /// here, and its ending is recorded when it ends). `false`: the claim ended it already.
     pub recovering: bool,
 }
 

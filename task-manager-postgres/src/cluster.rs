@@ -289,11 +289,40 @@ impl Cluster for PgCluster {
             payload,
             info,
             outputs,
+            input: None,
         };
         self.queue(Write::Persist(boundary, applied));
         Box::pin(async move {
             // In order with the task's other writes; a write refused for good (or a store
             // without a manager) lets the step begin anyway.
+            let _ = written.await;
+            Ok(())
+        })
+    }
+
+    fn persist_resumable_step(
+        &self,
+        id: TaskId,
+        index: usize,
+        step: &'static str,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+        input: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let (applied, written) = tokio::sync::oneshot::channel();
+        let boundary = crate::recover::Boundary {
+            id,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            step,
+            payload,
+            info,
+            outputs,
+            input,
+        };
+        self.queue(Write::Persist(boundary, applied));
+        Box::pin(async move {
+            // As `persist_step`.
             let _ = written.await;
             Ok(())
         })

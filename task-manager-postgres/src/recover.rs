@@ -36,17 +36,20 @@ pub(crate) struct Boundary {
     pub(crate) info: Option<Vec<u8>>,
     /// The outputs of the completed compensated steps, by step index.
     pub(crate) outputs: Vec<(usize, Vec<u8>)>,
+    /// The input of the step that begins (a flow with `on_owner_lost = resume`).
+    pub(crate) input: Option<Vec<u8>>,
 }
 
 /// The boundary's write: as a step boundary, with the state. `$1 id, $2 owner, $3 step,
 /// $4 index, $5 payload, $6 info, $7 lease, $8 the compensated steps' indexes, $9 their
-/// outputs`.
+/// outputs, $10 the step's input`.
 const PERSIST: &str = "\
 UPDATE {s}.tasks
    SET state = 'running', started_at = coalesce(started_at, now()),
        step = $3, step_index = $4, steps_completed = $4,
        state_payload = $5, state_info = $6,
-       state_output_steps = $8::integer[], state_outputs = $9::bytea[]
+       state_output_steps = $8::integer[], state_outputs = $9::bytea[],
+       state_input = $10
  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $7::bigint
    AND state IN ('queued', 'running')";
 
@@ -73,7 +76,19 @@ UPDATE {s}.tasks t
    AND EXISTS (SELECT 1 FROM mine)
 RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
           t.state_payload, t.state_info, t.cancel_kind, t.cancel_message, t.cancel_max_wait_us,
-          t.state_output_steps, t.state_outputs";
+          t.state_output_steps, t.state_outputs, t.state_input";
+
+/// A resumable task whose claimant ran the lost step's cleanup: it runs again, here. The
+/// claim's `OwnerLost` cancel is cleared (a cancel that had won before the loss is not: such
+/// a task is not resumed). `$1 id, $2 claimant, $3 claimant's lease`.
+const RESUME: &str = "\
+UPDATE {s}.tasks
+   SET state = 'running',
+       cancel_kind = NULL, cancel_message = NULL, cancel_max_wait_us = NULL,
+       cancel_source = NULL, cancel_by = NULL, cancel_requested_at = NULL,
+       cancel_delivered_at = NULL
+ WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
+   AND state = 'cancelling' AND cancel_source = 'owner_lost'";
 
 /// The ending of a recovered task, with its cleanup and the compensations the claimant ran,
 /// in one update, under the claimant's lease, while the claim's `cancelling` holds.
@@ -127,6 +142,7 @@ impl PgCluster {
                     &self.lease(),
                     &output_steps,
                     &outputs,
+                    &boundary.input,
                 ],
             )
             .await
@@ -176,7 +192,8 @@ impl PgCluster {
             let lost = LostTask::new(id, flow.clone(), reason)
                 .at_step(index, step.clone())
                 .with_state(row.try_get(6).map_err(get)?, row.try_get(7).map_err(get)?)
-                .with_outputs(outputs);
+                .with_outputs(outputs)
+                .with_input(row.try_get(13).map_err(get)?);
             self.recover(lost, index, step.clone());
             claimed.push(ClaimedTask::new(
                 id,
@@ -210,7 +227,7 @@ impl PgCluster {
         tokio::spawn(async move {
             // The compensations ran after the cleanup, on this instance: the record keeps
             // both, as the report of a task that ends in one process does.
-            let (cleanup, compensations) = match cleanup {
+            let (cleanup, compensations, resumes) = match cleanup {
                 Some(run) => {
                     let recovered = run.await;
                     let compensations = recovered
@@ -218,10 +235,21 @@ impl PgCluster {
                         .iter()
                         .map(RecordedCompensation::from)
                         .collect();
-                    (recovered.cleanup, compensations)
+                    (recovered.cleanup, compensations, recovered.resumes)
                 }
-                None => (RecordedCleanup::Lost { step: step.clone() }, Vec::new()),
+                None => (
+                    RecordedCleanup::Lost { step: step.clone() },
+                    Vec::new(),
+                    false,
+                ),
             };
+            // A resumable flow's task runs again here once its record says it runs.
+            if resumes && this.resume(lost.clone()).await {
+                if let Some(pending) = pending {
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                }
+                return;
+            }
             let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)
                 .with_cleanup(cleanup)
                 .with_compensations(compensations);
@@ -281,5 +309,50 @@ impl PgCluster {
             .await
             .map_err(|e| StoreError::from_client("recording a recovered task's ending", e))?;
         Ok(())
+    }
+
+    /// A resumable task whose lost step was cleaned up here: records it as running here
+    /// again ([`RESUME`], retried while the server is unavailable), then hands it to the
+    /// manager, which submits it from that step (core's `CancelDelivery::resume`). `false`
+    /// if the record did not take it (this instance lost its lease meanwhile: the task will
+    /// be claimed again) or the manager did not submit it; after the record took it, a task
+    /// the manager did not submit stays `running` under this instance's lease, to be claimed
+    /// again once that lease expires.
+    async fn resume(&self, lost: LostTask) -> bool {
+        let s = self.inner.schema.quoted();
+        let mut wait = RETRY_FIRST;
+        let taken = loop {
+            let attempt = async {
+                let session = self.inner.link.session().await?;
+                session
+                    .client
+                    .execute(
+                        &RESUME.replace("{s}", &s),
+                        &[&PgId(lost.id), &self.inner.instance, &self.lease()],
+                    )
+                    .await
+                    .map_err(|e| StoreError::from_client("resuming a claimed task", e))
+            };
+            match attempt.await {
+                Ok(rows) => break rows == 1,
+                Err(StoreError::Unavailable { .. }) => {
+                    sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+                Err(_) => break false,
+            }
+        };
+        if !taken {
+            return false;
+        }
+        let resumed = self
+            .inner
+            .lease
+            .delivery()
+            .and_then(|delivery| delivery.resume(lost));
+        match resumed {
+            Some(running) => running.await,
+            None => true,
+        }
     }
 }

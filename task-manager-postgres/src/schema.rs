@@ -199,6 +199,16 @@ ALTER TABLE {s}.tasks
     ADD COLUMN compensation_messages bytea[];
 "#,
     },
+    Migration {
+        version: 6,
+        description: "a resumable flow's step input persisted with the step boundary",
+        sql: r#"
+ALTER TABLE {s}.tasks
+    -- A flow with `on_owner_lost = resume`: the input (JSON) of the step the record names,
+    -- as persisted at its boundary (`recover.rs`): the claimant runs that step again from it.
+    ADD COLUMN state_input bytea;
+"#,
+    },
 ];
 
 /// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the

@@ -1,5 +1,6 @@
 // A flow with `on_owner_lost` persists its payload and runtime info: types that serde cannot
-// write are refused on the types themselves. And `on_owner_lost` takes `cancel` only.
+// write are refused on the types themselves. And `on_owner_lost` takes `cancel` or `resume`
+// only (`resume`: tests/ui/owner_lost_resume.rs).
 
 use std::convert::Infallible;
 use task_manager_core::{flow, CancelReason, HasTaskManager, Task, TaskManager};
@@ -38,14 +39,6 @@ struct Other {
 impl Other {
     #[step]
     async fn only(&self, _task: &mut Task<u32>) -> Result<(), Infallible> {
-        Ok(())
-    }
-}
-
-#[flow(name = third, on_owner_lost = resume)]
-impl Other {
-    #[step]
-    async fn only_too(&self, _task: &mut Task<u32>) -> Result<(), Infallible> {
         Ok(())
     }
 }

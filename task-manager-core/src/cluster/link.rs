@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::cluster::{Cluster, ClusterFuture, LostTask, Recovered, Recovery, Staged};
+use crate::cluster::{
+    Cluster, ClusterFuture, Entered, LostTask, Recovered, Recovery, Resumption, Staged,
+};
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -36,6 +38,9 @@ pub(crate) struct ClusterLink {
     /// How each registered flow cleans up a task claimed from a lost instance, by flow name.
     /// No user code runs under its lock (a recovery is cloned out, then called).
     recoveries: Mutex<HashMap<&'static str, Recovery>>,
+    /// How each registered resumable flow runs a lost task again here, by flow name (same
+    /// rule as `recoveries`).
+    resumptions: Mutex<HashMap<&'static str, Resumption>>,
 }
 
 /// Why [`ClusterLink::admit`] did not register a task.
@@ -64,6 +69,7 @@ impl ClusterLink {
             staged: Mutex::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
             recoveries: Mutex::new(HashMap::new()),
+            resumptions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -100,6 +106,53 @@ impl ClusterLink {
             .get(lost.flow.as_str())
             .cloned()?;
         recovery(lost)
+    }
+
+    /// Registers how resumable flow `flow` runs a lost task again (the last registration
+    /// stands).
+    pub(crate) fn register_resumption(&self, flow: &'static str, resumption: Resumption) {
+        self.resumptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(flow, resumption);
+    }
+
+    /// Runs lost task `lost` again on this instance by its flow's registered resumption
+    /// (see [`CancelDelivery::resume`]): its id is held as reserved, the flow submits it
+    /// (which moves the id into the registry), and a flow with a cluster-wide limit enters
+    /// its line as `submit_in_cluster` does. `None` if nothing was submitted.
+    pub(crate) fn resume(&self, lost: LostTask) -> Option<ClusterFuture<bool>> {
+        let resumption = self
+            .resumptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(lost.flow.as_str())
+            .cloned()?;
+        let id = lost.id;
+        if !self.hold(id) {
+            return None;
+        }
+        if !resumption(lost) {
+            // Not submitted: the record stays the store's (nothing to release).
+            self.unhold(id);
+            return None;
+        }
+        let staged = self.take_staged(id);
+        let cluster = Arc::clone(&self.cluster);
+        Some(Box::pin(async move {
+            let Some(staged) = staged else {
+                return true;
+            };
+            // As `submit_in_cluster` does: a refused entry ends the task as a dropped
+            // handle would (its gate dropped), and the task records that ending itself.
+            match cluster.enter_line(staged.entry).await {
+                Ok(Entered::Full { .. }) | Err(_) => false,
+                Ok(entered) => {
+                    let _ = staged.gate.send(entered);
+                    true
+                }
+            }
+        }))
     }
 
     /// Notes `id` as reserved here; `false` if it already is (a second submission of the
@@ -178,6 +231,8 @@ pub(crate) trait Deliver: Send + Sync {
     fn abandon_all(&self, reason: CancelReason) -> usize;
     /// Cleans up a lost task (see [`CancelDelivery::recover`]).
     fn recover(&self, lost: LostTask) -> Option<ClusterFuture<Recovered>>;
+    /// Runs a lost task again here (see [`CancelDelivery::resume`]).
+    fn resume(&self, lost: LostTask) -> Option<ClusterFuture<bool>>;
 }
 
 /// The door through which a [`Cluster`] hands a manager the cancels the store decided for
@@ -261,6 +316,24 @@ impl CancelDelivery {
     /// a panic in the cleanup or a compensation is caught.
     pub fn recover(&self, lost: LostTask) -> Option<ClusterFuture<Recovered>> {
         self.manager.upgrade()?.recover(lost)
+    }
+}
+
+impl CancelDelivery {
+    /// A task of a flow with `#[flow(on_owner_lost = resume)]` that this instance's store
+    /// claimed and whose recovery said it resumes ([`Recovered::resumes`]), once the store
+    /// has recorded it as running here again: the flow registered on this manager submits
+    /// it as a task of this instance, under its own id, from the step the record names
+    /// (`lost.step`), that step's input (`lost.input`), the persisted payload and runtime
+    /// info, and the outputs of the completed compensated steps (`lost.outputs`, kept for
+    /// its compensations). From then on it is a task of this instance like any other: its
+    /// writes, its seal and its ending go to the store as they do for a task submitted
+    /// here. The future yields `true` once the task runs (for a flow with a cluster-wide
+    /// limit, once it has its place in the line). `None` if no resumable flow named
+    /// `lost.flow` is registered, its state cannot be read back, the submission was
+    /// refused (the manager shuts down), or the manager is gone: then nothing runs.
+    pub fn resume(&self, lost: LostTask) -> Option<ClusterFuture<bool>> {
+        self.manager.upgrade()?.resume(lost)
     }
 }
 

@@ -38,8 +38,8 @@ pub(crate) use line::{flow_line, resource_line, Staged, ALL_FLOWS_LINE};
 pub use line::{ClusterPermit, Entered, LineEntry};
 pub use link::{CancelDelivery, Delivered};
 pub(crate) use link::{ClusterLink, Deliver, Found, NotAdmitted};
-pub(crate) use state::Recovery;
 pub use state::{ClusterState, LostTask, Recovered};
+pub(crate) use state::{Recovery, Resumption};
 pub use status::{ClusterCancelRecord, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus};
 
 /// The future a [`Cluster`] method returns: boxed, so that the trait is object-safe without
@@ -207,6 +207,27 @@ pub trait Cluster: Send + Sync + 'static {
     ) -> ClusterFuture<Result<(), ClusterError>> {
         let _ = (id, index, step, payload, info, outputs);
         Box::pin(async { Ok(()) })
+    }
+
+    /// [`persist_step`](Self::persist_step) for a flow with
+    /// `#[flow(on_owner_lost = resume)]`: also `input`, the input of the step that begins
+    /// (the previous step's output, JSON; `None` for the first step or one that takes no
+    /// input), to be handed back as [`LostTask::input`], from which the claimant runs the
+    /// step again. The default records the boundary without it (a store that keeps no
+    /// input: the claimant cannot resume a step that takes one, and cancels the task).
+    #[allow(clippy::too_many_arguments)]
+    fn persist_resumable_step(
+        &self,
+        id: TaskId,
+        index: usize,
+        step: &'static str,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+        input: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let _ = input;
+        self.persist_step(id, index, step, payload, info, outputs)
     }
 
     /// Task `id`'s record, whichever instance runs it (`None`: the store has no record of

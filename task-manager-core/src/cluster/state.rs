@@ -38,6 +38,11 @@ pub struct LostTask {
     /// The outputs of the completed steps that declare a compensation, by step index, as
     /// persisted at the last boundary: the claimant runs their compensations.
     pub outputs: Vec<(usize, Vec<u8>)>,
+    /// The input of the step in progress (the previous step's output), as persisted at its
+    /// boundary, for a flow with `#[flow(on_owner_lost = resume)]`: the claimant runs that
+    /// step again from it. `None` for the first step, a step that takes no input, or a
+    /// flow that does not resume.
+    pub input: Option<Vec<u8>>,
 }
 
 impl LostTask {
@@ -60,6 +65,7 @@ impl LostTask {
             info: None,
             reason,
             outputs: Vec::new(),
+            input: None,
         }
     }
 
@@ -89,6 +95,21 @@ impl LostTask {
         self.outputs = outputs;
         self
     }
+
+    /// The persisted input of the step in progress (a flow with `on_owner_lost = resume`).
+    ///
+    /// ```
+    /// use task_manager_core::{CancelReason, LostTask, TaskId};
+    ///
+    /// let lost = LostTask::new(TaskId::new(), "upload", CancelReason::owner_lost("api-1"))
+    ///     .at_step(1, "send")
+    ///     .with_input(Some(b"42".to_vec()));
+    /// assert_eq!(lost.input.as_deref(), Some(&b"42"[..]));
+    /// ```
+    pub fn with_input(mut self, input: Option<Vec<u8>>) -> Self {
+        self.input = input;
+        self
+    }
 }
 
 /// What the claimant of a lost task ran: the interrupted step's cleanup, then the
@@ -101,17 +122,28 @@ pub struct Recovered {
     /// The compensations that ran (none if the flow declares none, or no compensated step
     /// had completed).
     pub compensations: Vec<Compensation>,
+    /// The flow resumes the task (`#[flow(on_owner_lost = resume)]`, the task lost with
+    /// `OwnerLost`, not a cancel that had won): no compensation ran, and the store hands the
+    /// task back to the manager ([`CancelDelivery::resume`](crate::CancelDelivery::resume))
+    /// once its record says it runs again, instead of recording an ending.
+    pub resumes: bool,
 }
 
 /// A flow's way to clean up a lost task, registered on a clustered manager by the
 /// generated `register_<flow>`.
 pub(crate) type Recovery = Arc<dyn Fn(LostTask) -> Option<ClusterFuture<Recovered>> + Send + Sync>;
 
-/// A payload or runtime info type, or a compensated step's output, that a flow with
-/// `#[flow(on_owner_lost = cancel)]` keeps in the cluster's store: every type that implements
-/// serde's `Serialize` and `DeserializeOwned`, with the `cluster-state` feature.
+/// A resumable flow's way to run a lost task again from its interrupted step on this
+/// instance, registered by the generated `register_<flow>`: `true` if the task was
+/// submitted here (its id held as reserved first).
+pub(crate) type Resumption = Arc<dyn Fn(LostTask) -> bool + Send + Sync>;
+
+/// A payload or runtime info type, a compensated step's output, or (with
+/// `on_owner_lost = resume`) a step's input, that a flow with `#[flow(on_owner_lost = ..)]`
+/// keeps in the cluster's store: every type that implements serde's `Serialize` and
+/// `DeserializeOwned`, with the `cluster-state` feature.
 #[diagnostic::on_unimplemented(
-    message = "a flow with `on_owner_lost` keeps its payload, runtime info and compensated steps' outputs in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
+    message = "a flow with `on_owner_lost` keeps its payload, runtime info, compensated steps' outputs and (with `resume`) steps' inputs in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
     label = "`{Self}` cannot be persisted",
     note = "derive `serde::Serialize` and `serde::Deserialize` on `{Self}` (and enable task-manager-core's `cluster-state` feature), or remove `on_owner_lost` from the flow"
 )]

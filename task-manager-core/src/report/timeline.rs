@@ -117,6 +117,15 @@ impl Timeline {
         ran
     }
 
+    /// `count` steps were done before this run began (a task resumed on the instance that
+    /// claimed it from a lost one): each is recorded as completed, with no time here.
+    pub(crate) fn done_elsewhere(&mut self, count: usize) {
+        for _ in 0..count {
+            self.push(Span::default());
+        }
+        self.last_end = StepEnd::Completed;
+    }
+
     /// Something was awaited since the last step ended (a resource, a cleanup): the next
     /// instant is read from the clock.
     pub(crate) fn interrupt(&mut self) {

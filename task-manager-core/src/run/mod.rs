@@ -39,7 +39,9 @@ mod submit;
 pub use attempt::{AttemptRace, AttemptRun, Attempts};
 pub use claim::Claim;
 pub use compensate::{CompensationResult, Halt};
-pub use recover::{register_recovery, LostCleanup, LostCompensation};
+pub use recover::{
+    register_recovery, register_resumption, LostCleanup, LostCompensation, ResumeCheck, ResumeRun,
+};
 pub use scope::{Scope, StepRun, Stop};
 pub use step_limits::StepLimits;
 pub use step_timer::StepTimer;

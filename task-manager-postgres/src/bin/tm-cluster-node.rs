@@ -23,6 +23,11 @@
 //!   `on_owner_lost = cancel` whose steps `u0` and `u1` return at once and declare a
 //!   compensation, and whose step `u2` works as a `durable` step does; its cleanup and
 //!   compensations each insert a row into the schema's `undos` table, in the order they ran.
+//! * `resumable ID GATED WORK_US`: the same with a `resumable` task, a flow with
+//!   `on_owner_lost = resume` (registered at start) whose steps `r0`, `r1` and `r2` work as
+//!   `durable` steps do, each inserting a row into the schema's `completions` table as it
+//!   returns (`r0` returns 10, `r1` its input plus 1, which `r2` takes), with cleanups as
+//!   `durable`'s and a compensation of `r0` counted in `undos`.
 //! * `open ID GATE`: opens a gate once (gate `i` is step `i`'s, `100 + i` its cleanup's).
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
@@ -41,6 +46,8 @@
 //! * `quit`.
 //!
 //! And by itself: `began ID STEP` and `cleanup ID STEP` when a step or a cleanup begins,
+//! `finished ID KIND` when any task of this instance ends (a resumed task too, which has
+//! no handle here; KIND `completed`, `cancelled`, or the ending's debug form),
 //! `ended ID KIND STEP REASON` when a task ends (`-` for none; KIND `abandoned` for a task
 //! this instance lost with its lease). Each cleanup also inserts a
 //! row into the schema's `cleanups` table (created here), so that a test counts the
@@ -54,7 +61,7 @@ use std::time::Duration;
 
 use task_manager_core::{
     flow, Addon, CancelReason, Ending, EventKind, HasTaskManager, Limit, Passport, RecordedCleanup,
-    Task, TaskEvent, TaskId, TaskManager,
+    Task, TaskEnd, TaskEvent, TaskId, TaskManager,
 };
 use task_manager_postgres::{LeaseRenewal, PgCluster};
 use tokio::sync::{mpsc, Semaphore};
@@ -246,7 +253,68 @@ impl Node {
     }
 }
 
+#[flow(name = resumable, on_owner_lost = resume)]
 impl Node {
+    #[step(cancel = undo_r0, compensate = compensate_r0)]
+    async fn r0(&self, task: &mut Task<Durable>) -> Result<u32, Infallible> {
+        self.work_durable(task, 0).await?;
+        self.count_completion(task.id(), 0).await;
+        Ok(10)
+    }
+
+    #[step(cancel = undo_r1)]
+    async fn r1(&self, task: &mut Task<Durable>, made: u32) -> Result<u32, Infallible> {
+        self.work_durable(task, 1).await?;
+        self.count_completion(task.id(), 1).await;
+        Ok(made + 1)
+    }
+
+    #[step(cancel = undo_r2)]
+    async fn r2(&self, task: &mut Task<Durable>, made: u32) -> Result<(), Infallible> {
+        if made != 11 {
+            println!("error {} r2 was given {made}", task.id());
+        }
+        self.work_durable(task, 2).await?;
+        self.count_completion(task.id(), 2).await;
+        Ok(())
+    }
+
+    async fn undo_r0(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 0, reason).await;
+    }
+
+    async fn undo_r1(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 1, reason).await;
+    }
+
+    async fn undo_r2(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_durable(task, 2, reason).await;
+    }
+
+    async fn compensate_r0(&self, task: &mut Task<Durable>, made: u32) {
+        self.count_undo(task.id(), &format!("compensate r0 {made}"))
+            .await;
+    }
+}
+
+impl Node {
+    /// Inserts `(id, step)` into the schema's `completions` table: step `step` of task `id`
+    /// returned.
+    async fn count_completion(&self, id: TaskId, step: u32) {
+        let insert = format!(
+            "INSERT INTO \"{}\".completions (id, step) VALUES ($1::text::uuid, $2)",
+            self.schema
+        );
+        let step_number = i32::try_from(step).unwrap_or(i32::MAX);
+        if let Err(e) = self
+            .db
+            .execute(&insert, &[&id.to_string(), &step_number])
+            .await
+        {
+            println!("error {id} counting a completion: {e}");
+        }
+    }
+
     /// Says `undo ID WHAT` and inserts it into the schema's `undos` table (in order).
     async fn count_undo(&self, id: TaskId, what: &str) {
         println!("undo {id} {what}");
@@ -355,6 +423,14 @@ impl Addon for Waits {
             EventKind::WaitingForResource { step, .. } => {
                 println!("waiting {} {}", event.id, step.index)
             }
+            EventKind::Finished { ending, .. } => {
+                let kind = match ending {
+                    TaskEnd::Completed => "completed".to_owned(),
+                    TaskEnd::Cancelled { .. } => "cancelled".to_owned(),
+                    other => format!("{other:?}").replace(' ', "_"),
+                };
+                println!("finished {} {kind}", event.id);
+            }
             _ => {}
         }
     }
@@ -428,7 +504,8 @@ async fn run(
          CREATE TABLE IF NOT EXISTS \"{schema}\".counts (name text PRIMARY KEY, running int NOT NULL, peak int NOT NULL);
          INSERT INTO \"{schema}\".counts VALUES ('probe', 0, 0), ('r', 0, 0) ON CONFLICT DO NOTHING;
          CREATE TABLE IF NOT EXISTS \"{schema}\".starts (seq bigserial PRIMARY KEY, id uuid NOT NULL);
-         CREATE TABLE IF NOT EXISTS \"{schema}\".undos (seq bigserial PRIMARY KEY, id uuid NOT NULL, what text NOT NULL);"
+         CREATE TABLE IF NOT EXISTS \"{schema}\".undos (seq bigserial PRIMARY KEY, id uuid NOT NULL, what text NOT NULL);
+         CREATE TABLE IF NOT EXISTS \"{schema}\".completions (id uuid NOT NULL, step int NOT NULL);"
     ))
     .await?;
     let mut limit = Limit::new(settings.limit).with_queue_capacity(settings.capacity);
@@ -450,6 +527,7 @@ async fn run(
     // This instance runs the cleanups of the `durable` tasks it claims from lost instances.
     node.register_durable();
     node.register_undoable();
+    node.register_resumable();
 
     // Standard input is read on a thread of its own: the runtime has no `io-std`.
     let (lines, mut commands) = mpsc::unbounded_channel::<String>();
@@ -470,7 +548,8 @@ async fn run(
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            [kind @ ("submit" | "durable" | "undoable"), id, gated, work, rest @ ..] => {
+            [kind @ ("submit" | "durable" | "undoable" | "resumable"), id, gated, work, rest @ ..] =>
+            {
                 let id: TaskId = id.parse()?;
                 let (gated, work_us): (bool, u64) = (*gated == "1", work.parse()?);
                 let count = rest.get(1) == Some(&"1");
@@ -490,6 +569,11 @@ async fn run(
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_durable(p))
+                        .await
+                } else if *kind == "resumable" {
+                    let passport = Passport::new((gated, work_us)).with_id(id);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_resumable(p))
                         .await
                 } else {
                     let passport = Passport::new((gated, work_us)).with_id(id);

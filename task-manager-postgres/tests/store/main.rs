@@ -18,6 +18,7 @@ mod processes;
 mod purge;
 mod records;
 mod restart;
+mod resume;
 mod storm;
 mod support;
 mod text;

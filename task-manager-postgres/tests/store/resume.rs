@@ -1,0 +1,187 @@
+//! `#[flow(on_owner_lost = resume)]` against a real server, instances as OS processes
+//! (`tm-cluster-node`'s `resumable` flow: steps `r0`, `r1`, `r2`, each counting itself in the
+//! schema's `completions` table as it returns, cleanups counted in `cleanups`, `r0`'s
+//! compensation in `undos`). An owner killed with `SIGKILL` mid-step: the claimant runs the
+//! lost step's cleanup, then that step again, and finishes the task. Leases are long and
+//! expired explicitly, as in `crash.rs`; the test waits only for the lines the instances
+//! print.
+
+use task_manager_core::TaskId;
+use task_manager_postgres::{Ended, TaskState};
+
+use crate::nodes::Node;
+use crate::support::{admin, fresh_schema, join};
+
+const LEASE_MS: u64 = 60_000;
+const RENEW_MS: u64 = 20_000;
+
+async fn expire(schema: &str, instance: &str) {
+    admin()
+        .await
+        .execute(
+            &format!(
+                "UPDATE \"{schema}\".leases SET expires_at = now() - interval '1 second' \
+                 WHERE instance = $1"
+            ),
+            &[&instance],
+        )
+        .await
+        .expect("expiring a lease");
+}
+
+/// Claims on `node`; returns how many tasks it claimed.
+fn claim(node: &mut Node) -> usize {
+    let before = node.count(|line| line.starts_with("claims "));
+    node.send("claim");
+    node.wait_count(|line| line.starts_with("claims "), before + 1);
+    let answer = node.answer("claims");
+    answer[answer.len() - 1].parse().expect("a count")
+}
+
+/// The rows of `table` (`completions` or `cleanups`) for task `id`: the steps, in order.
+async fn steps_in(schema: &str, table: &str, id: TaskId) -> Vec<i32> {
+    admin()
+        .await
+        .query(
+            &format!(
+                "SELECT step FROM \"{schema}\".{table} WHERE id = $1::text::uuid ORDER BY step"
+            ),
+            &[&id.to_string()],
+        )
+        .await
+        .expect("reading the counts")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+async fn undos(schema: &str, id: TaskId) -> Vec<String> {
+    admin()
+        .await
+        .query(
+            &format!("SELECT what FROM \"{schema}\".undos WHERE id = $1::text::uuid ORDER BY seq"),
+            &[&id.to_string()],
+        )
+        .await
+        .expect("reading the undos")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Submits a gated resumable task on `node` and lets it run into step `step`.
+fn run_into(node: &mut Node, id: TaskId, step: u32) {
+    node.send(&format!("resumable {id} 1 0"));
+    for gate in 0..step {
+        node.open(id, gate);
+    }
+    node.wait_line(|line| line == format!("began {id} {step}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_killed_mid_step_has_each_resumable_task_finished_by_the_claimant() {
+    let schema = fresh_schema("resume_kill").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    // Two tasks lost in each step.
+    let tasks: Vec<(TaskId, u32)> = (0..6).map(|i| (TaskId::new(), i % 3)).collect();
+    for &(id, step) in &tasks {
+        run_into(&mut a, id, step);
+    }
+    a.flush();
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), tasks.len());
+    for &(id, step) in &tasks {
+        // The lost step's cleanup, then that step and the later ones, on b.
+        b.open(id, 100 + step);
+        for gate in step..3 {
+            b.open(id, gate);
+        }
+    }
+    for &(id, _) in &tasks {
+        b.wait_line(|line| line == format!("finished {id} completed"));
+    }
+    b.flush();
+    let store = join(&schema, "observer").await;
+    for &(id, step) in &tasks {
+        // Each step completed once, across both instances: those completed on a never ran
+        // again; the lost one began twice and completed once, on b.
+        assert_eq!(steps_in(&schema, "completions", id).await, [0, 1, 2]);
+        // The lost attempt's cleanup ran once, on b (a was killed before any).
+        assert_eq!(steps_in(&schema, "cleanups", id).await, [step as i32]);
+        assert!(b.lines().contains(&format!("cleanup {id} {step}")));
+        assert!(undos(&schema, id).await.is_empty(), "nothing compensated");
+        let record = store.status(id).await.unwrap().expect("a record");
+        assert_eq!(record.state, TaskState::Finished);
+        assert_eq!(record.instance, "b");
+        assert_eq!(record.steps_completed, 3);
+        assert!(record.cancel.is_none(), "the claim's cancel was cleared");
+        assert_eq!(record.ending.expect("an ending").ended, Ended::Completed);
+    }
+    assert!(
+        !b.lines().iter().any(|line| line.starts_with("error ")),
+        "{:?}",
+        b.lines()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_task_lost_again_is_resumed_again_and_each_lost_attempt_cleaned_up_once() {
+    let schema = fresh_schema("resume_twice").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let mut c = Node::start_with_lease(&schema, "c", LEASE_MS, RENEW_MS);
+    let id = TaskId::new();
+    run_into(&mut a, id, 1);
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), 1);
+    // b cleans up a's attempt and begins step 1 again, where it is killed in turn.
+    b.open(id, 101);
+    b.wait_line(|line| line == format!("began {id} 1"));
+    b.kill();
+    expire(&schema, "b").await;
+    assert_eq!(claim(&mut c), 1);
+    c.open(id, 101);
+    c.open(id, 1);
+    c.open(id, 2);
+    c.wait_line(|line| line == format!("finished {id} completed"));
+    c.flush();
+    assert_eq!(steps_in(&schema, "completions", id).await, [0, 1, 2]);
+    // One cleanup per interrupted attempt of step 1: a's (run by b), b's (run by c).
+    assert_eq!(steps_in(&schema, "cleanups", id).await, [1, 1]);
+    let record = join(&schema, "observer")
+        .await
+        .status(id)
+        .await
+        .unwrap()
+        .expect("a record");
+    assert_eq!(record.instance, "c");
+    assert_eq!(record.ending.expect("an ending").ended, Ended::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_task_is_cancelled_from_another_instance_and_compensated() {
+    let schema = fresh_schema("resume_cancel").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let mut c = Node::start_with_lease(&schema, "c", LEASE_MS, RENEW_MS);
+    let id = TaskId::new();
+    run_into(&mut a, id, 1);
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), 1);
+    b.open(id, 101);
+    b.wait_line(|line| line == format!("began {id} 1"));
+    // c cancels the task that b resumed: decided in the store, delivered to b.
+    c.cancel(id, "user left");
+    assert_eq!(c.answer(&format!("cancel {id}")), ["Requested"]);
+    b.open(id, 101);
+    b.wait_line(|line| line == format!("finished {id} cancelled"));
+    assert_eq!(c.answer(&format!("cancelled {id}")), ["completed:r1"]);
+    // Step 1's cleanup for a's attempt and for b's; r0 (completed on a) compensated on b.
+    assert_eq!(steps_in(&schema, "cleanups", id).await, [1, 1]);
+    assert_eq!(steps_in(&schema, "completions", id).await, [0]);
+    assert_eq!(undos(&schema, id).await, ["compensate r0 10"]);
+}

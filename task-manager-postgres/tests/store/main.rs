@@ -18,3 +18,4 @@ mod restart;
 mod storm;
 mod support;
 mod text;
+mod writes;

@@ -1,6 +1,7 @@
 //! The crash storm: three instances as OS processes run `TM_CRASH_TASKS` tasks (3,000 by
-//! default: 3 x 1,000, 4 to 6 s here) of the `durable` flow (`on_owner_lost = cancel`),
-//! submitted round-robin; at seeded moments (`TM_CRASH_SEED`) a random instance, surely mid-step in a few gated tasks
+//! default: 3 x 1,000, about 5 s here) of the `durable` flow (`on_owner_lost = cancel`),
+//! submitted round-robin; at seeded moments (`TM_CRASH_SEED`) a random instance, surely
+//! mid-step in a few gated tasks
 //! (each at a seeded step) besides what it runs then, is killed with `SIGKILL`, its lease
 //! expired (what its time would do), a survivor told to claim, and a replacement started
 //! under a new name. Then: no record is left unfinished; every task its instance confirmed has
@@ -10,7 +11,7 @@
 //! or not at all when it had not begun a step (or had sealed its own ending: it then ends
 //! `failed`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use task_manager_core::TaskId;
 
@@ -115,19 +116,11 @@ fn instances_killed_at_random_moments_have_each_interrupted_step_cleaned_up_once
         owner.insert(id, nodes[node].name.clone());
         order.push(id);
     }
-    // The live instances' own tasks end by themselves; then every write is flushed. (One
-    // count of their `ended` lines per instance: a wait per task would scan the instance's
-    // whole output once per task.)
+    // The live instances' own tasks end by themselves; then every write is flushed.
     for node in &nodes {
-        let own: HashSet<TaskId> = order
-            .iter()
-            .filter(|id| owner[*id] == node.name)
-            .copied()
-            .collect();
-        node.wait_count(
-            |line| ended_id(line).is_some_and(|id| own.contains(&id)),
-            own.len(),
-        );
+        for id in order.iter().filter(|id| owner[id] == node.name) {
+            node.wait_line(|line| line.starts_with(&format!("ended {id} ")));
+        }
     }
     // A last claim on a live instance, for the moments a kill met a task not yet recorded.
     let before = nodes[0].count(|line| line.starts_with("claims "));
@@ -211,11 +204,6 @@ fn instances_killed_at_random_moments_have_each_interrupted_step_cleaned_up_once
     );
     drop(nodes);
     drop(killed);
-}
-
-/// The task of an `ended ID ...` line.
-fn ended_id(line: &str) -> Option<TaskId> {
-    line.strip_prefix("ended ")?.split(' ').next()?.parse().ok()
 }
 
 fn step_number(step: &str) -> i32 {

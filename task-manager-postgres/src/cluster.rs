@@ -8,9 +8,15 @@
 //! * `release`, `submitted`, `step_began` and `ended` are told from the runner's hot path and
 //!   must not block it: they are queued to writer tasks, one task's writes always to the same
 //!   writer (by its id), which applies them in order, retrying while the server is
-//!   unavailable. The writers share a connection of their own, so that the awaited calls
-//!   never queue behind them. A write the store refuses for good is dropped and counted
-//!   ([`PgCluster::dropped_writes`]).
+//!   unavailable. The writers use connections of their own (`WRITER_CONNECTIONS`, each
+//!   writer always the same one), so that the awaited calls never queue behind them, and
+//!   the writes of tasks on different connections are applied in parallel. A write the store
+//!   refuses for good is dropped and counted ([`PgCluster::dropped_writes`]).
+//! * `persist_step` (a flow with `on_owner_lost`) queues a boundary with state to the same
+//!   writers, in order with the task's other writes, and is ready once it is applied. The
+//!   plain boundary of the same step, told right after, is not sent when the boundary with
+//!   state was written (it would write the same columns again): one statement per
+//!   persisted boundary (`tests/store/writes.rs`).
 //! * **While the server is down** (stopped, restarting, cut off) no queued write is dropped:
 //!   each waits in its writer's queue, in order, retried with a backoff from `RETRY_FIRST`
 //!   to `RETRY_MAX` until the server answers, since a task's boundary or ending told to the
@@ -27,6 +33,7 @@
 //!   manager is gone; every `purge_every` it also deletes the finished records older than
 //!   `keep_finished` ([`PgCluster::purge_finished`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +53,15 @@ use crate::record::{Ended, Seal, TaskState};
 use crate::store::PgCluster;
 
 /// How many writer tasks share an instance's queued writes (by task id): one task's writes
-/// stay in order, and several tasks' writes are pipelined on the store's connection.
-const WRITERS: usize = 8;
+/// stay in order, and several tasks' writes are pipelined on the writers' connections.
+const WRITERS: usize = 16;
+/// How many connections the writers use (each writer always the same one: writer `k` uses
+/// connection `k % WRITER_CONNECTIONS`, so one task's writes stay on one connection, in
+/// order). Each is a server process of its own, so that the writes of different tasks are
+/// applied in parallel rather than one after another.
+const WRITER_CONNECTIONS: usize = 2;
+/// How many tasks a writer remembers as persisted at most (see `write_loop`).
+const PERSISTED_MAX: usize = 4096;
 /// The first and the longest wait before a write, a seal or a read is tried again while the
 /// server is unavailable.
 const RETRY_FIRST: Duration = Duration::from_millis(20);
@@ -169,20 +183,24 @@ impl Cluster for PgCluster {
                 "this PgCluster is attached to a manager already (one manager per instance)",
             ));
         }
-        // The writers' own connection (made on their first write): a reservation or a seal
-        // then never waits behind the boundary writes of other tasks on the store's one.
+        // The writers' own connections (each made on its first write): a reservation or a
+        // seal then never waits behind the boundary writes of other tasks on the store's one.
         let inner = &self.inner;
-        let writing = PgCluster::new(
-            inner.config.clone(),
-            inner.schema.clone(),
-            inner.instance.clone(),
-            inner.options.clone(),
-            Link::lazy(inner.config.clone(), inner.schema.clone()),
-            Arc::clone(&inner.lease),
-        );
-        for queue in queues {
+        let writing: Vec<PgCluster> = (0..WRITER_CONNECTIONS)
+            .map(|_| {
+                PgCluster::new(
+                    inner.config.clone(),
+                    inner.schema.clone(),
+                    inner.instance.clone(),
+                    inner.options.clone(),
+                    Link::lazy(inner.config.clone(), inner.schema.clone()),
+                    Arc::clone(&inner.lease),
+                )
+            })
+            .collect();
+        for (k, queue) in queues.into_iter().enumerate() {
             runtime.spawn(write_loop(
-                writing.clone(),
+                writing[k % writing.len()].clone(),
                 queue,
                 Arc::clone(&dropped_writes),
                 Arc::clone(&pending),
@@ -386,7 +404,22 @@ async fn write_loop(
     dropped: Arc<AtomicU64>,
     pending: Arc<AtomicU64>,
 ) {
+    // The boundaries with state this writer wrote, by task, not yet followed by the same
+    // step's plain boundary: the runner tells that one right after (`step_began`), and it
+    // would write the very columns the boundary with state wrote, so it is not sent.
+    let mut persisted: HashMap<TaskId, u32> = HashMap::new();
     while let Some(write) = queue.recv().await {
+        match &write {
+            Write::Step(id, index, _) if persisted.get(id) == Some(index) => {
+                persisted.remove(id);
+                pending.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            Write::Step(id, _, _) | Write::Ended(id, _) | Write::Release(id) => {
+                persisted.remove(id);
+            }
+            Write::Flow(..) | Write::Persist(..) => {}
+        }
         let mut wait = RETRY_FIRST;
         loop {
             let written = match &write {
@@ -396,7 +429,21 @@ async fn write_loop(
                     cluster.begin_step(*id, *index, step).await.map(drop)
                 }
                 Write::Ended(id, ending) => cluster.record_final(*id, ending).await.map(drop),
-                Write::Persist(boundary, _) => cluster.persist_boundary(boundary).await,
+                Write::Persist(boundary, _) => {
+                    cluster.persist_boundary(boundary).await.map(|written| {
+                        // Only a boundary that was written stands for the plain one: one
+                        // that matched nothing (a cancel won, the task was claimed) leaves
+                        // the plain one to be sent, and refused or counted as before.
+                        if written {
+                            if persisted.len() >= PERSISTED_MAX {
+                                // Tasks abandoned between the two (told nothing more): forget
+                                // them; what is forgotten is only written twice.
+                                persisted.clear();
+                            }
+                            persisted.insert(boundary.id, boundary.index);
+                        }
+                    })
+                }
             };
             match written {
                 Ok(()) => {

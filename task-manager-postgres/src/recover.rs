@@ -43,7 +43,7 @@ pub(crate) struct Boundary {
 /// The boundary's write: as a step boundary, with the state. `$1 id, $2 owner, $3 step,
 /// $4 index, $5 payload, $6 info, $7 lease, $8 the compensated steps' indexes, $9 their
 /// outputs, $10 the step's input`.
-const PERSIST: &str = "\
+pub(crate) const PERSIST: &str = "\
 UPDATE {s}.tasks
    SET state = 'running', started_at = coalesce(started_at, now()),
        step = $3, step_index = $4, steps_completed = $4,
@@ -112,8 +112,9 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 
 impl PgCluster {
     /// Writes a step boundary with the task's persisted state (see [`PERSIST`]). A boundary
-    /// that matches nothing (a cancel won, or the task was claimed) writes nothing.
-    pub(crate) async fn persist_boundary(&self, boundary: &Boundary) -> Result<(), StoreError> {
+    /// that matches nothing (a cancel won, or the task was claimed) writes nothing:
+    /// `Ok(false)`.
+    pub(crate) async fn persist_boundary(&self, boundary: &Boundary) -> Result<bool, StoreError> {
         no_nul("step name", boundary.step)?;
         let index = i32::try_from(boundary.index).unwrap_or(i32::MAX);
         let output_steps: Vec<i32> = boundary
@@ -126,12 +127,11 @@ impl PgCluster {
             .iter()
             .map(|(_, bytes)| bytes.as_slice())
             .collect();
-        let s = self.inner.schema.quoted();
         let session = self.inner.link.session().await?;
-        session
+        let written = session
             .client
             .execute(
-                &PERSIST.replace("{s}", &s),
+                &session.sql.persist,
                 &[
                     &PgId(boundary.id),
                     &self.inner.instance,
@@ -147,7 +147,7 @@ impl PgCluster {
             )
             .await
             .map_err(|e| StoreError::from_client("recording a step boundary with its state", e))?;
-        Ok(())
+        Ok(written == 1)
     }
 
     /// Claims the lost tasks that a flow can clean up ([`RECOVER`]), and hands each to this

@@ -51,6 +51,10 @@ pub(crate) struct Statements {
     pub(crate) name_flow: Statement,
     /// See [`FINAL`].
     pub(crate) final_record: Statement,
+    /// A step boundary with the task's persisted state: see `recover.rs`'s `PERSIST`.
+    /// Prepared like the others (sent as text, each boundary cost a round trip and a parse
+    /// more).
+    pub(crate) persist: Statement,
 }
 
 /// The final record a clustered manager's task writes (see `owner.rs`): whatever decided
@@ -190,6 +194,7 @@ impl Statements {
             ))
             .await?,
             final_record: prepare(FINAL.replace("{s}", &s)).await?,
+            persist: prepare(crate::recover::PERSIST.replace("{s}", &s)).await?,
         })
     }
 }

@@ -1,6 +1,7 @@
-//! The crash storm: three instances as OS processes run `TM_CRASH_TASKS` tasks (450 by
-//! default) of the `durable` flow (`on_owner_lost = cancel`), submitted round-robin; at
-//! seeded moments (`TM_CRASH_SEED`) a random instance, surely mid-step in a few gated tasks
+//! The crash storm: three instances as OS processes run `TM_CRASH_TASKS` tasks (3,000 by
+//! default: 3 x 1,000, about 5 s here) of the `durable` flow (`on_owner_lost = cancel`),
+//! submitted round-robin; at seeded moments (`TM_CRASH_SEED`) a random instance, surely
+//! mid-step in a few gated tasks
 //! (each at a seeded step) besides what it runs then, is killed with `SIGKILL`, its lease
 //! expired (what its time would do), a survivor told to claim, and a replacement started
 //! under a new name. Then: no record is left unfinished; every task its instance confirmed has
@@ -44,7 +45,7 @@ const RENEW_MS: u64 = 20_000;
 
 #[test]
 fn instances_killed_at_random_moments_have_each_interrupted_step_cleaned_up_once() {
-    let tasks = setting("TM_CRASH_TASKS", 450) as usize;
+    let tasks = setting("TM_CRASH_TASKS", 3_000) as usize;
     let seed = setting("TM_CRASH_SEED", 16);
     let mut rng = Rng(seed.max(1));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime for the test's queries");

@@ -22,3 +22,4 @@ mod resume;
 mod storm;
 mod support;
 mod text;
+mod writes;

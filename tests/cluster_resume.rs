@@ -427,10 +427,13 @@ async fn a_cancel_that_wins_while_the_lost_step_is_cleaned_up_compensates_and_ru
     assert!(recovered.compensations.is_empty(), "{recovered:?}");
     let mut user = lost;
     user.reason = CancelReason::from("user left");
-    let compensations = delivery(&store)
-        .compensate(user)
-        .expect("a registered flow, readable state")
-        .await;
+    let compensations = task_manager_support::soon(
+        "the compensations",
+        delivery(&store)
+            .compensate(user)
+            .expect("a registered flow, readable state"),
+    )
+    .await;
     assert!(
         matches!(
             compensations.as_slice(),

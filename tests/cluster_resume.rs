@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use task_manager_core::{
     flow, CancelDelivery, CancelReason, CancelSource, Cluster, ClusterEnding, ClusterError,
-    ClusterFuture, Compensation, EndedAs, HasTaskManager, LostTask, Passport, RecordedCleanup, Recovered, Task,
-    TaskId, TaskManager,
+    ClusterFuture, Compensation, EndedAs, HasTaskManager, LostTask, Passport, RecordedCleanup,
+    Recovered, Task, TaskId, TaskManager,
 };
 use task_manager_support::{Gate, Journal};
 
@@ -437,7 +437,10 @@ async fn a_cancel_that_wins_while_the_lost_step_is_cleaned_up_compensates_and_ru
     assert!(
         matches!(
             compensations.as_slice(),
-            [Compensation::Completed { step: "pay", .. }, Compensation::Completed { step: "book", .. }]
+            [
+                Compensation::Completed { step: "pay", .. },
+                Compensation::Completed { step: "book", .. }
+            ]
         ),
         "{compensations:?}"
     );

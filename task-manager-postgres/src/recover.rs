@@ -13,6 +13,9 @@
 //!   `claim.rs`'s update skips it. The claimant then runs the cleanup and records the ending
 //!   with its own lease. If the claimant is lost too before it records the ending, its lease
 //!   expires and the record is claimed again: that cleanup then runs again, from its start.
+//! * While the claimant cleans up, a user's cancel may replace the claim's `OwnerLost`
+//!   (`sql.rs`'s `CANCEL` matches `cancelling` with `owner_lost`): [`RESUME`] then matches
+//!   nothing, and a resumable task is compensated and ended as for `cancel`, never resumed.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -271,11 +274,8 @@ impl PgCluster {
                             .delivery()
                             .and_then(|delivery| delivery.compensate(lost.clone()));
                         if let Some(run) = run {
-                            compensations = run
-                                .await
-                                .iter()
-                                .map(RecordedCompensation::from)
-                                .collect();
+                            compensations =
+                                run.await.iter().map(RecordedCompensation::from).collect();
                         }
                     }
                     Resumed::NotTaken => {}

@@ -198,8 +198,7 @@ async fn a_resumed_task_is_cancelled_from_another_instance_and_compensated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancel_while_the_claimant_cleans_up_the_lost_step_wins_and_the_task_does_not_run_again(
-) {
+async fn a_cancel_during_the_claimants_cleanup_wins_and_the_task_does_not_run_again() {
     let schema = fresh_schema("resume_cancel_cleanup").await;
     let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
     let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
@@ -236,7 +235,11 @@ async fn a_cancel_while_the_claimant_cleans_up_the_lost_step_wins_and_the_task_d
         ["completed:r1", "completed:r1"]
     );
     // r1 never began again on b, and its cleanup ran once (a's attempt's, on b).
-    assert!(!b.lines().contains(&format!("began {id} 1")), "{:?}", b.lines());
+    assert!(
+        !b.lines().contains(&format!("began {id} 1")),
+        "{:?}",
+        b.lines()
+    );
     assert_eq!(steps_in(&schema, "cleanups", id).await, [1]);
     assert_eq!(steps_in(&schema, "completions", id).await, [0]);
     assert_eq!(undos(&schema, id).await, ["compensate r0 10"]);

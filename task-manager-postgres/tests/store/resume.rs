@@ -268,3 +268,44 @@ async fn a_cancel_during_the_claimants_cleanup_wins_and_the_task_does_not_run_ag
         ending.compensations
     );
 }
+
+/// The same window for a flow with `on_owner_lost = cancel` (`durable`): the cancel wins
+/// too, and its reason becomes the ending's; the cleanup runs once, as it would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_the_claimants_cleanup_of_a_cancelled_flow_wins_with_its_reason() {
+    let schema = fresh_schema("cancel_cleanup_window").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let mut c = Node::start_with_lease(&schema, "c", LEASE_MS, RENEW_MS);
+    let id = TaskId::new();
+    a.send(&format!("durable {id} 1 0"));
+    a.open(id, 0);
+    a.wait_line(|line| line == format!("began {id} 1"));
+    a.flush();
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), 1);
+    b.wait_line(|line| line == format!("cleanup {id} 1"));
+    c.cancel(id, "user left");
+    assert_eq!(c.answer(&format!("cancel {id}")), ["Requested"]);
+    b.open(id, 101);
+    b.flush();
+    assert_eq!(c.answer(&format!("cancelled {id}")), ["completed:d1"]);
+    assert_eq!(steps_in(&schema, "cleanups", id).await, [1]);
+    let record = join(&schema, "observer")
+        .await
+        .status(id)
+        .await
+        .unwrap()
+        .expect("a record");
+    assert_eq!(record.state, TaskState::Finished);
+    let cancel = record.cancel.expect("the user's cancel");
+    assert_eq!(cancel.reason, CancelReason::from("user left"));
+    assert_eq!(cancel.source, CancelSource::Request);
+    assert_eq!(
+        record.ending.expect("an ending").ended,
+        Ended::Cancelled {
+            step: Some("d1".to_owned())
+        }
+    );
+}

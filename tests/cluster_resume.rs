@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use task_manager_core::{
     flow, CancelDelivery, CancelReason, CancelSource, Cluster, ClusterEnding, ClusterError,
-    ClusterFuture, EndedAs, HasTaskManager, LostTask, Passport, RecordedCleanup, Recovered, Task,
-    TaskId, TaskManager,
+    ClusterFuture, Compensation, EndedAs, HasTaskManager, LostTask, Passport, RecordedCleanup,
+    Recovered, Task, TaskId, TaskManager,
 };
 use task_manager_support::{Gate, Journal};
 
@@ -115,6 +115,8 @@ struct Trips {
     journal: Journal,
     /// `ship` passes it when the payload says `wait`.
     gate: Gate,
+    /// `unship` (the cleanup) passes it when the payload says `hold`.
+    cleanup_gate: Gate,
 }
 
 #[flow(name = trip, on_owner_lost = resume)]
@@ -159,7 +161,10 @@ impl Trips {
             .record(format!("unpay {} ({reason})", task.payload()));
     }
 
-    async fn unship(&self, _task: &mut Task<String, u32>, reason: CancelReason) {
+    async fn unship(&self, task: &mut Task<String, u32>, reason: CancelReason) {
+        if task.payload() == "hold" {
+            self.cleanup_gate.pass().await;
+        }
         self.journal.record(format!("unship ({reason})"));
     }
 }
@@ -174,6 +179,7 @@ fn instance() -> (Store, Arc<Trips>) {
             .expect("builds"),
         journal: Journal::new(),
         gate: Gate::new(),
+        cleanup_gate: Gate::new(),
     });
     trips.register_trip();
     (store, trips)
@@ -394,6 +400,59 @@ async fn a_task_whose_input_does_not_read_back_is_cleaned_up_and_compensated_not
     assert_eq!(
         trips.journal.entries(),
         ["unpay trip-1 (its instance `api-1` was lost)", "unbook 5"]
+    );
+    assert!(store.calls.entries().is_empty(), "nothing runs again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_that_wins_while_the_lost_step_is_cleaned_up_compensates_and_runs_nothing_again() {
+    let (store, trips) = instance();
+    // Lost in `ship` (step 2) on `api-1`, after `book` returned 5 and `pay` "card-5".
+    let lost = LostTask::new(TaskId::new(), "trip", CancelReason::owner_lost("api-1"))
+        .at_step(2, "ship")
+        .with_state(Some(br#""hold""#.to_vec()), Some(b"11".to_vec()))
+        .with_input(Some(br#""card-5""#.to_vec()))
+        .with_outputs(vec![(0, b"5".to_vec()), (1, br#""card-5""#.to_vec())]);
+    let cleanup = tokio::spawn(
+        delivery(&store)
+            .recover(lost.clone())
+            .expect("a registered flow, readable state"),
+    );
+    trips.cleanup_gate.arrived().await;
+    // A user's cancel wins in the store while `ship`'s cleanup runs: the store does not
+    // hand the task back once the cleanup is done, it has the completed steps compensated.
+    trips.cleanup_gate.open();
+    let recovered = cleanup.await.expect("the cleanup ran");
+    assert!(recovered.resumes, "the flow would have resumed it");
+    assert!(recovered.compensations.is_empty(), "{recovered:?}");
+    let mut user = lost;
+    user.reason = CancelReason::from("user left");
+    let compensations = task_manager_support::soon(
+        "the compensations",
+        delivery(&store)
+            .compensate(user)
+            .expect("a registered flow, readable state"),
+    )
+    .await;
+    assert!(
+        matches!(
+            compensations.as_slice(),
+            [
+                Compensation::Completed { step: "pay", .. },
+                Compensation::Completed { step: "book", .. }
+            ]
+        ),
+        "{compensations:?}"
+    );
+    // The lost attempt's cleanup once, with `OwnerLost`, then the compensations, last
+    // first; neither `ship` nor its cleanup runs again, and nothing reaches the store.
+    assert_eq!(
+        trips.journal.entries(),
+        [
+            "unship (its instance `api-1` was lost)",
+            "refund card-5",
+            "unbook 5",
+        ]
     );
     assert!(store.calls.entries().is_empty(), "nothing runs again");
 }

@@ -13,6 +13,9 @@
 //!   `claim.rs`'s update skips it. The claimant then runs the cleanup and records the ending
 //!   with its own lease. If the claimant is lost too before it records the ending, its lease
 //!   expires and the record is claimed again: that cleanup then runs again, from its start.
+//! * While the claimant cleans up, a user's cancel may replace the claim's `OwnerLost`
+//!   (`sql.rs`'s `CANCEL` matches `cancelling` with `owner_lost`): [`RESUME`] then matches
+//!   nothing, and a resumable task is compensated and ended as for `cancel`, never resumed.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -89,6 +92,15 @@ UPDATE {s}.tasks
        cancel_delivered_at = NULL
  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
    AND state = 'cancelling' AND cancel_source = 'owner_lost'";
+
+/// Whether a user's cancel won a resumable task while its claimant ran the lost step's
+/// cleanup ([`RESUME`] matched nothing): the record is still this claimant's, `cancelling`,
+/// with a reason that is not the claim's (the cancel replaced it). `$1 id, $2 claimant,
+/// $3 claimant's lease`.
+const CANCEL_WON: &str = "\
+SELECT 1 FROM {s}.tasks
+ WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
+   AND state = 'cancelling' AND cancel_source IS DISTINCT FROM 'owner_lost'";
 
 /// The ending of a recovered task, with its cleanup and the compensations the claimant ran,
 /// in one update, under the claimant's lease, while the claim's `cancelling` holds.
@@ -243,12 +255,31 @@ impl PgCluster {
                     false,
                 ),
             };
-            // A resumable flow's task runs again here once its record says it runs.
-            if resumes && this.resume(lost.clone()).await {
-                if let Some(pending) = pending {
-                    pending.fetch_sub(1, Ordering::AcqRel);
+            // A resumable flow's task runs again here once its record says it runs; if a
+            // user's cancel won it meanwhile, its completed steps are compensated here
+            // instead, and it ends cancelled with that cancel's reason (the record's).
+            let mut compensations = compensations;
+            if resumes {
+                match this.resume(lost.clone()).await {
+                    Resumed::Running => {
+                        if let Some(pending) = pending {
+                            pending.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        return;
+                    }
+                    Resumed::CancelWon => {
+                        let run = this
+                            .inner
+                            .lease
+                            .delivery()
+                            .and_then(|delivery| delivery.compensate(lost.clone()));
+                        if let Some(run) = run {
+                            compensations =
+                                run.await.iter().map(RecordedCompensation::from).collect();
+                        }
+                    }
+                    Resumed::NotTaken => {}
                 }
-                return;
             }
             let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)
                 .with_cleanup(cleanup)
@@ -313,37 +344,52 @@ impl PgCluster {
 
     /// A resumable task whose lost step was cleaned up here: records it as running here
     /// again ([`RESUME`], retried while the server is unavailable), then hands it to the
-    /// manager, which submits it from that step (core's `CancelDelivery::resume`). `false`
-    /// if the record did not take it (this instance lost its lease meanwhile: the task will
-    /// be claimed again) or the manager did not submit it; after the record took it, a task
-    /// the manager did not submit stays `running` under this instance's lease, to be claimed
-    /// again once that lease expires.
-    async fn resume(&self, lost: LostTask) -> bool {
+    /// manager, which submits it from that step (core's `CancelDelivery::resume`).
+    /// [`Resumed::CancelWon`] if a user's cancel replaced the claim's meanwhile
+    /// ([`CANCEL_WON`]): the record stays `cancelling`, and nothing runs again.
+    /// [`Resumed::NotTaken`] if the record did not take it for another reason (this
+    /// instance lost its lease meanwhile: the task will be claimed again) or the manager
+    /// did not submit it; after the record took it, a task the manager did not submit stays
+    /// `running` under this instance's lease, to be claimed again once that lease expires.
+    async fn resume(&self, lost: LostTask) -> Resumed {
         let s = self.inner.schema.quoted();
         let mut wait = RETRY_FIRST;
         let taken = loop {
             let attempt = async {
                 let session = self.inner.link.session().await?;
-                session
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                    [&PgId(lost.id), &self.inner.instance, &self.lease()];
+                let rows = session
                     .client
-                    .execute(
-                        &RESUME.replace("{s}", &s),
-                        &[&PgId(lost.id), &self.inner.instance, &self.lease()],
-                    )
+                    .execute(&RESUME.replace("{s}", &s), &params)
                     .await
-                    .map_err(|e| StoreError::from_client("resuming a claimed task", e))
+                    .map_err(|e| StoreError::from_client("resuming a claimed task", e))?;
+                if rows == 1 {
+                    return Ok(Resumed::Running);
+                }
+                let won = session
+                    .client
+                    .query_opt(&CANCEL_WON.replace("{s}", &s), &params)
+                    .await
+                    .map_err(|e| {
+                        StoreError::from_client("reading whether a cancel won a claimed task", e)
+                    })?;
+                Ok(match won {
+                    Some(_) => Resumed::CancelWon,
+                    None => Resumed::NotTaken,
+                })
             };
             match attempt.await {
-                Ok(rows) => break rows == 1,
+                Ok(taken) => break taken,
                 Err(StoreError::Unavailable { .. }) => {
                     sleep(wait).await;
                     wait = (wait * 2).min(RETRY_MAX);
                 }
-                Err(_) => break false,
+                Err(_) => break Resumed::NotTaken,
             }
         };
-        if !taken {
-            return false;
+        if taken != Resumed::Running {
+            return taken;
         }
         let resumed = self
             .inner
@@ -351,8 +397,28 @@ impl PgCluster {
             .delivery()
             .and_then(|delivery| delivery.resume(lost));
         match resumed {
-            Some(running) => running.await,
-            None => true,
+            Some(running) => {
+                if running.await {
+                    Resumed::Running
+                } else {
+                    Resumed::NotTaken
+                }
+            }
+            None => Resumed::Running,
         }
     }
+}
+
+/// What became of a resumable task once its lost step was cleaned up (see
+/// [`PgCluster::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resumed {
+    /// It runs again on this instance (or the record took it and the manager did not: it
+    /// stays `running` under this instance's lease).
+    Running,
+    /// A user's cancel won it while its cleanup ran: its completed steps are compensated
+    /// here, and its ending recorded.
+    CancelWon,
+    /// The record did not take it (this instance lost its lease meanwhile).
+    NotTaken,
 }

@@ -95,6 +95,10 @@ UPDATE {s}.tasks
 /// row out of the undecided states; whichever matches first wins, the other matches nothing).
 /// The winner's row is then announced to its owner on the owner's channel; NOTIFY is
 /// transactional, so the owner hears of the cancel exactly when it is committed.
+/// A task whose claimant is cleaning up its lost step (`cancelling` with the claim's
+/// `owner_lost`, see `recover.rs`) is undecided too: the request replaces the claim's reason
+/// and source, and the task does not run again (the claimant's `RESUME` no longer matches);
+/// a request that itself names `owner_lost` does not (it would answer `Requested` twice).
 /// `$1 id, $2 kind, $3 message, $4 max wait, $5 source, $6 requesting instance`.
 /// One row: this request won. No row: read the record to say why not.
 const CANCEL: &str = "\
@@ -103,7 +107,10 @@ WITH decided AS (
        SET state = 'cancelling',
            cancel_kind = $2, cancel_message = $3, cancel_max_wait_us = $4,
            cancel_source = $5, cancel_by = $6, cancel_requested_at = now()
-     WHERE id = $1 AND state IN ('queued', 'running')
+     WHERE id = $1
+       AND (state IN ('queued', 'running')
+            OR (state = 'cancelling' AND cancel_source = 'owner_lost'
+                AND $5 <> 'owner_lost'))
     RETURNING id, instance
 )
 SELECT pg_notify({s}.cancel_channel(instance), id::text) FROM decided";

@@ -307,7 +307,10 @@ impl PgCluster {
     /// of its record, with core's single-answer rule:
     ///
     /// * [`Requested`](CancelStatus::Requested): this request won; the task will end
-    ///   cancelled with `reason`. Its owner is notified when the decision commits.
+    ///   cancelled with `reason`. Its owner is notified when the decision commits. A task
+    ///   whose claimant is cleaning up its lost step (`cancelling` with the claim's
+    ///   `OwnerLost`) is won too: `reason` replaces the claim's, and a resumable task does
+    ///   not run again (see the workspace README, "When an instance dies").
     /// * [`AlreadyRequested`](CancelStatus::AlreadyRequested): an earlier cancel won; its
     ///   reason stands.
     /// * [`AlreadyFinished`](CancelStatus::AlreadyFinished): the task had sealed its own

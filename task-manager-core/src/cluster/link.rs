@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use crate::cluster::{
     Cluster, ClusterFuture, Entered, LostTask, Recovered, Recovery, Resumption, Staged,
 };
+use crate::compensation::Compensation;
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -334,6 +335,26 @@ impl CancelDelivery {
     /// refused (the manager shuts down), or the manager is gone: then nothing runs.
     pub fn resume(&self, lost: LostTask) -> Option<ClusterFuture<bool>> {
         self.manager.upgrade()?.resume(lost)
+    }
+}
+
+impl CancelDelivery {
+    /// A task of a flow with `#[flow(on_owner_lost = resume)]` whose recovery said it
+    /// resumes ([`Recovered::resumes`]: the lost step's cleanup ran, and no compensation),
+    /// but that a cancel won before the store took it back as running (a user's cancel
+    /// that replaced the claim's `OwnerLost` while the cleanup ran): the future that runs
+    /// the compensations of its completed steps (`lost.outputs`) in reverse step order, each
+    /// once, on a fresh task context rebuilt from the persisted payload and runtime info, as
+    /// [`recover`](Self::recover) runs them for a task that is not resumed, and yields them.
+    /// No cleanup runs (it ran), and nothing runs again. `None` when
+    /// [`recover`](Self::recover) would say `None` (no flow registered, state unreadable,
+    /// the manager gone).
+    pub fn compensate(&self, mut lost: LostTask) -> Option<ClusterFuture<Vec<Compensation>>> {
+        // Without a step in progress the recovery runs the compensations alone, and a
+        // resumable flow does not resume.
+        lost.step = None;
+        let recovered = self.recover(lost)?;
+        Some(Box::pin(async move { recovered.await.compensations }))
     }
 }
 

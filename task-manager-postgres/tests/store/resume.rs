@@ -6,8 +6,8 @@
 //! expired explicitly, as in `crash.rs`; the test waits only for the lines the instances
 //! print.
 
-use task_manager_core::TaskId;
-use task_manager_postgres::{Ended, TaskState};
+use task_manager_core::{CancelReason, CancelSource, RecordedCompensation, TaskId};
+use task_manager_postgres::{CleanupRecord, Ended, TaskState};
 
 use crate::nodes::Node;
 use crate::support::{admin, fresh_schema, join};
@@ -66,6 +66,17 @@ async fn undos(schema: &str, id: TaskId) -> Vec<String> {
         .expect("reading the undos")
         .iter()
         .map(|row| row.get(0))
+        .collect()
+}
+
+/// The rest of the first `count` lines of `node` that start with `prefix`, once it printed
+/// them.
+fn lines_of(node: &mut Node, prefix: &str, count: usize) -> Vec<String> {
+    node.wait_count(|line| line.starts_with(prefix), count);
+    node.lines()
+        .iter()
+        .filter_map(|line| line.strip_prefix(prefix).map(str::to_owned))
+        .take(count)
         .collect()
 }
 
@@ -184,4 +195,117 @@ async fn a_resumed_task_is_cancelled_from_another_instance_and_compensated() {
     assert_eq!(steps_in(&schema, "cleanups", id).await, [1, 1]);
     assert_eq!(steps_in(&schema, "completions", id).await, [0]);
     assert_eq!(undos(&schema, id).await, ["compensate r0 10"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_the_claimants_cleanup_wins_and_the_task_does_not_run_again() {
+    let schema = fresh_schema("resume_cancel_cleanup").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let mut c = Node::start_with_lease(&schema, "c", LEASE_MS, RENEW_MS);
+    let id = TaskId::new();
+    run_into(&mut a, id, 1);
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), 1);
+    // b's cleanup of a's attempt has begun, and waits on its gate: the record is
+    // `cancelling` with the claim's `OwnerLost`.
+    b.wait_line(|line| line == format!("cleanup {id} 1"));
+    // c's cancel is a new decision: the task would otherwise run again.
+    c.cancel(id, "user left");
+    assert_eq!(c.answer(&format!("cancel {id}")), ["Requested"]);
+    c.cancel(id, "again");
+    assert_eq!(
+        lines_of(&mut c, &format!("cancel {id} "), 2),
+        ["Requested", "AlreadyRequested"]
+    );
+    let store = join(&schema, "observer").await;
+    let record = store.status(id).await.unwrap().expect("a record");
+    assert_eq!(record.state, TaskState::Cancelling);
+    let cancel = record.cancel.expect("the user's cancel");
+    assert_eq!(cancel.reason, CancelReason::from("user left"));
+    assert_eq!(cancel.source, CancelSource::Request);
+    assert_eq!(cancel.requested_by, "c");
+    // The cleanup ends; b compensates r0 (completed on a) and records the ending.
+    b.open(id, 101);
+    b.flush();
+    // Both callers' `Cancellation`s yield the recorded cleanup.
+    assert_eq!(
+        lines_of(&mut c, &format!("cancelled {id} "), 2),
+        ["completed:r1", "completed:r1"]
+    );
+    // r1 never began again on b, and its cleanup ran once (a's attempt's, on b).
+    assert!(
+        !b.lines().contains(&format!("began {id} 1")),
+        "{:?}",
+        b.lines()
+    );
+    assert_eq!(steps_in(&schema, "cleanups", id).await, [1]);
+    assert_eq!(steps_in(&schema, "completions", id).await, [0]);
+    assert_eq!(undos(&schema, id).await, ["compensate r0 10"]);
+    let record = store.status(id).await.unwrap().expect("a record");
+    assert_eq!(record.state, TaskState::Finished);
+    assert_eq!(record.instance, "b");
+    let cancel = record.cancel.expect("the user's cancel");
+    assert_eq!(cancel.reason, CancelReason::from("user left"));
+    assert_eq!(cancel.source, CancelSource::Request);
+    let ending = record.ending.expect("an ending");
+    assert_eq!(
+        ending.ended,
+        Ended::Cancelled {
+            step: Some("r1".to_owned())
+        }
+    );
+    assert_eq!(ending.steps_completed, 1);
+    assert!(
+        matches!(&ending.cleanup, Some(CleanupRecord::Completed { step, .. }) if step == "r1"),
+        "{:?}",
+        ending.cleanup
+    );
+    assert!(
+        matches!(&ending.compensations[..], [RecordedCompensation::Completed { step, .. }] if step == "r0"),
+        "{:?}",
+        ending.compensations
+    );
+}
+
+/// The same window for a flow with `on_owner_lost = cancel` (`durable`): the cancel wins
+/// too, and its reason becomes the ending's; the cleanup runs once, as it would have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_the_claimants_cleanup_of_a_cancelled_flow_wins_with_its_reason() {
+    let schema = fresh_schema("cancel_cleanup_window").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let mut c = Node::start_with_lease(&schema, "c", LEASE_MS, RENEW_MS);
+    let id = TaskId::new();
+    a.send(&format!("durable {id} 1 0"));
+    a.open(id, 0);
+    a.wait_line(|line| line == format!("began {id} 1"));
+    a.flush();
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), 1);
+    b.wait_line(|line| line == format!("cleanup {id} 1"));
+    c.cancel(id, "user left");
+    assert_eq!(c.answer(&format!("cancel {id}")), ["Requested"]);
+    b.open(id, 101);
+    b.flush();
+    assert_eq!(c.answer(&format!("cancelled {id}")), ["completed:d1"]);
+    assert_eq!(steps_in(&schema, "cleanups", id).await, [1]);
+    let record = join(&schema, "observer")
+        .await
+        .status(id)
+        .await
+        .unwrap()
+        .expect("a record");
+    assert_eq!(record.state, TaskState::Finished);
+    let cancel = record.cancel.expect("the user's cancel");
+    assert_eq!(cancel.reason, CancelReason::from("user left"));
+    assert_eq!(cancel.source, CancelSource::Request);
+    assert_eq!(
+        record.ending.expect("an ending").ended,
+        Ended::Cancelled {
+            step: Some("d1".to_owned())
+        }
+    );
 }

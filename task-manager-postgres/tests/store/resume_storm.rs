@@ -21,8 +21,9 @@
 //!   not cleaned up. One attempt is invisible to the tables: an instance killed after the
 //!   step's boundary was written (the store then names the step) and before the step's first
 //!   statement reached the server has its cleanup run with no `began` row of its own; such an
-//!   attempt is counted as begun (`unseen`, printed) but is never one of the gated tasks,
-//!   which were seen to begin. A kill after a step's last statement and before the next
+//!   attempt is counted as begun (`unseen`, printed) only if that instance had returned the
+//!   step before (or step 0, or it had resumed the task there), and is never one of the
+//!   gated tasks, which were seen to begin. A kill after a step's last statement and before the next
 //!   boundary was written makes the step begin again (the store never learned it returned):
 //!   it is counted (`returned twice`, printed) and is one of the interrupted attempts;
 //! * a step that completed before a loss never began again: every step before the first
@@ -265,6 +266,22 @@ fn instances_killed_at_random_moments_have_every_resumable_task_completed() {
                         .count();
                     if mid_step.contains_key(id) {
                         assert_eq!(invisible, 0, "task {id} was seen to begin: {rows:?}");
+                    }
+                    // Such an attempt was between its boundary and its first statement: its
+                    // instance had returned the step before, or had just resumed the task.
+                    for (_, lost) in lost_at
+                        .iter()
+                        .filter(|(at, lost)| *at == step && !instances.contains(lost))
+                    {
+                        assert!(
+                            step == 0
+                                || of(step - 1, "returned")
+                                    .iter()
+                                    .any(|row| row.instance == *lost)
+                                || said(lost, &format!("claimed {id}")),
+                            "task {id}: {lost}'s cleanup of step {step}, which it never began: \
+                             {rows:?}"
+                        );
                     }
                     unseen += invisible;
                     assert_eq!(

@@ -268,7 +268,7 @@ async fn a_task_woken_by_its_permit_is_still_woken_by_a_cancel_in_its_step() {
     release_a.release();
     a.await.into_result().unwrap();
     settle().await;
-    assert!(matches!(jobs.state(b_id), Some(TaskState::Running { .. })));
+    assert!(matches!(jobs.state(b_id), Some(TaskState::Running)));
 
     let cancellation = jobs.tasks.cancel(b_id, "not needed");
     assert_eq!(cancellation.status(), CancelStatus::Requested);

@@ -5,8 +5,10 @@
 //! row names the instance that wrote it), submitted round-robin. At seeded moments
 //! (`TM_CRASH_SEED`) a random instance, surely mid-step in a few gated tasks (each at a seeded
 //! step) besides what it runs then, is killed with `SIGKILL`, its lease expired (what its time
-//! would do), a survivor told to claim, and a replacement started under a new name; a task
-//! resumed on a survivor may be lost again with it at the next kill. Then, per task:
+//! would do), a survivor told to claim, and a replacement started under a new name. The
+//! claimant runs the gated tasks' cleanups and holds them, resumed, in their step again, and
+//! is the next victim: they are lost twice (checked: claimed twice, resumed twice); the last
+//! kill's claimant lets every gated task finish. Then, per task:
 //!
 //! * it ends once: its record is finished; it ends `Completed`, named after the instance that
 //!   finished it (which said so), claimed as many times as instances it was lost with; the
@@ -92,10 +94,23 @@ fn instances_killed_at_random_moments_have_every_resumable_task_completed() {
     // The gated tasks a victim was in the middle of when it was killed, and their step.
     let mut mid_step: HashMap<TaskId, u32> = HashMap::new();
     let mut gated_all: Vec<(TaskId, u32)> = Vec::new();
+    // The instance that claimed the last victim's tasks and holds its gated ones, resumed,
+    // mid-step: the next victim, so that they are lost twice.
+    let mut holder: Option<String> = None;
+    let mut lost_twice = Vec::new();
     for n in 0..tasks {
         while kills.first() == Some(&n) {
             kills.remove(0);
-            let victim = rng.below(nodes.len() as u64) as usize;
+            let victim = match &holder {
+                Some(name) => nodes
+                    .iter()
+                    .position(|node| &node.name == name)
+                    .expect("the holder is live"),
+                None => rng.below(nodes.len() as u64) as usize,
+            };
+            if holder.is_some() {
+                lost_twice.extend(gated_all.iter().map(|(id, _)| *id));
+            }
             let mut gated = Vec::new();
             for _ in 0..1 + rng.below(4) {
                 let id = TaskId::new();
@@ -126,10 +141,32 @@ fn instances_killed_at_random_moments_have_every_resumable_task_completed() {
                 RENEW_MS,
             ));
             killed.push(dead);
-            // The gated tasks' cleanups, then their steps again, wait at their gates on
-            // whichever instance runs them now or after a later loss: every gate is opened
-            // once on every live instance (a task runs a gate at most once on an instance).
             gated_all.extend(gated);
+            if !kills.is_empty() {
+                // Not the last kill: the claimant runs the gated tasks' cleanups, then holds
+                // them, resumed, in their step again (its `began` row written) until it is
+                // killed next.
+                let survivor = &mut nodes[survivor];
+                for (id, step) in &gated_all {
+                    survivor.open(*id, 100 + step);
+                }
+                // Once its claims are handled, each is running here again, not ended.
+                survivor.flush();
+                let unfinished = runtime.block_on(unfinished(&schema));
+                for (id, step) in &gated_all {
+                    assert!(
+                        unfinished.contains(&(*id, survivor.name.clone())),
+                        "task {id}, lost in step {step}, is not running on {} again",
+                        survivor.name
+                    );
+                    survivor.wait_line(|line| line == format!("began {id} {step}"));
+                }
+                holder = Some(survivor.name.clone());
+                continue;
+            }
+            // The last kill: the gated tasks' cleanups, then their steps again, wait at
+            // their gates on whichever instance runs them: every gate is opened once on every
+            // live instance (a task runs a gate at most once on an instance).
             for node in &mut nodes {
                 for (id, _) in &gated_all {
                     for gate in [0, 1, 2, 100, 101, 102] {
@@ -342,14 +379,18 @@ fn instances_killed_at_random_moments_have_every_resumable_task_completed() {
     for id in mid_step.keys() {
         assert_eq!(records[id].ending, "completed", "task {id}");
     }
+    for id in &lost_twice {
+        assert_eq!(records[id].fence, 2, "task {id}: lost twice, resumed twice");
+    }
     let mut killed_list: Vec<&String> = killed_names.iter().collect();
     killed_list.sort_unstable();
     eprintln!(
         "resume storm: {tasks} tasks in {:.1} s, {killed_list:?} killed; {resumed} resumed and \
-         completed, {interrupted} interrupted attempts cleaned up ({unseen} unseen, {twice} \
+         completed ({} lost twice), {interrupted} interrupted attempts cleaned up ({unseen} unseen, {twice} \
          returned twice); {sealed} sealed before the loss ended failed, {unstarted} lost \
          before their first boundary ended cancelled",
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        lost_twice.len()
     );
     drop(nodes);
     drop(killed);

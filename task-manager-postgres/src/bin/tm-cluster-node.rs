@@ -28,6 +28,12 @@
 //!   `durable` steps do, each inserting a row into the schema's `completions` table as it
 //!   returns (`r0` returns 10, `r1` its input plus 1, which `r2` takes), with cleanups as
 //!   `durable`'s and a compensation of `r0` counted in `undos`.
+//! * `tallied ID GATED WORK_US`: the same with a `tallied` task, a flow with
+//!   `on_owner_lost = resume` (registered at start) whose steps `t0`, `t1` and `t2` work as
+//!   `durable` steps do, and count themselves in the schema's `tallies` table, with this
+//!   instance's name: each step inserts `began` as its first statement (before it says `began
+//!   ID STEP`) and `returned` as its last, each cleanup `cleanup` with its reason (then waits
+//!   at its gate if gated).
 //! * `open ID GATE`: opens a gate once (gate `i` is step `i`'s, `100 + i` its cleanup's).
 //! * `cancel ID REASON`: `cancel_in_cluster`; answers `cancel ID STATUS`, then, once the
 //!   owner recorded the ending, `cancelled ID CLEANUP`.
@@ -131,6 +137,7 @@ struct Node {
     gates: Gates,
     db: tokio_postgres::Client,
     schema: String,
+    instance: String,
 }
 
 /// Gates by (task, number), made on first use by either side.
@@ -297,7 +304,85 @@ impl Node {
     }
 }
 
+#[flow(name = tallied, on_owner_lost = resume)]
 impl Node {
+    #[step(cancel = undo_t0)]
+    async fn t0(&self, task: &mut Task<Durable>) -> Result<u32, Infallible> {
+        self.work_tallied(task, 0).await?;
+        Ok(10)
+    }
+
+    #[step(cancel = undo_t1)]
+    async fn t1(&self, task: &mut Task<Durable>, made: u32) -> Result<u32, Infallible> {
+        self.work_tallied(task, 1).await?;
+        Ok(made + 1)
+    }
+
+    #[step(cancel = undo_t2)]
+    async fn t2(&self, task: &mut Task<Durable>, made: u32) -> Result<(), Infallible> {
+        if made != 11 {
+            println!("error {} t2 was given {made}", task.id());
+        }
+        self.work_tallied(task, 2).await
+    }
+
+    async fn undo_t0(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_tallied(task, 0, reason).await;
+    }
+
+    async fn undo_t1(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_tallied(task, 1, reason).await;
+    }
+
+    async fn undo_t2(&self, task: &mut Task<Durable>, reason: CancelReason) {
+        self.undo_tallied(task, 2, reason).await;
+    }
+}
+
+impl Node {
+    /// Inserts `(id, step, what, this instance, reason)` into the schema's `tallies` table.
+    async fn tally(&self, id: TaskId, step: u32, what: &str, reason: Option<&CancelReason>) {
+        let insert = format!(
+            "INSERT INTO \"{}\".tallies (id, step, what, instance, reason) \
+             VALUES ($1::text::uuid, $2, $3, $4, $5)",
+            self.schema
+        );
+        let step_number = i32::try_from(step).unwrap_or(i32::MAX);
+        let reason = reason.map(said);
+        if let Err(e) = self
+            .db
+            .execute(
+                &insert,
+                &[
+                    &id.to_string(),
+                    &step_number,
+                    &what,
+                    &self.instance,
+                    &reason,
+                ],
+            )
+            .await
+        {
+            println!("error {id} tallying {what} of step {step}: {e}");
+        }
+    }
+
+    /// A `tallied` step: `began` counted before it says so, then its work, then `returned`.
+    async fn work_tallied(&self, task: &mut Task<Durable>, step: u32) -> Result<(), Infallible> {
+        self.tally(task.id(), step, "began", None).await;
+        self.work_durable(task, step).await?;
+        self.tally(task.id(), step, "returned", None).await;
+        Ok(())
+    }
+
+    async fn undo_tallied(&self, task: &mut Task<Durable>, step: u32, reason: CancelReason) {
+        println!("cleanup {} {step}", task.id());
+        self.tally(task.id(), step, "cleanup", Some(&reason)).await;
+        if task.payload().0 {
+            self.gates.pass(task.id(), 100 + step).await;
+        }
+    }
+
     /// Inserts `(id, step)` into the schema's `completions` table: step `step` of task `id`
     /// returned.
     async fn count_completion(&self, id: TaskId, step: u32) {
@@ -505,7 +590,8 @@ async fn run(
          INSERT INTO \"{schema}\".counts VALUES ('probe', 0, 0), ('r', 0, 0) ON CONFLICT DO NOTHING;
          CREATE TABLE IF NOT EXISTS \"{schema}\".starts (seq bigserial PRIMARY KEY, id uuid NOT NULL);
          CREATE TABLE IF NOT EXISTS \"{schema}\".undos (seq bigserial PRIMARY KEY, id uuid NOT NULL, what text NOT NULL);
-         CREATE TABLE IF NOT EXISTS \"{schema}\".completions (id uuid NOT NULL, step int NOT NULL);"
+         CREATE TABLE IF NOT EXISTS \"{schema}\".completions (id uuid NOT NULL, step int NOT NULL);
+         CREATE TABLE IF NOT EXISTS \"{schema}\".tallies (seq bigserial PRIMARY KEY, id uuid NOT NULL, step int NOT NULL, what text NOT NULL, instance text NOT NULL, reason text);"
     ))
     .await?;
     let mut limit = Limit::new(settings.limit).with_queue_capacity(settings.capacity);
@@ -523,11 +609,13 @@ async fn run(
         gates: Gates::default(),
         db,
         schema: schema.to_owned(),
+        instance: instance.to_owned(),
     });
     // This instance runs the cleanups of the `durable` tasks it claims from lost instances.
     node.register_durable();
     node.register_undoable();
     node.register_resumable();
+    node.register_tallied();
 
     // Standard input is read on a thread of its own: the runtime has no `io-std`.
     let (lines, mut commands) = mpsc::unbounded_channel::<String>();
@@ -548,7 +636,7 @@ async fn run(
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            [kind @ ("submit" | "durable" | "undoable" | "resumable"), id, gated, work, rest @ ..] =>
+            [kind @ ("submit" | "durable" | "undoable" | "resumable" | "tallied"), id, gated, work, rest @ ..] =>
             {
                 let id: TaskId = id.parse()?;
                 let (gated, work_us): (bool, u64) = (*gated == "1", work.parse()?);
@@ -569,6 +657,11 @@ async fn run(
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_durable(p))
+                        .await
+                } else if *kind == "tallied" {
+                    let passport = Passport::new((gated, work_us)).with_id(id);
+                    node.tasks
+                        .submit_in_cluster(passport, |p| this.execute_tallied(p))
                         .await
                 } else if *kind == "resumable" {
                     let passport = Passport::new((gated, work_us)).with_id(id);

@@ -19,6 +19,7 @@ mod purge;
 mod records;
 mod restart;
 mod resume;
+mod resume_storm;
 mod storm;
 mod support;
 mod text;

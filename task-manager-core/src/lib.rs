@@ -256,6 +256,7 @@ pub use cluster::{
     CancelDelivery, Cluster, ClusterCancelRecord, ClusterEnding, ClusterFuture, ClusterPermit,
     ClusterSeal, ClusterState, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Delivered,
     EndedAs, Entered, LineEntry, LostTask, RecordedCleanup, RecordedCompensation, Recovered,
+    SealedAs,
 };
 pub use cluster_cancellation::ClusterCancellation;
 pub use compensation::Compensation;

@@ -399,7 +399,7 @@ fn task_body(
                 #unit_out
                 #steps
                 if #scope.is_clustered() {
-                    #scope.claim().await;
+                    #scope.claim_completed().await;
                 }
                 if let ::core::option::Option::Some(stop) = #scope.try_complete() {
                     break #stopped #private::Halt::Stopped(stop);
@@ -419,7 +419,7 @@ fn task_body(
                 #unit_out
                 #steps
                 if #scope.is_clustered() {
-                    #scope.claim().await;
+                    #scope.claim_completed().await;
                 }
                 return #scope.completed(#task, #out);
             };

@@ -100,7 +100,7 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
         (
             quote! {{
                 if #scope.is_clustered() {
-                    #scope.claim().await;
+                    #scope.claim_failed().await;
                 }
                 break #stopped #scope.fail(#index, #error)
             }},
@@ -110,7 +110,7 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
         (
             quote! {{
                 if #scope.is_clustered() {
-                    #scope.claim().await;
+                    #scope.claim_failed().await;
                 }
                 return #scope.failed(#task, #index, #error)
             }},

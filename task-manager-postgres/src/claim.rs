@@ -19,8 +19,12 @@
 //!     otherwise `no_step_in_progress`;
 //!   * `cancelling` (a cancel had won, and the owner was stopping the task): cancelled with
 //!     that cancel's reason, the step's cleanup `lost` as above;
-//!   * `finishing` (the owner had sealed its own ending and not recorded it): `failed`,
-//!     with a message naming the lost owner: the record cannot say how it would have ended.
+//!   * `finishing` (the owner had sealed its own ending and not recorded it): as the seal
+//!     said (`sealed_as`, migration 7): sealed `completed`, `completed` (the steps completed
+//!     the seal wrote, no cleanup, no message); otherwise (sealed `failed`, or a seal that
+//!     said nothing: the store's own API, a row sealed before migration 7) `failed`, with a
+//!     message naming the lost owner: the step's error is the user's value, never written
+//!     to the store, so the record cannot give it.
 //!
 //!   A record written without a lease (the store's own API, `lease` NULL) is never claimed.
 
@@ -79,10 +83,13 @@ WITH mine AS (
     UPDATE {s}.tasks t
        SET lost_instance = t.instance, instance = $2, lease = $1, fence = t.fence + 1,
            state = 'finished', ended_at = now(),
-           ending = CASE WHEN t.state = 'finishing' THEN 'failed' ELSE 'cancelled' END,
-           ending_step = CASE WHEN t.state = 'finishing' THEN coalesce(t.step, '')
+           ending = CASE WHEN t.state = 'finishing' AND t.sealed_as = 'completed' THEN 'completed'
+                         WHEN t.state = 'finishing' THEN 'failed' ELSE 'cancelled' END,
+           ending_step = CASE WHEN t.state = 'finishing' AND t.sealed_as = 'completed' THEN NULL
+                              WHEN t.state = 'finishing' THEN coalesce(t.step, '')
                               ELSE t.step END,
-           ending_message = CASE WHEN t.state = 'finishing' THEN convert_to(
+           ending_message = CASE WHEN t.state = 'finishing' AND t.sealed_as = 'completed' THEN NULL
+                                 WHEN t.state = 'finishing' THEN convert_to(
                'its instance `' || t.instance || '` was lost after the task sealed its own '
                || 'ending and before it recorded it', 'UTF8') END,
            cleanup = CASE WHEN t.state = 'finishing' THEN NULL

@@ -41,7 +41,7 @@ use std::time::Duration;
 use task_manager_core::{
     CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding, ClusterError,
     ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, Entered, LineEntry, RecordedCleanup,
-    TaskId,
+    SealedAs, TaskId,
 };
 use tokio::sync::mpsc;
 use tokio::time::sleep;
@@ -151,6 +151,37 @@ impl PgCluster {
     }
 }
 
+impl PgCluster {
+    /// The seal core asks for, `sealed` recorded with it (`None`: not said), retried while
+    /// the server is unavailable (see the module docs).
+    fn seal_retried(
+        &self,
+        id: TaskId,
+        sealed: Option<SealedAs>,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let mut wait = RETRY_FIRST;
+            loop {
+                match this.seal_as(id, sealed).await {
+                    Ok(Seal::Sealed) => return Ok(ClusterSeal::Sealed),
+                    Ok(Seal::CancelWon(cancel)) => {
+                        return Ok(ClusterSeal::CancelWon {
+                            reason: cancel.reason,
+                            source: cancel.source,
+                        })
+                    }
+                    Err(StoreError::Unavailable { .. }) => {
+                        sleep(wait).await;
+                        wait = (wait * 2).min(RETRY_MAX);
+                    }
+                    Err(e) => return Err(cluster_error(e, id, "sealing a task's ending")),
+                }
+            }
+        })
+    }
+}
+
 impl Cluster for PgCluster {
     fn attach(&self, delivery: CancelDelivery) -> Result<(), ClusterError> {
         let refused = |detail: &str| {
@@ -250,26 +281,15 @@ impl Cluster for PgCluster {
     }
 
     fn seal(&self, id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        let this = self.clone();
-        Box::pin(async move {
-            let mut wait = RETRY_FIRST;
-            loop {
-                match this.seal(id).await {
-                    Ok(Seal::Sealed) => return Ok(ClusterSeal::Sealed),
-                    Ok(Seal::CancelWon(cancel)) => {
-                        return Ok(ClusterSeal::CancelWon {
-                            reason: cancel.reason,
-                            source: cancel.source,
-                        })
-                    }
-                    Err(StoreError::Unavailable { .. }) => {
-                        sleep(wait).await;
-                        wait = (wait * 2).min(RETRY_MAX);
-                    }
-                    Err(e) => return Err(cluster_error(e, id, "sealing a task's ending")),
-                }
-            }
-        })
+        self.seal_retried(id, None)
+    }
+
+    fn seal_as(
+        &self,
+        id: TaskId,
+        sealed: SealedAs,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        self.seal_retried(id, Some(sealed))
     }
 
     fn ended(&self, id: TaskId, ending: ClusterEnding) {

@@ -209,6 +209,17 @@ ALTER TABLE {s}.tasks
     ADD COLUMN state_input bytea;
 "#,
     },
+    Migration {
+        version: 7,
+        description: "how the task said it was ending when it sealed",
+        sql: r#"
+ALTER TABLE {s}.tasks
+    -- Written by the owner's seal (to 'finishing', `cluster.rs`): how the task is ending,
+    -- 'completed' or 'failed'. NULL: the seal did not say (the store's own API). A claim of a
+    -- task sealed 'completed' ends it completed (`claim.rs`).
+    ADD COLUMN sealed_as text CHECK (sealed_as IN ('completed', 'failed'));
+"#,
+    },
 ];
 
 /// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the

@@ -32,7 +32,8 @@ pub(crate) struct Statements {
     pub(crate) begin_step: Statement,
     /// `$1 id, $2 owner, $3 done, $4 total, $5 lease`: until finished.
     pub(crate) progress: Statement,
-    /// `$1 id, $2 owner, $3 lease`: undecided -> finishing.
+    /// `$1 id, $2 owner, $3 lease, $4 sealed as (NULL: not said), $5 steps completed (NULL:
+    /// unchanged)`: undecided -> finishing.
     pub(crate) seal: Statement,
     /// See [`CANCEL`].
     pub(crate) cancel: Statement,
@@ -157,7 +158,8 @@ impl Statements {
             ))
             .await?,
             seal: prepare(format!(
-                "UPDATE {s}.tasks SET state = 'finishing'
+                "UPDATE {s}.tasks SET state = 'finishing', sealed_as = $4::text,
+                        steps_completed = coalesce($5::integer, steps_completed)
                   WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
                     AND state IN ('queued', 'running')"
             ))

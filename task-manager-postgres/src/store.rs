@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use task_manager_core::{CancelReason, CancelSource, CancelStatus, Progress, TaskId};
+use task_manager_core::{CancelReason, CancelSource, CancelStatus, Progress, SealedAs, TaskId};
 use tokio_postgres::Config;
 
 use crate::connect::{Connect, NoInstance, Options};
@@ -279,12 +279,38 @@ impl PgCluster {
     /// # Ok(()) }
     /// ```
     pub async fn seal(&self, id: TaskId) -> Result<Seal, StoreError> {
+        self.seal_as(id, None).await
+    }
+
+    /// [`seal`](Self::seal), recording how the task is ending (`sealed`, core's
+    /// [`SealedAs`]; `None`: not said, as [`seal`](Self::seal)): a claim of a task sealed
+    /// completed ends it completed (`claim.rs`).
+    pub(crate) async fn seal_as(
+        &self,
+        id: TaskId,
+        sealed: Option<SealedAs>,
+    ) -> Result<Seal, StoreError> {
+        let (kind, steps_completed) = match sealed {
+            Some(SealedAs::Completed { steps_completed }) => (
+                Some("completed"),
+                Some(i32::try_from(steps_completed).unwrap_or(i32::MAX)),
+            ),
+            Some(SealedAs::Failed) => (Some("failed"), None),
+            // A kind this store does not know: said as not said.
+            Some(_) | None => (None, None),
+        };
         let session = self.inner.link.session().await?;
         let written = session
             .client
             .execute(
                 &session.sql.seal,
-                &[&PgId(id), &self.inner.instance, &self.lease()],
+                &[
+                    &PgId(id),
+                    &self.inner.instance,
+                    &self.lease(),
+                    &kind,
+                    &steps_completed,
+                ],
             )
             .await
             .map_err(|e| StoreError::from_client("sealing a task's ending", e))?;

@@ -142,6 +142,19 @@ pub trait Cluster: Send + Sync + 'static {
     /// its cell decides.
     fn seal(&self, id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>>;
 
+    /// [`seal`](Self::seal), saying how the task is about to end (`sealed`), so that a store
+    /// can record it with the seal: an instance that claims the task if its owner is lost
+    /// before [`ended`](Self::ended) can then end it as it ended. The runner calls this one.
+    /// The default forgets `sealed` and calls [`seal`](Self::seal).
+    fn seal_as(
+        &self,
+        id: TaskId,
+        sealed: SealedAs,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        let _ = sealed;
+        self.seal(id)
+    }
+
     /// The task has ended, as `ending` says (told once).
     fn ended(&self, id: TaskId, ending: ClusterEnding);
 
@@ -279,6 +292,20 @@ pub enum ClusterSeal {
         /// Who asked.
         source: CancelSource,
     },
+}
+
+/// How a task is about to end by itself, as the runner knows it when it seals
+/// ([`Cluster::seal_as`]): before the ending is told ([`Cluster::ended`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealedAs {
+    /// Every step returned `Ok`; the task will end completed unless a cancel won first.
+    Completed {
+        /// How many steps completed: all of the flow's.
+        steps_completed: usize,
+    },
+    /// A step returned `Err` (in a flow with compensations, they run after the seal).
+    Failed,
 }
 
 /// How a clustered task ended, as its owner tells the store ([`Cluster::ended`]): core's

@@ -7,7 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::cleanup::Cleanup;
-use crate::cluster::{ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup};
+use crate::cluster::{
+    ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup, SealedAs,
+};
 use crate::error::ClusterError;
 use crate::outcome::Ending;
 use crate::queue;
@@ -18,6 +20,8 @@ use crate::run::scope::Scope;
 #[must_use = "futures do nothing unless awaited"]
 pub struct Claim<'a> {
     scope: &'a mut Scope,
+    /// How the task is about to end, told to the store with the seal (`None`: not said).
+    sealed: Option<SealedAs>,
     state: ClaimState,
 }
 
@@ -36,6 +40,29 @@ impl Scope {
     pub fn claim(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
+            sealed: None,
+            state: ClaimState::Start,
+        }
+    }
+
+    /// [`claim`](Self::claim) after every step returned `Ok`: the seal tells the store that
+    /// the task is ending completed ([`SealedAs::Completed`]), so that an instance that
+    /// claims it if this one is lost before its ending is recorded ends it completed.
+    pub fn claim_completed(&mut self) -> Claim<'_> {
+        let steps_completed = self.timeline.completed();
+        Claim {
+            scope: self,
+            sealed: Some(SealedAs::Completed { steps_completed }),
+            state: ClaimState::Start,
+        }
+    }
+
+    /// [`claim`](Self::claim) after a step returned `Err`: the seal tells the store that
+    /// the task is ending failed ([`SealedAs::Failed`]).
+    pub fn claim_failed(&mut self) -> Claim<'_> {
+        Claim {
+            scope: self,
+            sealed: Some(SealedAs::Failed),
             state: ClaimState::Start,
         }
     }
@@ -139,7 +166,11 @@ impl Future for Claim<'_> {
                         this.state = ClaimState::Done;
                         continue;
                     }
-                    this.state = ClaimState::Sealing(link.cluster.seal(scope.id));
+                    let seal = match this.sealed {
+                        Some(sealed) => link.cluster.seal_as(scope.id, sealed),
+                        None => link.cluster.seal(scope.id),
+                    };
+                    this.state = ClaimState::Sealing(seal);
                 }
                 ClaimState::Sealing(seal) => {
                     let answer = std::task::ready!(seal.as_mut().poll(cx));

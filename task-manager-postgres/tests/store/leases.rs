@@ -307,3 +307,69 @@ async fn a_paused_owner_whose_tasks_were_claimed_by_its_replacement_writes_nothi
     assert_eq!(replacement.status(id).await.unwrap().unwrap(), claimed);
     assert_eq!(claimed.flow, "");
 }
+
+#[tokio::test]
+async fn a_task_lost_after_sealing_ends_as_its_seal_said_completed_or_failed() {
+    use task_manager_core::{Cluster, ClusterTaskEnded, ClusterTaskState, SealedAs};
+
+    let schema = fresh_schema("lease_sealed_as").await;
+    let a = leased(&schema, "a").await;
+    let b = leased(&schema, "b").await;
+    // Sealed by the runner's seal (core's `seal_as`), then lost before the ending is
+    // recorded: one after its three steps returned, one after its second step failed, and
+    // one sealed by the store's own `seal`, which says nothing.
+    let (completed, failed, unsaid) = (TaskId::new(), TaskId::new(), TaskId::new());
+    for id in [completed, failed, unsaid] {
+        a.insert(NewTask::new(id, "query")).await.unwrap();
+        assert!(a.begin_step(id, 0, "prepare").await.unwrap());
+        assert!(a.begin_step(id, 1, "send").await.unwrap());
+    }
+    assert!(a.begin_step(completed, 2, "receive").await.unwrap());
+    let sealed = Cluster::seal_as(&a, completed, SealedAs::Completed { steps_completed: 3 });
+    assert_eq!(
+        sealed.await.unwrap(),
+        task_manager_core::ClusterSeal::Sealed
+    );
+    let sealed = Cluster::seal_as(&a, failed, SealedAs::Failed);
+    assert_eq!(
+        sealed.await.unwrap(),
+        task_manager_core::ClusterSeal::Sealed
+    );
+    assert_eq!(a.seal(unsaid).await.unwrap(), Seal::Sealed);
+    expire(&schema, "a").await;
+    let claimed = b.claim_expired().await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(claimed.iter().all(|task| !task.recovering));
+
+    // Sealed completed: the claim records it completed, all its steps, no cleanup, no cancel.
+    let record = b.status(completed).await.unwrap().unwrap();
+    assert_eq!(record.state, TaskState::Finished);
+    let ending = record.ending.clone().expect("an ending");
+    assert_eq!(ending.ended, Ended::Completed);
+    assert_eq!((ending.steps_completed, ending.cleanup), (3, None));
+    assert_eq!((record.steps_completed, record.cancel), (3, None));
+    // What `status_in_cluster` reads.
+    let status = Cluster::status(&b, completed).await.unwrap().unwrap();
+    assert_eq!(status.state, ClusterTaskState::Finished);
+    assert_eq!(status.ended, Some(ClusterTaskEnded::Completed));
+    assert_eq!((status.steps_completed, status.cleanup), (3, None));
+
+    // Sealed failed, or sealed without saying: `failed` as before, naming the lost instance
+    // (the step's error is the user's value: the store never had it).
+    for id in [failed, unsaid] {
+        let record = b.status(id).await.unwrap().unwrap();
+        let ending = record.ending.clone().expect("an ending");
+        match &ending.ended {
+            Ended::Failed { step, error } => {
+                assert_eq!(step, "send");
+                assert!(
+                    error.contains("`a` was lost after the task sealed"),
+                    "{error}"
+                );
+            }
+            other => panic!("expected failed, got {other:?}"),
+        }
+        assert_eq!((ending.steps_completed, ending.cleanup), (1, None));
+        assert_eq!(record.cancel, None);
+    }
+}

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use task_manager_core::{
     flow, CancelDelivery, CancelReason, CancelSource, CancelStatus, Cleanup, Cluster,
     ClusterEnding, ClusterError, ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, EndedAs,
-    Ending, HasTaskManager, Passport, RecordedCleanup, SubmitError, Task, TaskId, TaskManager,
+    Ending, HasTaskManager, Passport, RecordedCleanup, SealedAs, SubmitError, Task, TaskId,
+    TaskManager,
 };
 use task_manager_support::{soon, Gate, Journal};
 
@@ -23,6 +24,8 @@ struct Store {
     delivery: Arc<Mutex<Option<CancelDelivery>>>,
     known: Arc<Mutex<HashSet<TaskId>>>,
     seal: Arc<Mutex<Option<ClusterSeal>>>,
+    /// What each `seal_as` said, in order.
+    sealed_as: Arc<Mutex<Vec<SealedAs>>>,
     reserving: Option<Gate>,
 }
 
@@ -83,6 +86,15 @@ impl Cluster for Store {
             .clone()
             .unwrap_or(ClusterSeal::Sealed);
         Box::pin(async move { Ok(answer) })
+    }
+
+    fn seal_as(
+        &self,
+        id: TaskId,
+        sealed: SealedAs,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        self.sealed_as.lock().unwrap().push(sealed);
+        self.seal(id)
     }
 
     fn ended(&self, _id: TaskId, ending: ClusterEnding) {
@@ -539,4 +551,77 @@ async fn a_clustered_tasks_children_run_beside_it_and_only_the_parent_is_recorde
         ]
     );
     assert!(shards.tasks.is_empty());
+}
+
+/// A flow without compensations whose one step fails when its payload says so.
+#[derive(HasTaskManager)]
+struct Charges {
+    tasks: TaskManager,
+}
+
+#[flow(name = charge)]
+impl Charges {
+    #[step]
+    async fn charge(&self, task: &mut Task<bool>) -> Result<u8, std::io::Error> {
+        if *task.payload() {
+            Ok(1)
+        } else {
+            Err(std::io::Error::other("card declined"))
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_seal_says_how_the_task_is_ending_on_every_path_of_the_generated_code() {
+    // Completed, without compensations.
+    let store = Store::default();
+    let jobs = jobs(&store);
+    jobs.gate.open();
+    let handle = jobs
+        .tasks
+        .submit_in_cluster(Passport::new(()), |p| jobs.execute_job(p))
+        .await
+        .expect("submitted");
+    assert_eq!(handle.await.into_result().expect("completed"), 2);
+    assert_eq!(
+        *store.sealed_as.lock().unwrap(),
+        [SealedAs::Completed { steps_completed: 2 }]
+    );
+
+    // Completed and failed, with compensations.
+    for (pays, sealed) in [
+        (true, SealedAs::Completed { steps_completed: 2 }),
+        (false, SealedAs::Failed),
+    ] {
+        let store = Store::default();
+        let orders = orders(&store);
+        orders
+            .tasks
+            .submit_in_cluster(Passport::new(pays), |p| orders.execute_order(p))
+            .await
+            .expect("submitted")
+            .await;
+        assert_eq!(*store.sealed_as.lock().unwrap(), [sealed], "pays: {pays}");
+    }
+
+    // Completed and failed, without compensations.
+    for (pays, sealed) in [
+        (true, SealedAs::Completed { steps_completed: 1 }),
+        (false, SealedAs::Failed),
+    ] {
+        let store = Store::default();
+        let charges = Arc::new(Charges {
+            tasks: TaskManager::builder()
+                .cluster(store.clone())
+                .build()
+                .expect("builds"),
+        });
+        charges
+            .tasks
+            .submit_in_cluster(Passport::new(pays), |p| charges.execute_charge(p))
+            .await
+            .expect("submitted")
+            .await;
+        assert_eq!(*store.sealed_as.lock().unwrap(), [sealed], "pays: {pays}");
+    }
 }

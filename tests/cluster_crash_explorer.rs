@@ -12,7 +12,8 @@
 //! follows the contract of `task-manager-postgres` (`claim.rs`, `recover.rs`): writes fenced
 //! by the writer's lease; a task of a lost owner whose record names a step with its persisted
 //! state is handed to the claimant's registered flow (cleanup, then compensations), whose
-//! ending it then records; one that had sealed its own ending ends `failed`; any other ends
+//! ending it then records; one that had sealed its own ending ends as the seal said
+//! (`completed` after its steps returned, `failed` after a step's `Err`); any other ends
 //! cancelled by the claim itself.
 //!
 //! Checked at every point, for each of three runs (a task that completes, one cancelled in
@@ -36,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use task_manager_core::{
     flow, CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding,
     ClusterError, ClusterFuture, ClusterSeal, Compensation, EndedAs, HasTaskManager, LostTask,
-    Passport, RecordedCleanup, Task, TaskId, TaskManager,
+    Passport, RecordedCleanup, SealedAs, Task, TaskId, TaskManager,
 };
 use task_manager_support::Journal;
 use tokio::sync::Notify;
@@ -121,6 +122,8 @@ struct Record {
     outputs: Vec<(usize, Vec<u8>)>,
     ending: Option<String>,
     cleanup: Option<RecordedCleanup>,
+    /// What the seal said (`seal_as`), written with `Finishing`.
+    sealed_as: Option<SealedAs>,
     endings_written: usize,
     claims: usize,
 }
@@ -138,6 +141,7 @@ impl Record {
             outputs: Vec::new(),
             ending: None,
             cleanup: None,
+            sealed_as: None,
             endings_written: 0,
             claims: 0,
         }
@@ -167,6 +171,31 @@ struct Handle {
 }
 
 impl Handle {
+    /// The seal, recording what it said (`None`: not said), as `task-manager-postgres` does.
+    fn seal_with(
+        &self,
+        id: TaskId,
+        sealed: Option<SealedAs>,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        let mut answer = ClusterSeal::Sealed;
+        if !self.write(id, "before seal".into(), |record| match record.state {
+            State::Running => {
+                record.state = State::Finishing;
+                record.sealed_as = sealed;
+            }
+            State::Cancelling => {
+                answer = ClusterSeal::CancelWon {
+                    reason: CancelReason::owner_lost("a"),
+                    source: CancelSource::OwnerLost,
+                }
+            }
+            _ => {}
+        }) {
+            return Box::pin(std::future::pending());
+        }
+        self.answer("after seal".into(), Ok(answer))
+    }
+
     fn new(records: &Records, instance: &'static str, lease: u64, points: Points) -> Self {
         Handle {
             records: Arc::clone(records),
@@ -273,20 +302,14 @@ impl Cluster for Handle {
         self.answer(format!("after {label}"), Ok(()))
     }
     fn seal(&self, id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        let mut answer = ClusterSeal::Sealed;
-        if !self.write(id, "before seal".into(), |record| match record.state {
-            State::Running => record.state = State::Finishing,
-            State::Cancelling => {
-                answer = ClusterSeal::CancelWon {
-                    reason: CancelReason::owner_lost("a"),
-                    source: CancelSource::OwnerLost,
-                }
-            }
-            _ => {}
-        }) {
-            return Box::pin(std::future::pending());
-        }
-        self.answer("after seal".into(), Ok(answer))
+        self.seal_with(id, None)
+    }
+    fn seal_as(
+        &self,
+        id: TaskId,
+        sealed: SealedAs,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        self.seal_with(id, Some(sealed))
     }
     fn ended(&self, id: TaskId, ending: ClusterEnding) {
         self.write(id, "ending".into(), |record| {
@@ -346,7 +369,12 @@ async fn claim(claimant: &Handle, lost: &'static str) -> Vec<Claimed> {
                 .with_outputs(record.outputs.clone());
                 handed.push((*id, step, task));
             } else if record.state == State::Finishing {
-                record.finish(format!("failed: its instance `{lost}` was lost"), None);
+                // As the seal said: completed, or failed (said so, or not said).
+                let ending = match record.sealed_as {
+                    Some(SealedAs::Completed { .. }) => "completed".to_owned(),
+                    _ => format!("failed: its instance `{lost}` was lost"),
+                };
+                record.finish(ending, None);
                 claimed.push(Claimed { recovered: None });
             } else {
                 let cleanup = match record.step {
@@ -634,14 +662,22 @@ fn check(case: &Case) -> Result<(), String> {
                 "the claimant ran {claimant:?} for a record it could not hand to the flow"
             ));
         }
+        // A task sealed before the loss ends as its seal said.
+        let sealed = match before.sealed_as {
+            Some(SealedAs::Completed { .. }) => "completed",
+            _ => "failed",
+        };
         if crashed
             && before.state == State::Finishing
             && !after
                 .ending
                 .as_deref()
-                .is_some_and(|e| e.starts_with("failed"))
+                .is_some_and(|e| e.starts_with(sealed))
         {
-            return Err(format!("a sealed task lost ended {:?}", after.ending));
+            return Err(format!(
+                "a task sealed {:?} lost ended {:?}",
+                before.sealed_as, after.ending
+            ));
         }
         return Ok(());
     }

@@ -319,23 +319,8 @@ impl Cluster for PgCluster {
         info: Option<Vec<u8>>,
         outputs: Vec<(usize, Vec<u8>)>,
     ) -> ClusterFuture<Result<(), ClusterError>> {
-        let (applied, written) = tokio::sync::oneshot::channel();
-        let boundary = crate::recover::Boundary {
-            id,
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-            step,
-            payload,
-            info,
-            outputs,
-            input: None,
-        };
-        self.queue(Write::Persist(boundary, applied));
-        Box::pin(async move {
-            // In order with the task's other writes; a write refused for good (or a store
-            // without a manager) lets the step begin anyway.
-            let _ = written.await;
-            Ok(())
-        })
+        // The same boundary with no step input (a flow that does not resume).
+        self.persist_resumable_step(id, index, step, payload, info, None, outputs)
     }
 
     fn persist_resumable_step(
@@ -360,7 +345,8 @@ impl Cluster for PgCluster {
         };
         self.queue(Write::Persist(boundary, applied));
         Box::pin(async move {
-            // As `persist_step`.
+            // In order with the task's other writes; a write refused for good (or a store
+            // without a manager) lets the step begin anyway.
             let _ = written.await;
             Ok(())
         })

@@ -16,29 +16,7 @@ use std::collections::HashMap;
 use task_manager_core::TaskId;
 
 use crate::nodes::Node;
-use crate::support::{admin, fresh_schema};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
+use crate::support::{admin, fresh_schema, setting, Rng};
 
 const LEASE_MS: u64 = 60_000;
 const RENEW_MS: u64 = 20_000;

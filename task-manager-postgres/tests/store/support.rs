@@ -168,3 +168,27 @@ pub async fn next_event(cancels: &mut Cancels) -> CancelEvent {
         .unwrap_or_else(|_| panic!("no event from the cancel stream within {DEADLINE:?}"))
         .expect("the cancel stream ended")
 }
+
+/// A small seeded generator (xorshift64*): a storm is the same for the same seed.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A storm's size or seed from the environment (`TM_*_TASKS`, `TM_*_SEED`), else `default`.
+pub(crate) fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}

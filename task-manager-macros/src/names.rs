@@ -70,6 +70,12 @@ pub(crate) fn stopped_label() -> syn::Lifetime {
     syn::Lifetime::new("'__flow_stopped", Span::mixed_site())
 }
 
+/// The label of one step's block: the step's value leaves it, and its `Err` is handled
+/// after the step's `match` has ended (see `step::code`).
+pub(crate) fn step_label() -> syn::Lifetime {
+    syn::Lifetime::new("'__flow_step", Span::mixed_site())
+}
+
 /// `self` with call-site hygiene, to interpolate into tokens spanned elsewhere: `self` is
 /// hygienic, and one spanned on a user's token from another macro context would not name
 /// the method's receiver.

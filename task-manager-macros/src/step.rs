@@ -14,7 +14,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ImplItemFn, Path, Type};
 
 use crate::ast::{self, Flow, Step};
-use crate::names::{local, private, private_at_call_site, stopped_label, Locals};
+use crate::names::{local, private, private_at_call_site, step_label, stopped_label, Locals};
 use crate::types;
 
 /// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
@@ -75,14 +75,22 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         }
         (None, None) => quote! { step(#index, #call) },
     };
+    // The step's `Err` leaves the `match` before the failure is handled: what follows awaits
+    // (the claim of a clustered task's ending), and a `match` arm would keep the whole
+    // `StepRun` in the task's state machine across that await, in every task of the flow.
+    let step_label = step_label();
+    let error_local = Ident::new("error", Span::call_site());
     quote! {
         #no_input
         #(#cfgs)*
-        let #out = match #scope.#run.await {
-            #private::StepRun::Completed(value) => value,
-            #private::StepRun::Failed(error) => #failed,
-            // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
-            #private::StepRun::Stopped(stop) => #stopped_arm,
+        let #out = #step_label: {
+            let #error_local = match #scope.#run.await {
+                #private::StepRun::Completed(value) => break #step_label value,
+                #private::StepRun::Failed(error) => error,
+                // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
+                #private::StepRun::Stopped(stop) => #stopped_arm,
+            };
+            #failed
         };
         #keep
     }

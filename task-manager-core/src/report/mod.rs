@@ -71,6 +71,11 @@ impl<R> Report<R> {
         }
     }
 
+    /// The name of the task's flow.
+    pub(crate) fn flow_name(&self) -> &'static str {
+        self.flow.name()
+    }
+
     /// The compensations that ran (`#[step(compensate = ..)]`), in the order they ran (the
     /// reverse of their steps'): only when the task ended other than completed, one per
     /// step that had completed and declares one.

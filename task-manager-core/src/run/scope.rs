@@ -347,7 +347,7 @@ impl Scope {
             task.into_info(),
             policies,
         );
-        Outcome::new(self.id, self.shared.flow().name(), ending, report)
+        Outcome::new(self.id, ending, report)
     }
 }
 

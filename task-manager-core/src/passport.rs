@@ -33,12 +33,6 @@ pub struct Passport<P = ()> {
     /// What few passports set (a priority, per-call step limits): boxed, so that a passport
     /// without them is as small as it can be.
     rare: Option<Box<Rare>>,
-    /// The cancellation explorer's recorder for the task this passport starts (feature
-    /// `testing`): the explorer arms the passport it hands to the submit closure, and the
-    /// runner's probe takes it at submission. Typed `Any` so that this value knows nothing
-    /// of the explorer.
-    #[cfg(feature = "testing")]
-    pub(crate) armed: Option<Armed>,
 }
 
 /// See `Rare::parent`.
@@ -79,6 +73,13 @@ struct Rare {
     /// made it: the parent's shared state, typed `Any` so that this value knows nothing of
     /// the runner (submission takes it back as what it is).
     parent: Option<Link>,
+    /// The cancellation explorer's recorder for the task this passport starts (feature
+    /// `testing`): the explorer arms the passport it hands to the submit closure, and the
+    /// runner's probe takes it at submission. Typed `Any` so that this value knows nothing
+    /// of the explorer. Here rather than in the passport itself, so that the feature does
+    /// not make every task's future larger.
+    #[cfg(feature = "testing")]
+    armed: Option<Armed>,
 }
 
 impl<P> Passport<P> {
@@ -89,9 +90,19 @@ impl<P> Passport<P> {
             payload,
             timeout_nanos: NO_TIMEOUT,
             rare: None,
-            #[cfg(feature = "testing")]
-            armed: None,
         }
+    }
+
+    /// The explorer's recorder, if it armed this passport (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn armed(&self) -> Option<&Armed> {
+        self.rare.as_ref().and_then(|rare| rare.armed.as_ref())
+    }
+
+    /// Arms this passport for the explorer's recorder (feature `testing`).
+    #[cfg(feature = "testing")]
+    pub(crate) fn set_armed(&mut self, armed: Armed) {
+        self.rare.get_or_insert_with(Box::default).armed = Some(armed);
     }
 
     /// Whether [`Task::child`](crate::Task::child) made this passport: the task it starts will

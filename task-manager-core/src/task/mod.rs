@@ -171,8 +171,8 @@ impl<P, R> Task<P, R> {
         passport.set_parent(Link(Arc::clone(&self.shared) as _));
         // The explorer's arming goes on to the children: their await points are the tree's.
         #[cfg(feature = "testing")]
-        if passport.armed.is_none() {
-            passport.armed.clone_from(&self.passport.armed);
+        if let (None, Some(armed)) = (passport.armed(), self.passport.armed()) {
+            passport.set_armed(armed.clone());
         }
         passport
     }

@@ -17,9 +17,14 @@ use super::explorer::AwaitPoint;
 /// explorer did not arm, so that other tasks (and other tests) run as they would without the
 /// feature. A descendant of the armed task (its passport made by `Task::child`, which passes
 /// the arming on) reports to the same recorder, as child number `child` (1-based, in the
-/// order the children were submitted).
-pub(crate) struct Probe {
-    recorder: Option<Arc<Recorder>>,
+/// order the children were submitted). One pointer in the scope: a task's future that is
+/// a few bytes larger under this feature would take a larger tokio cell than without it
+/// (`tests/parked_task_size.rs` pins that size with the feature on or off).
+pub(crate) struct Probe(Option<Box<Attached>>);
+
+/// The recorder of an armed task, or of one of its descendants (child number `child`).
+struct Attached {
+    recorder: Arc<Recorder>,
     child: usize,
 }
 
@@ -74,7 +79,7 @@ pub(crate) struct Record {
 impl Recorder {
     /// Arms `passport`: the task it starts will report to this recorder.
     pub(crate) fn arm<P>(self: &Arc<Self>, mut passport: Passport<P>) -> Passport<P> {
-        passport.armed = Some(Armed(
+        passport.set_armed(Armed(
             Arc::clone(self) as Arc<dyn std::any::Any + Send + Sync>
         ));
         passport
@@ -169,14 +174,11 @@ impl Probe {
     ) -> Self {
         // Left in the passport: the task's `Task::child` passes it on to its children.
         let Some(recorder) = passport
-            .armed
-            .clone()
+            .armed()
+            .cloned()
             .and_then(|armed| armed.0.downcast::<Recorder>().ok())
         else {
-            return Probe {
-                recorder: None,
-                child: 0,
-            };
+            return Probe(None);
         };
         let child = {
             let mut record = recorder.lock();
@@ -194,36 +196,35 @@ impl Probe {
                 record.children.len()
             }
         };
-        Probe {
-            recorder: Some(recorder),
-            child,
-        }
+        Probe(Some(Box::new(Attached { recorder, child })))
     }
 
     /// The same hook, for the wait for admission (queue add-on), which runs before the task's
     /// scope is first polled and reports to the same record.
     pub(crate) fn share(&self) -> Self {
-        Probe {
-            recorder: self.recorder.clone(),
-            child: self.child,
-        }
+        Probe(self.0.as_ref().map(|attached| {
+            Box::new(Attached {
+                recorder: Arc::clone(&attached.recorder),
+                child: attached.child,
+            })
+        }))
     }
 
     /// Tells the record something the armed task did; a child's await point is recorded as
     /// one of the tree's, and the rest of what a child does is not the armed task's.
     fn with(&self, act: impl FnOnce(&mut Record)) {
-        if let Some(recorder) = &self.recorder {
-            if self.child == 0 {
-                act(&mut recorder.lock());
+        if let Some(attached) = &self.0 {
+            if attached.child == 0 {
+                act(&mut attached.recorder.lock());
             }
         }
     }
 
     /// A point of a child: recorded as one of the tree's.
     fn in_child(&self) -> bool {
-        match &self.recorder {
-            Some(recorder) if self.child > 0 => {
-                recorder.lock().reach_in_child(self.child);
+        match &self.0 {
+            Some(attached) if attached.child > 0 => {
+                attached.recorder.lock().reach_in_child(attached.child);
                 true
             }
             _ => false,
@@ -232,11 +233,11 @@ impl Probe {
 
     /// Tells the record something child `child` did.
     fn with_child(&self, act: impl FnOnce(usize, &mut ChildRecord)) {
-        if let Some(recorder) = &self.recorder {
-            if self.child > 0 {
-                let mut record = recorder.lock();
+        if let Some(attached) = &self.0 {
+            if attached.child > 0 {
+                let mut record = attached.recorder.lock();
                 let tick = record.next_tick();
-                if let Some(child) = record.children.get_mut(self.child - 1) {
+                if let Some(child) = record.children.get_mut(attached.child - 1) {
                     act(tick, child);
                 }
             }

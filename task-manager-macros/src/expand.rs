@@ -413,18 +413,29 @@ fn task_body(
             #scope.halted(#task, #halt)
         }
     } else {
+        let failed = names::failed_label();
+        let (failed_at, error) = (
+            names::local("__flow_failed_at", Span::call_site()),
+            names::local("__flow_error", Span::call_site()),
+        );
         quote! {
             #timer
-            let #stop = #stopped: {
-                #unit_out
-                #steps
-                if #scope.is_clustered() {
-                    #scope.claim_completed().await;
-                }
-                return #scope.completed(#task, #out);
+            let (#failed_at, #error) = #failed: {
+                let #stop = #stopped: {
+                    #unit_out
+                    #steps
+                    if #scope.is_clustered() {
+                        #scope.claim_completed().await;
+                    }
+                    return #scope.completed(#task, #out);
+                };
+                #(#cleanups)*
+                return #scope.stopped(#task, #stop);
             };
-            #(#cleanups)*
-            #scope.stopped(#task, #stop)
+            if #scope.is_clustered() {
+                #scope.claim_failed().await;
+            }
+            #scope.failed(#task, #failed_at, #error)
         }
     };
     (task_body, limits)

@@ -76,6 +76,13 @@ pub(crate) fn step_label() -> syn::Lifetime {
     syn::Lifetime::new("'__flow_step", Span::mixed_site())
 }
 
+/// The label of the block around the steps' block and the cleanups, in a flow without
+/// compensations: a step's `Err` leaves it with the step's index and the error, and the
+/// failure is handled after it (see `expand::execute_method`).
+pub(crate) fn failed_label() -> syn::Lifetime {
+    syn::Lifetime::new("'__flow_failed", Span::mixed_site())
+}
+
 /// `self` with call-site hygiene, to interpolate into tokens spanned elsewhere: `self` is
 /// hygienic, and one spanned on a user's token from another macro context would not name
 /// the method's receiver.

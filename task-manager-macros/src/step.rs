@@ -14,7 +14,9 @@ use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ImplItemFn, Path, Type};
 
 use crate::ast::{self, Flow, Step};
-use crate::names::{local, private, private_at_call_site, step_label, stopped_label, Locals};
+use crate::names::{
+    failed_label, local, private, private_at_call_site, step_label, stopped_label, Locals,
+};
 use crate::types;
 
 /// `let __flow_out = match __flow_scope.step(index, <call>).await { .. };` (`step_with_resource`
@@ -75,9 +77,25 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
         }
         (None, None) => quote! { step(#index, #call) },
     };
-    // The step's `Err` leaves the `match` before the failure is handled: what follows awaits
-    // (the claim of a clustered task's ending), and a `match` arm would keep the whole
-    // `StepRun` in the task's state machine across that await, in every task of the flow.
+    if !flow.compensates() {
+        // `#failed` leaves the steps' block with the step's index and error: the failure is
+        // handled (and a clustered task's ending claimed, an await) after the `match` and
+        // the block have ended, so that nothing of the `StepRun` stays in the task's state
+        // machine across that await (see `expand::execute_method`).
+        return quote! {
+            #no_input
+            #(#cfgs)*
+            let #out = match #scope.#run.await {
+                #private::StepRun::Completed(value) => value,
+                #private::StepRun::Failed(error) => #failed,
+                // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
+                #private::StepRun::Stopped(stop) => #stopped_arm,
+            };
+            #keep
+        };
+    }
+    // In a flow with compensations the failure claims the ending in the step's block: the
+    // `Err` leaves the `match` first, for the same reason.
     let step_label = step_label();
     let error_local = Ident::new("error", Span::call_site());
     quote! {
@@ -87,7 +105,6 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
             let #error_local = match #scope.#run.await {
                 #private::StepRun::Completed(value) => break #step_label value,
                 #private::StepRun::Failed(error) => error,
-                // Out of the steps' block (see `expand::execute_method`) to run the cleanup.
                 #private::StepRun::Stopped(stop) => #stopped_arm,
             };
             #failed
@@ -96,11 +113,13 @@ pub(crate) fn code(flow: &Flow, position: usize, step: &Step, krate: &Path) -> T
     }
 }
 
-/// What a step's `Err` and stop do: end the task, or leave the steps' block. In a flow with
-/// compensations, both leave the block with a `Halt` (a failure claims the task's ending
-/// first), so that the compensations run after.
+/// What a step's `Err` and stop do: leave the steps' block. Without compensations, an `Err`
+/// leaves the block around it too, with the step's index and the error, and the task fails
+/// after it; a stop leaves with its `Stop`, for the cleanup. In a flow with compensations,
+/// both leave the block with a `Halt` (a failure claims the task's ending first), so that
+/// the compensations run after.
 fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStream, TokenStream) {
-    let Locals { task, scope, .. } = Locals::new();
+    let Locals { scope, .. } = Locals::new();
     let private = private(Span::call_site());
     let stopped = stopped_label();
     let stop = Ident::new("stop", Span::call_site());
@@ -115,13 +134,9 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
             quote! { break #stopped #private::Halt::Stopped(#stop) },
         )
     } else {
+        let failed = failed_label();
         (
-            quote! {{
-                if #scope.is_clustered() {
-                    #scope.claim_failed().await;
-                }
-                return #scope.failed(#task, #index, #error)
-            }},
+            quote! { break #failed (#index, #error) },
             quote! { break #stopped #stop },
         )
     }

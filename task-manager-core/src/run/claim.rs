@@ -20,13 +20,15 @@ use crate::run::scope::Scope;
 #[must_use = "futures do nothing unless awaited"]
 pub struct Claim<'a> {
     scope: &'a mut Scope,
-    /// How the task is about to end, told to the store with the seal (`None`: not said).
-    sealed: Option<SealedAs>,
     state: ClaimState,
 }
 
+/// How the task is about to end, told to the store with the seal (`None`: not said), is
+/// kept in the state it is needed in: the claim of a failure is awaited with the failed
+/// step's index beside it in the task's state machine, and stays within the step race's
+/// bytes there (`tests/parked_task_size.rs`).
 enum ClaimState {
-    Start,
+    Start(Option<SealedAs>),
     Sealing(ClusterFuture<Result<ClusterSeal, ClusterError>>),
     Done,
 }
@@ -40,8 +42,7 @@ impl Scope {
     pub fn claim(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
-            sealed: None,
-            state: ClaimState::Start,
+            state: ClaimState::Start(None),
         }
     }
 
@@ -52,8 +53,7 @@ impl Scope {
         let steps_completed = self.timeline.completed();
         Claim {
             scope: self,
-            sealed: Some(SealedAs::Completed { steps_completed }),
-            state: ClaimState::Start,
+            state: ClaimState::Start(Some(SealedAs::Completed { steps_completed })),
         }
     }
 
@@ -62,8 +62,7 @@ impl Scope {
     pub fn claim_failed(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
-            sealed: Some(SealedAs::Failed),
-            state: ClaimState::Start,
+            state: ClaimState::Start(Some(SealedAs::Failed)),
         }
     }
 
@@ -154,7 +153,8 @@ impl Future for Claim<'_> {
         loop {
             match &mut this.state {
                 ClaimState::Done => return Poll::Ready(()),
-                ClaimState::Start => {
+                ClaimState::Start(sealed) => {
+                    let sealed = *sealed;
                     let scope = &*this.scope;
                     let Some(link) = &scope.registry.cluster else {
                         this.state = ClaimState::Done;
@@ -166,7 +166,7 @@ impl Future for Claim<'_> {
                         this.state = ClaimState::Done;
                         continue;
                     }
-                    let seal = match this.sealed {
+                    let seal = match sealed {
                         Some(sealed) => link.cluster.seal_as(scope.id, sealed),
                         None => link.cluster.seal(scope.id),
                     };

@@ -624,10 +624,8 @@ where
                 *this.began = true;
                 if let Some(timer) = this.timer.as_deref_mut() {
                     if let Some(limit) = timer.limit(scope.shared.flow(), index) {
-                        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-                        let deadline = scope.attempt_start_offset(attempts).saturating_add(limit);
-                        let submitted_at = scope.shared.live().submitted_at;
-                        timer.arm(&scope.registry, submitted_at, deadline, cx);
+                        let start = scope.attempt_start_offset(attempts);
+                        scope.arm_timer(timer, limit, start, cx);
                         *this.timed = true;
                     }
                 }
@@ -635,7 +633,7 @@ where
             // The attempt is not polled past its time limit.
             if *this.timed {
                 if let Some(timer) = this.timer.as_deref_mut() {
-                    if timer.expired(cx) {
+                    if scope.timer_expired(timer, cx) {
                         // For the cleanup's reason and the ending (cold: a limit was reached).
                         let limit = timer.limit(scope.shared.flow(), index).unwrap_or_default();
                         scope.shared.cell().record_step_limit(limit);
@@ -654,9 +652,8 @@ where
         // step without a `timeout` between two timed ones may be woken once, for nothing.)
         if let Some(timer) = this.timer.as_deref_mut() {
             let completed = matches!(raced, Raced::Returned(Ok(_)));
-            if !completed || !scope.shared.flow().timed_after(index) {
-                timer.disarm();
-            }
+            let keep = completed && scope.shared.flow().timed_after(index);
+            scope.end_timer(timer, keep);
         }
         if scope.has_children() {
             *this.parked = Some(Box::new(raced));

@@ -137,9 +137,8 @@ where
                 // step needs it. (A step without a `timeout` between two timed ones may be
                 // woken once, for nothing.)
                 let completed = matches!(raced, Raced::Returned(Ok(_)));
-                if !completed || !this.scope.shared.flow().timed_after(index) {
-                    timer.disarm();
-                }
+                let keep = completed && this.scope.shared.flow().timed_after(index);
+                this.scope.end_timer(timer, keep);
                 if !this.scope.has_children() {
                     return Poll::Ready(this.scope.end_step(index, *this.began, raced));
                 }
@@ -259,16 +258,10 @@ impl Scope {
             if let Some(limit) = timer.limit(self.shared.flow(), index) {
                 let submitted_at = self.shared.live().submitted_at;
                 let start = began_at.unwrap_or_else(|| offset(submitted_at, Instant::now()));
-                let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-                timer.arm(
-                    &self.registry,
-                    submitted_at,
-                    start.saturating_add(limit),
-                    cx,
-                );
+                self.arm_timer(timer, limit, start, cx);
             }
         }
-        if timer.expired(cx) {
+        if self.timer_expired(timer, cx) {
             // For the cleanup's reason and the ending (cold: a limit was reached).
             let limit = timer.limit(self.shared.flow(), index).unwrap_or_default();
             self.shared.cell().record_step_limit(limit);

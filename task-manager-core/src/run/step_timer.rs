@@ -77,6 +77,24 @@ impl StepTimer {
         self.limits.get(flow, index)
     }
 
+    /// [`limit`](Self::limit) in nanoseconds, 0 if the step has none.
+    #[inline(always)]
+    pub(crate) fn limit_nanos(&self, flow: &FlowInfo, index: usize) -> u64 {
+        if self.limits.is_empty() {
+            return flow.step_timeout_nanos(index);
+        }
+        self.limit(flow, index).map_or(0, |limit| {
+            u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
+        })
+    }
+
+    /// Whether the current attempt is kept by the watch (its limit is not checked on the
+    /// poll that armed it: the ask that a watched mark may get wakes the task).
+    #[inline(always)]
+    pub(crate) fn is_watched(&self) -> bool {
+        self.mode == Mode::Watched
+    }
+
     /// The precise alarm for the current attempt's deadline: set, or left where it is if it
     /// rings earlier.
     #[inline(never)]
@@ -159,17 +177,17 @@ impl Drop for Precise {
 
 /// The step timer as a step's race uses it, on the runner's state it borrows.
 impl Scope {
-    /// An attempt of a timed step with limit `limit` began `start` nanoseconds after the
-    /// task's submission: the watch keeps its limit, or a precise alarm does.
+    /// An attempt of a timed step with a limit of `limit` nanoseconds began `start`
+    /// nanoseconds after the task's submission: the watch keeps its limit, or a precise
+    /// alarm does.
     #[inline(always)]
     pub(super) fn arm_timer(
         &mut self,
         timer: &mut StepTimer,
-        limit: Duration,
+        limit: u64,
         start: u64,
         cx: &Context<'_>,
     ) {
-        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
         timer.deadline = start.saturating_add(limit);
         if timer.limits.is_empty()
             && self
@@ -225,10 +243,13 @@ impl Scope {
         self.registered_waker = (0, 0);
     }
 
-    /// The current attempt ended. The precise alarm stays set (to be moved on) if `keep`:
-    /// a later timed step will use it.
+    /// The current attempt, of step `index`, ended (`completed`: its step returned `Ok`).
+    /// A precise alarm stays set (to be moved on) only while a later timed step will use it:
+    /// after the flow's last timed step, or an attempt that did not complete, it goes, so
+    /// that it neither wakes the task nor moves a paused clock once no step needs it. (A step
+    /// without a `timeout` between two timed ones may be woken once, for nothing.)
     #[inline(always)]
-    pub(super) fn end_timer(&mut self, timer: &mut StepTimer, keep: bool) {
+    pub(super) fn end_timer(&mut self, timer: &mut StepTimer, index: usize, completed: bool) {
         if timer.mode == Mode::Watched {
             let mark = self.shared.cell().marks.timer.swap(0, Ordering::AcqRel);
             if mark & ASKED != 0 {
@@ -236,8 +257,8 @@ impl Scope {
             }
         }
         timer.mode = Mode::Idle;
-        if !keep {
-            if let Some(precise) = timer.precise.as_mut() {
+        if let Some(precise) = timer.precise.as_mut() {
+            if !completed || !self.shared.flow().timed_after(index) {
                 precise.disarm();
             }
         }

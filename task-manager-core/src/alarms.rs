@@ -1,9 +1,11 @@
 //! The manager's alarm clock: when the time limits of its tasks' steps
 //! (`#[step(timeout = "..")]`) run out. One tokio timer for the whole manager, set for its
-//! earliest alarm, instead of one per task: a timed step sets an alarm when it begins (one
-//! uncontended lock, a slab slot and a heap push) and takes it back when no step needs it
-//! any more. A tokio timer per task cost about 470 instructions (create, register at the
-//! first `Pending`, move, deregister); this, about a third of that.
+//! earliest alarm, instead of one per task: a timed step sets an alarm (one uncontended
+//! lock, a slab slot and a heap push) when the manager's step-time watch asks it to, near its
+//! limit (`watch.rs`), or when it begins if the watch does not keep its limit (under a
+//! second, or per call), and takes it back when no step needs it any more. A tokio timer
+//! per task cost about 470 instructions (create, register at the first `Pending`, move,
+//! deregister); an alarm here, about a third of that, and a watched step none.
 //!
 //! # How a task learns that its time is up
 //! The clock rings from a tokio task of its own ([`ring`]), spawned on the runtime of the

@@ -56,6 +56,8 @@ pub struct StepInfo {
     name: &'static str,
     resource: Option<&'static str>,
     timeout: Option<Duration>,
+    /// `timeout` in nanoseconds (0: none), for the runner's hot path.
+    timeout_nanos: u64,
 }
 
 impl StepInfo {
@@ -65,6 +67,7 @@ impl StepInfo {
             name,
             resource: None,
             timeout: None,
+            timeout_nanos: 0,
         }
     }
 
@@ -79,8 +82,14 @@ impl StepInfo {
         if limit.is_zero() {
             panic!("a step timeout of 0 would stop every attempt before it starts");
         }
+        let nanos = limit.as_nanos();
         StepInfo {
             timeout: Some(limit),
+            timeout_nanos: if nanos > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                nanos as u64
+            },
             ..self
         }
     }
@@ -217,6 +226,12 @@ impl FlowInfo {
     /// The time limit of step `index`'s attempts, if it has one.
     pub fn step_timeout(&self, index: usize) -> Option<Duration> {
         self.steps.get(index).and_then(StepInfo::timeout)
+    }
+
+    /// The time limit of step `index`'s attempts in nanoseconds, 0 if it has none.
+    #[inline(always)]
+    pub(crate) fn step_timeout_nanos(&self, index: usize) -> u64 {
+        self.steps.get(index).map_or(0, |step| step.timeout_nanos)
     }
 
     /// Whether a step after step `index` has a time limit.

@@ -242,6 +242,7 @@ mod shutdown;
 mod status;
 mod sync;
 mod task;
+mod watch;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,7 +1,7 @@
 //! The map from task id to running task, sharded so that submitters on different cores
 //! rarely meet on one lock; and, beside it, the manager's queues (queue add-on), so that a
 //! task reaches both through the one pointer it already holds; and the alarm clock of the
-//! tasks' timed steps.
+//! tasks' timed steps and their watch.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::BuildHasherDefault;
@@ -17,6 +17,7 @@ use crate::id::{IdHasher, TaskId};
 use crate::queue::{self, Queues};
 use crate::reason::{CancelReason, CancelSource};
 use crate::shared::TaskShared;
+use crate::watch::Watch;
 
 const SHARDS: usize = 16;
 
@@ -33,6 +34,8 @@ pub(crate) struct Registry {
     pub(crate) cluster: Option<ClusterLink>,
     /// The alarm clock of the tasks' timed steps, made by the first one (`alarms.rs`).
     alarms: OnceLock<Arc<Alarms>>,
+    /// The step-time watch of the tasks' timed steps, made by the first one (`watch.rs`).
+    watch: OnceLock<Watch>,
 }
 
 /// Why [`Registry::insert`] refused a task.
@@ -77,12 +80,19 @@ impl Registry {
             queues,
             cluster,
             alarms: OnceLock::new(),
+            watch: OnceLock::new(),
         }
     }
 
     /// The manager's alarm clock for its tasks' step time limits.
     pub(crate) fn alarms(&self) -> &Arc<Alarms> {
         self.alarms.get_or_init(|| Arc::new(Alarms::new()))
+    }
+
+    /// The manager's step-time watch.
+    #[inline(always)]
+    pub(crate) fn watch(&self) -> &Watch {
+        self.watch.get_or_init(Watch::new)
     }
 
     /// Registers a task, unless the id is taken (the running task keeps it) or the manager

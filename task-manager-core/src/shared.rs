@@ -83,6 +83,7 @@ impl TaskShared {
             step: AtomicU16::new(NOT_STARTED),
             waiting: AtomicBool::new(false),
             tree: AtomicU8::new(tree),
+            timer: AtomicU16::new(0),
         });
         cell.set_priority(priority);
         TaskShared {

@@ -34,4 +34,8 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.0.wake();
     }
+
+    pub(crate) fn take(&self) -> Option<std::task::Waker> {
+        self.0.take_waker()
+    }
 }

@@ -26,6 +26,7 @@ fn task() -> Arc<TaskCell> {
         step: std::sync::atomic::AtomicU16::new(0),
         waiting: std::sync::atomic::AtomicBool::new(false),
         tree: std::sync::atomic::AtomicU8::new(0),
+        timer: std::sync::atomic::AtomicU16::new(0),
     }))
 }
 

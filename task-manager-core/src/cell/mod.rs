@@ -87,6 +87,9 @@ pub(crate) struct Marks {
     pub(crate) step: std::sync::atomic::AtomicU16,
     pub(crate) waiting: std::sync::atomic::AtomicBool,
     pub(crate) tree: std::sync::atomic::AtomicU8,
+    /// The step-time watch's mark of a step in progress (`watch.rs`): moved from "watched"
+    /// to "asked" only by [`TaskCell::ask_timer`], under `slot`'s lock.
+    pub(crate) timer: std::sync::atomic::AtomicU16,
 }
 
 /// The slot's cell: the cold state, allocated by the first cancel, waiter or progress
@@ -288,6 +291,31 @@ impl TaskCell {
     /// Wakes the task (say, its line handed it a permit).
     pub(crate) fn wake(&self) {
         self.waker.wake();
+    }
+
+    /// The step-time watch (`watch.rs`) asks the task to set a precise alarm for its step:
+    /// moves `marks.timer` from `seen` to `asked` and takes the task's registered waker, both
+    /// under `slot`'s lock, and returns the waker for the caller to wake after its locks
+    /// (`None`: the mark had moved on, the step is over). The task, seeing `asked`, takes
+    /// the same lock ([`settle_ask`](Self::settle_ask)) before it registers its waker again:
+    /// a take that the ask made cannot come after that registration. A cancel's phase swap
+    /// is made under this lock too, so that a cancel whose own wake found the waker taken
+    /// is seen by the task the ask woke.
+    pub(crate) fn ask_timer(&self, seen: u16, asked: u16) -> Option<Option<Waker>> {
+        let cell = self.lock();
+        self.marks
+            .timer
+            .compare_exchange(seen, asked, Ordering::AcqRel, Ordering::Acquire)
+            .ok()?;
+        let waker = self.waker.take();
+        drop(cell);
+        Some(waker)
+    }
+
+    /// The task saw the watch's ask (see [`ask_timer`](Self::ask_timer)): once this returns,
+    /// the ask's take of its waker is over, and registering it again keeps it registered.
+    pub(crate) fn settle_ask(&self) {
+        drop(self.lock());
     }
 
     /// Records what became of the stopped step's cleanup (see [`Slot::cleanup`]).

@@ -606,6 +606,9 @@ where
                 None => Poll::Pending,
             };
         }
+        // Set when this poll put the attempt under the watch: its limit is not checked on
+        // that poll (the watch's ask, if it comes, wakes the task).
+        let mut just_watched = false;
         let raced = 'raced: {
             if scope.must_stop(cx) {
                 break 'raced Raced::Cancelled;
@@ -623,19 +626,19 @@ where
                 attempts.begun += 1;
                 *this.began = true;
                 if let Some(timer) = this.timer.as_deref_mut() {
-                    if let Some(limit) = timer.limit(scope.shared.flow(), index) {
-                        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-                        let deadline = scope.attempt_start_offset(attempts).saturating_add(limit);
-                        let submitted_at = scope.shared.live().submitted_at;
-                        timer.arm(&scope.registry, submitted_at, deadline, cx);
+                    let limit = timer.limit_nanos(scope.shared.flow(), index);
+                    if limit != 0 {
+                        let start = scope.attempt_start_offset(attempts);
+                        scope.arm_timer(timer, limit, start, cx);
                         *this.timed = true;
+                        just_watched = timer.is_watched();
                     }
                 }
             }
             // The attempt is not polled past its time limit.
-            if *this.timed {
+            if *this.timed && !just_watched {
                 if let Some(timer) = this.timer.as_deref_mut() {
-                    if timer.expired(cx) {
+                    if scope.timer_expired(timer, cx) {
                         // For the cleanup's reason and the ending (cold: a limit was reached).
                         let limit = timer.limit(scope.shared.flow(), index).unwrap_or_default();
                         scope.shared.cell().record_step_limit(limit);
@@ -648,15 +651,10 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         };
-        // The timer stays armed (to be moved on) only while a later timed step will use it:
-        // after the flow's last timed step, or an attempt that did not complete, it goes, so
-        // that it neither wakes the task nor moves a paused clock once no step needs it. (A
-        // step without a `timeout` between two timed ones may be woken once, for nothing.)
+        // The attempt's mark or alarm goes (see `Scope::end_timer`).
         if let Some(timer) = this.timer.as_deref_mut() {
             let completed = matches!(raced, Raced::Returned(Ok(_)));
-            if !completed || !scope.shared.flow().timed_after(index) {
-                timer.disarm();
-            }
+            scope.end_timer(timer, index, completed);
         }
         if scope.has_children() {
             *this.parked = Some(Box::new(raced));

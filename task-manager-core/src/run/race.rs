@@ -131,15 +131,8 @@ where
                     .scope
                     .poll_timed_step(index, this.began, timer, future, cx);
                 let raced = std::task::ready!(polled);
-                // The alarm stays set (to be moved on) only while a later timed step will use
-                // it: after the flow's last timed step, or a step that did not complete, it
-                // goes, so that it neither wakes the task nor moves a paused clock once no
-                // step needs it. (A step without a `timeout` between two timed ones may be
-                // woken once, for nothing.)
                 let completed = matches!(raced, Raced::Returned(Ok(_)));
-                if !completed || !this.scope.shared.flow().timed_after(index) {
-                    timer.disarm();
-                }
+                this.scope.end_timer(timer, index, completed);
                 if !this.scope.has_children() {
                     return Poll::Ready(this.scope.end_step(index, *this.began, raced));
                 }
@@ -256,19 +249,17 @@ impl Scope {
                 return Poll::Ready(Raced::Cancelled);
             };
             *began = true;
-            if let Some(limit) = timer.limit(self.shared.flow(), index) {
+            let limit = timer.limit_nanos(self.shared.flow(), index);
+            if limit != 0 {
                 let submitted_at = self.shared.live().submitted_at;
                 let start = began_at.unwrap_or_else(|| offset(submitted_at, Instant::now()));
-                let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-                timer.arm(
-                    &self.registry,
-                    submitted_at,
-                    start.saturating_add(limit),
-                    cx,
-                );
+                self.arm_timer(timer, limit, start, cx);
+                if timer.is_watched() {
+                    return self.poll_run(index, run, cx);
+                }
             }
         }
-        if timer.expired(cx) {
+        if self.timer_expired(timer, cx) {
             // For the cleanup's reason and the ending (cold: a limit was reached).
             let limit = timer.limit(self.shared.flow(), index).unwrap_or_default();
             self.shared.cell().record_step_limit(limit);

@@ -72,6 +72,12 @@ impl StepLimits {
         Ok(StepLimits(Some(Box::new(limits))))
     }
 
+    /// Whether the passport set no per-call limit.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Step `index`'s limit for this task: the passport's, else the step's own.
     pub(crate) fn get(&self, flow: &FlowInfo, index: usize) -> Option<Duration> {
         self.0

@@ -94,6 +94,12 @@ impl TaskManager {
         let submitted = submit(passport);
         drop(guard);
         let handle = submitted?;
+        // A resumable flow's task: its payload and info are recorded with its flow before
+        // this returns, so that a loss of this instance from now on resumes it (an `Err`
+        // leaves it running: lost before its first step, it then ends cancelled).
+        if let Some(written) = link.take_submission(id) {
+            let _ = written.await;
+        }
         match link.take_staged(id) {
             None => Ok(handle),
             Some(staged) => enter_flow_line(link, staged).await.map(|()| handle),

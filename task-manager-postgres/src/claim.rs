@@ -112,7 +112,8 @@ WITH mine AS (
                                       ELSE coalesce(t.cancel_delivered_at, now()) END
       FROM {s}.leases lost
      WHERE t.lease = lost.id AND lost.expires_at <= now() AND t.state <> 'finished'
-       AND NOT (t.state IN ('running', 'cancelling') AND t.step IS NOT NULL
+       AND NOT (((t.state IN ('running', 'cancelling') AND t.step IS NOT NULL)
+                 OR (t.state = 'queued' AND t.step IS NULL))
                 AND t.state_payload IS NOT NULL)
        AND EXISTS (SELECT 1 FROM mine)
     RETURNING t.id, t.flow, t.lost_instance, t.step, t.fence

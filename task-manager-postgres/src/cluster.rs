@@ -85,6 +85,15 @@ pub(crate) struct Seam {
 enum Write {
     Release(TaskId),
     Flow(TaskId, &'static str),
+    /// A resumable flow's task's flow with its payload and info; the sender hears when it
+    /// is applied.
+    FlowWithState(
+        TaskId,
+        &'static str,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        tokio::sync::oneshot::Sender<()>,
+    ),
     Step(TaskId, u32, &'static str),
     Ended(TaskId, ClusterEnding),
     /// A step boundary with the task's persisted state; the sender hears when it is applied.
@@ -96,6 +105,7 @@ impl Write {
         match self {
             Write::Release(id)
             | Write::Flow(id, _)
+            | Write::FlowWithState(id, ..)
             | Write::Step(id, _, _)
             | Write::Ended(id, _) => *id,
             Write::Persist(boundary, _) => boundary.id,
@@ -275,6 +285,24 @@ impl Cluster for PgCluster {
         self.queue(Write::Flow(id, flow));
     }
 
+    fn submitted_resumable(
+        &self,
+        id: TaskId,
+        flow: &'static str,
+        _queued: bool,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let (applied, written) = tokio::sync::oneshot::channel();
+        self.queue(Write::FlowWithState(id, flow, payload, info, applied));
+        Box::pin(async move {
+            // A write refused for good (or a store without a manager): the task runs on,
+            // unrecorded state and all.
+            let _ = written.await;
+            Ok(())
+        })
+    }
+
     fn step_began(&self, id: TaskId, index: usize, step: &'static str) {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
         self.queue(Write::Step(id, index, step));
@@ -424,13 +452,18 @@ async fn write_loop(
             Write::Step(id, _, _) | Write::Ended(id, _) | Write::Release(id) => {
                 persisted.remove(id);
             }
-            Write::Flow(..) | Write::Persist(..) => {}
+            Write::Flow(..) | Write::FlowWithState(..) | Write::Persist(..) => {}
         }
         let mut wait = RETRY_FIRST;
         loop {
             let written = match &write {
                 Write::Release(id) => cluster.release_id(*id).await.map(drop),
                 Write::Flow(id, flow) => cluster.name_flow(*id, flow).await,
+                Write::FlowWithState(id, flow, payload, info, _) => {
+                    cluster
+                        .name_flow_with_state(*id, flow, payload, info)
+                        .await
+                }
                 Write::Step(id, index, step) => {
                     cluster.begin_step(*id, *index, step).await.map(drop)
                 }
@@ -454,8 +487,11 @@ async fn write_loop(
             match written {
                 Ok(()) => {
                     pending.fetch_sub(1, Ordering::AcqRel);
-                    if let Write::Persist(_, applied) = write {
-                        let _ = applied.send(());
+                    match write {
+                        Write::Persist(_, applied) | Write::FlowWithState(.., applied) => {
+                            let _ = applied.send(());
+                        }
+                        _ => {}
                     }
                     break;
                 }

@@ -74,7 +74,8 @@ UPDATE {s}.tasks t
        cancel_delivered_at = now()
   FROM {s}.leases lost
  WHERE t.lease = lost.id AND lost.expires_at <= now()
-   AND t.state IN ('running', 'cancelling') AND t.step IS NOT NULL
+   AND ((t.state IN ('running', 'cancelling') AND t.step IS NOT NULL)
+        OR (t.state = 'queued' AND t.step IS NULL))
    AND t.state_payload IS NOT NULL
    AND EXISTS (SELECT 1 FROM mine)
 RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
@@ -83,10 +84,12 @@ RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
 
 /// A resumable task whose claimant ran the lost step's cleanup: it runs again, here. The
 /// claim's `OwnerLost` cancel is cleared (a cancel that had won before the loss is not: such
-/// a task is not resumed). `$1 id, $2 claimant, $3 claimant's lease`.
+/// a task is not resumed). A task lost before its first step is `queued` again (it may
+/// wait in its flow's line) until its first boundary. `$1 id, $2 claimant, $3 claimant's
+/// lease`.
 const RESUME: &str = "\
 UPDATE {s}.tasks
-   SET state = 'running',
+   SET state = CASE WHEN step IS NULL THEN 'queued' ELSE 'running' END,
        cancel_kind = NULL, cancel_message = NULL, cancel_max_wait_us = NULL,
        cancel_source = NULL, cancel_by = NULL, cancel_requested_at = NULL,
        cancel_delivered_at = NULL
@@ -183,7 +186,9 @@ impl PgCluster {
             let id = row.try_get::<_, PgId>(0).map_err(get)?.0;
             let flow: String = row.try_get(1).map_err(get)?;
             let lost_instance: String = row.try_get(2).map_err(get)?;
-            let step: String = row.try_get(3).map_err(get)?;
+            // No step: a resumable flow's task lost before its first boundary, with the
+            // state its submission recorded.
+            let step: Option<String> = row.try_get(3).map_err(get)?;
             let index: Option<i32> = row.try_get(4).map_err(get)?;
             let index = usize::try_from(index.unwrap_or(0)).unwrap_or(0);
             let fence: i32 = row.try_get(5).map_err(get)?;
@@ -201,8 +206,12 @@ impl PgCluster {
                 .zip(outputs.unwrap_or_default())
                 .filter_map(|(index, bytes)| Some((usize::try_from(index).ok()?, bytes)))
                 .collect();
-            let lost = LostTask::new(id, flow.clone(), reason)
-                .at_step(index, step.clone())
+            let lost = LostTask::new(id, flow.clone(), reason);
+            let lost = match &step {
+                Some(step) => lost.at_step(index, step.clone()),
+                None => lost.before_first_step(),
+            };
+            let lost = lost
                 .with_state(row.try_get(6).map_err(get)?, row.try_get(7).map_err(get)?)
                 .with_outputs(outputs)
                 .with_input(row.try_get(13).map_err(get)?);
@@ -211,7 +220,7 @@ impl PgCluster {
                 id,
                 flow,
                 lost_instance,
-                Some(step),
+                step,
                 fence,
                 true,
             ));
@@ -221,7 +230,7 @@ impl PgCluster {
 
     /// Runs a claimed task's cleanup through this instance's manager (none registered for
     /// its flow: recorded `Lost`), then records its ending, in a task of its own.
-    fn recover(&self, lost: LostTask, index: usize, step: String) {
+    fn recover(&self, lost: LostTask, index: usize, step: Option<String>) {
         let cleanup = self
             .inner
             .lease
@@ -250,7 +259,10 @@ impl PgCluster {
                     (recovered.cleanup, compensations, recovered.resumes)
                 }
                 None => (
-                    RecordedCleanup::Lost { step: step.clone() },
+                    match &step {
+                        Some(step) => RecordedCleanup::Lost { step: step.clone() },
+                        None => RecordedCleanup::NoStepInProgress,
+                    },
                     Vec::new(),
                     false,
                 ),
@@ -281,7 +293,7 @@ impl PgCluster {
                     Resumed::NotTaken => {}
                 }
             }
-            let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)
+            let ending = EndingRecord::new(Ended::Cancelled { step }, index as u32)
                 .with_cleanup(cleanup)
                 .with_compensations(compensations);
             let mut wait = RETRY_FIRST;

@@ -50,6 +50,10 @@ pub(crate) struct Statements {
     /// `$1 id, $2 owner, $3 flow, $4 lease`: the reserved task's flow, named at its
     /// submission.
     pub(crate) name_flow: Statement,
+    /// `$1 id, $2 owner, $3 flow, $4 lease, $5 payload, $6 info`: a resumable flow's
+    /// reserved task's flow, named at its submission with its persisted state (see
+    /// `recover.rs`).
+    pub(crate) name_flow_with_state: Statement,
     /// See [`FINAL`].
     pub(crate) final_record: Statement,
     /// A step boundary with the task's persisted state: see `recover.rs`'s `PERSIST`.
@@ -200,6 +204,12 @@ impl Statements {
             name_flow: prepare(format!(
                 "UPDATE {s}.tasks SET flow = $3
                   WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $4::bigint"
+            ))
+            .await?,
+            name_flow_with_state: prepare(format!(
+                "UPDATE {s}.tasks SET flow = $3, state_payload = $5, state_info = $6
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $4::bigint
+                    AND state <> 'finished'"
             ))
             .await?,
             final_record: prepare(FINAL.replace("{s}", &s)).await?,

@@ -71,11 +71,12 @@ impl PgCluster {
     }
 
     /// The final record of one of this instance's tasks, as its outcome says (see `FINAL` in
-    /// `sql.rs`). `Ok(false)`: it was recorded already, or has no record.
+    /// `sql.rs`), with its flow if no earlier write named it (`flow`). `Ok(false)`: it was recorded already, or has no record.
     pub(crate) async fn record_final(
         &self,
         id: TaskId,
         ending: &ClusterEnding,
+        flow: Option<&str>,
     ) -> Result<bool, StoreError> {
         let timed_out;
         let (kind, step, message): (&str, Option<&str>, Option<&[u8]>) = match &ending.ended {
@@ -136,6 +137,7 @@ impl PgCluster {
                     &cancel_max_wait,
                     &cancel_source,
                     &self.lease(),
+                    &flow,
                 ],
             )
             .await

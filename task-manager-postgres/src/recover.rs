@@ -45,10 +45,12 @@ pub(crate) struct Boundary {
 
 /// The boundary's write: as a step boundary, with the state. `$1 id, $2 owner, $3 step,
 /// $4 index, $5 payload, $6 info, $7 lease, $8 the compensated steps' indexes, $9 their
-/// outputs, $10 the step's input`.
+/// outputs, $10 the step's input, $11 the task's flow if its submission did not write it
+/// (NULL: unchanged)`.
 pub(crate) const PERSIST: &str = "\
 UPDATE {s}.tasks
    SET state = 'running', started_at = coalesce(started_at, now()),
+       flow = coalesce($11::text, flow),
        step = $3, step_index = $4, steps_completed = $4,
        state_payload = $5, state_info = $6,
        state_output_steps = $8::integer[], state_outputs = $9::bytea[],
@@ -126,10 +128,14 @@ const RETRY_FIRST: Duration = Duration::from_millis(20);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
 impl PgCluster {
-    /// Writes a step boundary with the task's persisted state (see [`PERSIST`]). A boundary
-    /// that matches nothing (a cancel won, or the task was claimed) writes nothing:
+    /// Writes a step boundary with the task's persisted state (see [`PERSIST`]), and its
+    /// flow if no earlier write named it (`flow`). A boundary that matches nothing (a cancel won, or the task was claimed) writes nothing:
     /// `Ok(false)`.
-    pub(crate) async fn persist_boundary(&self, boundary: &Boundary) -> Result<bool, StoreError> {
+    pub(crate) async fn persist_boundary(
+        &self,
+        boundary: &Boundary,
+        flow: Option<&str>,
+    ) -> Result<bool, StoreError> {
         no_nul("step name", boundary.step)?;
         let index = i32::try_from(boundary.index).unwrap_or(i32::MAX);
         let output_steps: Vec<i32> = boundary
@@ -158,6 +164,7 @@ impl PgCluster {
                     &output_steps,
                     &outputs,
                     &boundary.input,
+                    &flow,
                 ],
             )
             .await

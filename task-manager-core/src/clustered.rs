@@ -33,7 +33,11 @@ impl TaskManager {
     /// is an `Err` here, before anything runs, as it is in one process; and once `submit`
     /// returns, the task is registered and cancellable, from here synchronously and from any
     /// instance through the store, as a task of one process is. A cancel decided between the
-    /// reservation and the submission stops the task before its first step.
+    /// reservation and the submission stops the task before its first step. For a flow with
+    /// `#[flow(on_owner_lost = resume)]`, it returns once the store has recorded the task's
+    /// payload and runtime info with its flow ([`Cluster::submitted_resumable`](crate::Cluster::submitted_resumable)):
+    /// a task whose instance is lost from then on is resumed from its first step if it had not
+    /// begun it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

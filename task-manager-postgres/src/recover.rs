@@ -13,6 +13,12 @@
 //!   `claim.rs`'s update skips it. The claimant then runs the cleanup and records the ending
 //!   with its own lease. If the claimant is lost too before it records the ending, its lease
 //!   expires and the record is claimed again: that cleanup then runs again, from its start.
+//! * A resumable flow's task records its payload and info with its flow at its submission
+//!   (`owner.rs`'s `name_flow_with_state`, awaited by `submit_in_cluster`): a record still
+//!   `queued` with no step and that state, whose owner was lost, is claimed by [`RECOVER`]
+//!   too, as unbegun (`LostTask::before_first_step`): no cleanup, and [`RESUME`] takes it back
+//!   to `queued`, the claimant running it from its first step. A flow without `resume`
+//!   records no state at its submission: its unbegun tasks are ended by `claim.rs`.
 //! * While the claimant cleans up, a user's cancel may replace the claim's `OwnerLost`
 //!   (`sql.rs`'s `CANCEL` matches `cancelling` with `owner_lost`): [`RESUME`] then matches
 //!   nothing, and a resumable task is compensated and ended as for `cancel`, never resumed.

@@ -354,7 +354,8 @@ impl CancelDelivery {
     /// claimed and whose recovery said it resumes ([`Recovered::resumes`]), once the store
     /// has recorded it as running here again: the flow registered on this manager submits
     /// it as a task of this instance, under its own id, from the step the record names
-    /// (`lost.step`), that step's input (`lost.input`), the persisted payload and runtime
+    /// (`lost.step`; its first step for a task lost before it began, `lost.unbegun`), that
+    /// step's input (`lost.input`), the persisted payload and runtime
     /// info, and the outputs of the completed compensated steps (`lost.outputs`, kept for
     /// its compensations). From then on it is a task of this instance like any other: its
     /// writes, its seal and its ending go to the store as they do for a task submitted

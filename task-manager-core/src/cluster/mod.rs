@@ -68,7 +68,8 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 ///
 /// The calls a manager makes for one task, in order: [`reserve`](Self::reserve) (by
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
-/// [`submitted`](Self::submitted) or [`release`](Self::release), a
+/// [`submitted`](Self::submitted) (for a flow with `on_owner_lost = resume`,
+/// [`submitted_resumable`](Self::submitted_resumable)) or [`release`](Self::release), a
 /// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
 /// own ending, and [`ended`](Self::ended) once. If the store
 /// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the

@@ -468,7 +468,10 @@ async fn claim(claimant: &Handle, lost: &'static str) -> Vec<Claimed> {
         }
         let cleanup = recovered.cleanup.clone();
         claimant.write(id, "claimant's ending".into(), |record| {
-            record.finish(format!("cancelled at {}", step.unwrap_or("-")), Some(cleanup));
+            record.finish(
+                format!("cancelled at {}", step.unwrap_or("-")),
+                Some(cleanup),
+            );
         });
         claimed.push(Claimed {
             recovered: Some(recovered),
@@ -929,8 +932,15 @@ fn a_failing_task_keeps_the_crash_contract_at_every_await_point() {
 fn check_voyage(case: &Case) -> Result<(), String> {
     let owner = entries_of(&case.journal, "a");
     let claimant = entries_of(&case.journal, "b");
-    if case.journal.iter().any(|entry| entry.contains("sail given")) {
-        return Err(format!("`sail` was not given `embark`'s output: {:?}", case.journal));
+    if case
+        .journal
+        .iter()
+        .any(|entry| entry.contains("sail given"))
+    {
+        return Err(format!(
+            "`sail` was not given `embark`'s output: {:?}",
+            case.journal
+        ));
     }
     let (Some(before), Some(after)) = (&case.before, &case.after) else {
         if case.before.is_some() || case.after.is_some() || !case.journal.is_empty() {
@@ -939,7 +949,9 @@ fn check_voyage(case: &Case) -> Result<(), String> {
         return Ok(());
     };
     if after.state != State::Finished || after.endings_written != 1 {
-        return Err(format!("the record is not final with one ending: {after:?}"));
+        return Err(format!(
+            "the record is not final with one ending: {after:?}"
+        ));
     }
     if case.second_claim != 0 {
         return Err("a second claim took the finished task again".into());
@@ -959,17 +971,17 @@ fn check_voyage(case: &Case) -> Result<(), String> {
         if !claimant.is_empty() {
             return Err(format!("the claimant ran {claimant:?}"));
         }
-        let want = if !crashed || before.state == State::Finished || before.state == State::Finishing
-        {
-            "completed"
-        } else {
-            // Lost before its submission recorded its state: `submit_in_cluster` never
-            // returned; no step began.
-            if !owner.is_empty() {
-                return Err(format!("lost before its state was recorded, yet {owner:?}"));
-            }
-            "cancelled at -"
-        };
+        let want =
+            if !crashed || before.state == State::Finished || before.state == State::Finishing {
+                "completed"
+            } else {
+                // Lost before its submission recorded its state: `submit_in_cluster` never
+                // returned; no step began.
+                if !owner.is_empty() {
+                    return Err(format!("lost before its state was recorded, yet {owner:?}"));
+                }
+                "cancelled at -"
+            };
         if after.ending.as_deref() != Some(want) {
             return Err(format!("the record ended {:?}, not {want}", after.ending));
         }
@@ -991,8 +1003,15 @@ fn check_voyage(case: &Case) -> Result<(), String> {
             want.push(format!("cleanup {step} (its instance `a` was lost) began"));
             want.push(format!("cleanup {step} (its instance `a` was lost) ended"));
             for name in &VOYAGE[..index] {
-                if owner.iter().filter(|e| **e == format!("step {name} ended")).count() != 1 {
-                    return Err(format!("the record names `{step}`, `{name}` did not complete once on the owner"));
+                if owner
+                    .iter()
+                    .filter(|e| **e == format!("step {name} ended"))
+                    .count()
+                    != 1
+                {
+                    return Err(format!(
+                        "the record names `{step}`, `{name}` did not complete once on the owner"
+                    ));
                 }
             }
             index

@@ -27,8 +27,11 @@ struct Store {
     delivery: Arc<Mutex<Option<CancelDelivery>>>,
     last_boundary: Arc<Mutex<Option<Boundary>>>,
     /// The payload and info the last submission recorded.
-    submission: Arc<Mutex<Option<(Option<Vec<u8>>, Option<Vec<u8>>)>>>,
+    submission: Arc<Mutex<Option<State>>>,
 }
+
+/// A payload and runtime info, as a store keeps them.
+type State = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 #[derive(Clone)]
 struct Boundary {

@@ -253,7 +253,7 @@ pub fn submit_resumable_flow<P, R, T, E, Fut>(
     flow: &'static FlowInfo,
     passport: Passport<P>,
     _info: PhantomData<R>,
-    state: Option<(Option<Vec<u8>>, Option<Vec<u8>>)>,
+    state: Option<crate::run::SubmittedState>,
     body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
 ) -> Result<TaskHandle<T, E, R>, SubmitError>
 where

@@ -490,9 +490,7 @@ async fn write_loop(
                 Write::Release(id) => cluster.release_id(*id).await.map(drop),
                 Write::Flow(id, flow, _) => cluster.name_flow(*id, flow).await,
                 Write::FlowWithState(id, flow, payload, info, _) => {
-                    cluster
-                        .name_flow_with_state(*id, flow, payload, info)
-                        .await
+                    cluster.name_flow_with_state(*id, flow, payload, info).await
                 }
                 Write::Step(id, index, step) => cluster
                     .begin_step_of(*id, *index, step, flow)
@@ -502,29 +500,31 @@ async fn write_loop(
                             unnamed.remove(id);
                         }
                     }),
-                Write::Ended(id, ending) => cluster
-                    .record_final(*id, ending, flow)
-                    .await
-                    .map(|_| {
+                Write::Ended(id, ending) => {
+                    cluster.record_final(*id, ending, flow).await.map(|_| {
                         unnamed.remove(id);
-                    }),
-                Write::Persist(boundary, _) => {
-                    cluster.persist_boundary(boundary, flow).await.map(|written| {
-                        if written {
-                            unnamed.remove(&boundary.id);
-                        }
-                        // Only a boundary that was written stands for the plain one: one
-                        // that matched nothing (a cancel won, the task was claimed) leaves
-                        // the plain one to be sent, and refused or counted as before.
-                        if written {
-                            if persisted.len() >= PERSISTED_MAX {
-                                // Tasks abandoned between the two (told nothing more): forget
-                                // them; what is forgotten is only written twice.
-                                persisted.clear();
-                            }
-                            persisted.insert(boundary.id, boundary.index);
-                        }
                     })
+                }
+                Write::Persist(boundary, _) => {
+                    cluster
+                        .persist_boundary(boundary, flow)
+                        .await
+                        .map(|written| {
+                            if written {
+                                unnamed.remove(&boundary.id);
+                            }
+                            // Only a boundary that was written stands for the plain one: one
+                            // that matched nothing (a cancel won, the task was claimed) leaves
+                            // the plain one to be sent, and refused or counted as before.
+                            if written {
+                                if persisted.len() >= PERSISTED_MAX {
+                                    // Tasks abandoned between the two (told nothing more): forget
+                                    // them; what is forgotten is only written twice.
+                                    persisted.clear();
+                                }
+                                persisted.insert(boundary.id, boundary.index);
+                            }
+                        })
                 }
             };
             match written {

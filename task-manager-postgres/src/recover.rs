@@ -229,14 +229,7 @@ impl PgCluster {
                 .with_outputs(outputs)
                 .with_input(row.try_get(13).map_err(get)?);
             self.recover(lost, index, step.clone());
-            claimed.push(ClaimedTask::new(
-                id,
-                flow,
-                lost_instance,
-                step,
-                fence,
-                true,
-            ));
+            claimed.push(ClaimedTask::new(id, flow, lost_instance, step, fence, true));
         }
         Ok(claimed)
     }

@@ -269,9 +269,8 @@ pub fn register_resumption<S, P, R>(
                 None => lost.unbegun.then_some(0),
             };
             let resumes = matches!(lost.reason, CancelReason::OwnerLost { .. })
-                && start.is_some_and(|index| {
-                    can_resume(index, lost.input.as_deref(), &lost.outputs)
-                });
+                && start
+                    .is_some_and(|index| can_resume(index, lost.input.as_deref(), &lost.outputs));
             if !resumes {
                 return cancel(lost);
             }

@@ -153,13 +153,13 @@ where
                 submitted_at,
                 timeout,
                 deadline,
+                state,
             };
             return Ok(submit_in_shared_line(
                 manager,
                 &runtime,
                 link,
                 parts,
-                state,
                 passport,
                 step_limits,
                 body,
@@ -387,6 +387,8 @@ struct SharedLineParts {
     submitted_at: Instant,
     timeout: Option<std::time::Duration>,
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// A resumable flow's task's payload and info, for its submission's write.
+    state: Option<SubmittedState>,
 }
 
 /// The rest of `submit` for a task whose flow's line is its cluster's (the store shares
@@ -400,7 +402,6 @@ fn submit_in_shared_line<P, R, T, E, Fut>(
     runtime: &tokio::runtime::Handle,
     link: &ClusterLink,
     parts: SharedLineParts,
-    state: Option<SubmittedState>,
     mut passport: Passport<P>,
     step_limits: StepLimits,
     body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
@@ -420,6 +421,7 @@ where
         submitted_at,
         timeout,
         deadline,
+        state,
     } = parts;
     let priority = passport.priority();
     let mut scope = Scope::new(

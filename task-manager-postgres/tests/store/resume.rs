@@ -96,9 +96,8 @@ async fn an_owner_killed_while_its_resumable_tasks_wait_unbegun_has_them_resumed
     let schema = fresh_schema("resume_unbegun").await;
     // The `resumable` flow limited to one task at once across the cluster: the first task
     // holds the permit in `r0`, the others wait in the line, not begun.
-    let settings = format!(
-        "lease_ms={LEASE_MS},renew_ms={RENEW_MS},resumable_limit=1,recheck_ms=20"
-    );
+    let settings =
+        format!("lease_ms={LEASE_MS},renew_ms={RENEW_MS},resumable_limit=1,recheck_ms=20");
     let mut a = Node::start_with(&schema, "a", &settings);
     let mut b = Node::start_with(&schema, "b", &settings);
     let first = TaskId::new();

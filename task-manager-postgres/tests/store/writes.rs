@@ -126,9 +126,16 @@ async fn the_flow_is_written_at_submission_only_for_a_task_that_waits_in_a_line_
         .await
         .expect("installing the update log");
     // `probe` is limited cluster-wide (it waits for its line's answer); `resumable` is not
-    // limited, and records its state with its flow.
+    // limited, and records its state with its flow. The probe task is held in its first
+    // step until its queued writes are applied: a plain boundary is not awaited, and the
+    // seal (on another connection) would otherwise overtake them.
     let (probe, resumable) = (TaskId::new(), TaskId::new());
-    a.submit(probe, false, 0);
+    a.submit(probe, true, 0);
+    a.wait_line(|line| line == format!("began {probe} 0"));
+    a.flush();
+    for gate in 0..3 {
+        a.open(probe, gate);
+    }
     a.wait_line(|line| line == format!("ended {probe} completed - -"));
     a.send(&format!("resumable {resumable} 0 0"));
     a.wait_line(|line| line == format!("ended {resumable} completed - -"));

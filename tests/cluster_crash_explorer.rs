@@ -29,6 +29,12 @@
 //!   when the owner completed it and was lost before its ending landed (the README's limit);
 //! * compensations once each on the claimant, in reverse step order, from the persisted
 //!   outputs, for exactly the completed compensated steps before the interrupted one.
+//!
+//! And for a resumable flow (`voyage`, `on_owner_lost = resume`), at every point: a task whose
+//! submission recorded its state completes on the claimant, lost before its first boundary
+//! too (every step from the first, once, no cleanup); lost in a step, that step's cleanup
+//! once, then that step again from its input; a task lost before its state was recorded
+//! (its submission never returned) ends cancelled with nothing run.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -120,6 +126,8 @@ struct Record {
     payload: Option<Vec<u8>>,
     info: Option<Vec<u8>>,
     outputs: Vec<(usize, Vec<u8>)>,
+    /// The input of the step the record names (a resumable flow).
+    input: Option<Vec<u8>>,
     ending: Option<String>,
     cleanup: Option<RecordedCleanup>,
     /// What the seal said (`seal_as`), written with `Finishing`.
@@ -139,6 +147,7 @@ impl Record {
             payload: None,
             info: None,
             outputs: Vec::new(),
+            input: None,
             ending: None,
             cleanup: None,
             sealed_as: None,
@@ -272,6 +281,48 @@ impl Cluster for Handle {
             record.flow = Some(flow);
         });
     }
+    fn submitted_resumable(
+        &self,
+        id: TaskId,
+        flow: &'static str,
+        _queued: bool,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        if !self.write(id, "before submitted with state".into(), |record| {
+            record.state = State::Running;
+            record.flow = Some(flow);
+            record.payload = payload;
+            record.info = info;
+        }) {
+            return Box::pin(std::future::pending());
+        }
+        self.answer("after submitted with state".into(), Ok(()))
+    }
+    fn persist_resumable_step(
+        &self,
+        id: TaskId,
+        index: usize,
+        step: &'static str,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+        input: Option<Vec<u8>>,
+        outputs: Vec<(usize, Vec<u8>)>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let label = format!("boundary of step {index}");
+        if !self.write(id, format!("before {label}"), |record| {
+            if record.state == State::Running {
+                record.step = Some((index, step));
+                record.payload = payload;
+                record.info = info;
+                record.input = input;
+                record.outputs = outputs;
+            }
+        }) {
+            return Box::pin(std::future::pending());
+        }
+        self.answer(format!("after {label}"), Ok(()))
+    }
     fn step_began(&self, id: TaskId, index: usize, step: &'static str) {
         self.write(id, format!("step {index} began"), |record| {
             if record.state == State::Running {
@@ -353,21 +404,28 @@ async fn claim(claimant: &Handle, lost: &'static str) -> Vec<Claimed> {
             record.claims += 1;
             record.instance = claimant.instance;
             record.lease = claimant.lease;
-            let recoverable = matches!(record.state, State::Running | State::Cancelling)
-                && record.step.is_some()
-                && record.payload.is_some();
+            // A step with its state, or (a resumable flow's task, whose submission recorded
+            // its state) no step yet: handed to the flow.
+            let recoverable = record.payload.is_some()
+                && match record.step {
+                    Some(_) => matches!(record.state, State::Running | State::Cancelling),
+                    None => record.state == State::Running,
+                };
             if recoverable {
                 record.state = State::Cancelling;
-                let (index, step) = record.step.expect("a step");
                 let task = LostTask::new(
                     *id,
                     record.flow.expect("submitted"),
                     CancelReason::owner_lost(lost),
-                )
-                .at_step(index, step)
+                );
+                let task = match record.step {
+                    Some((index, step)) => task.at_step(index, step),
+                    None => task.before_first_step(),
+                }
                 .with_state(record.payload.clone(), record.info.clone())
+                .with_input(record.input.clone())
                 .with_outputs(record.outputs.clone());
-                handed.push((*id, step, task));
+                handed.push((*id, record.step.map(|(_, step)| step), task));
             } else if record.state == State::Finishing {
                 // As the seal said: completed, or failed (said so, or not said).
                 let ending = match record.sealed_as {
@@ -390,12 +448,30 @@ async fn claim(claimant: &Handle, lost: &'static str) -> Vec<Claimed> {
     for (id, step, task) in handed {
         let recovered = claimant
             .delivery()
-            .recover(task)
+            .recover(task.clone())
             .expect("a registered flow, readable state")
             .await;
+        if recovered.resumes {
+            // Running again on the claimant (the claim's cancel cleared), until it ends.
+            claimant.write(id, "claimant's resumption".into(), |record| {
+                record.state = State::Running;
+            });
+            let running = claimant.delivery().resume(task).expect("resumed");
+            assert!(running.await, "the resumed task runs");
+            while claimant.records.lock().unwrap()[0].1.state != State::Finished {
+                tokio::task::yield_now().await;
+            }
+            claimed.push(Claimed {
+                recovered: Some(recovered),
+            });
+            continue;
+        }
         let cleanup = recovered.cleanup.clone();
         claimant.write(id, "claimant's ending".into(), |record| {
-            record.finish(format!("cancelled at {step}"), Some(cleanup));
+            record.finish(
+                format!("cancelled at {}", step.unwrap_or("-")),
+                Some(cleanup),
+            );
         });
         claimed.push(Claimed {
             recovered: Some(recovered),
@@ -491,6 +567,37 @@ impl Trips {
     }
 }
 
+/// The resumable flow: a task lost before its first boundary (its submission recorded its
+/// state) runs from its first step on the claimant; one lost in a step has that step's
+/// cleanup run there, then the step again from its persisted input.
+#[flow(name = voyage, on_owner_lost = resume)]
+impl Trips {
+    #[step(cancel = undo_embark)]
+    async fn embark(&self, _task: &mut Task<String, u32>) -> Result<u32, Refused> {
+        self.body("step embark").await;
+        Ok(3)
+    }
+
+    #[step(cancel = undo_sail)]
+    async fn sail(&self, _task: &mut Task<String, u32>, crew: u32) -> Result<(), Refused> {
+        if crew != 3 {
+            self.mark(format!("sail given {crew}"));
+        }
+        self.body("step sail").await;
+        Ok(())
+    }
+
+    async fn undo_embark(&self, _task: &mut Task<String, u32>, reason: CancelReason) {
+        self.body(&format!("cleanup embark ({reason})")).await;
+    }
+
+    async fn undo_sail(&self, _task: &mut Task<String, u32>, reason: CancelReason) {
+        self.body(&format!("cleanup sail ({reason})")).await;
+    }
+}
+
+const VOYAGE: [&str; 2] = ["embark", "sail"];
+
 fn trips(handle: &Handle, journal: &Journal, points: &Points) -> Arc<Trips> {
     let trips = Arc::new(Trips {
         tasks: TaskManager::builder()
@@ -502,6 +609,7 @@ fn trips(handle: &Handle, journal: &Journal, points: &Points) -> Arc<Trips> {
         points: points.clone(),
     });
     trips.register_trip();
+    trips.register_voyage();
     trips
 }
 
@@ -530,6 +638,11 @@ struct Case {
 /// Runs a task of `plan` on owner `a`, crashing it at await point `at` (none: never), then
 /// lets instance `b` claim.
 fn run_case(plan: &'static str, at: Option<usize>) -> Case {
+    run_flow_case(plan, at, false)
+}
+
+/// [`run_case`] for flow `trip`, or (`voyage`) for the resumable flow `voyage`.
+fn run_flow_case(plan: &'static str, at: Option<usize>, voyage: bool) -> Case {
     let records: Records = Arc::default();
     let journal = Journal::new();
     let points = Points::crash_at(at);
@@ -539,12 +652,22 @@ fn run_case(plan: &'static str, at: Option<usize>) -> Case {
         let trips = trips(&owner, &journal, &points);
         let crashed = Arc::clone(&points.crashed);
         let run = async {
-            let handle = trips
-                .tasks
-                .submit_in_cluster(Passport::new(plan.to_owned()), |p| trips.execute_trip(p))
-                .await
-                .expect("submitted");
-            handle.await
+            let passport = Passport::new(plan.to_owned());
+            if voyage {
+                let handle = trips
+                    .tasks
+                    .submit_in_cluster(passport, |p| trips.execute_voyage(p))
+                    .await
+                    .expect("submitted");
+                let _ = handle.await;
+            } else {
+                let handle = trips
+                    .tasks
+                    .submit_in_cluster(passport, |p| trips.execute_trip(p))
+                    .await
+                    .expect("submitted");
+                let _ = handle.await;
+            }
         };
         tokio::select! {
             _ = run => {}
@@ -799,4 +922,133 @@ fn a_task_cancelled_on_its_owner_keeps_the_crash_contract_at_every_await_point()
 fn a_failing_task_keeps_the_crash_contract_at_every_await_point() {
     let points = explore("fail");
     assert!(points >= 8, "{points} await points");
+}
+
+/// The checks of one case of the resumable flow `voyage`: one ending; a task whose
+/// submission recorded its state completes whenever its owner was lost before its ending,
+/// on the claimant: lost before its first boundary, every step runs there from the first,
+/// once, with no cleanup; lost in a step, that step's cleanup runs there once with
+/// `OwnerLost`, then that step again and the next; the steps before it never run again.
+fn check_voyage(case: &Case) -> Result<(), String> {
+    let owner = entries_of(&case.journal, "a");
+    let claimant = entries_of(&case.journal, "b");
+    if case
+        .journal
+        .iter()
+        .any(|entry| entry.contains("sail given"))
+    {
+        return Err(format!(
+            "`sail` was not given `embark`'s output: {:?}",
+            case.journal
+        ));
+    }
+    let (Some(before), Some(after)) = (&case.before, &case.after) else {
+        if case.before.is_some() || case.after.is_some() || !case.journal.is_empty() {
+            return Err(format!("no reservation, yet {:?}", case.journal));
+        }
+        return Ok(());
+    };
+    if after.state != State::Finished || after.endings_written != 1 {
+        return Err(format!(
+            "the record is not final with one ending: {after:?}"
+        ));
+    }
+    if case.second_claim != 0 {
+        return Err("a second claim took the finished task again".into());
+    }
+    let crashed = case.at.is_some_and(|at| at <= case.seen.len());
+    if after.claims != usize::from(crashed && before.state != State::Finished) {
+        return Err(format!("claimed {} times", after.claims));
+    }
+    let steps = |from: usize| -> Vec<String> {
+        VOYAGE[from..]
+            .iter()
+            .flat_map(|step| [format!("step {step} began"), format!("step {step} ended")])
+            .collect()
+    };
+    let resumed = crashed && before.state == State::Running && before.payload.is_some();
+    if !resumed {
+        if !claimant.is_empty() {
+            return Err(format!("the claimant ran {claimant:?}"));
+        }
+        let want =
+            if !crashed || before.state == State::Finished || before.state == State::Finishing {
+                "completed"
+            } else {
+                // Lost before its submission recorded its state: `submit_in_cluster` never
+                // returned; no step began.
+                if !owner.is_empty() {
+                    return Err(format!("lost before its state was recorded, yet {owner:?}"));
+                }
+                "cancelled at -"
+            };
+        if after.ending.as_deref() != Some(want) {
+            return Err(format!("the record ended {:?}, not {want}", after.ending));
+        }
+        return Ok(());
+    }
+    if after.ending.as_deref() != Some("completed") {
+        return Err(format!("a resumable task ended {:?}", after.ending));
+    }
+    let mut want = Vec::new();
+    let from = match before.step {
+        // Lost before its first boundary: nothing had begun, nothing is cleaned up.
+        None => {
+            if !owner.is_empty() {
+                return Err(format!("no boundary, yet the owner ran {owner:?}"));
+            }
+            0
+        }
+        Some((index, step)) => {
+            want.push(format!("cleanup {step} (its instance `a` was lost) began"));
+            want.push(format!("cleanup {step} (its instance `a` was lost) ended"));
+            for name in &VOYAGE[..index] {
+                if owner
+                    .iter()
+                    .filter(|e| **e == format!("step {name} ended"))
+                    .count()
+                    != 1
+                {
+                    return Err(format!(
+                        "the record names `{step}`, `{name}` did not complete once on the owner"
+                    ));
+                }
+            }
+            index
+        }
+    };
+    want.extend(steps(from));
+    if claimant != want {
+        return Err(format!("the claimant ran {claimant:?}, not {want:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_resumable_task_lost_at_every_await_point_completes_lost_before_its_first_boundary_too() {
+    let first = run_flow_case("complete", None, true);
+    check_voyage(&first).unwrap_or_else(|error| panic!("without a crash: {error}"));
+    let points = first.seen.len();
+    let mut unbegun = 0;
+    for at in 1..=points {
+        let case = run_flow_case("complete", Some(at), true);
+        if let Err(error) = check_voyage(&case) {
+            panic!(
+                "flow `voyage`, owner crashed at await point {at} of {points} ({}): {error}\njournal: {:#?}\nrecord at the crash: {:#?}",
+                first.seen[at - 1],
+                case.journal,
+                case.before,
+            );
+        }
+        if case
+            .before
+            .as_ref()
+            .is_some_and(|record| record.payload.is_some() && record.step.is_none())
+        {
+            unbegun += 1;
+        }
+    }
+    assert!(points >= 8, "{points} await points");
+    // The owner lost after its submission recorded the state, before its first boundary.
+    assert!(unbegun >= 2, "{unbegun} points before the first boundary");
 }

@@ -4,7 +4,9 @@
 //! handed the task back (`CancelDelivery::resume`), runs that step again from its persisted
 //! input and goes on, the completed steps never run again. A resumed task is cancelled and
 //! fails as any task of the instance does (the compensations of the steps completed before
-//! the loss and after it, in reverse order), and is lost and resumed again. The real store
+//! the loss and after it, in reverse order), and is lost and resumed again. A task lost
+//! before its first step (its submission recorded its payload and info) is resumed from its
+//! first step, with no cleanup. The real store
 //! is `task-manager-postgres` (`tests/store/resume.rs`).
 
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,12 @@ struct Store {
     calls: Journal,
     delivery: Arc<Mutex<Option<CancelDelivery>>>,
     last_boundary: Arc<Mutex<Option<Boundary>>>,
+    /// The payload and info the last submission recorded.
+    submission: Arc<Mutex<Option<State>>>,
 }
+
+/// A payload and runtime info, as a store keeps them.
+type State = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 #[derive(Clone)]
 struct Boundary {
@@ -66,6 +73,22 @@ impl Cluster for Store {
         };
         self.calls
             .record(format!("ended {how}, {} steps", ending.steps_completed));
+    }
+    fn submitted_resumable(
+        &self,
+        _id: TaskId,
+        flow: &'static str,
+        _queued: bool,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        self.calls.record(format!(
+            "submitted {flow} payload={} info={}",
+            text(&payload),
+            text(&info)
+        ));
+        *self.submission.lock().unwrap() = Some((payload, info));
+        Box::pin(async { Ok(()) })
     }
     fn persist_step(
         &self,
@@ -228,6 +251,7 @@ async fn each_boundary_hands_the_store_the_input_of_the_step_that_begins() {
     assert_eq!(
         store.calls.entries(),
         [
+            r#"submitted trip payload="trip-1" info=0"#,
             "persist 0 in=- info=0",
             "persist 1 in=5 info=1 0=5",
             r#"persist 2 in="card-5" info=11 0=5 1="card-5""#,
@@ -269,6 +293,66 @@ async fn the_claimant_cleans_up_the_lost_step_then_runs_it_again_from_its_input_
             "ended completed, 3 steps",
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_lost_before_its_first_step_is_resumed_from_it_with_the_state_its_submission_recorded(
+) {
+    // On `api-1`: the submission records the payload and the info as `Default` made it,
+    // before `submit_in_cluster` returns.
+    let (lost_store, lost_trips) = instance();
+    let id = TaskId::new();
+    let handle = lost_trips
+        .tasks
+        .submit_in_cluster(Passport::new("trip-1".to_owned()).with_id(id), |p| {
+            lost_trips.execute_trip(p)
+        })
+        .await
+        .expect("submitted");
+    assert_eq!(
+        lost_store.calls.entries(),
+        [r#"submitted trip payload="trip-1" info=0"#]
+    );
+    let (payload, info) = lost_store.submission.lock().unwrap().clone().unwrap();
+    // `api-1` is lost before the task's first boundary: its record names no step.
+    drop(handle);
+    let (store, trips) = instance();
+    let lost = LostTask::new(id, "trip", CancelReason::owner_lost("api-1"))
+        .before_first_step()
+        .with_state(payload, info);
+    let recovered = claim(&store, lost).await;
+    assert!(recovered.resumes, "{recovered:?}");
+    assert_eq!(recovered.cleanup, RecordedCleanup::NoStepInProgress);
+    assert!(recovered.compensations.is_empty(), "{recovered:?}");
+    store.calls.wait_for("ended completed, 3 steps").await;
+    // Every step once, from the first, with the submitted state; no cleanup (no step had
+    // begun).
+    assert_eq!(
+        trips.journal.entries(),
+        ["book trip-1", "pay 5 (info 1)", "ship card-5 (info 11)"]
+    );
+    assert_eq!(
+        store.calls.entries(),
+        [
+            "persist 0 in=- info=0",
+            "persist 1 in=5 info=1 0=5",
+            r#"persist 2 in="card-5" info=11 0=5 1="card-5""#,
+            "ended completed, 3 steps",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_lost_before_its_first_step_after_a_cancel_had_won_it_is_not_resumed() {
+    let (store, trips) = instance();
+    let lost = LostTask::new(TaskId::new(), "trip", CancelReason::from("user left"))
+        .before_first_step()
+        .with_state(Some(br#""trip-1""#.to_vec()), Some(b"0".to_vec()));
+    let recovered = claim(&store, lost).await;
+    assert!(!recovered.resumes, "{recovered:?}");
+    assert_eq!(recovered.cleanup, RecordedCleanup::NoStepInProgress);
+    assert!(trips.journal.entries().is_empty(), "nothing runs");
+    assert!(store.calls.entries().is_empty(), "nothing runs");
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,9 +2,9 @@
 //! release, in lockstep with `task-manager-macros` (the two crates pin each other exactly).
 
 pub use crate::checks::{
-    cleanup_is_send, compensation_is_send, no_input, step_is_send, submit_flow, CheckedPolicy,
-    CleanupReason, CompensatedOutput, CompensationInput, NextInput, NoInput, RetryError,
-    RetryInput, RetryPolicy, SameError, SameTask,
+    cleanup_is_send, compensation_is_send, no_input, step_is_send, submit_flow,
+    submit_resumable_flow, CheckedPolicy, CleanupReason, CompensatedOutput, CompensationInput,
+    NextInput, NoInput, RetryError, RetryInput, RetryPolicy, SameError, SameTask,
 };
 pub use crate::cluster::ClusterState;
 pub use crate::flow::{FlowInfo, StepInfo};

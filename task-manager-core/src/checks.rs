@@ -244,6 +244,28 @@ where
     submit(manager, flow, passport, body)
 }
 
+/// [`submit_flow`] for a flow with `#[flow(on_owner_lost = resume)]`: `state` is the task's
+/// payload and runtime info as the store keeps them (`None` on a manager without a
+/// cluster), recorded with the task's flow at its submission, so that a task lost before
+/// its first step is resumed from it.
+pub fn submit_resumable_flow<P, R, T, E, Fut>(
+    manager: &TaskManager,
+    flow: &'static FlowInfo,
+    passport: Passport<P>,
+    _info: PhantomData<R>,
+    state: Option<crate::run::SubmittedState>,
+    body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
+) -> Result<TaskHandle<T, E, R>, SubmitError>
+where
+    R: Default, // a task's runtime info starts as `Default::default()`
+    Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Send + 'static, // the runtime info moves with the task between threads
+{
+    crate::run::submit_stating(manager, flow, passport, state, body)
+}
+
 /// Checks that a cleanup's future is `Send`, as [`step_is_send`] does for a step.
 pub fn cleanup_is_send<F>(cleanup: F) -> impl Future<Output = ()> + Send
 where

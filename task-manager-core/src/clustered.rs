@@ -33,7 +33,11 @@ impl TaskManager {
     /// is an `Err` here, before anything runs, as it is in one process; and once `submit`
     /// returns, the task is registered and cancellable, from here synchronously and from any
     /// instance through the store, as a task of one process is. A cancel decided between the
-    /// reservation and the submission stops the task before its first step.
+    /// reservation and the submission stops the task before its first step. For a flow with
+    /// `#[flow(on_owner_lost = resume)]`, it returns once the store has recorded the task's
+    /// payload and runtime info with its flow ([`Cluster::submitted_resumable`](crate::Cluster::submitted_resumable)):
+    /// a task whose instance is lost from then on is resumed from its first step if it had not
+    /// begun it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -94,6 +98,12 @@ impl TaskManager {
         let submitted = submit(passport);
         drop(guard);
         let handle = submitted?;
+        // A resumable flow's task: its payload and info are recorded with its flow before
+        // this returns, so that a loss of this instance from now on resumes it (an `Err`
+        // leaves it running: lost before its first step, it then ends cancelled).
+        if let Some(written) = link.take_submission(id) {
+            let _ = written.await;
+        }
         match link.take_staged(id) {
             None => Ok(handle),
             Some(staged) => enter_flow_line(link, staged).await.map(|()| handle),

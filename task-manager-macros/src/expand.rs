@@ -463,20 +463,68 @@ fn execute_method(flow: &Flow, header: &Header) -> TokenStream {
     let manager =
         quote_spanned! {self_ty.span()=> #krate::HasTaskManager::task_manager(#receiver) };
     let info = quote_spanned! {*info_span=> ::core::marker::PhantomData::<#info_ty> };
+    let submit = if header.resumes() {
+        // A resumable flow's task records its payload and info with its submission, so
+        // that a loss before its first step resumes it there (`run/submit.rs`). Each
+        // conversion is spanned on its type, where an unpersistable one is reported.
+        let state = submitted_state(header, &manager);
+        let submitted = names::local("__flow_submitted_state", Span::call_site());
+        quote! {
+            let #submitted = #state;
+            #private::submit_resumable_flow(
+                #manager,
+                &FLOW,
+                passport,
+                #info,
+                #submitted,
+                move |mut #task, mut #scope, #limits| async move { #task_body },
+            )
+        }
+    } else {
+        quote! {
+            #private::submit_flow(
+                #manager,
+                &FLOW,
+                passport,
+                #info,
+                move |mut #task, mut #scope, #limits| async move { #task_body },
+            )
+        }
+    };
     let body = quote! {
         use #krate::__private as #private;
         #flow_static
         let #this = ::std::sync::Arc::clone(self);
         let #receiver: &Self = self;
-        #private::submit_flow(
-            #manager,
-            &FLOW,
-            passport,
-            #info,
-            move |mut #task, mut #scope, #limits| async move { #task_body },
-        )
+        #submit
     };
     header.wrap(flow, &body)
+}
+
+/// For `execute_<name>` of a flow with `on_owner_lost = resume`: the task's payload and
+/// runtime info (its `Default`) as the store keeps them, on a clustered manager only.
+fn submitted_state(header: &Header, manager: &TokenStream) -> TokenStream {
+    let (payload_ty, info_ty) = (&header.payload_ty, &header.info_ty);
+    let passport = Ident::new("passport", Span::call_site());
+    let payload = {
+        let span = header.payload_span;
+        let private = names::private(span);
+        quote_spanned! {span=> <#payload_ty as #private::ClusterState>::to_state(#passport.payload()) }
+    };
+    let info = {
+        let span = header.info_span;
+        let private = names::private(span);
+        quote_spanned! {span=>
+            <#info_ty as #private::ClusterState>::to_state(&<#info_ty as ::core::default::Default>::default())
+        }
+    };
+    quote! {
+        if #manager.is_clustered() {
+            ::core::option::Option::Some((#payload, #info))
+        } else {
+            ::core::option::Option::None
+        }
+    }
 }
 
 /// Before a step of a flow with `on_owner_lost`, on a clustered manager: the task's payload

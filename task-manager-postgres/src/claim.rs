@@ -10,8 +10,9 @@
 //!   (it is the first claimant's) and its state finished, and skips it: one claim per task.
 //! * Only an instance whose own lease is live claims (the update joins it): an instance that
 //!   lost its lease cannot claim, not even its own tasks.
-//! * The tasks a flow can clean up (a step with persisted state, `recover.rs`) are claimed
-//!   first, by their own update, and skipped by this one. Any other task is ended by the claim
+//! * The tasks a flow can clean up (a step with persisted state, or a resumable flow's task
+//!   still `queued` with the state its submission recorded, `recover.rs`) are claimed first,
+//!   by their own update, and skipped by this one. Any other task is ended by the claim
 //!   in the same update, as the one-process manager ends a task whose step is interrupted,
 //!   with reason `OwnerLost { instance }` (source `owner_lost`):
 //!   * undecided (`queued`, `running`): cancelled by the claim; the step the record last
@@ -112,7 +113,8 @@ WITH mine AS (
                                       ELSE coalesce(t.cancel_delivered_at, now()) END
       FROM {s}.leases lost
      WHERE t.lease = lost.id AND lost.expires_at <= now() AND t.state <> 'finished'
-       AND NOT (t.state IN ('running', 'cancelling') AND t.step IS NOT NULL
+       AND NOT (((t.state IN ('running', 'cancelling') AND t.step IS NOT NULL)
+                 OR (t.state = 'queued' AND t.step IS NULL))
                 AND t.state_payload IS NOT NULL)
        AND EXISTS (SELECT 1 FROM mine)
     RETURNING t.id, t.flow, t.lost_instance, t.step, t.fence

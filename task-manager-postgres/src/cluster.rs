@@ -12,6 +12,14 @@
 //!   writer always the same one), so that the awaited calls never queue behind them, and
 //!   the writes of tasks on different connections are applied in parallel. A write the store
 //!   refuses for good is dropped and counted ([`PgCluster::dropped_writes`]).
+//! * `submitted` names the task's flow: at once (a queued write) for a task that waits in
+//!   its flow's line first, so that its record names its flow while it waits; otherwise
+//!   the writer keeps the name and the task's next write that matches its record (its
+//!   first boundary, or its ending) carries it, so that naming the flow costs no write of
+//!   its own (`tests/store/writes.rs`). `submitted_resumable` (a flow with
+//!   `on_owner_lost = resume`) queues the flow with the task's payload and info, and is
+//!   ready once that is applied (`submit_in_cluster` awaits it): a claim of the task before
+//!   its first boundary resumes it from its first step (`recover.rs`).
 //! * `persist_step` (a flow with `on_owner_lost`) queues a boundary with state to the same
 //!   writers, in order with the task's other writes, and is ready once it is applied. The
 //!   plain boundary of the same step, told right after, is not sent when the boundary with
@@ -84,7 +92,19 @@ pub(crate) struct Seam {
 /// A write queued for the writer tasks.
 enum Write {
     Release(TaskId),
-    Flow(TaskId, &'static str),
+    /// The task's flow, and whether it waits in its flow's line first: written at once if
+    /// it does (its record names its flow while it waits), else carried by the task's next
+    /// write (its first boundary, or its ending), with no write of its own.
+    Flow(TaskId, &'static str, bool),
+    /// A resumable flow's task's flow with its payload and info; the sender hears when it
+    /// is applied.
+    FlowWithState(
+        TaskId,
+        &'static str,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        tokio::sync::oneshot::Sender<()>,
+    ),
     Step(TaskId, u32, &'static str),
     Ended(TaskId, ClusterEnding),
     /// A step boundary with the task's persisted state; the sender hears when it is applied.
@@ -95,7 +115,8 @@ impl Write {
     fn id(&self) -> TaskId {
         match self {
             Write::Release(id)
-            | Write::Flow(id, _)
+            | Write::Flow(id, _, _)
+            | Write::FlowWithState(id, ..)
             | Write::Step(id, _, _)
             | Write::Ended(id, _) => *id,
             Write::Persist(boundary, _) => boundary.id,
@@ -271,8 +292,26 @@ impl Cluster for PgCluster {
         self.queue(Write::Release(id));
     }
 
-    fn submitted(&self, id: TaskId, flow: &'static str, _queued: bool) {
-        self.queue(Write::Flow(id, flow));
+    fn submitted(&self, id: TaskId, flow: &'static str, queued: bool) {
+        self.queue(Write::Flow(id, flow, queued));
+    }
+
+    fn submitted_resumable(
+        &self,
+        id: TaskId,
+        flow: &'static str,
+        _queued: bool,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let (applied, written) = tokio::sync::oneshot::channel();
+        self.queue(Write::FlowWithState(id, flow, payload, info, applied));
+        Box::pin(async move {
+            // A write refused for good (or a store without a manager): the task runs on,
+            // unrecorded state and all.
+            let _ = written.await;
+            Ok(())
+        })
     }
 
     fn step_began(&self, id: TaskId, index: usize, step: &'static str) {
@@ -414,6 +453,10 @@ async fn write_loop(
     // step's plain boundary: the runner tells that one right after (`step_began`), and it
     // would write the very columns the boundary with state wrote, so it is not sent.
     let mut persisted: HashMap<TaskId, u32> = HashMap::new();
+    // The flows of the tasks submitted not to wait in a line, not yet written: each rides
+    // on the task's next write that matches its record (its first boundary, or its ending),
+    // so that naming the flow costs no write of its own.
+    let mut unnamed: HashMap<TaskId, &'static str> = HashMap::new();
     while let Some(write) = queue.recv().await {
         match &write {
             Write::Step(id, index, _) if persisted.get(id) == Some(index) => {
@@ -421,41 +464,77 @@ async fn write_loop(
                 pending.fetch_sub(1, Ordering::AcqRel);
                 continue;
             }
-            Write::Step(id, _, _) | Write::Ended(id, _) | Write::Release(id) => {
+            Write::Flow(id, flow, false) => {
+                if unnamed.len() >= PERSISTED_MAX {
+                    // Tasks abandoned before their first write (told nothing more): forget
+                    // them; what is forgotten is only a record without its flow's name.
+                    unnamed.clear();
+                }
+                unnamed.insert(*id, flow);
+                pending.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            Write::Release(id) => {
+                persisted.remove(id);
+                unnamed.remove(id);
+            }
+            Write::Step(id, _, _) | Write::Ended(id, _) => {
                 persisted.remove(id);
             }
-            Write::Flow(..) | Write::Persist(..) => {}
+            Write::Flow(..) | Write::FlowWithState(..) | Write::Persist(..) => {}
         }
+        let flow = unnamed.get(&write.id()).copied();
         let mut wait = RETRY_FIRST;
         loop {
             let written = match &write {
                 Write::Release(id) => cluster.release_id(*id).await.map(drop),
-                Write::Flow(id, flow) => cluster.name_flow(*id, flow).await,
-                Write::Step(id, index, step) => {
-                    cluster.begin_step(*id, *index, step).await.map(drop)
+                Write::Flow(id, flow, _) => cluster.name_flow(*id, flow).await,
+                Write::FlowWithState(id, flow, payload, info, _) => {
+                    cluster.name_flow_with_state(*id, flow, payload, info).await
                 }
-                Write::Ended(id, ending) => cluster.record_final(*id, ending).await.map(drop),
-                Write::Persist(boundary, _) => {
-                    cluster.persist_boundary(boundary).await.map(|written| {
-                        // Only a boundary that was written stands for the plain one: one
-                        // that matched nothing (a cancel won, the task was claimed) leaves
-                        // the plain one to be sent, and refused or counted as before.
+                Write::Step(id, index, step) => cluster
+                    .begin_step_of(*id, *index, step, flow)
+                    .await
+                    .map(|written| {
                         if written {
-                            if persisted.len() >= PERSISTED_MAX {
-                                // Tasks abandoned between the two (told nothing more): forget
-                                // them; what is forgotten is only written twice.
-                                persisted.clear();
-                            }
-                            persisted.insert(boundary.id, boundary.index);
+                            unnamed.remove(id);
                         }
+                    }),
+                Write::Ended(id, ending) => {
+                    cluster.record_final(*id, ending, flow).await.map(|_| {
+                        unnamed.remove(id);
                     })
+                }
+                Write::Persist(boundary, _) => {
+                    cluster
+                        .persist_boundary(boundary, flow)
+                        .await
+                        .map(|written| {
+                            if written {
+                                unnamed.remove(&boundary.id);
+                            }
+                            // Only a boundary that was written stands for the plain one: one
+                            // that matched nothing (a cancel won, the task was claimed) leaves
+                            // the plain one to be sent, and refused or counted as before.
+                            if written {
+                                if persisted.len() >= PERSISTED_MAX {
+                                    // Tasks abandoned between the two (told nothing more): forget
+                                    // them; what is forgotten is only written twice.
+                                    persisted.clear();
+                                }
+                                persisted.insert(boundary.id, boundary.index);
+                            }
+                        })
                 }
             };
             match written {
                 Ok(()) => {
                     pending.fetch_sub(1, Ordering::AcqRel);
-                    if let Write::Persist(_, applied) = write {
-                        let _ = applied.send(());
+                    match write {
+                        Write::Persist(_, applied) | Write::FlowWithState(.., applied) => {
+                            let _ = applied.send(());
+                        }
+                        _ => {}
                     }
                     break;
                 }

@@ -41,12 +41,42 @@ impl PgCluster {
         Ok(())
     }
 
+    /// Names the flow of a resumable flow's reserved task, with its payload and info: a
+    /// claim of it before its first boundary resumes it from its first step (`recover.rs`).
+    pub(crate) async fn name_flow_with_state(
+        &self,
+        id: TaskId,
+        flow: &str,
+        payload: &Option<Vec<u8>>,
+        info: &Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        no_nul("flow name", flow)?;
+        let session = self.inner.link.session().await?;
+        session
+            .client
+            .execute(
+                &session.sql.name_flow_with_state,
+                &[
+                    &PgId(id),
+                    &self.inner.instance,
+                    &flow,
+                    &self.lease(),
+                    payload,
+                    info,
+                ],
+            )
+            .await
+            .map_err(|e| StoreError::from_client("naming a task's flow with its state", e))?;
+        Ok(())
+    }
+
     /// The final record of one of this instance's tasks, as its outcome says (see `FINAL` in
-    /// `sql.rs`). `Ok(false)`: it was recorded already, or has no record.
+    /// `sql.rs`), with its flow if no earlier write named it (`flow`). `Ok(false)`: it was recorded already, or has no record.
     pub(crate) async fn record_final(
         &self,
         id: TaskId,
         ending: &ClusterEnding,
+        flow: Option<&str>,
     ) -> Result<bool, StoreError> {
         let timed_out;
         let (kind, step, message): (&str, Option<&str>, Option<&[u8]>) = match &ending.ended {
@@ -107,6 +137,7 @@ impl PgCluster {
                     &cancel_max_wait,
                     &cancel_source,
                     &self.lease(),
+                    &flow,
                 ],
             )
             .await

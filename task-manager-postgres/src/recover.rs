@@ -13,6 +13,12 @@
 //!   `claim.rs`'s update skips it. The claimant then runs the cleanup and records the ending
 //!   with its own lease. If the claimant is lost too before it records the ending, its lease
 //!   expires and the record is claimed again: that cleanup then runs again, from its start.
+//! * A resumable flow's task records its payload and info with its flow at its submission
+//!   (`owner.rs`'s `name_flow_with_state`, awaited by `submit_in_cluster`): a record still
+//!   `queued` with no step and that state, whose owner was lost, is claimed by [`RECOVER`]
+//!   too, as unbegun (`LostTask::before_first_step`): no cleanup, and [`RESUME`] takes it back
+//!   to `queued`, the claimant running it from its first step. A flow without `resume`
+//!   records no state at its submission: its unbegun tasks are ended by `claim.rs`.
 //! * While the claimant cleans up, a user's cancel may replace the claim's `OwnerLost`
 //!   (`sql.rs`'s `CANCEL` matches `cancelling` with `owner_lost`): [`RESUME`] then matches
 //!   nothing, and a resumable task is compensated and ended as for `cancel`, never resumed.
@@ -45,10 +51,12 @@ pub(crate) struct Boundary {
 
 /// The boundary's write: as a step boundary, with the state. `$1 id, $2 owner, $3 step,
 /// $4 index, $5 payload, $6 info, $7 lease, $8 the compensated steps' indexes, $9 their
-/// outputs, $10 the step's input`.
+/// outputs, $10 the step's input, $11 the task's flow if its submission did not write it
+/// (NULL: unchanged)`.
 pub(crate) const PERSIST: &str = "\
 UPDATE {s}.tasks
    SET state = 'running', started_at = coalesce(started_at, now()),
+       flow = coalesce($11::text, flow),
        step = $3, step_index = $4, steps_completed = $4,
        state_payload = $5, state_info = $6,
        state_output_steps = $8::integer[], state_outputs = $9::bytea[],
@@ -74,7 +82,8 @@ UPDATE {s}.tasks t
        cancel_delivered_at = now()
   FROM {s}.leases lost
  WHERE t.lease = lost.id AND lost.expires_at <= now()
-   AND t.state IN ('running', 'cancelling') AND t.step IS NOT NULL
+   AND ((t.state IN ('running', 'cancelling') AND t.step IS NOT NULL)
+        OR (t.state = 'queued' AND t.step IS NULL))
    AND t.state_payload IS NOT NULL
    AND EXISTS (SELECT 1 FROM mine)
 RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
@@ -83,10 +92,12 @@ RETURNING t.id, t.flow, t.lost_instance, t.step, t.step_index, t.fence,
 
 /// A resumable task whose claimant ran the lost step's cleanup: it runs again, here. The
 /// claim's `OwnerLost` cancel is cleared (a cancel that had won before the loss is not: such
-/// a task is not resumed). `$1 id, $2 claimant, $3 claimant's lease`.
+/// a task is not resumed). A task lost before its first step is `queued` again (it may
+/// wait in its flow's line) until its first boundary. `$1 id, $2 claimant, $3 claimant's
+/// lease`.
 const RESUME: &str = "\
 UPDATE {s}.tasks
-   SET state = 'running',
+   SET state = CASE WHEN step IS NULL THEN 'queued' ELSE 'running' END,
        cancel_kind = NULL, cancel_message = NULL, cancel_max_wait_us = NULL,
        cancel_source = NULL, cancel_by = NULL, cancel_requested_at = NULL,
        cancel_delivered_at = NULL
@@ -123,10 +134,14 @@ const RETRY_FIRST: Duration = Duration::from_millis(20);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
 impl PgCluster {
-    /// Writes a step boundary with the task's persisted state (see [`PERSIST`]). A boundary
-    /// that matches nothing (a cancel won, or the task was claimed) writes nothing:
+    /// Writes a step boundary with the task's persisted state (see [`PERSIST`]), and its
+    /// flow if no earlier write named it (`flow`). A boundary that matches nothing (a cancel won, or the task was claimed) writes nothing:
     /// `Ok(false)`.
-    pub(crate) async fn persist_boundary(&self, boundary: &Boundary) -> Result<bool, StoreError> {
+    pub(crate) async fn persist_boundary(
+        &self,
+        boundary: &Boundary,
+        flow: Option<&str>,
+    ) -> Result<bool, StoreError> {
         no_nul("step name", boundary.step)?;
         let index = i32::try_from(boundary.index).unwrap_or(i32::MAX);
         let output_steps: Vec<i32> = boundary
@@ -155,6 +170,7 @@ impl PgCluster {
                     &output_steps,
                     &outputs,
                     &boundary.input,
+                    &flow,
                 ],
             )
             .await
@@ -183,7 +199,9 @@ impl PgCluster {
             let id = row.try_get::<_, PgId>(0).map_err(get)?.0;
             let flow: String = row.try_get(1).map_err(get)?;
             let lost_instance: String = row.try_get(2).map_err(get)?;
-            let step: String = row.try_get(3).map_err(get)?;
+            // No step: a resumable flow's task lost before its first boundary, with the
+            // state its submission recorded.
+            let step: Option<String> = row.try_get(3).map_err(get)?;
             let index: Option<i32> = row.try_get(4).map_err(get)?;
             let index = usize::try_from(index.unwrap_or(0)).unwrap_or(0);
             let fence: i32 = row.try_get(5).map_err(get)?;
@@ -201,27 +219,24 @@ impl PgCluster {
                 .zip(outputs.unwrap_or_default())
                 .filter_map(|(index, bytes)| Some((usize::try_from(index).ok()?, bytes)))
                 .collect();
-            let lost = LostTask::new(id, flow.clone(), reason)
-                .at_step(index, step.clone())
+            let lost = LostTask::new(id, flow.clone(), reason);
+            let lost = match &step {
+                Some(step) => lost.at_step(index, step.clone()),
+                None => lost.before_first_step(),
+            };
+            let lost = lost
                 .with_state(row.try_get(6).map_err(get)?, row.try_get(7).map_err(get)?)
                 .with_outputs(outputs)
                 .with_input(row.try_get(13).map_err(get)?);
             self.recover(lost, index, step.clone());
-            claimed.push(ClaimedTask::new(
-                id,
-                flow,
-                lost_instance,
-                Some(step),
-                fence,
-                true,
-            ));
+            claimed.push(ClaimedTask::new(id, flow, lost_instance, step, fence, true));
         }
         Ok(claimed)
     }
 
     /// Runs a claimed task's cleanup through this instance's manager (none registered for
     /// its flow: recorded `Lost`), then records its ending, in a task of its own.
-    fn recover(&self, lost: LostTask, index: usize, step: String) {
+    fn recover(&self, lost: LostTask, index: usize, step: Option<String>) {
         let cleanup = self
             .inner
             .lease
@@ -250,7 +265,10 @@ impl PgCluster {
                     (recovered.cleanup, compensations, recovered.resumes)
                 }
                 None => (
-                    RecordedCleanup::Lost { step: step.clone() },
+                    match &step {
+                        Some(step) => RecordedCleanup::Lost { step: step.clone() },
+                        None => RecordedCleanup::NoStepInProgress,
+                    },
                     Vec::new(),
                     false,
                 ),
@@ -281,7 +299,7 @@ impl PgCluster {
                     Resumed::NotTaken => {}
                 }
             }
-            let ending = EndingRecord::new(Ended::Cancelled { step: Some(step) }, index as u32)
+            let ending = EndingRecord::new(Ended::Cancelled { step }, index as u32)
                 .with_cleanup(cleanup)
                 .with_compensations(compensations);
             let mut wait = RETRY_FIRST;

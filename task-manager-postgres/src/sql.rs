@@ -27,7 +27,8 @@ const RECORD_COLUMNS: &str = "id, flow, instance, state, step, step_index, steps
 pub(crate) struct Statements {
     /// `$1 id, $2 flow, $3 instance, $4 state, $5 the owner's lease`.
     pub(crate) insert: Statement,
-    /// `$1 id, $2 owner, $3 step, $4 step index, $5 steps completed, $6 lease`: only while
+    /// `$1 id, $2 owner, $3 step, $4 step index, $5 steps completed, $6 lease, $7 the
+    /// task's flow if its submission did not write it (NULL: unchanged)`: only while
     /// undecided.
     pub(crate) begin_step: Statement,
     /// `$1 id, $2 owner, $3 done, $4 total, $5 lease`: until finished.
@@ -50,6 +51,10 @@ pub(crate) struct Statements {
     /// `$1 id, $2 owner, $3 flow, $4 lease`: the reserved task's flow, named at its
     /// submission.
     pub(crate) name_flow: Statement,
+    /// `$1 id, $2 owner, $3 flow, $4 lease, $5 payload, $6 info`: a resumable flow's
+    /// reserved task's flow, named at its submission with its persisted state (see
+    /// `recover.rs`).
+    pub(crate) name_flow_with_state: Statement,
     /// See [`FINAL`].
     pub(crate) final_record: Statement,
     /// A step boundary with the task's persisted state: see `recover.rs`'s `PERSIST`.
@@ -67,10 +72,10 @@ pub(crate) struct Statements {
 /// `$1 id, $2 owner, $3 ending, $4 ending step, $5 message, $6 steps completed,
 ///  $7 cleanup, $8 cleanup step, $9 cleanup duration (µs), $10 cleanup message,
 ///  $11 cancel kind, $12 cancel message, $13 cancel max wait (µs), $14 cancel source,
-///  $15 lease`.
+///  $15 lease, $16 the task's flow if no earlier write named it (NULL: unchanged)`.
 const FINAL: &str = "\
 UPDATE {s}.tasks
-   SET state = 'finished', ended_at = now(),
+   SET state = 'finished', ended_at = now(), flow = coalesce($16::text, flow),
        ending = $3, ending_step = $4, ending_message = $5, steps_completed = $6,
        cleanup = $7, cleanup_step = $8, cleanup_us = $9, cleanup_message = $10,
        cancel_kind = CASE WHEN $3 <> 'cancelled' THEN NULL
@@ -146,7 +151,8 @@ impl Statements {
             begin_step: prepare(format!(
                 "UPDATE {s}.tasks
                     SET state = 'running', started_at = coalesce(started_at, now()),
-                        step = $3, step_index = $4, steps_completed = $5
+                        step = $3, step_index = $4, steps_completed = $5,
+                        flow = coalesce($7::text, flow)
                   WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $6::bigint
                     AND state IN ('queued', 'running')"
             ))
@@ -200,6 +206,12 @@ impl Statements {
             name_flow: prepare(format!(
                 "UPDATE {s}.tasks SET flow = $3
                   WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $4::bigint"
+            ))
+            .await?,
+            name_flow_with_state: prepare(format!(
+                "UPDATE {s}.tasks SET flow = $3, state_payload = $5, state_info = $6
+                  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $4::bigint
+                    AND state <> 'finished'"
             ))
             .await?,
             final_record: prepare(FINAL.replace("{s}", &s)).await?,

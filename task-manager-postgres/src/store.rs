@@ -198,6 +198,18 @@ impl PgCluster {
     /// # Ok(()) }
     /// ```
     pub async fn begin_step(&self, id: TaskId, index: u32, step: &str) -> Result<bool, StoreError> {
+        self.begin_step_of(id, index, step, None).await
+    }
+
+    /// [`begin_step`](Self::begin_step), naming the task's flow too if `flow` is given (a
+    /// manager's task whose submission did not write it: `cluster.rs`).
+    pub(crate) async fn begin_step_of(
+        &self,
+        id: TaskId,
+        index: u32,
+        step: &str,
+        flow: Option<&str>,
+    ) -> Result<bool, StoreError> {
         no_nul("step name", step)?;
         let index = i32::try_from(index).unwrap_or(i32::MAX);
         let session = self.inner.link.session().await?;
@@ -212,6 +224,7 @@ impl PgCluster {
                     &index,
                     &index,
                     &self.lease(),
+                    &flow,
                 ],
             )
             .await

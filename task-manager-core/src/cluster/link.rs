@@ -19,6 +19,7 @@ use crate::cluster::{
     Cluster, ClusterFuture, Entered, LostTask, Recovered, Recovery, Resumption, Staged,
 };
 use crate::compensation::Compensation;
+use crate::error::ClusterError;
 use crate::id::TaskId;
 use crate::reason::{CancelReason, CancelSource, CancelStatus};
 
@@ -34,6 +35,10 @@ pub(crate) struct ClusterLink {
     /// Entries into a flow's cluster-wide line, staged by the synchronous submission for
     /// `submit_in_cluster` to make (see `line.rs`).
     staged: Mutex<HashMap<TaskId, Staged>>,
+    /// The submission write of a task of a resumable flow (its payload and info recorded
+    /// with its flow, `Cluster::submitted_resumable`), staged by the synchronous submission
+    /// for `submit_in_cluster` to await.
+    submissions: Mutex<HashMap<TaskId, ClusterFuture<Result<(), ClusterError>>>>,
     /// Reserved ids, each with the cancel the store decided for it meanwhile, if one did.
     reserved: Mutex<HashMap<TaskId, Option<DecidedCancel>>>,
     /// How each registered flow cleans up a task claimed from a lost instance, by flow name.
@@ -68,6 +73,7 @@ impl ClusterLink {
             shares_limits: cluster.shares_limits(),
             cluster,
             staged: Mutex::new(HashMap::new()),
+            submissions: Mutex::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
             recoveries: Mutex::new(HashMap::new()),
             resumptions: Mutex::new(HashMap::new()),
@@ -85,6 +91,29 @@ impl ClusterLink {
     /// Takes task `id`'s staged entry, if its submission staged one.
     pub(crate) fn take_staged(&self, id: TaskId) -> Option<Staged> {
         self.staged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+    }
+
+    /// Stages task `id`'s submission write (see `submissions`).
+    pub(crate) fn stage_submission(
+        &self,
+        id: TaskId,
+        written: ClusterFuture<Result<(), ClusterError>>,
+    ) {
+        self.submissions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, written);
+    }
+
+    /// Takes task `id`'s staged submission write, if its submission staged one.
+    pub(crate) fn take_submission(
+        &self,
+        id: TaskId,
+    ) -> Option<ClusterFuture<Result<(), ClusterError>>> {
+        self.submissions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id)
@@ -325,7 +354,8 @@ impl CancelDelivery {
     /// claimed and whose recovery said it resumes ([`Recovered::resumes`]), once the store
     /// has recorded it as running here again: the flow registered on this manager submits
     /// it as a task of this instance, under its own id, from the step the record names
-    /// (`lost.step`), that step's input (`lost.input`), the persisted payload and runtime
+    /// (`lost.step`; its first step for a task lost before it began, `lost.unbegun`), that
+    /// step's input (`lost.input`), the persisted payload and runtime
     /// info, and the outputs of the completed compensated steps (`lost.outputs`, kept for
     /// its compensations). From then on it is a task of this instance like any other: its
     /// writes, its seal and its ending go to the store as they do for a task submitted

@@ -68,7 +68,8 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 ///
 /// The calls a manager makes for one task, in order: [`reserve`](Self::reserve) (by
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
-/// [`submitted`](Self::submitted) or [`release`](Self::release), a
+/// [`submitted`](Self::submitted) (for a flow with `on_owner_lost = resume`,
+/// [`submitted_resumable`](Self::submitted_resumable)) or [`release`](Self::release), a
 /// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
 /// own ending, and [`ended`](Self::ended) once. If the store
 /// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the
@@ -133,6 +134,28 @@ pub trait Cluster: Send + Sync + 'static {
     /// The reserved task was submitted, to flow `flow`; `queued`: it waits in its flow's
     /// line first.
     fn submitted(&self, id: TaskId, flow: &'static str, queued: bool);
+
+    /// [`submitted`](Self::submitted) for a task of a flow with
+    /// `#[flow(on_owner_lost = resume)]`: also its payload and runtime info (JSON, the info
+    /// as `Default` made it; `None` if it could not be written), to be recorded with the
+    /// flow, so that an instance that claims the task if its owner is lost before its first
+    /// step's boundary resumes it from its first step ([`LostTask::unbegun`]).
+    /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster) awaits the
+    /// returned future before it returns (an `Err` is not the submission's: the task runs,
+    /// and a loss before its first boundary then ends it cancelled). The default tells
+    /// [`submitted`](Self::submitted) and records no state.
+    fn submitted_resumable(
+        &self,
+        id: TaskId,
+        flow: &'static str,
+        queued: bool,
+        payload: Option<Vec<u8>>,
+        info: Option<Vec<u8>>,
+    ) -> ClusterFuture<Result<(), ClusterError>> {
+        let _ = (payload, info);
+        self.submitted(id, flow, queued);
+        Box::pin(async { Ok(()) })
+    }
 
     /// Step `index` (named `step`) is next.
     fn step_began(&self, id: TaskId, index: usize, step: &'static str);

@@ -43,6 +43,13 @@ pub struct LostTask {
     /// step again from it. `None` for the first step, a step that takes no input, or a
     /// flow that does not resume.
     pub input: Option<Vec<u8>>,
+    /// Lost before its first step began (its record names no step): the payload and info
+    /// are those its submission recorded ([`Cluster::submitted_resumable`]), and a flow with
+    /// `#[flow(on_owner_lost = resume)]` runs it from its first step, with no cleanup (no
+    /// step had begun).
+    ///
+    /// [`Cluster::submitted_resumable`]: crate::Cluster::submitted_resumable
+    pub unbegun: bool,
 }
 
 impl LostTask {
@@ -66,6 +73,7 @@ impl LostTask {
             reason,
             outputs: Vec::new(),
             input: None,
+            unbegun: false,
         }
     }
 
@@ -108,6 +116,23 @@ impl LostTask {
     /// ```
     pub fn with_input(mut self, input: Option<Vec<u8>>) -> Self {
         self.input = input;
+        self
+    }
+
+    /// Lost before its first step began (see [`unbegun`](Self::unbegun)): no step in
+    /// progress.
+    ///
+    /// ```
+    /// use task_manager_core::{CancelReason, LostTask, TaskId};
+    ///
+    /// let lost = LostTask::new(TaskId::new(), "transfer", CancelReason::owner_lost("api-1"))
+    ///     .before_first_step()
+    ///     .with_state(Some(b"\"report.pdf\"".to_vec()), Some(b"null".to_vec()));
+    /// assert!(lost.unbegun && lost.step.is_none());
+    /// ```
+    pub fn before_first_step(mut self) -> Self {
+        self.step = None;
+        self.unbegun = true;
         self
     }
 }

@@ -46,6 +46,7 @@ pub use scope::{Scope, StepRun, Stop};
 pub use step_limits::StepLimits;
 pub use step_timer::StepTimer;
 pub use submit::submit;
+pub(crate) use submit::{submit_stating, SubmittedState};
 
 #[cfg(test)]
 mod tests;

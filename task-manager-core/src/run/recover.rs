@@ -262,10 +262,15 @@ pub fn register_resumption<S, P, R>(
     link.register_recovery(
         flow.name(),
         Arc::new(move |mut lost: LostTask| {
+            // Lost before its first step: it resumes from that step, with no cleanup (no
+            // step had begun) and nothing to compensate.
+            let start = match &lost.step {
+                Some((index, _)) => Some(*index),
+                None => lost.unbegun.then_some(0),
+            };
             let resumes = matches!(lost.reason, CancelReason::OwnerLost { .. })
-                && lost.step.as_ref().is_some_and(|(index, _)| {
-                    can_resume(*index, lost.input.as_deref(), &lost.outputs)
-                });
+                && start
+                    .is_some_and(|index| can_resume(index, lost.input.as_deref(), &lost.outputs));
             if !resumes {
                 return cancel(lost);
             }
@@ -285,8 +290,10 @@ pub fn register_resumption<S, P, R>(
             let Some(service) = service.upgrade() else {
                 return false;
             };
-            let Some((index, _)) = lost.step else {
-                return false;
+            let index = match &lost.step {
+                Some((index, _)) => *index,
+                None if lost.unbegun => 0,
+                None => return false,
             };
             let payload = lost.payload.as_deref().and_then(from_payload);
             let info = lost.info.as_deref().and_then(from_info);

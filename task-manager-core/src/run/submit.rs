@@ -34,7 +34,31 @@ use crate::task::Task;
 pub fn submit<P, R, T, E, Fut>(
     manager: &TaskManager,
     flow: &'static FlowInfo,
+    passport: Passport<P>,
+    body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
+) -> Result<TaskHandle<T, E, R>, SubmitError>
+where
+    R: Default,
+    Fut: Future<Output = Outcome<T, E, R>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Send + 'static,
+{
+    submit_stating(manager, flow, passport, None, body)
+}
+
+/// A resumable flow's task's payload and runtime info, as its submission records them
+/// with its flow (`Cluster::submitted_resumable`).
+pub(crate) type SubmittedState = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// [`submit`], and for a task of a flow with `on_owner_lost = resume` on a clustered
+/// manager (`state` given), the submission write that records its payload and info with
+/// its flow, staged for `submit_in_cluster` to await.
+pub(crate) fn submit_stating<P, R, T, E, Fut>(
+    manager: &TaskManager,
+    flow: &'static FlowInfo,
     mut passport: Passport<P>,
+    state: Option<SubmittedState>,
     body: impl FnOnce(Task<P, R>, Scope, StepLimits) -> Fut,
 ) -> Result<TaskHandle<T, E, R>, SubmitError>
 where
@@ -129,6 +153,7 @@ where
                 submitted_at,
                 timeout,
                 deadline,
+                state,
             };
             return Ok(submit_in_shared_line(
                 manager,
@@ -186,7 +211,7 @@ where
         let queued = admission
             .as_ref()
             .is_some_and(|(entry, _)| entry.is_queued());
-        link.cluster.submitted(id, flow.name(), queued);
+        tell_submitted(link, id, flow, queued, state);
     }
     let may_wait = admission.is_some() || flow.has_resources();
     let join = match admission {
@@ -332,6 +357,26 @@ fn admit_reserved(
     Ok(())
 }
 
+/// Tells the store that reserved task `id` was submitted to `flow`: with its payload and
+/// info for a resumable flow (`state`), a write staged for `submit_in_cluster` to await.
+fn tell_submitted(
+    link: &ClusterLink,
+    id: TaskId,
+    flow: &'static FlowInfo,
+    queued: bool,
+    state: Option<SubmittedState>,
+) {
+    match state {
+        None => link.cluster.submitted(id, flow.name(), queued),
+        Some((payload, info)) => {
+            let written = link
+                .cluster
+                .submitted_resumable(id, flow.name(), queued, payload, info);
+            link.stage_submission(id, written);
+        }
+    }
+}
+
 /// What `submit` hands [`submit_in_shared_line`].
 struct SharedLineParts {
     id: TaskId,
@@ -342,6 +387,8 @@ struct SharedLineParts {
     submitted_at: Instant,
     timeout: Option<std::time::Duration>,
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// A resumable flow's task's payload and info, for its submission's write.
+    state: Option<SubmittedState>,
 }
 
 /// The rest of `submit` for a task whose flow's line is its cluster's (the store shares
@@ -374,6 +421,7 @@ where
         submitted_at,
         timeout,
         deadline,
+        state,
     } = parts;
     let priority = passport.priority();
     let mut scope = Scope::new(
@@ -387,7 +435,7 @@ where
     let task = Task::new(passport, R::default(), Arc::clone(&shared));
     scope.hooks.submitted(id, &shared);
     scope.hooks.queued(id, &shared);
-    link.cluster.submitted(id, flow.name(), true);
+    tell_submitted(link, id, flow, true, state);
     let (gate, answer) = tokio::sync::oneshot::channel();
     let entry = LineEntry::new(name, id, priority, limit.permits(), limit.queue_capacity());
     link.stage(

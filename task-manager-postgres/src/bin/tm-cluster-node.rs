@@ -7,7 +7,8 @@
 //! the store's default) and prints `ready` once it holds a lease. `SETTINGS`,
 //! comma-separated, change that: `limit=N`, `capacity=N` (the flow's queue), `max_wait_ms=N`,
 //! `r=N` (the resource's permits), `recheck_ms=N` (`recheck_lines_every`), `local` (limits
-//! per instance), `lease_ms=N` and `renew_ms=N` (the lease, default 30 s renewed every 10 s;
+//! per instance), `resumable_limit=N` (the `resumable` flow limited to N at once; no limit
+//! otherwise), `lease_ms=N` and `renew_ms=N` (the lease, default 30 s renewed every 10 s;
 //! both or neither). Then, one command per line (ids are UUIDs, reasons hex-encoded UTF-8):
 //!
 //! * `submit ID GATED WORK_US [PRIORITY [COUNT]]`: submits a `probe` task through
@@ -88,6 +89,8 @@ struct Settings {
     recheck: Option<Duration>,
     local: bool,
     lease: Option<(Duration, Duration)>,
+    /// The `resumable` flow's limit, if it has one (`resumable_limit=N`).
+    resumable_limit: Option<usize>,
 }
 
 impl Settings {
@@ -103,6 +106,7 @@ impl Settings {
             recheck: None,
             local: false,
             lease: None,
+            resumable_limit: None,
         };
         let (mut lease_for, mut renew_every) = (None, None);
         for word in text.split(',').filter(|word| !word.is_empty()) {
@@ -116,6 +120,7 @@ impl Settings {
                 Some(("recheck_ms", n)) => {
                     settings.recheck = Some(Duration::from_millis(n.parse()?))
                 }
+                Some(("resumable_limit", n)) => settings.resumable_limit = Some(n.parse()?),
                 Some(("lease_ms", n)) => lease_for = Some(Duration::from_millis(n.parse()?)),
                 Some(("renew_ms", n)) => renew_every = Some(Duration::from_millis(n.parse()?)),
                 None if word == "local" => settings.local = true,
@@ -598,12 +603,15 @@ async fn run(
     if let Some(max_wait) = settings.max_wait {
         limit = limit.with_max_wait(max_wait);
     }
-    let tasks = TaskManager::builder()
+    let mut builder = TaskManager::builder()
         .cluster(cluster.clone())
         .addon(Waits)
         .limit_flow("probe", limit)
-        .resource("r", settings.resource)
-        .build()?;
+        .resource("r", settings.resource);
+    if let Some(permits) = settings.resumable_limit {
+        builder = builder.limit_flow("resumable", Limit::new(permits));
+    }
+    let tasks = builder.build()?;
     let node = Arc::new(Node {
         tasks,
         gates: Gates::default(),

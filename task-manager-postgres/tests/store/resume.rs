@@ -2,7 +2,8 @@
 //! (`tm-cluster-node`'s `resumable` flow: steps `r0`, `r1`, `r2`, each counting itself in the
 //! schema's `completions` table as it returns, cleanups counted in `cleanups`, `r0`'s
 //! compensation in `undos`). An owner killed with `SIGKILL` mid-step: the claimant runs the
-//! lost step's cleanup, then that step again, and finishes the task. Leases are long and
+//! lost step's cleanup, then that step again, and finishes the task; its tasks waiting in
+//! their flow's line, not begun, are run from their first step. Leases are long and
 //! expired explicitly, as in `crash.rs`; the test waits only for the lines the instances
 //! print.
 
@@ -87,6 +88,67 @@ fn run_into(node: &mut Node, id: TaskId, step: u32) {
         node.open(id, gate);
     }
     node.wait_line(|line| line == format!("began {id} {step}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_killed_while_its_resumable_tasks_wait_unbegun_has_them_resumed_from_their_first_step(
+) {
+    let schema = fresh_schema("resume_unbegun").await;
+    // The `resumable` flow limited to one task at once across the cluster: the first task
+    // holds the permit in `r0`, the others wait in the line, not begun.
+    let settings =
+        format!("lease_ms={LEASE_MS},renew_ms={RENEW_MS},resumable_limit=1,recheck_ms=20");
+    let mut a = Node::start_with(&schema, "a", &settings);
+    let mut b = Node::start_with(&schema, "b", &settings);
+    let first = TaskId::new();
+    run_into(&mut a, first, 0);
+    let waiting: Vec<TaskId> = (0..3).map(|_| TaskId::new()).collect();
+    for id in &waiting {
+        a.send(&format!("resumable {id} 0 0"));
+        a.wait_line(|line| line == format!("submitted {id} ok"));
+    }
+    a.flush();
+    let store = join(&schema, "observer").await;
+    for id in &waiting {
+        let record = store.status(*id).await.unwrap().expect("a record");
+        assert_eq!(
+            (record.state, record.step),
+            (TaskState::Queued, None),
+            "task {id} waits unbegun"
+        );
+    }
+    a.kill();
+    expire(&schema, "a").await;
+    assert_eq!(claim(&mut b), 1 + waiting.len());
+    // The first task's lost step is cleaned up and run again; the waiting ones run from
+    // their first step, each taking its place in the line again.
+    b.open(first, 100);
+    for gate in 0..3 {
+        b.open(first, gate);
+    }
+    for id in waiting.iter().chain([&first]) {
+        let finished = b.wait_line(|line| line.starts_with(&format!("finished {id} ")));
+        assert_eq!(finished, format!("finished {id} completed"));
+    }
+    b.flush();
+    assert_eq!(steps_in(&schema, "cleanups", first).await, [0]);
+    for id in &waiting {
+        // Every step once, on b; no cleanup (no step had begun).
+        assert_eq!(steps_in(&schema, "completions", *id).await, [0, 1, 2]);
+        assert!(steps_in(&schema, "cleanups", *id).await.is_empty());
+        assert!(!b.lines().contains(&format!("cleanup {id} 0")));
+        let record = store.status(*id).await.unwrap().expect("a record");
+        assert_eq!(record.state, TaskState::Finished);
+        assert_eq!(record.instance, "b");
+        assert_eq!(record.steps_completed, 3);
+        assert!(record.cancel.is_none(), "the claim's cancel was cleared");
+        assert_eq!(record.ending.expect("an ending").ended, Ended::Completed);
+    }
+    assert!(
+        !b.lines().iter().any(|line| line.starts_with("error ")),
+        "{:?}",
+        b.lines()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

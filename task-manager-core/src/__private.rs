@@ -53,3 +53,28 @@ impl<T, E> StepReturn for Result<T, E> {
     type Output = T;
     type Error = E;
 }
+
+/// `<flow>_outcome(id)`, generated for a flow that keeps its output: the outcome of task
+/// `id`, a task of `flow`, once its ending is recorded.
+pub async fn flow_outcome<T: ClusterState>(
+    manager: &crate::TaskManager,
+    id: crate::TaskId,
+    flow: &'static str,
+) -> Result<crate::ClusterOutcome<T>, crate::OutcomeError> {
+    manager
+        .flow_outcome(id, Some(flow), true)
+        .await?
+        .ok_or(crate::OutcomeError {
+            id,
+            kind: crate::OutcomeErrorKind::NotFound,
+        })
+}
+
+/// `try_<flow>_outcome(id)`: [`flow_outcome`] without waiting (`None` while it runs).
+pub async fn try_flow_outcome<T: ClusterState>(
+    manager: &crate::TaskManager,
+    id: crate::TaskId,
+    flow: &'static str,
+) -> Result<Option<crate::ClusterOutcome<T>>, crate::OutcomeError> {
+    manager.flow_outcome(id, Some(flow), false).await
+}

@@ -108,9 +108,10 @@ fn halt_arms(flow: &Flow, index: &TokenStream, error: &TokenStream) -> (TokenStr
         )
     } else {
         (
+            // Nothing runs between this seal and the ending: the seal carries it.
             quote! {{
                 if #scope.is_clustered() {
-                    #scope.claim_failed().await;
+                    #scope.claim_failed_at(#index).await;
                 }
                 return #scope.failed(#task, #index, #error)
             }},

@@ -107,6 +107,7 @@ impl PgCluster {
                     &cancel_max_wait,
                     &cancel_source,
                     &self.lease(),
+                    &ending.replaces_seal,
                 ],
             )
             .await

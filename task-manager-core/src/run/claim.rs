@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::cleanup::Cleanup;
 use crate::cluster::{
-    ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup, SealedAs,
+    ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup, SealedAs, Sealing,
 };
 use crate::error::ClusterError;
 use crate::outcome::Ending;
@@ -20,8 +20,10 @@ use crate::run::scope::Scope;
 #[must_use = "futures do nothing unless awaited"]
 pub struct Claim<'a> {
     scope: &'a mut Scope,
-    /// How the task is about to end, told to the store with the seal (`None`: not said).
-    sealed: Option<SealedAs>,
+    /// How the task is about to end, told to the store with the seal (`None`: not said),
+    /// with its kept output and, when nothing runs between the seal and the ending, that
+    /// ending.
+    sealing: Option<Sealing>,
     state: ClaimState,
 }
 
@@ -40,29 +42,67 @@ impl Scope {
     pub fn claim(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
-            sealed: None,
+            sealing: None,
             state: ClaimState::Start,
         }
     }
 
     /// [`claim`](Self::claim) after every step returned `Ok`: the seal tells the store that
     /// the task is ending completed ([`SealedAs::Completed`]), so that an instance that
-    /// claims it if this one is lost before its ending is recorded ends it completed.
+    /// claims it if this one is lost before its ending is recorded ends it completed. Nothing
+    /// runs between this seal and the ending, so the seal carries the ending too
+    /// ([`Sealing::ending`]).
     pub fn claim_completed(&mut self) -> Claim<'_> {
+        self.claim_completed_keeping(None)
+    }
+
+    /// [`claim_completed`](Self::claim_completed) for a flow that keeps its output
+    /// (`on_owner_lost = resume`): `output`, the last step's value as JSON, goes with the
+    /// seal, for [`TaskManager::outcome_in_cluster`](crate::TaskManager::outcome_in_cluster).
+    pub fn claim_completed_keeping(&mut self, output: Option<Vec<u8>>) -> Claim<'_> {
         let steps_completed = self.timeline.completed();
+        let ending = ClusterEnding {
+            ended: EndedAs::Completed,
+            steps_completed,
+            cleanup: None,
+            replaces_seal: false,
+        };
+        let sealing = Sealing::new(SealedAs::Completed { steps_completed })
+            .with_output(output)
+            .with_ending(ending);
         Claim {
             scope: self,
-            sealed: Some(SealedAs::Completed { steps_completed }),
+            sealing: Some(sealing),
             state: ClaimState::Start,
         }
     }
 
-    /// [`claim`](Self::claim) after a step returned `Err`: the seal tells the store that
-    /// the task is ending failed ([`SealedAs::Failed`]).
+    /// [`claim`](Self::claim) after a step returned `Err` in a flow with compensations: the
+    /// seal tells the store that the task is ending failed ([`SealedAs::Failed`]); its
+    /// compensations run after it, and its ending is told once they ran.
     pub fn claim_failed(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
-            sealed: Some(SealedAs::Failed),
+            sealing: Some(Sealing::new(SealedAs::Failed)),
+            state: ClaimState::Start,
+        }
+    }
+
+    /// [`claim_failed`](Self::claim_failed) after step `index` returned `Err` in a flow
+    /// without compensations: nothing runs between this seal and the ending, so the seal
+    /// carries the ending too ([`Sealing::ending`]).
+    pub fn claim_failed_at(&mut self, index: usize) -> Claim<'_> {
+        let ending = ClusterEnding {
+            ended: EndedAs::Failed {
+                step: self.shared.flow().step_name(index),
+            },
+            steps_completed: self.timeline.completed(),
+            cleanup: None,
+            replaces_seal: false,
+        };
+        Claim {
+            scope: self,
+            sealing: Some(Sealing::new(SealedAs::Failed).with_ending(ending)),
             state: ClaimState::Start,
         }
     }
@@ -102,6 +142,13 @@ impl Scope {
             // No longer this instance's to tell (`abandon.rs`).
             return;
         }
+        let replaces_seal = self.hooks.ended_with_seal;
+        if replaces_seal && matches!(ending, Ending::Completed(_) | Ending::Failed { .. }) {
+            // The store recorded this very ending with the seal (`claim_completed`,
+            // `claim_failed_at`): a completed or failed ending after such a seal is the one
+            // it carried.
+            return;
+        }
         let ended = match ending {
             Ending::Completed(_) => EndedAs::Completed,
             Ending::Failed { step, .. } => EndedAs::Failed { step },
@@ -125,6 +172,7 @@ impl Scope {
             ended,
             steps_completed: self.timeline.completed(),
             cleanup: cleanup.map(RecordedCleanup::from),
+            replaces_seal,
         };
         link.cluster.ended(self.id, ending);
     }
@@ -140,6 +188,7 @@ impl Scope {
                 ended: EndedAs::Dropped,
                 steps_completed: self.timeline.completed(),
                 cleanup: None,
+                replaces_seal: self.hooks.ended_with_seal,
             };
             link.cluster.ended(self.id, ending);
         }
@@ -166,8 +215,8 @@ impl Future for Claim<'_> {
                         this.state = ClaimState::Done;
                         continue;
                     }
-                    let seal = match this.sealed {
-                        Some(sealed) => link.cluster.seal_as(scope.id, sealed),
+                    let seal = match this.sealing.take() {
+                        Some(sealing) => link.cluster.seal_with(scope.id, sealing),
                         None => link.cluster.seal(scope.id),
                     };
                     this.state = ClaimState::Sealing(seal);
@@ -176,10 +225,14 @@ impl Future for Claim<'_> {
                     let answer = std::task::ready!(seal.as_mut().poll(cx));
                     this.state = ClaimState::Done;
                     // `Err`: the store failed for good; the cell decides alone.
-                    if let Ok(ClusterSeal::CancelWon { reason, source }) = answer {
-                        let scope = &*this.scope;
-                        let lines = Some(scope.registry.queues.abandonments());
-                        queue::cancel(&scope.shared, reason, source, lines);
+                    match answer {
+                        Ok(ClusterSeal::CancelWon { reason, source }) => {
+                            let scope = &*this.scope;
+                            let lines = Some(scope.registry.queues.abandonments());
+                            queue::cancel(&scope.shared, reason, source, lines);
+                        }
+                        Ok(ClusterSeal::SealedEnded) => this.scope.hooks.ended_with_seal = true,
+                        _ => {}
                     }
                 }
             }

@@ -61,7 +61,8 @@ async fn a_persisted_boundary_is_one_update_and_tasks_are_written_on_two_connect
             rows.iter().map(|row| (row.get(0), row.get(1))).collect();
         let step = |name: &str| Some(name.to_owned());
         // Its flow, each step's boundary with its state once (the plain boundary that the
-        // runner tells right after is not sent again), its seal, its final record.
+        // runner tells right after is not sent again), and its seal, which carries its
+        // ending (nothing runs between them): no final record after it.
         assert_eq!(
             writes,
             [
@@ -69,7 +70,6 @@ async fn a_persisted_boundary_is_one_update_and_tasks_are_written_on_two_connect
                 ("running".to_owned(), step("d0")),
                 ("running".to_owned(), step("d1")),
                 ("running".to_owned(), step("d2")),
-                ("finishing".to_owned(), step("d2")),
                 ("finished".to_owned(), step("d2")),
             ],
             "task {id}: one update per write"

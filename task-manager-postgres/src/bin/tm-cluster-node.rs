@@ -49,7 +49,7 @@
 //!   `status TAG none`, or `status TAG error:HEX` (the error's text).
 //! * `outcome TAG ID HOW`: the task's outcome read back from the store: `HOW` `tallied`,
 //!   `resumable` (the generated `tallied_outcome`, `resumable_outcome`, which wait),
-//!   `try_tallied` (`try_tallied_outcome`, which does not), `string` or `u64`
+//!   `try_tallied`, `try_resumable` (`try_tallied_outcome`, ..., which do not), `string` or `u64`
 //!   (`outcome_in_cluster` as that type); answers `outcome TAG completed OUTPUT`, `outcome
 //!   TAG cancelled STEP CLEANUP`, `outcome TAG running`, `outcome TAG other:DEBUG` or
 //!   `outcome TAG error KIND HEX` (`KIND` the `OutcomeErrorKind` variant, `HEX` the error's
@@ -813,6 +813,7 @@ async fn run(
                 match *how {
                     "tallied" => say_outcome(tag, node.tallied_outcome(id).await.map(Some)),
                     "try_tallied" => say_outcome(tag, node.try_tallied_outcome(id).await),
+                    "try_resumable" => say_outcome(tag, node.try_resumable_outcome(id).await),
                     "resumable" => say_outcome(tag, node.resumable_outcome(id).await.map(Some)),
                     "string" => say_outcome(
                         tag,

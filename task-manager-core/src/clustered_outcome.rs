@@ -156,7 +156,7 @@ impl TaskManager {
         &self,
         id: TaskId,
     ) -> Result<ClusterOutcome<T>, OutcomeError> {
-        self.flow_outcome(id, None, true)
+        self.flow_outcome(id, None, true, T::from_state)
             .await?
             .ok_or(OutcomeError {
                 id,
@@ -181,16 +181,17 @@ impl TaskManager {
         &self,
         id: TaskId,
     ) -> Result<Option<ClusterOutcome<T>>, OutcomeError> {
-        self.flow_outcome(id, None, false).await
+        self.flow_outcome(id, None, false, T::from_state).await
     }
 
-    /// The outcome of task `id`, of flow `flow` if one is named; `wait`: until its ending
-    /// is recorded (then `None` only if there is no record), else `None` while it runs.
-    pub(crate) async fn flow_outcome<T: ClusterState>(
+    /// The outcome of task `id`, of flow `flow` if one is named, its output read back by
+    /// `read`; `wait`: until its ending is recorded, else `None` while it runs.
+    pub(crate) async fn flow_outcome<T>(
         &self,
         id: TaskId,
         flow: Option<&'static str>,
         wait: bool,
+        read: fn(&[u8]) -> Option<T>,
     ) -> Result<Option<ClusterOutcome<T>>, OutcomeError> {
         let fail = |kind| OutcomeError { id, kind };
         let Some(link) = self.registry.cluster.as_ref() else {
@@ -227,7 +228,7 @@ impl TaskManager {
                 let Some(bytes) = record.output else {
                     return Err(fail(OutcomeErrorKind::NotKept { flow: status.flow }));
                 };
-                match T::from_state(&bytes) {
+                match read(&bytes) {
                     Some(output) => ClusterOutcome::Completed(output),
                     None => {
                         return Err(fail(OutcomeErrorKind::WrongType {

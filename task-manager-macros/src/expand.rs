@@ -778,6 +778,12 @@ fn outcome_methods(flow: &Flow, header: &Header) -> TokenStream {
     let try_outcome = format_ident!("try_{}_outcome", flow_name);
     let id = names::local("__flow_id", Span::call_site());
     let self_ = names::self_token();
+    // The output read back, converted on the last step's output type: an unpersistable
+    // one is reported there, as the seal's conversion reports it (the same error, once).
+    let last = &flow.steps[flow.steps.len() - 1];
+    let (last_output_ty, span) = step::output_type(last, krate);
+    let private = names::private(span);
+    let read = quote_spanned! {span=> <#last_output_ty as #private::ClusterState>::from_state };
     let doc = format!(
         "The outcome of task `id` of the `{flow_name}` flow, from any instance, once its ending \
          is recorded in the cluster's store: how it ended and, if it completed, its output \
@@ -800,10 +806,12 @@ fn outcome_methods(flow: &Flow, header: &Header) -> TokenStream {
                 &#self_,
                 #id: #krate::TaskId,
             ) -> ::core::result::Result<#krate::ClusterOutcome<#output_ty>, #krate::OutcomeError> {
+                use #krate::__private as #private;
                 #krate::__private::flow_outcome::<#output_ty>(
                     #krate::HasTaskManager::task_manager(#self_),
                     #id,
                     #flow_name,
+                    #read,
                 )
                 .await
             }
@@ -816,10 +824,12 @@ fn outcome_methods(flow: &Flow, header: &Header) -> TokenStream {
                 ::core::option::Option<#krate::ClusterOutcome<#output_ty>>,
                 #krate::OutcomeError,
             > {
+                use #krate::__private as #private;
                 #krate::__private::try_flow_outcome::<#output_ty>(
                     #krate::HasTaskManager::task_manager(#self_),
                     #id,
                     #flow_name,
+                    #read,
                 )
                 .await
             }

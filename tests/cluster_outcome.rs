@@ -13,10 +13,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use task_manager_core::{
-    flow, CancelDelivery, Cluster, ClusterEnding, ClusterError, ClusterErrorKind,
-    ClusterFuture, ClusterOutcome, ClusterSeal, ClusterTaskEnded, ClusterTaskState,
-    ClusterTaskStatus, Ending, HasTaskManager, OutcomeErrorKind, OutcomeRecord, Passport, Sealing,
-    Task, TaskId, TaskManager,
+    flow, CancelDelivery, Cluster, ClusterEnding, ClusterError, ClusterErrorKind, ClusterFuture,
+    ClusterOutcome, ClusterSeal, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Ending,
+    HasTaskManager, OutcomeErrorKind, OutcomeRecord, Passport, Sealing, Task, TaskId, TaskManager,
 };
 use task_manager_support::{Gate, Journal};
 
@@ -47,10 +46,10 @@ impl Cluster for Store {
         _id: TaskId,
         sealing: Sealing,
     ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        let output = sealing
-            .output
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |b| String::from_utf8_lossy(b).into_owned());
+        let output = sealing.output.as_ref().map_or_else(
+            || "-".to_owned(),
+            |b| String::from_utf8_lossy(b).into_owned(),
+        );
         let ending = sealing
             .ending
             .as_ref()
@@ -167,7 +166,9 @@ async fn a_completed_task_keeps_its_output_with_its_seal_which_carries_its_endin
     // One seal, with the output as JSON and the ending: no ending told after it.
     assert_eq!(
         store.calls.entries(),
-        [r#"seal Completed { steps_completed: 2 } output={"seats":5,"to":"oslo"} ending=Completed"#]
+        [
+            r#"seal Completed { steps_completed: 2 } output={"seats":5,"to":"oslo"} ending=Completed"#
+        ]
     );
 }
 
@@ -181,7 +182,10 @@ async fn a_failure_with_nothing_to_run_after_it_is_ended_by_its_seal_and_one_wit
         .await
         .expect("submitted")
         .await;
-    assert!(matches!(failed.ending(), Ending::Failed { step: "book", .. }));
+    assert!(matches!(
+        failed.ending(),
+        Ending::Failed { step: "book", .. }
+    ));
     // A flow without compensations: the seal carries `Failed` at the step, no output.
     assert_eq!(
         store.calls.entries(),
@@ -195,7 +199,10 @@ async fn a_failure_with_nothing_to_run_after_it_is_ended_by_its_seal_and_one_wit
         .await
         .expect("submitted")
         .await;
-    assert!(matches!(failed.ending(), Ending::Failed { step: "charge", .. }));
+    assert!(matches!(
+        failed.ending(),
+        Ending::Failed { step: "charge", .. }
+    ));
     // Its compensation runs after the seal: the ending is told once it ran.
     assert_eq!(trips.journal.entries(), ["unreserve 1"]);
     assert_eq!(
@@ -223,7 +230,10 @@ async fn a_local_cancel_that_wins_the_cell_after_the_seal_replaces_the_sealed_en
     // task's cell meanwhile.
     gate.arrived().await;
     let cancellation = trips.tasks.cancel(id, "user left");
-    assert_eq!(cancellation.status(), task_manager_core::CancelStatus::Requested);
+    assert_eq!(
+        cancellation.status(),
+        task_manager_core::CancelStatus::Requested
+    );
     gate.open();
     let outcome = handle.await;
     assert!(
@@ -239,8 +249,9 @@ async fn a_local_cancel_that_wins_the_cell_after_the_seal_replaces_the_sealed_en
     );
     // The ending the task had replaces the one its seal carried.
     assert!(
-        calls[1].starts_with("ended Cancelled { step: None, reason: Requested(\"user left\"), source: Request }")
-            && calls[1].ends_with("replaces_seal=true"),
+        calls[1].starts_with(
+            "ended Cancelled { step: None, reason: Requested(\"user left\"), source: Request }"
+        ) && calls[1].ends_with("replaces_seal=true"),
         "{calls:?}"
     );
 }
@@ -276,7 +287,11 @@ async fn the_generated_outcome_reads_the_record_as_the_flows_output_or_says_why_
             Some(r#"{"seats":2,"to":"rome"}"#),
         );
         put(other, finished(other, "order", completed.clone()), None);
-        put(not_kept, finished(not_kept, "trip", completed.clone()), None);
+        put(
+            not_kept,
+            finished(not_kept, "trip", completed.clone()),
+            None,
+        );
         put(wrong, finished(wrong, "trip", completed), Some("17"));
         put(
             running,
@@ -329,7 +344,10 @@ async fn the_generated_outcome_reads_the_record_as_the_flows_output_or_says_why_
     assert_eq!(trips.try_trip_outcome(running).await.expect("read"), None);
     let kind = |error: task_manager_core::OutcomeError, id: TaskId| {
         assert_eq!(error.id, id);
-        assert!(error.to_string().starts_with(&format!("task {id}: ")), "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("task {id}: ")),
+            "{error}"
+        );
         error.kind
     };
     assert_eq!(

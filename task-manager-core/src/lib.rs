@@ -259,8 +259,8 @@ pub use cluster::{
     EndedAs, Entered, LineEntry, LostTask, OutcomeRecord, RecordedCleanup, RecordedCompensation,
     Recovered, SealedAs, Sealing,
 };
-pub use clustered_outcome::{ClusterOutcome, OutcomeError, OutcomeErrorKind};
 pub use cluster_cancellation::ClusterCancellation;
+pub use clustered_outcome::{ClusterOutcome, OutcomeError, OutcomeErrorKind};
 pub use compensation::Compensation;
 pub use error::{ClusterError, ClusterErrorKind, ConfigError, SubmitError};
 pub use family::DescendantCleanup;

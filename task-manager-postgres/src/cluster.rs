@@ -183,10 +183,7 @@ impl PgCluster {
         Box::pin(async move {
             let mut wait = RETRY_FIRST;
             loop {
-                match this
-                    .seal_with(id, sealed, output.as_deref(), ending)
-                    .await
-                {
+                match this.seal_with(id, sealed, output.as_deref(), ending).await {
                     Ok(Seal::Sealed) if ending.is_some() => return Ok(ClusterSeal::SealedEnded),
                     Ok(Seal::Sealed) => return Ok(ClusterSeal::Sealed),
                     Ok(Seal::CancelWon(cancel)) => {

@@ -393,7 +393,10 @@ fn say_outcome<T: std::fmt::Display + std::fmt::Debug>(
             describe_cleanup(cleanup.as_ref())
         ),
         Ok(Some(other)) => {
-            println!("outcome {tag} other:{}", format!("{other:?}").replace(' ', "_"));
+            println!(
+                "outcome {tag} other:{}",
+                format!("{other:?}").replace(' ', "_")
+            );
         }
         Err(error) => {
             let kind = format!("{:?}", error.kind);

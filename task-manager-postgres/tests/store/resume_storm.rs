@@ -393,7 +393,11 @@ fn instances_killed_at_random_moments_have_every_resumable_task_completed() {
     // computed, its id and `11 + 1`.
     let completed: Vec<&TaskId> = order
         .iter()
-        .filter(|id| records.get(id).is_some_and(|record| record.ending == "completed"))
+        .filter(|id| {
+            records
+                .get(id)
+                .is_some_and(|record| record.ending == "completed")
+        })
         .collect();
     let reading = std::time::Instant::now();
     for id in &completed {

@@ -69,8 +69,9 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// The calls a manager makes for one task, in order: [`reserve`](Self::reserve) (by
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
 /// [`submitted`](Self::submitted) or [`release`](Self::release), a
-/// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
-/// own ending, and [`ended`](Self::ended) once. If the store
+/// [`step_began`](Self::step_began) per step, [`seal_with`](Self::seal_with) if the task
+/// reaches its own ending, and [`ended`](Self::ended) once (none after a seal answered
+/// [`ClusterSeal::SealedEnded`], unless the task ended otherwise after all). If the store
 /// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the
 /// flow's line after `submitted` (by `submit_in_cluster`), and before each step that needs
 /// a resource. [`status`](Self::status) and [`snapshot`](Self::snapshot) are asked only when

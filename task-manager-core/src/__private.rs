@@ -53,3 +53,32 @@ impl<T, E> StepReturn for Result<T, E> {
     type Output = T;
     type Error = E;
 }
+
+/// `<flow>_outcome(id)`, generated for a flow that keeps its output: the outcome of task
+/// `id`, a task of `flow`, once its ending is recorded, its output read back by `read` (the
+/// generated code's `<Output as ClusterState>::from_state`, spanned on the output type, so
+/// that an output serde cannot read is reported there once, with the seal's conversion).
+pub async fn flow_outcome<T>(
+    manager: &crate::TaskManager,
+    id: crate::TaskId,
+    flow: &'static str,
+    read: fn(&[u8]) -> Option<T>,
+) -> Result<crate::ClusterOutcome<T>, crate::OutcomeError> {
+    manager
+        .flow_outcome(id, Some(flow), true, read)
+        .await?
+        .ok_or(crate::OutcomeError {
+            id,
+            kind: crate::OutcomeErrorKind::NotFound,
+        })
+}
+
+/// `try_<flow>_outcome(id)`: [`flow_outcome`] without waiting (`None` while it runs).
+pub async fn try_flow_outcome<T>(
+    manager: &crate::TaskManager,
+    id: crate::TaskId,
+    flow: &'static str,
+    read: fn(&[u8]) -> Option<T>,
+) -> Result<Option<crate::ClusterOutcome<T>>, crate::OutcomeError> {
+    manager.flow_outcome(id, Some(flow), false, read).await
+}

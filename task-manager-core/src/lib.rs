@@ -219,6 +219,7 @@ mod cleanup;
 mod cluster;
 mod cluster_cancellation;
 mod clustered;
+mod clustered_outcome;
 mod clustered_status;
 mod compensation;
 mod error;
@@ -256,10 +257,11 @@ pub use cleanup::{Cleanup, CleanupError};
 pub use cluster::{
     CancelDelivery, Cluster, ClusterCancelRecord, ClusterEnding, ClusterFuture, ClusterPermit,
     ClusterSeal, ClusterState, ClusterTaskEnded, ClusterTaskState, ClusterTaskStatus, Delivered,
-    EndedAs, Entered, LineEntry, LostTask, RecordedCleanup, RecordedCompensation, Recovered,
-    SealedAs,
+    EndedAs, Entered, LineEntry, LostTask, OutcomeRecord, RecordedCleanup, RecordedCompensation,
+    Recovered, SealedAs, Sealing,
 };
 pub use cluster_cancellation::ClusterCancellation;
+pub use clustered_outcome::{ClusterOutcome, OutcomeError, OutcomeErrorKind};
 pub use compensation::Compensation;
 pub use error::{ClusterError, ClusterErrorKind, ConfigError, SubmitError};
 pub use family::DescendantCleanup;

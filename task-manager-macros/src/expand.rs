@@ -48,7 +48,11 @@ pub(crate) fn flow(args: TokenStream, item: TokenStream) -> TokenStream {
                 .as_ref()
                 .filter(|header| header.resumes())
                 .map(|header| resume_methods(&flow, header));
-            quote! { #user_block #generated #register #resume #steps_enum }
+            let outcome = header
+                .as_ref()
+                .filter(|header| header.resumes())
+                .map(|header| outcome_methods(&flow, header));
+            quote! { #user_block #generated #register #resume #outcome #steps_enum }
         }
         // The user's block, as written, and a stub of the method: the mistake is reported
         // once, and code that calls `execute_<name>` does not add errors of its own.
@@ -364,6 +368,19 @@ fn task_body(
         Some(_) => step::limits_local().to_token_stream(),
         None => quote! { _ },
     };
+    // The seal of a task whose steps all returned; a flow that keeps its output
+    // (`on_owner_lost = resume`) hands it to the seal, converted on the last step's output
+    // type, where an unpersistable one is reported.
+    let claim_completed = if header.resumes() {
+        let last = &flow.steps[flow.steps.len() - 1];
+        let (output_ty, span) = step::output_type(last, krate);
+        let (private, out) = (names::private(span), Locals::at(span).out);
+        let output =
+            quote_spanned! {span=> <#output_ty as #private::ClusterState>::to_state(&#out) };
+        quote! { #scope.claim_completed_keeping(#output).await; }
+    } else {
+        quote! { #scope.claim_completed().await; }
+    };
     let task_body = if flow.compensates() {
         // The steps' block ends with a `Halt`; the compensations of the completed steps run
         // after the stopped step's cleanup, in reverse order (see the runtime's
@@ -399,7 +416,7 @@ fn task_body(
                 #unit_out
                 #steps
                 if #scope.is_clustered() {
-                    #scope.claim_completed().await;
+                    #claim_completed
                 }
                 if let ::core::option::Option::Some(stop) = #scope.try_complete() {
                     break #stopped #private::Halt::Stopped(stop);
@@ -425,15 +442,16 @@ fn task_body(
                     #unit_out
                     #steps
                     if #scope.is_clustered() {
-                        #scope.claim_completed().await;
+                        #claim_completed
                     }
                     return #scope.completed(#task, #out);
                 };
                 #(#cleanups)*
                 return #scope.stopped(#task, #stop);
             };
+            // Nothing runs between this seal and the ending: the seal carries it.
             if #scope.is_clustered() {
-                #scope.claim_failed().await;
+                #scope.claim_failed_at(#failed_at).await;
             }
             #scope.failed(#task, #failed_at, #error)
         }
@@ -799,6 +817,81 @@ fn resume_methods(flow: &Flow, header: &Header) -> TokenStream {
                     }
                     ::core::result::Result::Err(_) => false,
                 }
+            }
+        }
+    }
+}
+
+/// For a flow that keeps its output (`on_owner_lost = resume`): `<name>_outcome(id)`, which
+/// awaits a task's recorded ending from any instance and reads its output back as the flow's
+/// output type, and `try_<name>_outcome(id)`, which does not wait (`clustered_outcome.rs`).
+fn outcome_methods(flow: &Flow, header: &Header) -> TokenStream {
+    let Header {
+        krate,
+        flow_name,
+        output_ty,
+        ..
+    } = header;
+    let (impl_generics, _, where_clause) = flow.item.generics.split_for_impl();
+    let self_ty = &flow.item.self_ty;
+    let outcome = format_ident!("{}_outcome", flow_name);
+    let try_outcome = format_ident!("try_{}_outcome", flow_name);
+    let id = names::local("__flow_id", Span::call_site());
+    let self_ = names::self_token();
+    // The output read back, converted on the last step's output type: an unpersistable
+    // one is reported there, as the seal's conversion reports it (the same error, once).
+    let last = &flow.steps[flow.steps.len() - 1];
+    let (last_output_ty, span) = step::output_type(last, krate);
+    let private = names::private(span);
+    let read = quote_spanned! {span=> <#last_output_ty as #private::ClusterState>::from_state };
+    let doc = format!(
+        "The outcome of task `id` of the `{flow_name}` flow, from any instance, once its ending \
+         is recorded in the cluster's store: how it ended and, if it completed, its output \
+         (kept with the task's seal, also when the task was resumed on another instance after \
+         its own was lost). Waits while the task runs. See \
+         `TaskManager::outcome_in_cluster`.\n\n\
+         # Errors\nNo record of `id` (`OutcomeErrorKind::NotFound`), a task of another flow \
+         (`OtherFlow`), a completed task whose record keeps no output (`NotKept`: sealed \
+         before the store kept outputs), an output that does not read back (`WrongType`), the \
+         store failing or no cluster (`Cluster`)."
+    );
+    let try_doc = format!(
+        "`{flow_name}_outcome` without waiting: `None` while task `id`'s ending is not \
+         recorded yet (one read of the store).\n\n# Errors\nAs `{flow_name}_outcome`."
+    );
+    quote! {
+        impl #impl_generics #self_ty #where_clause {
+            #[doc = #doc]
+            pub async fn #outcome(
+                &#self_,
+                #id: #krate::TaskId,
+            ) -> ::core::result::Result<#krate::ClusterOutcome<#output_ty>, #krate::OutcomeError> {
+                use #krate::__private as #private;
+                #krate::__private::flow_outcome::<#output_ty>(
+                    #krate::HasTaskManager::task_manager(#self_),
+                    #id,
+                    #flow_name,
+                    #read,
+                )
+                .await
+            }
+
+            #[doc = #try_doc]
+            pub async fn #try_outcome(
+                &#self_,
+                #id: #krate::TaskId,
+            ) -> ::core::result::Result<
+                ::core::option::Option<#krate::ClusterOutcome<#output_ty>>,
+                #krate::OutcomeError,
+            > {
+                use #krate::__private as #private;
+                #krate::__private::try_flow_outcome::<#output_ty>(
+                    #krate::HasTaskManager::task_manager(#self_),
+                    #id,
+                    #flow_name,
+                    #read,
+                )
+                .await
             }
         }
     }

@@ -48,8 +48,8 @@ use std::time::Duration;
 
 use task_manager_core::{
     CancelDelivery, CancelReason, CancelSource, CancelStatus, Cluster, ClusterEnding, ClusterError,
-    ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, Entered, LineEntry, RecordedCleanup,
-    SealedAs, TaskId,
+    ClusterErrorKind, ClusterFuture, ClusterSeal, Delivered, EndedAs, Entered, LineEntry,
+    OutcomeRecord, RecordedCleanup, SealedAs, Sealing, TaskId,
 };
 use tokio::sync::mpsc;
 use tokio::time::sleep;
@@ -74,10 +74,10 @@ const PERSISTED_MAX: usize = 4096;
 /// server is unavailable.
 const RETRY_FIRST: Duration = Duration::from_millis(20);
 const RETRY_MAX: Duration = Duration::from_secs(1);
-/// How often `ended_cleanup` reads the record at first, and at most, while the owner has not
-/// recorded the ending yet.
-const ENDED_POLL_FIRST: Duration = Duration::from_millis(1);
-const ENDED_POLL_MAX: Duration = Duration::from_millis(50);
+/// How often `ended_cleanup` (and a waiting `outcome`) reads the record at first, and at
+/// most, while the owner has not recorded the ending yet.
+pub(crate) const ENDED_POLL_FIRST: Duration = Duration::from_millis(1);
+pub(crate) const ENDED_POLL_MAX: Duration = Duration::from_millis(50);
 /// How often the delivery task checks that its manager still lives when no cancel comes.
 const ALIVE_CHECK: Duration = Duration::from_secs(1);
 
@@ -180,11 +180,33 @@ impl PgCluster {
         id: TaskId,
         sealed: Option<SealedAs>,
     ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        self.seal_carrying(id, sealed, None, None, None)
+    }
+
+    /// [`seal_retried`](Self::seal_retried) with the kept output and the ending the seal
+    /// carries (core's `Sealing`): an ending this store records with the seal is answered
+    /// `SealedEnded`.
+    fn seal_carrying(
+        &self,
+        id: TaskId,
+        sealed: Option<SealedAs>,
+        output: Option<Vec<u8>>,
+        ending: Option<ClusterEnding>,
+        flow: Option<&'static str>,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
         let this = self.clone();
+        // The endings the seal can record: nothing runs after them (`Completed`; `Failed`
+        // with no compensation to run, as the runner says by handing it over).
+        let ending = ending.and_then(|ending| match ending.ended {
+            EndedAs::Completed => Some(("completed", None)),
+            EndedAs::Failed { step } => Some(("failed", Some(step))),
+            _ => None,
+        });
         Box::pin(async move {
             let mut wait = RETRY_FIRST;
             loop {
-                match this.seal_as(id, sealed).await {
+                match this.seal_with(id, sealed, output.as_deref(), ending, flow).await {
+                    Ok(Seal::Sealed) if ending.is_some() => return Ok(ClusterSeal::SealedEnded),
                     Ok(Seal::Sealed) => return Ok(ClusterSeal::Sealed),
                     Ok(Seal::CancelWon(cancel)) => {
                         return Ok(ClusterSeal::CancelWon {
@@ -329,6 +351,28 @@ impl Cluster for PgCluster {
         sealed: SealedAs,
     ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
         self.seal_retried(id, Some(sealed))
+    }
+
+    fn seal_with(
+        &self,
+        id: TaskId,
+        sealing: Sealing,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        self.seal_carrying(
+            id,
+            Some(sealing.sealed),
+            sealing.output,
+            sealing.ending,
+            sealing.flow,
+        )
+    }
+
+    fn outcome(
+        &self,
+        id: TaskId,
+        wait: bool,
+    ) -> ClusterFuture<Result<Option<OutcomeRecord>, ClusterError>> {
+        crate::status::outcome(self, id, wait)
     }
 
     fn ended(&self, id: TaskId, ending: ClusterEnding) {

@@ -138,6 +138,7 @@ impl PgCluster {
                     &cancel_source,
                     &self.lease(),
                     &flow,
+                    &ending.replaces_seal,
                 ],
             )
             .await

@@ -220,6 +220,17 @@ ALTER TABLE {s}.tasks
     ADD COLUMN sealed_as text CHECK (sealed_as IN ('completed', 'failed'));
 "#,
     },
+    Migration {
+        version: 8,
+        description: "the task's output kept with its seal",
+        sql: r#"
+ALTER TABLE {s}.tasks
+    -- Written by the owner's seal (`cluster.rs`) for a flow that keeps its output
+    -- (`on_owner_lost = resume`): the last step's value (JSON), which any instance reads
+    -- back typed (core's `TaskManager::outcome_in_cluster`). NULL: none kept.
+    ADD COLUMN output bytea;
+"#,
+    },
 ];
 
 /// The cluster-wide lines (`src/admission.rs`): their figures, their entries, and the

@@ -23,6 +23,9 @@ const RECORD_COLUMNS: &str = "id, flow, instance, state, step, step_index, steps
      ending, ending_step, ending_message, cleanup, cleanup_step, cleanup_us, cleanup_message, \
      compensation_steps, compensation_kinds, compensation_us, compensation_messages";
 
+/// How many columns [`RECORD_COLUMNS`] names: a statement that reads more puts them after.
+pub(crate) const RECORD_COLUMN_COUNT: usize = 30;
+
 /// The store's statements, prepared on one connection.
 pub(crate) struct Statements {
     /// `$1 id, $2 flow, $3 instance, $4 state, $5 the owner's lease`.
@@ -34,8 +37,12 @@ pub(crate) struct Statements {
     /// `$1 id, $2 owner, $3 done, $4 total, $5 lease`: until finished.
     pub(crate) progress: Statement,
     /// `$1 id, $2 owner, $3 lease, $4 sealed as (NULL: not said), $5 steps completed (NULL:
-    /// unchanged)`: undecided -> finishing.
+    /// unchanged), $6 the ending the seal carries (NULL: none), $7 its step, $8 the kept
+    /// output, $9 the task's flow, written if no earlier write named it (NULL: unchanged)`:
+    /// undecided -> finishing, or, with an ending, -> finished.
     pub(crate) seal: Statement,
+    /// `$1 id`: the record and its kept output (`outcome.rs`).
+    pub(crate) read_outcome: Statement,
     /// See [`CANCEL`].
     pub(crate) cancel: Statement,
     /// See [`RECORD_ENDING`].
@@ -72,7 +79,8 @@ pub(crate) struct Statements {
 /// `$1 id, $2 owner, $3 ending, $4 ending step, $5 message, $6 steps completed,
 ///  $7 cleanup, $8 cleanup step, $9 cleanup duration (µs), $10 cleanup message,
 ///  $11 cancel kind, $12 cancel message, $13 cancel max wait (µs), $14 cancel source,
-///  $15 lease, $16 the task's flow if no earlier write named it (NULL: unchanged)`.
+///  $15 lease, $16 the task's flow if no earlier write named it (NULL: unchanged),
+///  $17 this ending replaces the one the task's seal recorded`.
 const FINAL: &str = "\
 UPDATE {s}.tasks
    SET state = 'finished', ended_at = now(), flow = coalesce($16::text, flow),
@@ -95,7 +103,7 @@ UPDATE {s}.tasks
        cancel_delivered_at = CASE WHEN $3 <> 'cancelled' THEN NULL
                                   ELSE cancel_delivered_at END
  WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $15::bigint
-   AND state <> 'finished'";
+   AND (state <> 'finished' OR $17::boolean)";
 
 /// The cancel: ONE conditional update decides it, against the task's own seal (both move the
 /// row out of the undecided states; whichever matches first wins, the other matches nothing).
@@ -163,11 +171,23 @@ impl Statements {
                     AND state <> 'finished'"
             ))
             .await?,
+            // With an ending ($6), the seal is the task's final record too: nothing runs
+            // between them (core's `Sealing::ending`), so the ending is not written again.
             seal: prepare(format!(
-                "UPDATE {s}.tasks SET state = 'finishing', sealed_as = $4::text,
-                        steps_completed = coalesce($5::integer, steps_completed)
+                "UPDATE {s}.tasks
+                    SET state = CASE WHEN $6::text IS NULL THEN 'finishing' ELSE 'finished' END,
+                        sealed_as = $4::text,
+                        steps_completed = coalesce($5::integer, steps_completed),
+                        ending = $6::text, ending_step = $7::text,
+                        ended_at = CASE WHEN $6::text IS NULL THEN NULL ELSE now() END,
+                        output = $8::bytea,
+                        flow = CASE WHEN flow = '' THEN coalesce($9::text, flow) ELSE flow END
                   WHERE id = $1 AND instance = $2 AND lease IS NOT DISTINCT FROM $3::bigint
                     AND state IN ('queued', 'running')"
+            ))
+            .await?,
+            read_outcome: prepare(format!(
+                "SELECT {RECORD_COLUMNS}, output FROM {s}.tasks WHERE id = $1"
             ))
             .await?,
             cancel: prepare(CANCEL.replace("{s}", &s)).await?,
@@ -441,4 +461,15 @@ fn text(bytes: Vec<u8>) -> Result<String, String> {
 
 fn count(value: i32) -> u32 {
     u32::try_from(value).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod column_count {
+    #[test]
+    fn record_columns_are_counted() {
+        assert_eq!(
+            super::RECORD_COLUMNS.split(',').count(),
+            super::RECORD_COLUMN_COUNT
+        );
+    }
 }

@@ -7,10 +7,13 @@
 
 use task_manager_core::{
     ClusterCancelRecord, ClusterError, ClusterFuture, ClusterTaskEnded, ClusterTaskState,
-    ClusterTaskStatus, TaskId,
+    ClusterTaskStatus, OutcomeRecord, TaskId,
 };
+use tokio::time::sleep;
 
-use crate::cluster::cluster_error;
+use crate::cluster::{cluster_error, ENDED_POLL_FIRST, ENDED_POLL_MAX};
+use crate::error::StoreError;
+use crate::id::PgId;
 use crate::record::{Ended, Listing, TaskRecord, TaskState};
 use crate::store::PgCluster;
 
@@ -34,6 +37,60 @@ pub(crate) fn status(
             .map_err(|e| cluster_error(e, id, "reading a task's record"))?;
         Ok(record.map(told))
     })
+}
+
+/// Core's `Cluster::outcome`: the record with its kept output; `wait`: read again, as
+/// `ended_cleanup` does (backing off from 1 ms to 50 ms, and through the server's absence),
+/// until the record is finished or gone.
+pub(crate) fn outcome(
+    cluster: &PgCluster,
+    id: TaskId,
+    wait: bool,
+) -> ClusterFuture<Result<Option<OutcomeRecord>, ClusterError>> {
+    let cluster = cluster.clone();
+    Box::pin(async move {
+        let mut pause = ENDED_POLL_FIRST;
+        loop {
+            match cluster.read_outcome(id).await {
+                Ok(None) => return Ok(None),
+                Ok(Some((record, output))) => {
+                    if !wait || record.state == TaskState::Finished {
+                        return Ok(Some(OutcomeRecord::new(told(record), output)));
+                    }
+                }
+                Err(StoreError::Unavailable { .. }) if wait => {}
+                Err(e) => return Err(cluster_error(e, id, "reading a task's outcome")),
+            }
+            sleep(pause).await;
+            pause = (pause * 2).min(ENDED_POLL_MAX);
+        }
+    })
+}
+
+impl PgCluster {
+    /// Task `id`'s record and the output its seal kept (one read).
+    async fn read_outcome(
+        &self,
+        id: TaskId,
+    ) -> Result<Option<(TaskRecord, Option<Vec<u8>>)>, StoreError> {
+        let session = self.inner.link.session().await?;
+        let row = session
+            .client
+            .query_opt(&session.sql.read_outcome, &[&PgId(id)])
+            .await
+            .map_err(|e| StoreError::from_client("reading a task's outcome", e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = crate::sql::decode_record(&row)?;
+        let output = row
+            .try_get::<_, Option<Vec<u8>>>(crate::sql::RECORD_COLUMN_COUNT)
+            .map_err(|e| StoreError::Corrupt {
+                id: Some(id),
+                detail: e.to_string(),
+            })?;
+        Ok(Some((record, output)))
+    }
 }
 
 pub(crate) fn snapshot(

@@ -303,6 +303,31 @@ impl PgCluster {
         id: TaskId,
         sealed: Option<SealedAs>,
     ) -> Result<Seal, StoreError> {
+        self.seal_with(id, sealed, None, None, None).await
+    }
+
+    /// [`seal_as`](Self::seal_as), keeping `output` (core's `Sealing::output`) and, if
+    /// `ending` is one (`("completed" | "failed", step)`, core's `Sealing::ending`),
+    /// recording it in the same update: the record is then `finished`. `flow` (core's
+    /// `Sealing::flow`) names the task's flow if no earlier write did.
+    pub(crate) async fn seal_with(
+        &self,
+        id: TaskId,
+        sealed: Option<SealedAs>,
+        output: Option<&[u8]>,
+        ending: Option<(&str, Option<&str>)>,
+        flow: Option<&str>,
+    ) -> Result<Seal, StoreError> {
+        if let Some(flow) = flow {
+            no_nul("flow name", flow)?;
+        }
+        let (ending_kind, ending_step) = match ending {
+            Some((kind, step)) => (Some(kind), step),
+            None => (None, None),
+        };
+        if let Some(step) = ending_step {
+            no_nul("step name", step)?;
+        }
         let (kind, steps_completed) = match sealed {
             Some(SealedAs::Completed { steps_completed }) => (
                 Some("completed"),
@@ -323,6 +348,10 @@ impl PgCluster {
                     &self.lease(),
                     &kind,
                     &steps_completed,
+                    &ending_kind,
+                    &ending_step,
+                    &output,
+                    &flow,
                 ],
             )
             .await

@@ -70,8 +70,9 @@ pub type ClusterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// [`TaskManager::submit_in_cluster`](crate::TaskManager::submit_in_cluster)), then
 /// [`submitted`](Self::submitted) (for a flow with `on_owner_lost = resume`,
 /// [`submitted_resumable`](Self::submitted_resumable)) or [`release`](Self::release), a
-/// [`step_began`](Self::step_began) per step, [`seal`](Self::seal) if the task reaches its
-/// own ending, and [`ended`](Self::ended) once. If the store
+/// [`step_began`](Self::step_began) per step, [`seal_with`](Self::seal_with) if the task
+/// reaches its own ending, and [`ended`](Self::ended) once (none after a seal answered
+/// [`ClusterSeal::SealedEnded`], unless the task ended otherwise after all). If the store
 /// [shares limits](Self::shares_limits), also [`enter_line`](Self::enter_line): for the
 /// flow's line after `submitted` (by `submit_in_cluster`), and before each step that needs
 /// a resource. [`status`](Self::status) and [`snapshot`](Self::snapshot) are asked only when
@@ -178,6 +179,22 @@ pub trait Cluster: Send + Sync + 'static {
         self.seal(id)
     }
 
+    /// [`seal_as`](Self::seal_as), with what else the runner knows when it seals
+    /// ([`Sealing`]): the task's output, for a flow that keeps it
+    /// (`#[flow(on_owner_lost = resume)]`), and its final ending when nothing runs between the
+    /// seal and the ending. A store that records that ending with the seal answers
+    /// [`ClusterSeal::SealedEnded`]: the runner then tells [`ended`](Self::ended) only if the
+    /// task ends otherwise after all (a local cancel won the task's cell after the store's
+    /// seal), with [`ClusterEnding::replaces_seal`] set. The runner calls this one. The
+    /// default keeps neither and calls [`seal_as`](Self::seal_as).
+    fn seal_with(
+        &self,
+        id: TaskId,
+        sealing: Sealing,
+    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        self.seal_as(id, sealing.sealed)
+    }
+
     /// The task has ended, as `ending` says (told once).
     fn ended(&self, id: TaskId, ending: ClusterEnding);
 
@@ -277,6 +294,32 @@ pub trait Cluster: Send + Sync + 'static {
         Box::pin(async move { Err(unsupported(Some(id), "reading a task's record")) })
     }
 
+    /// Task `id`'s record with its kept output, for
+    /// [`TaskManager::outcome_in_cluster`](crate::TaskManager::outcome_in_cluster) (`wait`:
+    /// ready once the record is finished) and
+    /// [`TaskManager::try_outcome_in_cluster`](crate::TaskManager::try_outcome_in_cluster)
+    /// (`wait` false: the record as it stands). `None`: no record.
+    ///
+    /// # Errors
+    /// The store could not be read. The default answers
+    /// [`ClusterErrorKind::Unsupported`](crate::ClusterErrorKind::Unsupported): this store
+    /// keeps no outputs.
+    fn outcome(
+        &self,
+        id: TaskId,
+        wait: bool,
+    ) -> ClusterFuture<Result<Option<OutcomeRecord>, ClusterError>> {
+        let _ = wait;
+        Box::pin(async move {
+            Err(ClusterError::new(
+                crate::error::ClusterErrorKind::Unsupported,
+                Some(id),
+                "reading a task's outcome",
+                "this store keeps no outputs",
+            ))
+        })
+    }
+
     /// The records of the tasks not yet finished, on every instance, oldest submission
     /// first, at most `limit` of them, for
     /// [`TaskManager::snapshot_in_cluster`](crate::TaskManager::snapshot_in_cluster).
@@ -308,6 +351,10 @@ fn unsupported(id: Option<TaskId>, during: &'static str) -> ClusterError {
 pub enum ClusterSeal {
     /// The task's own ending won: every later cancel answers `AlreadyFinished`.
     Sealed,
+    /// The task's own ending won, and the store recorded the ending the seal carried
+    /// ([`Sealing::ending`]) with it: [`Cluster::ended`] is not told for it, unless the task
+    /// ends otherwise after all ([`ClusterEnding::replaces_seal`]).
+    SealedEnded,
     /// A cancel won first: the task must end cancelled, with this reason and source.
     CancelWon {
         /// The winning reason.
@@ -331,6 +378,88 @@ pub enum SealedAs {
     Failed,
 }
 
+/// What the runner tells the store when a task seals its own ending ([`Cluster::seal_with`]).
+///
+/// ```
+/// use task_manager_core::{SealedAs, Sealing};
+///
+/// let sealing = Sealing::new(SealedAs::Completed { steps_completed: 3 });
+/// assert!(sealing.output.is_none() && sealing.ending.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sealing {
+    /// How the task is about to end.
+    pub sealed: SealedAs,
+    /// The task's output (its last step's `Ok` value, JSON) for a flow that keeps it
+    /// (`#[flow(on_owner_lost = resume)]`); `None` otherwise, or if it could not be written.
+    pub output: Option<Vec<u8>>,
+    /// The task's ending, when nothing runs between the seal and the ending (a task that
+    /// completed; one that failed in a flow that declares no compensation): a store may
+    /// record it with the seal and answer [`ClusterSeal::SealedEnded`].
+    pub ending: Option<ClusterEnding>,
+    /// The task's flow (`None`: not said). A store that names a task's flow with a later
+    /// write than its reservation names it here too if no earlier write did: the seal can
+    /// overtake a step boundary that was queued behind it, and then be its last write.
+    pub flow: Option<&'static str>,
+}
+
+impl Sealing {
+    /// A seal saying `sealed`, with no output, no ending and no flow.
+    pub fn new(sealed: SealedAs) -> Self {
+        Sealing {
+            sealed,
+            output: None,
+            ending: None,
+            flow: None,
+        }
+    }
+
+    /// The task's flow.
+    pub fn with_flow(mut self, flow: &'static str) -> Self {
+        self.flow = Some(flow);
+        self
+    }
+
+    /// The task's output, as kept.
+    pub fn with_output(mut self, output: Option<Vec<u8>>) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// The task's final ending, recorded with the seal.
+    pub fn with_ending(mut self, ending: ClusterEnding) -> Self {
+        self.ending = Some(ending);
+        self
+    }
+}
+
+/// A task's record with the output its store keeps, as [`Cluster::outcome`] reads it.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use task_manager_core::{ClusterTaskState, ClusterTaskStatus, OutcomeRecord, TaskId};
+///
+/// let status = ClusterTaskStatus::new(TaskId::new(), "transfer", "api-1", ClusterTaskState::Finished, SystemTime::now());
+/// let record = OutcomeRecord::new(status, Some(b"42".to_vec()));
+/// assert_eq!(record.output.as_deref(), Some(&b"42"[..]));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct OutcomeRecord {
+    /// The record, as [`Cluster::status`] reads it.
+    pub status: ClusterTaskStatus,
+    /// The task's output as its seal kept it (JSON); `None`: none kept.
+    pub output: Option<Vec<u8>>,
+}
+
+impl OutcomeRecord {
+    /// A record and its kept output.
+    pub fn new(status: ClusterTaskStatus, output: Option<Vec<u8>>) -> Self {
+        OutcomeRecord { status, output }
+    }
+}
+
 /// How a clustered task ended, as its owner tells the store ([`Cluster::ended`]): core's
 /// [`Ending`](crate::Ending) without the user's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,6 +471,10 @@ pub struct ClusterEnding {
     pub steps_completed: usize,
     /// What became of the stopped step's cleanup, if the task was stopped.
     pub cleanup: Option<RecordedCleanup>,
+    /// The store recorded another ending with the task's seal
+    /// ([`ClusterSeal::SealedEnded`]), and this one replaces it: a local cancel won the
+    /// task's cell after the store's seal, so the task ended otherwise.
+    pub replaces_seal: bool,
 }
 
 /// The kind of a [`ClusterEnding`].

@@ -168,7 +168,7 @@ pub(crate) type Resumption = Arc<dyn Fn(LostTask) -> bool + Send + Sync>;
 /// keeps in the cluster's store: every type that implements serde's `Serialize` and
 /// `DeserializeOwned`, with the `cluster-state` feature.
 #[diagnostic::on_unimplemented(
-    message = "a flow with `on_owner_lost` keeps its payload, runtime info, compensated steps' outputs and (with `resume`) steps' inputs in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
+    message = "a flow with `on_owner_lost` keeps its payload, runtime info, compensated steps' outputs and (with `resume`) steps' inputs and the task's output in the cluster's store: `{Self}` must implement serde's `Serialize` and `Deserialize`",
     label = "`{Self}` cannot be persisted",
     note = "derive `serde::Serialize` and `serde::Deserialize` on `{Self}` (and enable task-manager-core's `cluster-state` feature), or remove `on_owner_lost` from the flow"
 )]

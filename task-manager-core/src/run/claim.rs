@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::cleanup::Cleanup;
 use crate::cluster::{
-    ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup, SealedAs,
+    ClusterEnding, ClusterFuture, ClusterSeal, EndedAs, RecordedCleanup, SealedAs, Sealing,
 };
 use crate::error::ClusterError;
 use crate::outcome::Ending;
@@ -23,14 +23,59 @@ pub struct Claim<'a> {
     state: ClaimState,
 }
 
-/// How the task is about to end, told to the store with the seal (`None`: not said), is
-/// kept in the state it is needed in: the claim of a failure is awaited with the failed
+/// How the task is about to end, told to the store with the seal, is kept in the state it
+/// is needed in and in as few bytes as it takes (the store's [`Sealing`] is built from it
+/// when the claim is first polled): the claim of a failure is awaited with the failed
 /// step's index beside it in the task's state machine, and stays within the step race's
 /// bytes there (`tests/parked_task_size.rs`).
 enum ClaimState {
-    Start(Option<SealedAs>),
+    Start(SealPlan),
     Sealing(ClusterFuture<Result<ClusterSeal, ClusterError>>),
     Done,
+}
+
+/// What the seal says, compactly: [`Sealing`] holds a whole [`ClusterEnding`], which a task
+/// that has not yet sealed must not carry in its state machine.
+enum SealPlan {
+    /// Nothing said ([`Scope::claim`]).
+    Unsaid,
+    /// Every step returned `Ok`; the seal carries the ending.
+    Completed,
+    /// The same, with the output a resumable flow keeps (boxed: only such flows pay for it).
+    CompletedKeeping(Box<Vec<u8>>),
+    /// A step returned `Err` and compensations run after the seal.
+    Failed,
+    /// Step `index` returned `Err` and nothing runs after the seal: it carries the ending.
+    FailedAt(usize),
+}
+
+impl SealPlan {
+    /// The store's seal for task `scope`, or `None` for a seal that says nothing.
+    fn sealing(self, scope: &Scope) -> Option<Sealing> {
+        let steps_completed = scope.timeline.completed();
+        let ending = |ended| ClusterEnding {
+            ended,
+            steps_completed,
+            cleanup: None,
+            replaces_seal: false,
+        };
+        let completed = || {
+            Sealing::new(SealedAs::Completed { steps_completed })
+                .with_ending(ending(EndedAs::Completed))
+        };
+        let flow = scope.shared.flow().name();
+        Some(match self {
+            SealPlan::Unsaid => return None,
+            SealPlan::Completed => completed(),
+            SealPlan::CompletedKeeping(output) => completed().with_output(Some(*output)),
+            SealPlan::Failed => Sealing::new(SealedAs::Failed),
+            SealPlan::FailedAt(index) => {
+                let step = scope.shared.flow().step_name(index);
+                Sealing::new(SealedAs::Failed).with_ending(ending(EndedAs::Failed { step }))
+            }
+        }
+        .with_flow(flow))
+    }
 }
 
 impl Scope {
@@ -42,27 +87,53 @@ impl Scope {
     pub fn claim(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
-            state: ClaimState::Start(None),
+            state: ClaimState::Start(SealPlan::Unsaid),
         }
     }
 
     /// [`claim`](Self::claim) after every step returned `Ok`: the seal tells the store that
     /// the task is ending completed ([`SealedAs::Completed`]), so that an instance that
-    /// claims it if this one is lost before its ending is recorded ends it completed.
+    /// claims it if this one is lost before its ending is recorded ends it completed. Nothing
+    /// runs between this seal and the ending, so the seal carries the ending too
+    /// ([`Sealing::ending`]).
     pub fn claim_completed(&mut self) -> Claim<'_> {
-        let steps_completed = self.timeline.completed();
         Claim {
             scope: self,
-            state: ClaimState::Start(Some(SealedAs::Completed { steps_completed })),
+            state: ClaimState::Start(SealPlan::Completed),
         }
     }
 
-    /// [`claim`](Self::claim) after a step returned `Err`: the seal tells the store that
-    /// the task is ending failed ([`SealedAs::Failed`]).
+    /// [`claim_completed`](Self::claim_completed) for a flow that keeps its output
+    /// (`on_owner_lost = resume`): `output`, the last step's value as JSON, goes with the
+    /// seal, for [`TaskManager::outcome_in_cluster`](crate::TaskManager::outcome_in_cluster).
+    pub fn claim_completed_keeping(&mut self, output: Option<Vec<u8>>) -> Claim<'_> {
+        let plan = match output {
+            Some(output) => SealPlan::CompletedKeeping(Box::new(output)),
+            None => SealPlan::Completed,
+        };
+        Claim {
+            scope: self,
+            state: ClaimState::Start(plan),
+        }
+    }
+
+    /// [`claim`](Self::claim) after a step returned `Err` in a flow with compensations: the
+    /// seal tells the store that the task is ending failed ([`SealedAs::Failed`]); its
+    /// compensations run after it, and its ending is told once they ran.
     pub fn claim_failed(&mut self) -> Claim<'_> {
         Claim {
             scope: self,
-            state: ClaimState::Start(Some(SealedAs::Failed)),
+            state: ClaimState::Start(SealPlan::Failed),
+        }
+    }
+
+    /// [`claim_failed`](Self::claim_failed) after step `index` returned `Err` in a flow
+    /// without compensations: nothing runs between this seal and the ending, so the seal
+    /// carries the ending too ([`Sealing::ending`]).
+    pub fn claim_failed_at(&mut self, index: usize) -> Claim<'_> {
+        Claim {
+            scope: self,
+            state: ClaimState::Start(SealPlan::FailedAt(index)),
         }
     }
 
@@ -101,6 +172,13 @@ impl Scope {
             // No longer this instance's to tell (`abandon.rs`).
             return;
         }
+        let replaces_seal = self.hooks.ended_with_seal;
+        if replaces_seal && matches!(ending, Ending::Completed(_) | Ending::Failed { .. }) {
+            // The store recorded this very ending with the seal (`claim_completed`,
+            // `claim_failed_at`): a completed or failed ending after such a seal is the one
+            // it carried.
+            return;
+        }
         let ended = match ending {
             Ending::Completed(_) => EndedAs::Completed,
             Ending::Failed { step, .. } => EndedAs::Failed { step },
@@ -124,6 +202,7 @@ impl Scope {
             ended,
             steps_completed: self.timeline.completed(),
             cleanup: cleanup.map(RecordedCleanup::from),
+            replaces_seal,
         };
         link.cluster.ended(self.id, ending);
     }
@@ -139,6 +218,7 @@ impl Scope {
                 ended: EndedAs::Dropped,
                 steps_completed: self.timeline.completed(),
                 cleanup: None,
+                replaces_seal: self.hooks.ended_with_seal,
             };
             link.cluster.ended(self.id, ending);
         }
@@ -153,8 +233,8 @@ impl Future for Claim<'_> {
         loop {
             match &mut this.state {
                 ClaimState::Done => return Poll::Ready(()),
-                ClaimState::Start(sealed) => {
-                    let sealed = *sealed;
+                ClaimState::Start(plan) => {
+                    let plan = std::mem::replace(plan, SealPlan::Unsaid);
                     let scope = &*this.scope;
                     let Some(link) = &scope.registry.cluster else {
                         this.state = ClaimState::Done;
@@ -166,8 +246,8 @@ impl Future for Claim<'_> {
                         this.state = ClaimState::Done;
                         continue;
                     }
-                    let seal = match sealed {
-                        Some(sealed) => link.cluster.seal_as(scope.id, sealed),
+                    let seal = match plan.sealing(scope) {
+                        Some(sealing) => link.cluster.seal_with(scope.id, sealing),
                         None => link.cluster.seal(scope.id),
                     };
                     this.state = ClaimState::Sealing(seal);
@@ -176,10 +256,14 @@ impl Future for Claim<'_> {
                     let answer = std::task::ready!(seal.as_mut().poll(cx));
                     this.state = ClaimState::Done;
                     // `Err`: the store failed for good; the cell decides alone.
-                    if let Ok(ClusterSeal::CancelWon { reason, source }) = answer {
-                        let scope = &*this.scope;
-                        let lines = Some(scope.registry.queues.abandonments());
-                        queue::cancel(&scope.shared, reason, source, lines);
+                    match answer {
+                        Ok(ClusterSeal::CancelWon { reason, source }) => {
+                            let scope = &*this.scope;
+                            let lines = Some(scope.registry.queues.abandonments());
+                            queue::cancel(&scope.shared, reason, source, lines);
+                        }
+                        Ok(ClusterSeal::SealedEnded) => this.scope.hooks.ended_with_seal = true,
+                        _ => {}
                     }
                 }
             }

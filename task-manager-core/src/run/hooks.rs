@@ -42,6 +42,9 @@ pub(crate) struct Hooks {
     /// The manager has a cluster, which hears each step and the ending (`claim.rs`). Kept
     /// with these flags, in their padding, rather than read through the registry per step.
     pub(super) clustered: bool,
+    /// The store recorded the task's ending with its seal (`ClusterSeal::SealedEnded`,
+    /// `claim.rs`): its ending is told only if it ends otherwise after all.
+    pub(super) ended_with_seal: bool,
 }
 
 impl Hooks {
@@ -64,6 +67,7 @@ impl Hooks {
             queued: false,
             start_told: false,
             clustered,
+            ended_with_seal: false,
         }
     }
 

@@ -48,6 +48,14 @@
 //!   ENDED` (`STEP` as `name:index`, `-` for none; `DONE` the steps completed; `ENDED` the
 //!   ending's kind, `-` before it), or
 //!   `status TAG none`, or `status TAG error:HEX` (the error's text).
+//! * `outcome TAG ID HOW`: the task's outcome read back from the store: `HOW` `tallied`,
+//!   `resumable` (the generated `tallied_outcome`, `resumable_outcome`, which wait),
+//!   `try_tallied`, `try_resumable` (`try_tallied_outcome`, ..., which do not), `string` or `u64`
+//!   (`outcome_in_cluster` as that type); answers `outcome TAG completed OUTPUT`, `outcome
+//!   TAG cancelled STEP CLEANUP`, `outcome TAG running`, `outcome TAG other:DEBUG` or
+//!   `outcome TAG error KIND HEX` (`KIND` the `OutcomeErrorKind` variant, `HEX` the error's
+//!   text). The output of a `resumable` or `tallied` task is `ID:12` (its id, and its last
+//!   step's input plus 1).
 //! * `snapshot TAG`: `snapshot_in_cluster`; answers `snapshot TAG` followed by one
 //!   `ID:STATE:INSTANCE` per task, or `snapshot TAG error:HEX`.
 //! * `quit`.
@@ -67,8 +75,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use task_manager_core::{
-    flow, Addon, CancelReason, Ending, EventKind, HasTaskManager, Limit, Passport, RecordedCleanup,
-    Task, TaskEnd, TaskEvent, TaskId, TaskManager,
+    flow, Addon, CancelReason, ClusterOutcome, Ending, EventKind, HasTaskManager, Limit, Passport,
+    RecordedCleanup, Task, TaskEnd, TaskEvent, TaskId, TaskManager,
 };
 use task_manager_postgres::{LeaseRenewal, PgCluster};
 use tokio::sync::{mpsc, Semaphore};
@@ -282,13 +290,13 @@ impl Node {
     }
 
     #[step(cancel = undo_r2)]
-    async fn r2(&self, task: &mut Task<Durable>, made: u32) -> Result<(), Infallible> {
+    async fn r2(&self, task: &mut Task<Durable>, made: u32) -> Result<String, Infallible> {
         if made != 11 {
             println!("error {} r2 was given {made}", task.id());
         }
         self.work_durable(task, 2).await?;
         self.count_completion(task.id(), 2).await;
-        Ok(())
+        Ok(task_output(task.id(), made))
     }
 
     async fn undo_r0(&self, task: &mut Task<Durable>, reason: CancelReason) {
@@ -324,11 +332,12 @@ impl Node {
     }
 
     #[step(cancel = undo_t2)]
-    async fn t2(&self, task: &mut Task<Durable>, made: u32) -> Result<(), Infallible> {
+    async fn t2(&self, task: &mut Task<Durable>, made: u32) -> Result<String, Infallible> {
         if made != 11 {
             println!("error {} t2 was given {made}", task.id());
         }
-        self.work_tallied(task, 2).await
+        self.work_tallied(task, 2).await?;
+        Ok(task_output(task.id(), made))
     }
 
     async fn undo_t0(&self, task: &mut Task<Durable>, reason: CancelReason) {
@@ -341,6 +350,64 @@ impl Node {
 
     async fn undo_t2(&self, task: &mut Task<Durable>, reason: CancelReason) {
         self.undo_tallied(task, 2, reason).await;
+    }
+}
+
+/// The output of a `resumable` or `tallied` task whose last step was given `made`: its id
+/// and `made + 1`, so that a test tells each task's output from another's.
+fn task_output(id: TaskId, made: u32) -> String {
+    format!("{id}:{}", made + 1)
+}
+
+/// Prints `ended ID ...` once the task's handle yields its outcome (the tests read it).
+fn report_ending<T: std::fmt::Debug + Send + 'static>(
+    id: TaskId,
+    handle: task_manager_core::TaskHandle<T, Infallible, ()>,
+) {
+    tokio::spawn(async move {
+        let outcome = handle.await;
+        let line = match outcome.ending() {
+            Ending::Completed(_) => format!("ended {id} completed - -"),
+            Ending::Abandoned { step, .. } => {
+                format!("ended {id} abandoned {} -", step.unwrap_or("-"))
+            }
+            Ending::Cancelled { reason, step, .. } => format!(
+                "ended {id} cancelled {} {}",
+                step.unwrap_or("-"),
+                hex(&said(reason))
+            ),
+            other => format!("ended {id} other:{other:?} - -").replace(' ', "_"),
+        };
+        println!("{line}");
+    });
+}
+
+/// The answer to `outcome TAG ID HOW` (see the module docs).
+fn say_outcome<T: std::fmt::Display + std::fmt::Debug>(
+    tag: &str,
+    outcome: Result<Option<ClusterOutcome<T>>, task_manager_core::OutcomeError>,
+) {
+    match outcome {
+        Ok(None) => println!("outcome {tag} running"),
+        Ok(Some(ClusterOutcome::Completed(output))) => {
+            println!("outcome {tag} completed {output}");
+        }
+        Ok(Some(ClusterOutcome::Cancelled { step, cleanup, .. })) => println!(
+            "outcome {tag} cancelled {} {}",
+            step.as_deref().unwrap_or("-"),
+            describe_cleanup(cleanup.as_ref())
+        ),
+        Ok(Some(other)) => {
+            println!(
+                "outcome {tag} other:{}",
+                format!("{other:?}").replace(' ', "_")
+            );
+        }
+        Err(error) => {
+            let kind = format!("{:?}", error.kind);
+            let kind = kind.split([' ', '(', '{']).next().unwrap_or("-");
+            println!("outcome {tag} error {kind} {}", hex(&error.to_string()));
+        }
     }
 }
 
@@ -661,49 +728,35 @@ async fn run(
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_probe(p))
                         .await
+                        .map(|handle| report_ending(id, handle))
                 } else if *kind == "durable" {
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_durable(p))
                         .await
+                        .map(|handle| report_ending(id, handle))
                 } else if *kind == "tallied" {
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_tallied(p))
                         .await
+                        .map(|handle| report_ending(id, handle))
                 } else if *kind == "resumable" {
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_resumable(p))
                         .await
+                        .map(|handle| report_ending(id, handle))
                 } else {
                     let passport = Passport::new((gated, work_us)).with_id(id);
                     node.tasks
                         .submit_in_cluster(passport, |p| this.execute_undoable(p))
                         .await
+                        .map(|handle| report_ending(id, handle))
                 };
                 match submitted {
-                    Ok(handle) => {
-                        println!("submitted {id} ok");
-                        tokio::spawn(async move {
-                            let outcome = handle.await;
-                            let line = match outcome.ending() {
-                                Ending::Completed(()) => format!("ended {id} completed - -"),
-                                Ending::Abandoned { step, .. } => {
-                                    format!("ended {id} abandoned {} -", step.unwrap_or("-"))
-                                }
-                                Ending::Cancelled { reason, step, .. } => format!(
-                                    "ended {id} cancelled {} {}",
-                                    step.unwrap_or("-"),
-                                    hex(&said(reason))
-                                ),
-                                other => {
-                                    format!("ended {id} other:{other:?} - -").replace(' ', "_")
-                                }
-                            };
-                            println!("{line}");
-                        });
-                    }
+                    // Printed before the spawned report runs: this runtime has one thread.
+                    Ok(()) => println!("submitted {id} ok"),
                     Err(error) => {
                         let kind = match &error {
                             task_manager_core::SubmitError::DuplicateInCluster { .. } => {
@@ -764,6 +817,24 @@ async fn run(
                     ),
                     Ok(None) => println!("status {tag} none"),
                     Err(e) => println!("status {tag} error:{}", hex(&e.to_string())),
+                }
+            }
+            ["outcome", tag, id, how] => {
+                let id: TaskId = id.parse()?;
+                match *how {
+                    "tallied" => say_outcome(tag, node.tallied_outcome(id).await.map(Some)),
+                    "try_tallied" => say_outcome(tag, node.try_tallied_outcome(id).await),
+                    "try_resumable" => say_outcome(tag, node.try_resumable_outcome(id).await),
+                    "resumable" => say_outcome(tag, node.resumable_outcome(id).await.map(Some)),
+                    "string" => say_outcome(
+                        tag,
+                        node.tasks.outcome_in_cluster::<String>(id).await.map(Some),
+                    ),
+                    "u64" => say_outcome(
+                        tag,
+                        node.tasks.outcome_in_cluster::<u64>(id).await.map(Some),
+                    ),
+                    _ => println!("unknown outcome {how}"),
                 }
             }
             ["snapshot", tag] => match node.tasks.snapshot_in_cluster(10_000).await {

@@ -30,7 +30,7 @@ async fn joining_again_changes_nothing() {
     first.insert(NewTask::new(id, "flow")).await.unwrap();
     let second = join(&schema, "b").await;
     let third = join(&schema, "a").await;
-    assert_eq!(versions(&schema).await, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions(&schema).await, [1, 2, 3, 4, 5, 6, 7, 8]);
     // The records survive, and every member sees them.
     assert_eq!(second.status(id).await.unwrap().unwrap().instance, "a");
     assert!(third.status(id).await.unwrap().is_some());
@@ -53,7 +53,7 @@ async fn instances_starting_at_once_migrate_once() {
         let joined = join.await.expect("the join task");
         assert!(joined.is_ok(), "a racing join failed: {joined:?}");
     }
-    assert_eq!(versions(&schema).await, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions(&schema).await, [1, 2, 3, 4, 5, 6, 7, 8]);
 }
 
 #[tokio::test]
@@ -79,13 +79,13 @@ async fn a_schema_from_a_newer_version_is_refused() {
         ConnectError::SchemaTooNew {
             schema: named,
             found: 999,
-            supported: 7,
+            supported: 8,
         } if *named == schema => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
     assert!(refused.to_string().contains("upgrade"), "{refused}");
     // Refusing wrote nothing.
-    assert_eq!(versions(&schema).await, [1, 2, 3, 4, 5, 6, 7, 999]);
+    assert_eq!(versions(&schema).await, [1, 2, 3, 4, 5, 6, 7, 8, 999]);
 }
 
 #[tokio::test]

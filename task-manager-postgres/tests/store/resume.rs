@@ -81,6 +81,13 @@ fn lines_of(node: &mut Node, prefix: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Task `id`'s outcome as `node` reads it back from the store (`outcome TAG ID HOW`): the
+/// answer's words.
+fn outcome(node: &mut Node, tag: &str, id: TaskId, how: &str) -> Vec<String> {
+    node.send(&format!("outcome {tag} {id} {how}"));
+    node.answer(&format!("outcome {tag}"))
+}
+
 /// Submits a gated resumable task on `node` and lets it run into step `step`.
 fn run_into(node: &mut Node, id: TaskId, step: u32) {
     node.send(&format!("resumable {id} 1 0"));
@@ -156,6 +163,7 @@ async fn an_owner_killed_mid_step_has_each_resumable_task_finished_by_the_claima
     let schema = fresh_schema("resume_kill").await;
     let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
     let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let mut c = Node::start_with_lease(&schema, "c", LEASE_MS, RENEW_MS);
     // Two tasks lost in each step.
     let tasks: Vec<(TaskId, u32)> = (0..6).map(|i| (TaskId::new(), i % 3)).collect();
     for &(id, step) in &tasks {
@@ -164,6 +172,12 @@ async fn an_owner_killed_mid_step_has_each_resumable_task_finished_by_the_claima
     a.flush();
     a.kill();
     expire(&schema, "a").await;
+    // A third instance asks for the outcome of a task that is not finished: it does not
+    // wait for it (`try_`), and says so.
+    assert_eq!(
+        outcome(&mut c, "early", tasks[0].0, "try_resumable"),
+        ["running"]
+    );
     assert_eq!(claim(&mut b), tasks.len());
     for &(id, step) in &tasks {
         // The lost step's cleanup, then that step and the later ones, on b.
@@ -176,6 +190,15 @@ async fn an_owner_killed_mid_step_has_each_resumable_task_finished_by_the_claima
         b.wait_line(|line| line == format!("finished {id} completed"));
     }
     b.flush();
+    // Each task's output, which its handle (on a, killed) can no longer hand to anyone,
+    // read back typed on c, a third instance: the value b's last step computed.
+    for (n, &(id, _)) in tasks.iter().enumerate() {
+        assert_eq!(
+            outcome(&mut c, &format!("t{n}"), id, "resumable"),
+            ["completed".to_owned(), format!("{id}:12")],
+            "task {id}"
+        );
+    }
     let store = join(&schema, "observer").await;
     for &(id, step) in &tasks {
         // Each step completed once, across both instances: those completed on a never ran
@@ -253,6 +276,11 @@ async fn a_resumed_task_is_cancelled_from_another_instance_and_compensated() {
     b.open(id, 101);
     b.wait_line(|line| line == format!("finished {id} cancelled"));
     assert_eq!(c.answer(&format!("cancelled {id}")), ["completed:r1"]);
+    // Read back typed from c, the task ended cancelled at r1 with b's cleanup of it.
+    assert_eq!(
+        outcome(&mut c, "cancelled", id, "resumable"),
+        ["cancelled", "r1", "completed:r1"]
+    );
     // Step 1's cleanup for a's attempt and for b's; r0 (completed on a) compensated on b.
     assert_eq!(steps_in(&schema, "cleanups", id).await, [1, 1]);
     assert_eq!(steps_in(&schema, "completions", id).await, [0]);
@@ -370,4 +398,60 @@ async fn a_cancel_during_the_claimants_cleanup_of_a_cancelled_flow_wins_with_its
             step: Some("d1".to_owned())
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_that_cannot_be_read_back_says_why_naming_the_task() {
+    let schema = fresh_schema("resume_outcome_errors").await;
+    let mut a = Node::start_with_lease(&schema, "a", LEASE_MS, RENEW_MS);
+    let mut b = Node::start_with_lease(&schema, "b", LEASE_MS, RENEW_MS);
+    let (kept, not_kept) = (TaskId::new(), TaskId::new());
+    a.send(&format!("resumable {kept} 0 0"));
+    a.send(&format!("durable {not_kept} 0 0"));
+    for id in [kept, not_kept] {
+        a.wait_line(|line| line == format!("ended {id} completed - -"));
+    }
+    // Read on b, typed: the kept output as its own type and through the generic call.
+    assert_eq!(
+        outcome(&mut b, "kept", kept, "resumable"),
+        ["completed".to_owned(), format!("{kept}:12")]
+    );
+    assert_eq!(
+        outcome(&mut b, "generic", kept, "string"),
+        ["completed".to_owned(), format!("{kept}:12")]
+    );
+    let error = |words: &[String]| -> (String, String) {
+        assert_eq!(words[0], "error", "{words:?}");
+        let bytes: Vec<u8> = (0..words[2].len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&words[2][i..i + 2], 16).expect("hex"))
+            .collect();
+        (words[1].clone(), String::from_utf8(bytes).expect("utf-8"))
+    };
+    // The same output asked as another type.
+    let (kind, text) = error(&outcome(&mut b, "wrong", kept, "u64"));
+    assert_eq!(kind, "WrongType");
+    assert_eq!(
+        text,
+        format!("task {kept}: its output, kept by flow `resumable`, does not read back as `u64`")
+    );
+    // A flow with `on_owner_lost = cancel` keeps no output.
+    let (kind, text) = error(&outcome(&mut b, "not_kept", not_kept, "string"));
+    assert_eq!(kind, "NotKept");
+    assert!(
+        text.starts_with(&format!("task {not_kept}: it completed, but its record keeps no output: flow `durable` keeps none")),
+        "{text}"
+    );
+    // A flow's own call, for a task of another flow.
+    let (kind, text) = error(&outcome(&mut b, "other", not_kept, "resumable"));
+    assert_eq!(kind, "OtherFlow");
+    assert_eq!(
+        text,
+        format!("task {not_kept}: it is a task of flow `durable`, not of `resumable`")
+    );
+    // No record at all.
+    let unknown = TaskId::new();
+    let (kind, text) = error(&outcome(&mut b, "unknown", unknown, "resumable"));
+    assert_eq!(kind, "NotFound");
+    assert!(text.starts_with(&format!("task {unknown}: no instance has a record of it")));
 }

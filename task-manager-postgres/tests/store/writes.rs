@@ -66,14 +66,14 @@ async fn a_persisted_boundary_is_one_update_and_tasks_are_written_on_two_connect
         let step = |name: &str| Some(name.to_owned());
         // Each step's boundary with its state once (the plain boundary that the runner
         // tells right after is not sent again), the first naming the flow (the task did
-        // not wait in a line: no write of its own for that), its seal, its final record.
+        // not wait in a line: no write of its own for that), and its seal, which carries
+        // its ending (nothing runs between them): no final record after it.
         assert_eq!(
             writes,
             [
                 ("running".to_owned(), step("d0")),
                 ("running".to_owned(), step("d1")),
                 ("running".to_owned(), step("d2")),
-                ("finishing".to_owned(), step("d2")),
                 ("finished".to_owned(), step("d2")),
             ],
             "task {id}: one update per write"

@@ -205,7 +205,10 @@ impl PgCluster {
         Box::pin(async move {
             let mut wait = RETRY_FIRST;
             loop {
-                match this.seal_with(id, sealed, output.as_deref(), ending, flow).await {
+                match this
+                    .seal_with(id, sealed, output.as_deref(), ending, flow)
+                    .await
+                {
                     Ok(Seal::Sealed) if ending.is_some() => return Ok(ClusterSeal::SealedEnded),
                     Ok(Seal::Sealed) => return Ok(ClusterSeal::Sealed),
                     Ok(Seal::CancelWon(cancel)) => {

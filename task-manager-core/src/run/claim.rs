@@ -41,7 +41,9 @@ enum SealPlan {
     Unsaid,
     /// Every step returned `Ok`; the seal carries the ending.
     Completed,
-    /// The same, with the output a resumable flow keeps (boxed: only such flows pay for it).
+    /// The same, with the output a resumable flow keeps: behind one thin pointer, so that
+    /// every task's claim stays as small as its plan's index (only such flows pay for it).
+    #[allow(clippy::box_collection)]
     CompletedKeeping(Box<Vec<u8>>),
     /// A step returned `Err` and compensations run after the seal.
     Failed,
@@ -64,17 +66,19 @@ impl SealPlan {
                 .with_ending(ending(EndedAs::Completed))
         };
         let flow = scope.shared.flow().name();
-        Some(match self {
-            SealPlan::Unsaid => return None,
-            SealPlan::Completed => completed(),
-            SealPlan::CompletedKeeping(output) => completed().with_output(Some(*output)),
-            SealPlan::Failed => Sealing::new(SealedAs::Failed),
-            SealPlan::FailedAt(index) => {
-                let step = scope.shared.flow().step_name(index);
-                Sealing::new(SealedAs::Failed).with_ending(ending(EndedAs::Failed { step }))
+        Some(
+            match self {
+                SealPlan::Unsaid => return None,
+                SealPlan::Completed => completed(),
+                SealPlan::CompletedKeeping(output) => completed().with_output(Some(*output)),
+                SealPlan::Failed => Sealing::new(SealedAs::Failed),
+                SealPlan::FailedAt(index) => {
+                    let step = scope.shared.flow().step_name(index);
+                    Sealing::new(SealedAs::Failed).with_ending(ending(EndedAs::Failed { step }))
+                }
             }
-        }
-        .with_flow(flow))
+            .with_flow(flow),
+        )
     }
 }
 

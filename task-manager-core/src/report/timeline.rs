@@ -140,6 +140,7 @@ impl Timeline {
 
     /// When the step that began last began, in nanoseconds since the task's submission
     /// (`None` if the steps are not timed).
+    #[inline]
     pub(crate) fn last_start_offset(&self) -> Option<u64> {
         if !self.timed {
             return None;

@@ -233,6 +233,7 @@ impl Scope {
 
     /// One poll of a timed step's race: see [`Scope::timed_step`]. The step's time limit
     /// counts from its first poll (its start in the timeline); the step is not polled past it.
+    #[inline(always)]
     fn poll_timed_step<F: Future>(
         &mut self,
         index: usize,
@@ -244,7 +245,10 @@ impl Scope {
         if self.must_stop(cx) {
             return Poll::Ready(Raced::Cancelled);
         }
-        if !*began {
+        // One path to the step's poll below (so that it, the timeline's push and the
+        // `catch_unwind` stay inlined here as in the untimed race): a watched attempt's limit
+        // is not checked on the poll that armed it, a precisely timed one's is.
+        let check = if !*began {
             let Some(began_at) = self.begin_step(index) else {
                 return Poll::Ready(Raced::Cancelled);
             };
@@ -254,12 +258,14 @@ impl Scope {
                 let submitted_at = self.shared.live().submitted_at;
                 let start = began_at.unwrap_or_else(|| offset(submitted_at, Instant::now()));
                 self.arm_timer(timer, limit, start, cx);
-                if timer.is_watched() {
-                    return self.poll_run(index, run, cx);
-                }
+                !timer.is_watched()
+            } else {
+                false
             }
-        }
-        if self.timer_expired(timer, cx) {
+        } else {
+            true
+        };
+        if check && self.timer_expired(timer, cx) {
             // For the cleanup's reason and the ending (cold: a limit was reached).
             let limit = timer.limit(self.shared.flow(), index).unwrap_or_default();
             self.shared.cell().record_step_limit(limit);

@@ -173,27 +173,23 @@ impl PgCluster {
 }
 
 impl PgCluster {
-    /// The seal core asks for, `sealed` recorded with it (`None`: not said), retried while
-    /// the server is unavailable (see the module docs).
-    fn seal_retried(
-        &self,
-        id: TaskId,
-        sealed: Option<SealedAs>,
-    ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        self.seal_carrying(id, sealed, None, None, None)
-    }
-
-    /// [`seal_retried`](Self::seal_retried) with the kept output and the ending the seal
-    /// carries (core's `Sealing`): an ending this store records with the seal is answered
-    /// `SealedEnded`.
+    /// The seal core asks for, with what core's `sealing` says (`None`: nothing, as
+    /// `Cluster::seal`), retried while the server is unavailable (see the module docs): an
+    /// ending this store records with the seal is answered `SealedEnded`.
     fn seal_carrying(
         &self,
         id: TaskId,
-        sealed: Option<SealedAs>,
-        output: Option<Vec<u8>>,
-        ending: Option<ClusterEnding>,
-        flow: Option<&'static str>,
+        sealing: Option<Sealing>,
     ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
+        let (sealed, output, ending, flow) = match sealing {
+            Some(sealing) => (
+                Some(sealing.sealed),
+                sealing.output,
+                sealing.ending,
+                sealing.flow,
+            ),
+            None => (None, None, None, None),
+        };
         let this = self.clone();
         // The endings the seal can record: nothing runs after them (`Completed`; `Failed`
         // with no compensation to run, as the runner says by handing it over).
@@ -345,7 +341,7 @@ impl Cluster for PgCluster {
     }
 
     fn seal(&self, id: TaskId) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        self.seal_retried(id, None)
+        self.seal_carrying(id, None)
     }
 
     fn seal_as(
@@ -353,7 +349,7 @@ impl Cluster for PgCluster {
         id: TaskId,
         sealed: SealedAs,
     ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        self.seal_retried(id, Some(sealed))
+        self.seal_carrying(id, Some(Sealing::new(sealed)))
     }
 
     fn seal_with(
@@ -361,13 +357,7 @@ impl Cluster for PgCluster {
         id: TaskId,
         sealing: Sealing,
     ) -> ClusterFuture<Result<ClusterSeal, ClusterError>> {
-        self.seal_carrying(
-            id,
-            Some(sealing.sealed),
-            sealing.output,
-            sealing.ending,
-            sealing.flow,
-        )
+        self.seal_carrying(id, Some(sealing))
     }
 
     fn outcome(

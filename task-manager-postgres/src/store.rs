@@ -292,21 +292,12 @@ impl PgCluster {
     /// # Ok(()) }
     /// ```
     pub async fn seal(&self, id: TaskId) -> Result<Seal, StoreError> {
-        self.seal_as(id, None).await
+        self.seal_with(id, None, None, None, None).await
     }
 
     /// [`seal`](Self::seal), recording how the task is ending (`sealed`, core's
-    /// [`SealedAs`]; `None`: not said, as [`seal`](Self::seal)): a claim of a task sealed
-    /// completed ends it completed (`claim.rs`).
-    pub(crate) async fn seal_as(
-        &self,
-        id: TaskId,
-        sealed: Option<SealedAs>,
-    ) -> Result<Seal, StoreError> {
-        self.seal_with(id, sealed, None, None, None).await
-    }
-
-    /// [`seal_as`](Self::seal_as), keeping `output` (core's `Sealing::output`) and, if
+    /// [`SealedAs`]; `None`: not said): a claim of a task sealed completed ends it completed
+    /// (`claim.rs`); keeping `output` (core's `Sealing::output`) and, if
     /// `ending` is one (`("completed" | "failed", step)`, core's `Sealing::ending`),
     /// recording it in the same update: the record is then `finished`. `flow` (core's
     /// `Sealing::flow`) names the task's flow if no earlier write did.
